@@ -1,0 +1,66 @@
+"""Reasoning strategies and the registry that names them.
+
+A strategy turns a :class:`Task` and a :class:`Context` into a stream of :mod:`events <ponder.agents._events>`
+that ends with a :class:`FinalAnswer`. Register new strategies in ``_registry.py``.
+"""
+
+from ponder.agents import _registry as _registry
+from ponder.agents._base import (
+    AnswerChoice,
+    Context,
+    Strategy,
+    StrategyResult,
+    Task,
+    TaskFamily,
+    answer_model,
+    format_answer,
+    get_strategy,
+    register,
+    render_question,
+    strategy_names,
+)
+from ponder.agents._events import (
+    ErrorRaised,
+    Event,
+    EvidenceChecked,
+    FinalAnswer,
+    LLMCall,
+    NeedsHuman,
+    PlanUpdated,
+    StepStarted,
+    TextDelta,
+    ToolCalled,
+    ToolReturned,
+    TreeUpdated,
+    event_adapter,
+)
+from ponder.agents._run import run_to_result
+
+__all__ = [
+    "AnswerChoice",
+    "Context",
+    "ErrorRaised",
+    "Event",
+    "EvidenceChecked",
+    "FinalAnswer",
+    "LLMCall",
+    "NeedsHuman",
+    "PlanUpdated",
+    "StepStarted",
+    "Strategy",
+    "StrategyResult",
+    "Task",
+    "TaskFamily",
+    "TextDelta",
+    "ToolCalled",
+    "ToolReturned",
+    "TreeUpdated",
+    "answer_model",
+    "event_adapter",
+    "format_answer",
+    "get_strategy",
+    "register",
+    "render_question",
+    "run_to_result",
+    "strategy_names",
+]

@@ -1,0 +1,148 @@
+"""The strategy seam: a task and a context in, a stream of typed events out, ending with a final answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field, create_model
+
+from ponder.agents._events import Event
+from ponder.errors import InputError, NotFoundError
+from ponder.llm import ChatModel, Costs, MeteredModel
+
+
+class TaskFamily(StrEnum):
+    """How a task's answer is typed, so no regex scraping of free text is needed."""
+
+    number = "number"
+    choice = "choice"
+    yes_no = "yes_no"
+    string = "string"
+    code = "code"
+    open = "open"
+
+
+class AnswerChoice(BaseModel):
+    label: str
+    text: str
+
+
+class Task(BaseModel):
+    """What a strategy is asked. It never carries the gold answer or hidden tests."""
+
+    question: str = Field(min_length=1)
+    family: TaskFamily = TaskFamily.open
+    choices: list[AnswerChoice] = Field(default_factory=list)
+    context: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+def answer_type(task: Task) -> Any:
+    """The python type of the typed ``answer`` field for this task's family."""
+    if task.family is TaskFamily.number:
+        return float
+    if task.family is TaskFamily.yes_no:
+        return bool
+    if task.family is TaskFamily.choice:
+        if not task.choices:
+            raise InputError("a multiple-choice task needs its choices")
+        return Literal[tuple(c.label for c in task.choices)]
+    return str
+
+
+def answer_model(name: str, task: Task, fields: dict[str, Any], doc: str = "") -> type[BaseModel]:
+    """A pydantic model with the given leading fields and a typed ``answer`` last (the answer comes after
+    the reasoning in generation order)."""
+    description = {
+        TaskFamily.number: "the final numeric answer, a number only",
+        TaskFamily.yes_no: "the final answer: true for yes, false for no",
+        TaskFamily.choice: "the label of the correct choice",
+    }.get(task.family, "the final answer")
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        name, __doc__=doc or None, **fields, answer=(answer_type(task), Field(description=description))
+    )
+    return model
+
+
+def format_answer(task: Task, answer: Any) -> str:
+    if task.family is TaskFamily.number and isinstance(answer, float) and answer.is_integer():
+        return str(int(answer))
+    if task.family is TaskFamily.yes_no and isinstance(answer, bool):
+        return "yes" if answer else "no"
+    if task.family is TaskFamily.choice:
+        text = next((c.text for c in task.choices if c.label == answer), "")
+        return f"{answer}: {text}" if text else str(answer)
+    return str(answer)
+
+
+def render_question(task: Task) -> str:
+    parts = []
+    if task.context:
+        parts.append(f"Context:\n{task.context}")
+    parts.append(f"Question: {task.question}")
+    if task.choices:
+        parts.append("Choices:\n" + "\n".join(f"{c.label}. {c.text}" for c in task.choices))
+    return "\n\n".join(parts)
+
+
+class StrategyResult(BaseModel):
+    answer: Any
+    text: str
+    costs: Costs = Field(default_factory=Costs)
+    tool_calls: int = 0
+    seconds: float = 0.0
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """What a strategy may use. Optional parts are None when not configured; strategies that need one raise
+    :class:`ponder.errors.ConfigError` saying how to enable it."""
+
+    model: ChatModel
+    toolserver: Any = None  # ponder.tools.ToolServer
+    search: Any = None  # ponder.search.SearchEngine
+    kb: Any = None  # ponder.search.KnowledgeBase
+    options: dict[str, Any] = field(default_factory=dict)
+    checkpoint_url: str | None = None
+    run_id: str | None = None
+
+    def metered(self) -> tuple[MeteredModel, float]:
+        """A metered view of the model for one run, and the start time."""
+        return MeteredModel(self.model), time.perf_counter()
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]: ...
+
+
+StrategyFactory = Callable[[dict[str, Any]], Strategy]
+_REGISTRY: dict[str, tuple[str, str]] = {}
+
+
+def register(name: str, target: str, description: str) -> None:
+    """Register a strategy by name as ``"module:Class"`` so importing the registry stays cheap."""
+    _REGISTRY[name] = (target, description)
+
+
+def strategy_names() -> dict[str, str]:
+    return {name: desc for name, (_, desc) in sorted(_REGISTRY.items())}
+
+
+def get_strategy(name: str, **options: Any) -> Strategy:
+    if name not in _REGISTRY:
+        raise NotFoundError(f"unknown strategy {name!r}", hint=f"choose one of: {', '.join(sorted(_REGISTRY))}")
+    import importlib
+
+    module_name, _, cls_name = _REGISTRY[name][0].partition(":")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    strategy: Strategy = cls(**options)
+    return strategy

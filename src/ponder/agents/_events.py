@@ -1,0 +1,112 @@
+"""The events every strategy streams: one typed union feeds SSE, the chat UI, the CLI and the batch runner."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+
+class _Event(BaseModel):
+    ts: float = Field(default_factory=time.time)
+
+
+class StepStarted(_Event):
+    type: Literal["step_started"] = "step_started"
+    name: str
+    detail: str = ""
+
+
+class LLMCall(_Event):
+    type: Literal["llm_call"] = "llm_call"
+    purpose: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    output: Any = None
+
+
+class TextDelta(_Event):
+    """A piece of streamed text (e.g. the reasoning of a chain of thought) as it is produced."""
+
+    type: Literal["text_delta"] = "text_delta"
+    field: str = "text"
+    text: str
+
+
+class ToolCalled(_Event):
+    type: Literal["tool_call"] = "tool_call"
+    call_id: str
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolReturned(_Event):
+    type: Literal["tool_result"] = "tool_result"
+    call_id: str
+    tool: str
+    ok: bool
+    output: Any = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class EvidenceChecked(_Event):
+    """Evidence triples and how well each is supported (Chain-of-Knowledge)."""
+
+    type: Literal["evidence"] = "evidence"
+    round: int = 0
+    triples: list[dict[str, Any]] = Field(default_factory=list)
+    factuality: float | None = None
+    faithfulness: float | None = None
+
+
+class PlanUpdated(_Event):
+    type: Literal["plan"] = "plan"
+    plan: dict[str, Any]
+    change: str = ""
+
+
+class TreeUpdated(_Event):
+    """A search tree (MCTS) or a change to it, serialisable for drawing."""
+
+    type: Literal["tree"] = "tree"
+    tree: dict[str, Any]
+
+
+class NeedsHuman(_Event):
+    type: Literal["needs_human"] = "needs_human"
+    question: str
+    interrupt_id: str = ""
+
+
+class FinalAnswer(_Event):
+    type: Literal["final"] = "final"
+    answer: Any
+    text: str
+    result: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorRaised(_Event):
+    type: Literal["error"] = "error"
+    error: dict[str, Any]
+    fatal: bool = False
+
+
+Event = Annotated[
+    StepStarted
+    | LLMCall
+    | TextDelta
+    | ToolCalled
+    | ToolReturned
+    | EvidenceChecked
+    | PlanUpdated
+    | TreeUpdated
+    | NeedsHuman
+    | FinalAnswer
+    | ErrorRaised,
+    Field(discriminator="type"),
+]
+
+event_adapter: TypeAdapter[Event] = TypeAdapter(Event)

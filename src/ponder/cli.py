@@ -1,0 +1,118 @@
+"""The ``ponder`` command: ask, models, and the sub-commands of each part (toolserver, index, kb, eval, serve)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from ponder.config import Backend, Settings
+
+app = typer.Typer(
+    name="ponder",
+    help="LLMs that reason (CoT, Chain-of-Knowledge, MCTS, planning), search and act in hardened sandboxes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+BackendOpt = Annotated[Backend | None, typer.Option("--backend", help="embedded, openai, vllm or llamacpp")]
+BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL (…/v1)")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="model name on the server, or a GGUF path")]
+
+
+def load_settings(backend: Backend | None = None, base_url: str | None = None, model: str | None = None) -> Settings:
+    """Settings from the environment, with command-line overrides applied."""
+    settings = Settings()
+    if base_url and backend is None:
+        backend = Backend.openai
+    if backend is not None:
+        settings.llm.backend = backend
+    if base_url:
+        settings.llm.base_url = base_url
+    if model:
+        if settings.llm.backend is Backend.embedded:
+            from pathlib import Path
+
+            settings.llm.model_path = Path(model)
+        else:
+            settings.llm.model = model
+    return settings
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    from ponder.errors import PonderError
+
+    if isinstance(exc, PonderError):
+        err_console.print(f"[bold red]error:[/] {exc.message}")
+        if exc.hint:
+            err_console.print(f"[yellow]hint:[/] {exc.hint}")
+    else:
+        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+    return typer.Exit(code=1)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="the question or task")],
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="strategy name (see `ponder strategies`)")] = "cot",
+    family: Annotated[str, typer.Option(help="answer type: open, number, choice, yes_no, string")] = "open",
+    backend: BackendOpt = None,
+    base_url: BaseUrlOpt = None,
+    model: ModelOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the events as JSON lines")] = False,
+) -> None:
+    """Ask a question; the reasoning streams as it happens, then the answer."""
+    from ponder.agents import Task, TaskFamily
+    from ponder.runtime import ask_and_print
+
+    settings = load_settings(backend, base_url, model)
+    try:
+        task = Task(question=question, family=TaskFamily(family))
+        asyncio.run(ask_and_print(settings, strategy, task, console, as_json=as_json))
+    except Exception as exc:
+        raise _fail(exc) from exc
+
+
+@app.command()
+def models(
+    backend: BackendOpt = None,
+    base_url: BaseUrlOpt = None,
+    model: ModelOpt = None,
+    check: Annotated[bool, typer.Option(help="send a tiny request to see whether the model answers")] = True,
+) -> None:
+    """Show the configured backend and model, and whether it answers."""
+    from ponder.runtime import describe_model
+
+    settings = load_settings(backend, base_url, model)
+    try:
+        info: dict[str, Any] = asyncio.run(describe_model(settings, check=check))
+    except Exception as exc:
+        raise _fail(exc) from exc
+    for key, value in info.items():
+        console.print(f"[bold]{key}[/]: {value}")
+    if check and not info.get("answers"):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def strategies() -> None:
+    """List the registered strategies."""
+    from ponder.agents import strategy_names
+
+    for name, desc in strategy_names().items():
+        console.print(f"[bold]{name}[/]  {desc}")
+
+
+@app.command("config")
+def show_config() -> None:
+    """Print the effective settings (secrets hidden)."""
+    console.print_json(json.dumps(Settings().model_dump(mode="json"), default=str))
+
+
+def main() -> None:
+    app()

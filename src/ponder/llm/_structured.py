@@ -1,0 +1,101 @@
+"""Constrained generation of validated pydantic objects on top of any :class:`ChatModel`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ponder.errors import OutputTruncated, OutputValidationError, UnsupportedConstraint
+from ponder.llm._types import ChatModel, ChatRequest, Choice, JsonSchemaConstraint, Message, assistant, user
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def schema_constraint(output_type: type[BaseModel]) -> JsonSchemaConstraint:
+    return JsonSchemaConstraint(json_schema=output_type.model_json_schema(), name=output_type.__name__)
+
+
+def check_supported(model: ChatModel, kind: str) -> None:
+    if kind not in model.capabilities.constraints:
+        raise UnsupportedConstraint(
+            f"backend {model.name!r} cannot enforce a {kind!r} constraint "
+            f"(it supports: {', '.join(sorted(model.capabilities.constraints))})"
+        )
+
+
+def _feedback(choice: Choice, error: str) -> list[Message]:
+    return [
+        assistant(choice.text),
+        user(
+            "Your reply could not be used: "
+            + error
+            + "\nReply again with only a JSON object that matches the schema exactly."
+        ),
+    ]
+
+
+def _parse(output_type: type[T], choice: Choice) -> T | str:
+    """The validated object, or the reason it is unusable."""
+    if choice.finish_reason == "length":
+        return "the reply was cut off at max_tokens (finish_reason=length); it must be shorter and complete"
+    try:
+        return output_type.model_validate_json(choice.text)
+    except ValidationError as exc:
+        return str(exc)
+
+
+async def structured_n(
+    model: ChatModel,
+    messages: Sequence[Message],
+    output_type: type[T],
+    *,
+    n: int = 1,
+    retries: int = 2,
+    **options: Any,
+) -> list[T]:
+    """Sample ``n`` replies constrained to ``output_type``'s JSON schema and validate each.
+
+    Invalid or truncated replies are retried (one at a time) with the validation error fed back to the model, at
+    most ``retries`` times per reply; then :class:`OutputTruncated` or :class:`OutputValidationError` is raised.
+    """
+    check_supported(model, "json_schema")
+    constraint = schema_constraint(output_type)
+    base = list(messages)
+    response = await model.complete(ChatRequest(messages=base, constraint=constraint, n=n, **options))
+    results: list[T] = []
+    for choice in response.choices:
+        parsed = _parse(output_type, choice)
+        attempt_messages = base
+        current = choice
+        for _ in range(retries):
+            if not isinstance(parsed, str):
+                break
+            attempt_messages = [*attempt_messages, *_feedback(current, parsed)]
+            retry = await model.complete(ChatRequest(messages=attempt_messages, constraint=constraint, n=1, **options))
+            current = retry.choices[0]
+            parsed = _parse(output_type, current)
+        if isinstance(parsed, str):
+            if current.finish_reason == "length":
+                raise OutputTruncated(
+                    f"{output_type.__name__}: every reply was cut off at max_tokens", raw=current.text
+                )
+            raise OutputValidationError(
+                f"{output_type.__name__}: reply failed validation after {retries} retries: {parsed}",
+                raw=current.text,
+            )
+        results.append(parsed)
+    return results
+
+
+async def structured(
+    model: ChatModel,
+    messages: Sequence[Message],
+    output_type: type[T],
+    *,
+    retries: int = 2,
+    **options: Any,
+) -> T:
+    """One reply constrained to ``output_type``'s JSON schema, validated (see :func:`structured_n`)."""
+    return (await structured_n(model, messages, output_type, n=1, retries=retries, **options))[0]
