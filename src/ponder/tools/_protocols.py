@@ -1,0 +1,41 @@
+"""The tool seam: what strategies see of the ToolServer (sessions with ``call(tool, args)``)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+
+class ToolResult(BaseModel):
+    """The outcome of one tool call. ``ok`` is False when the tool itself reported a failure (an exception in
+    user code, a non-zero exit); infrastructure failures raise :class:`ponder.errors.ToolError` instead."""
+
+    tool: str
+    ok: bool
+    output: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    truncated: bool = False
+    seconds: float = 0.0
+
+
+@runtime_checkable
+class ToolSession(Protocol):
+    """One sandbox (one container); state such as Python variables persists across calls."""
+
+    @property
+    def id(self) -> str: ...
+
+    async def call(self, tool: str, args: dict[str, Any], *, timeout_s: float | None = None) -> ToolResult: ...
+
+
+@runtime_checkable
+class ToolServer(Protocol):
+    """Hands out sessions: ``async with toolserver.session() as s: await s.call("python", {"code": "1+1"})``."""
+
+    def session(self) -> AbstractAsyncContextManager[ToolSession]: ...
+
+    def specs(self) -> list[dict[str, Any]]:
+        """OpenAI-style function specs of the tools a session offers."""
+        ...
