@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up everything (scripts/setup.sh), then run the whole test suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+. .venv/bin/activate
+ruff check src tests
+exec python -m pytest -q -p no:cacheprovider "$@"
