@@ -11,7 +11,9 @@ Hierarchy::
     │   └── ModelFileError           the model file is missing, truncated or corrupted
     ├── InputError                   a caller sent a bad request (HTTP 4xx)
     │   ├── NotFoundError            the named run, strategy, dataset, tool or document does not exist
-    │   └── PermissionDenied         the caller may not touch this resource
+    │   ├── PermissionDenied         the caller may not touch this resource
+    │   ├── Unauthenticated          no API key, or an unknown one (HTTP 401)
+    │   └── Conflict                 the resource is not in a state that allows this (HTTP 409)
     ├── ModelError                   the LLM backend failed
     │   ├── ModelUnavailable         cannot connect / timed out                         (retryable)
     │   ├── ModelRateLimited         HTTP 429                                           (retryable)
@@ -87,6 +89,16 @@ class NotFoundError(InputError):
 class PermissionDenied(InputError):
     status_code = 403
     default_hint = "use the API key that created this resource"
+
+
+class Unauthenticated(InputError):
+    status_code = 401
+    default_hint = "send a valid API key as `Authorization: Bearer <key>` (keys are set in PONDER_API__API_KEYS)"
+
+
+class Conflict(InputError):
+    status_code = 409
+    default_hint = "check the resource's current status and try an action it allows"
 
 
 class ModelError(PonderError):
