@@ -36,7 +36,29 @@ def build_context(settings: Settings, model: ChatModel | None = None) -> Context
     )
 
 
-def render_event(event: Event, console: Console) -> None:
+class EventPrinter:
+    """Prints events for a person at a terminal; streamed text is shown as it comes, not repeated after."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.streaming = False
+        self.streamed = False
+
+    def __call__(self, event: Event) -> None:
+        console = self.console
+        if self.streaming and not isinstance(event, TextDelta):
+            console.print()
+            self.streaming = False
+        if isinstance(event, TextDelta):
+            if not self.streaming:
+                console.print(f"[cyan]{event.field}:[/] ", end="")
+            self.streaming = self.streamed = True
+            console.print(event.text, end="", highlight=False, markup=False, soft_wrap=True)
+        else:
+            render_event(event, console, show_reasoning=not self.streamed)
+
+
+def render_event(event: Event, console: Console, *, show_reasoning: bool = True) -> None:
     """Print one event for a person at a terminal."""
     if isinstance(event, StepStarted):
         console.print(f"[dim]▸ {event.name}[/] {event.detail}")
@@ -44,7 +66,7 @@ def render_event(event: Event, console: Console) -> None:
         console.print(event.text, end="", highlight=False, markup=False)
     elif isinstance(event, LLMCall):
         output = event.output
-        if isinstance(output, dict) and "reasoning" in output:
+        if show_reasoning and isinstance(output, dict) and "reasoning" in output:
             console.print(f"[cyan]reasoning:[/] {output['reasoning']}", highlight=False)
         console.print(
             f"[dim]  llm {event.purpose}: {event.prompt_tokens}+{event.completion_tokens} tokens, "
@@ -74,11 +96,12 @@ async def ask_and_print(
 ) -> None:
     strategy = get_strategy(strategy_name)
     ctx = build_context(settings)
+    printer = EventPrinter(console)
     async for event in strategy.run(task, ctx):
         if as_json:
             console.print(event.model_dump_json(), highlight=False, soft_wrap=True)
         else:
-            render_event(event, console)
+            printer(event)
 
 
 async def describe_model(settings: Settings, *, check: bool = True) -> dict[str, Any]:

@@ -80,3 +80,28 @@ def test_unknown_strategy_names_the_choices() -> None:
     with pytest.raises(NotFoundError) as info:
         get_strategy("nope")
     assert "cot" in info.value.hint
+
+
+class _StreamingScripted(ScriptedModel):
+    """A scripted model that also streams its reply in small pieces (the StreamingChatModel protocol)."""
+
+    async def stream(self, request):  # type: ignore[no-untyped-def]
+        from ponder.llm import StreamChunk
+
+        response = await self.complete(request)
+        text = response.text
+        for i in range(0, len(text), 3):
+            yield StreamChunk(delta=text[i : i + 3])
+        yield StreamChunk(response=response)
+
+
+async def test_reasoning_streams_as_text_deltas() -> None:
+    from ponder.agents import TextDelta
+
+    reasoning = 'Each pen has 4 sheep; "3 pens" means 3 * 4 = 12.'
+    model = _StreamingScripted([{"reasoning": reasoning, "answer": 12}])
+    events = [e async for e in get_strategy("cot").run(Task(question="q", family="number"), Context(model))]
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    assert len(deltas) > 3, "the reasoning should arrive in several pieces"
+    assert "".join(d.text for d in deltas) == reasoning
+    assert isinstance(events[-1], FinalAnswer) and events[-1].answer == 12

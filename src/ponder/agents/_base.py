@@ -62,7 +62,7 @@ def answer_model(name: str, task: Task, fields: dict[str, Any], doc: str = "") -
         TaskFamily.yes_no: "the final answer: true for yes, false for no",
         TaskFamily.choice: "the label of the correct choice",
     }.get(task.family, "the final answer")
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    model: type[BaseModel] = create_model(
         name, __doc__=doc or None, **fields, answer=(answer_type(task), Field(description=description))
     )
     return model

@@ -7,11 +7,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from ponder.agents._base import Context, StrategyResult, Task, answer_model, format_answer, render_question
-from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted
-from ponder.llm import Message, structured, system, user
+from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted, TextDelta
+from ponder.agents._stream import stream_structured
+from ponder.llm import Message, system, user
 
 SYSTEM = (
     "You are a careful reasoner. Think step by step in `reasoning` (short, concrete steps; compute exactly), "
@@ -58,13 +59,20 @@ class ChainOfThought:
         )
         yield StepStarted(name="reason", detail="chain of thought")
         t0 = time.perf_counter()
-        out = await structured(
+        out: BaseModel | None = None
+        async for item in stream_structured(
             model,
             self.messages(task),
             output_type,
+            field="reasoning",
             temperature=self.temperature,
             max_tokens=self.max_tokens,
-        )
+        ):
+            if isinstance(item, TextDelta):
+                yield item
+            else:
+                out = item
+        assert out is not None
         data = out.model_dump()
         yield LLMCall(
             purpose="reason",

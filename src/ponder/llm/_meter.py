@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 
 from pydantic import BaseModel
 
-from ponder.llm._types import Capabilities, ChatModel, ChatRequest, ChatResponse
+from ponder.llm._types import (
+    Capabilities,
+    ChatModel,
+    ChatRequest,
+    ChatResponse,
+    StreamChunk,
+    stream_or_complete,
+)
 
 
 class Costs(BaseModel):
@@ -45,3 +53,15 @@ class MeteredModel:
         self.costs.prompt_tokens += response.usage.prompt_tokens
         self.costs.completion_tokens += response.usage.completion_tokens
         return response
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        start = time.perf_counter()
+        try:
+            async for chunk in stream_or_complete(self.inner, request):
+                if chunk.response is not None:
+                    self.costs.prompt_tokens += chunk.response.usage.prompt_tokens
+                    self.costs.completion_tokens += chunk.response.usage.completion_tokens
+                yield chunk
+        finally:
+            self.costs.llm_calls += 1
+            self.costs.llm_seconds += time.perf_counter() - start

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from ponder.errors import OutputTruncated, OutputValidationError, UnsupportedConstraint
-from ponder.llm._types import ChatModel, ChatRequest, Choice, JsonSchemaConstraint, Message, assistant, user
+from ponder.llm._types import (
+    ChatModel,
+    ChatRequest,
+    ChatResponse,
+    Choice,
+    JsonSchemaConstraint,
+    Message,
+    assistant,
+    stream_or_complete,
+    user,
+)
 
 T = TypeVar("T", bound=BaseModel)
+OnText = Callable[[str], Awaitable[None] | None]
 
 
 def schema_constraint(output_type: type[BaseModel]) -> JsonSchemaConstraint:
@@ -53,17 +64,20 @@ async def structured_n(
     *,
     n: int = 1,
     retries: int = 2,
+    on_text: OnText | None = None,
     **options: Any,
 ) -> list[T]:
     """Sample ``n`` replies constrained to ``output_type``'s JSON schema and validate each.
 
     Invalid or truncated replies are retried (one at a time) with the validation error fed back to the model, at
     most ``retries`` times per reply; then :class:`OutputTruncated` or :class:`OutputValidationError` is raised.
+    With ``on_text`` and ``n == 1`` the first attempt streams: ``on_text`` gets each piece of raw JSON as it comes.
     """
     check_supported(model, "json_schema")
     constraint = schema_constraint(output_type)
     base = list(messages)
-    response = await model.complete(ChatRequest(messages=base, constraint=constraint, n=n, **options))
+    request = ChatRequest(messages=base, constraint=constraint, n=n, **options)
+    response = await _first(model, request, on_text)
     results: list[T] = []
     for choice in response.choices:
         parsed = _parse(output_type, choice)
@@ -95,7 +109,23 @@ async def structured(
     output_type: type[T],
     *,
     retries: int = 2,
+    on_text: OnText | None = None,
     **options: Any,
 ) -> T:
     """One reply constrained to ``output_type``'s JSON schema, validated (see :func:`structured_n`)."""
-    return (await structured_n(model, messages, output_type, n=1, retries=retries, **options))[0]
+    return (await structured_n(model, messages, output_type, n=1, retries=retries, on_text=on_text, **options))[0]
+
+
+async def _first(model: ChatModel, request: ChatRequest, on_text: OnText | None) -> ChatResponse:
+    if on_text is None or request.n != 1:
+        return await model.complete(request)
+    response: ChatResponse | None = None
+    async for chunk in stream_or_complete(model, request):
+        if chunk.delta:
+            pending = on_text(chunk.delta)
+            if pending is not None:
+                await pending
+        if chunk.response is not None:
+            response = chunk.response
+    assert response is not None, "a stream must end with the whole response"
+    return response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -154,3 +155,28 @@ class ChatModel(Protocol):
     def capabilities(self) -> Capabilities: ...
 
     async def complete(self, request: ChatRequest) -> ChatResponse: ...
+
+
+class StreamChunk(BaseModel):
+    """A piece of a streamed reply: text deltas of choice 0, then one last chunk carrying the whole response."""
+
+    delta: str = ""
+    response: ChatResponse | None = None
+
+
+@runtime_checkable
+class StreamingChatModel(ChatModel, Protocol):
+    """A model that can also stream its reply token by token (``n`` must be 1)."""
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]: ...
+
+
+async def stream_or_complete(model: ChatModel, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+    """Stream when the model can, else one chunk with the whole text: callers need not care which."""
+    if request.n == 1 and isinstance(model, StreamingChatModel):
+        async for chunk in model.stream(request):
+            yield chunk
+        return
+    response = await model.complete(request)
+    yield StreamChunk(delta=response.text)
+    yield StreamChunk(response=response)

@@ -1,0 +1,76 @@
+"""Run a structured call while streaming one of its string fields as :class:`TextDelta` events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from pydantic_core import from_json
+
+from ponder.agents._events import TextDelta
+from ponder.llm import ChatModel, Message, structured
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class _FieldTail:
+    """Follows a growing JSON document and returns what was added to one top-level string field.
+
+    pydantic-core's partial JSON parser does the parsing; this only remembers how much was already shown.
+    """
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        self.buffer = ""
+        self.shown = 0
+
+    def feed(self, delta: str) -> str:
+        self.buffer += delta
+        try:
+            doc = from_json(self.buffer, allow_partial=True)
+        except ValueError:
+            return ""
+        value = doc.get(self.field) if isinstance(doc, dict) else None
+        if not isinstance(value, str) or len(value) <= self.shown:
+            return ""
+        new = value[self.shown :]
+        self.shown = len(value)
+        return new
+
+    def reset(self) -> None:
+        self.buffer = ""
+        self.shown = 0
+
+
+async def stream_structured(
+    model: ChatModel,
+    messages: Sequence[Message],
+    output_type: type[T],
+    *,
+    field: str,
+    **options: Any,
+) -> AsyncIterator[TextDelta | T]:
+    """Yield :class:`TextDelta` events for ``field`` as the reply streams, then the validated object."""
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    tail = _FieldTail(field)
+
+    def on_text(delta: str) -> None:
+        new = tail.feed(delta)
+        if new:
+            queue.put_nowait(new)
+
+    task = asyncio.create_task(structured(model, messages, output_type, on_text=on_text, **options))
+    try:
+        while not task.done() or not queue.empty():
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                yield TextDelta(field=field, text=getter.result())
+            else:
+                getter.cancel()
+        yield task.result()
+    finally:
+        if not task.done():
+            task.cancel()
