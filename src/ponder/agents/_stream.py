@@ -29,7 +29,7 @@ class _FieldTail:
     def feed(self, delta: str) -> str:
         self.buffer += delta
         try:
-            doc = from_json(self.buffer, allow_partial=True)
+            doc = from_json(self.buffer, allow_partial="trailing-strings")
         except ValueError:
             return ""
         value = doc.get(self.field) if isinstance(doc, dict) else None
