@@ -1,0 +1,202 @@
+"""A :class:`ChatModel` over any OpenAI-compatible chat server: vLLM, OpenAI itself, or llama.cpp's server.
+
+The caller injects the ``httpx.AsyncClient`` (``from_settings`` builds one from :class:`LLMSettings`). Requests are
+formatted by the pure :func:`build_payload`; transport failures, 429 and 5xx are retried with exponential backoff
+and jitter (tenacity), and every failure leaves as a :mod:`ponder.errors` type. A reply cut off at ``max_tokens``
+is returned with ``finish_reason="length"``; :func:`ponder.llm.structured` refuses it.
+"""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from ponder.config import Backend, LLMSettings
+from ponder.errors import (
+    ConfigError,
+    ModelError,
+    ModelRateLimited,
+    ModelRequestRejected,
+    ModelServerError,
+    ModelUnavailable,
+)
+from ponder.llm._openai_payload import build_payload, capabilities_for, parse_choices, server_message
+from ponder.llm._structured import check_supported
+from ponder.llm._types import Capabilities, ChatRequest, ChatResponse, Choice, Timings, Usage
+
+__all__ = ["OpenAICompatModel", "build_payload"]
+
+CHAT_PATH = "chat/completions"
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ModelError) and exc.retryable
+
+
+def _status_error(response: httpx.Response) -> ModelError:
+    try:
+        data: Any = response.json()
+    except ValueError:
+        data = None
+    message = f"HTTP {response.status_code} from {response.request.url}: {server_message(data, response.text)}"
+    status = response.status_code
+    if status == 429:
+        return ModelRateLimited(message)
+    if status == 408 or status >= 500:
+        return ModelServerError(message)
+    if status in (401, 403):
+        return ModelRequestRejected(message, hint="set PONDER_LLM__API_KEY to a key this server accepts")
+    if status == 404:
+        return ModelRequestRejected(
+            message, hint="check PONDER_LLM__BASE_URL (it should end in /v1) and PONDER_LLM__MODEL"
+        )
+    return ModelRequestRejected(message)
+
+
+class OpenAICompatModel:
+    """Chat completions from an OpenAI-compatible server in one of three dialects (see ``_openai_payload``)."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        dialect: Backend = Backend.vllm,
+        model: str | None = None,
+        max_retries: int = 3,
+        backoff_s: float = 0.5,
+        backoff_max_s: float = 20.0,
+        owns_client: bool = False,
+    ) -> None:
+        self._capabilities = capabilities_for(dialect)
+        self.client = client
+        self.dialect = dialect
+        self.model = model
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self._owns_client = owns_client
+
+    @classmethod
+    def from_settings(cls, settings: LLMSettings) -> OpenAICompatModel:
+        """A model with its own client: ``base_url``, ``api_key``, ``timeout_s`` and ``max_retries`` from settings."""
+        if not settings.base_url:
+            raise ConfigError(
+                f"backend {settings.backend.value!r} needs a server URL",
+                hint="set PONDER_LLM__BASE_URL (e.g. http://localhost:8000/v1) or pass --base-url",
+            )
+        headers = {}
+        if settings.api_key is not None:
+            headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
+        client = httpx.AsyncClient(
+            base_url=settings.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(settings.timeout_s, connect=min(settings.timeout_s, 10.0)),
+        )
+        return cls(
+            client,
+            dialect=settings.backend,
+            model=settings.model,
+            max_retries=settings.max_retries,
+            owns_client=True,
+        )
+
+    @property
+    def name(self) -> str:
+        return f"{self.dialect.value}:{self.model or self.client.base_url}"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this model built it (``from_settings``); an injected client stays open."""
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        if request.constraint is not None:
+            check_supported(self, request.constraint.kind)
+        start = time.perf_counter()
+        if self._capabilities.native_n or request.n == 1:
+            data = await self._post(build_payload(request, self.model, self.dialect))
+            choices, usage = parse_choices(data)
+            model_name = str(data.get("model") or self.model or "")
+            prompt_s = _prompt_seconds(data)
+        else:
+            choices, usage, model_name, prompt_s = await self._sample_sequentially(request)
+        return ChatResponse(
+            model=model_name or self.name,
+            choices=choices,
+            usage=usage,
+            timings=Timings(total_s=time.perf_counter() - start, prompt_s=prompt_s),
+        )
+
+    async def _sample_sequentially(self, request: ChatRequest) -> tuple[list[Choice], Usage, str, float | None]:
+        """``n`` one-choice requests; a fixed seed is advanced per sample so the samples can differ."""
+        choices: list[Choice] = []
+        usage = Usage()
+        model_name = ""
+        prompt_s: float | None = None
+        for i in range(request.n):
+            seed = None if request.seed is None else request.seed + i
+            one = request.model_copy(update={"n": 1, "seed": seed})
+            data = await self._post(build_payload(one, self.model, self.dialect))
+            got, got_usage = parse_choices(data, index_offset=i)
+            choices.append(got[0])
+            usage = usage + got_usage
+            model_name = str(data.get("model") or model_name)
+            prompt_s = _prompt_seconds(data) if prompt_s is None else prompt_s
+        return choices, usage, model_name, prompt_s
+
+    async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=wait_exponential_jitter(multiplier=self.backoff_s, max=self.backoff_max_s, jitter=self.backoff_s),
+            retry=retry_if_exception(_retryable),
+            reraise=True,
+        )
+        result: dict[str, Any] = await retrying(self._post_once, payload)
+        return result
+
+    async def _post_once(self, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = await self.client.post(CHAT_PATH, json=payload)
+        except httpx.TimeoutException as exc:
+            raise ModelUnavailable(
+                f"the model server at {self.client.base_url} timed out ({type(exc).__name__})",
+                hint="raise PONDER_LLM__TIMEOUT_S or lower max_tokens",
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ModelUnavailable(f"cannot reach the model server at {self.client.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise _status_error(response)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise ModelServerError(
+                f"the server at {self.client.base_url} answered with non-JSON: {response.text[:200]!r}",
+                retryable=False,
+            ) from exc
+        if not isinstance(data, dict):
+            raise ModelServerError(f"the server answered with a JSON {type(data).__name__}", retryable=False)
+        return data
+
+
+def _prompt_seconds(data: dict[str, Any]) -> float | None:
+    """llama.cpp's server reports ``timings.prompt_ms``; others report nothing."""
+    timings = data.get("timings")
+    if isinstance(timings, dict) and isinstance(timings.get("prompt_ms"), int | float):
+        return float(timings["prompt_ms"]) / 1000.0
+    return None

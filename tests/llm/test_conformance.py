@@ -1,0 +1,161 @@
+"""The one conformance suite every ChatModel backend passes (parametrised by the ``conformance`` fixture in
+``tests/llm/conftest.py``): the embedded model, a real llama.cpp server on loopback, and the vLLM and OpenAI
+dialects behind ``httpx.MockTransport``. ``scripts/conformance_live.py`` runs it against a live vLLM server.
+
+Where a backend's ``capabilities`` say it cannot enforce a constraint, the test asserts that asking for it raises
+:class:`UnsupportedConstraint` before anything is generated (no request reaches the server).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel, Field
+
+from ponder.errors import ModelServerError, UnsupportedConstraint
+from ponder.llm import (
+    ChatRequest,
+    ChoiceConstraint,
+    Constraint,
+    RegexConstraint,
+    schema_constraint,
+    structured,
+    system,
+    user,
+)
+from tests.llm.conftest import Harness
+
+
+class Point(BaseModel):
+    x: int = Field(ge=0, le=100)
+    y: int = Field(ge=0, le=100)
+
+
+class Drawing(BaseModel):
+    """A tiny drawing: nested object, enum, bounded array and an optional field."""
+
+    title: str = Field(max_length=24)
+    shape: Literal["circle", "square", "triangle"]
+    origin: Point
+    tags: list[str] = Field(min_length=1, max_length=3)
+    note: str | None = None
+
+
+CODE_PATTERN = r"[A-Z]{2}-\d{3}"
+COLOURS = ["red", "green", "blue"]
+
+
+async def _expect_unsupported(harness: Harness, constraint: Constraint) -> None:
+    before = harness.requests_sent() if harness.requests_sent else None
+    with pytest.raises(UnsupportedConstraint):
+        await harness.model.complete(ChatRequest(messages=[user("hi")], constraint=constraint, max_tokens=8))
+    if harness.requests_sent is not None:
+        assert harness.requests_sent() == before, "the request was sent although the constraint is unsupported"
+
+
+async def test_plain_completion(conformance: Harness) -> None:
+    request = ChatRequest(messages=[system("Answer briefly."), user("Say hello to Ada.")], max_tokens=16)
+    response = await conformance.model.complete(request)
+    assert len(response.choices) == 1
+    choice = response.choices[0]
+    assert choice.text.strip()
+    assert choice.finish_reason in ("stop", "length")
+    assert 0 < response.usage.completion_tokens <= 16
+    assert response.usage.prompt_tokens > 0
+    assert response.timings.total_s > 0
+
+
+async def test_json_schema_constraint(conformance: Harness) -> None:
+    messages = [user("Describe a small drawing of a red circle as JSON with a title, shape, origin and tags.")]
+    request = ChatRequest(messages=messages, constraint=schema_constraint(Drawing), max_tokens=160)
+    response = await conformance.model.complete(request)
+    choice = response.choices[0]
+    assert choice.finish_reason == "stop", choice.text
+    drawing = Drawing.model_validate_json(choice.text)
+    raw = json.loads(choice.text)
+    assert set(raw) <= set(Drawing.model_fields)
+    assert 1 <= len(drawing.tags) <= 3
+    assert drawing.shape in ("circle", "square", "triangle")
+    # and through structured(), the validated-object path every strategy uses
+    again = await structured(conformance.model, messages, Drawing, max_tokens=160)
+    assert isinstance(again, Drawing)
+
+
+async def test_regex_constraint(conformance: Harness) -> None:
+    constraint = RegexConstraint(pattern=CODE_PATTERN)
+    if "regex" not in conformance.model.capabilities.constraints:
+        await _expect_unsupported(conformance, constraint)
+        return
+    messages = [user("Invent a product code: two capital letters, a dash, three digits (like QX-417).")]
+    response = await conformance.model.complete(ChatRequest(messages=messages, constraint=constraint, max_tokens=12))
+    assert re.fullmatch(CODE_PATTERN, response.text), response.text
+
+
+async def test_choice_constraint(conformance: Harness) -> None:
+    constraint = ChoiceConstraint(choices=COLOURS)
+    if "choice" not in conformance.model.capabilities.constraints:
+        await _expect_unsupported(conformance, constraint)
+        return
+    messages = [user("Which colour is the sky on a clear day? Answer with one word.")]
+    response = await conformance.model.complete(ChatRequest(messages=messages, constraint=constraint, max_tokens=8))
+    assert response.text in COLOURS
+
+
+async def test_n_choices(conformance: Harness) -> None:
+    caps = conformance.model.capabilities
+    constraint = ChoiceConstraint(choices=COLOURS) if "choice" in caps.constraints else None
+    messages = [user("Name a colour: red, green or blue.")]
+    request = ChatRequest(messages=messages, constraint=constraint, n=3, temperature=1.0, seed=11, max_tokens=6)
+    response = await conformance.model.complete(request)
+    assert [c.index for c in response.choices] == [0, 1, 2]
+    for choice in response.choices:
+        assert choice.text.strip()
+        if constraint is not None:
+            assert choice.text in COLOURS
+    assert response.usage.completion_tokens >= 3
+
+
+async def test_stop_sequence(conformance: Harness) -> None:
+    """With a stop string taken from the unstopped reply, the reply ends right before it."""
+    messages = [user("Count from 1 to 12, separated by commas.")]
+    reference = (await conformance.model.complete(ChatRequest(messages=messages, max_tokens=24))).text
+    numbers = re.findall(r"\d+", reference)
+    assert len(numbers) >= 2, reference
+    stop = numbers[1]
+    expected = reference[: reference.index(stop)]
+    response = await conformance.model.complete(ChatRequest(messages=messages, max_tokens=24, stop=[stop]))
+    choice = response.choices[0]
+    assert choice.finish_reason == "stop"
+    assert stop not in choice.text
+    assert choice.text == expected
+
+
+async def test_truncation_is_reported(conformance: Harness) -> None:
+    messages = [user("Write the numbers from 1 to 50 in words, separated by spaces.")]
+    response = await conformance.model.complete(ChatRequest(messages=messages, max_tokens=4))
+    choice = response.choices[0]
+    assert choice.finish_reason == "length"
+    assert 0 < response.usage.completion_tokens <= 4
+
+
+async def test_logprobs(conformance: Harness) -> None:
+    if not conformance.model.capabilities.logprobs:
+        pytest.skip("this backend reports no logprobs")
+    request = ChatRequest(messages=[user("Say yes.")], max_tokens=3, logprobs=True, top_logprobs=2)
+    choice = (await conformance.model.complete(request)).choices[0]
+    assert choice.logprobs, "logprobs were asked for but none came back"
+    for item in choice.logprobs:
+        assert item.logprob <= 0.0
+        assert len(item.top) <= 2
+
+
+async def test_server_error_is_typed(conformance: Harness) -> None:
+    if conformance.provoke_server_error is None:
+        pytest.skip("no server behind this backend")
+    with pytest.raises(ModelServerError) as caught:
+        await conformance.provoke_server_error()
+    assert caught.value.retryable
+    assert "500" in caught.value.message
