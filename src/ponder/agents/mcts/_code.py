@@ -1,0 +1,210 @@
+"""The code domain: a node is a candidate program; the reward is the fraction of *visible* tests it passes.
+
+Visible tests are the examples written in the task's prompt (doctest examples, ``assert`` lines) and, where the
+prompt has too few, tests the model writes. They run in ToolServer sessions with time limits. Hidden tests never
+reach this module: the scorer (``ponder.agents.mcts.scoring``) runs them after the search has chosen.
+"""
+
+from __future__ import annotations
+
+import ast
+import doctest
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ponder.agents._base import Task
+from ponder.agents.mcts._engine import Candidate, Evaluation
+from ponder.agents.mcts._pool import SessionPool
+from ponder.agents.mcts._sandbox import run_tests
+from ponder.agents.mcts._tree import FinalRule, Node
+from ponder.errors import PonderError
+from ponder.llm import ChatModel, ChatRequest, Message, structured, system, user
+
+SYSTEM = (
+    "You are an expert Python programmer. Write a correct, complete, self-contained Python solution: all imports "
+    "and the full function definition with the exact name and signature asked for. Reply with one ```python code "
+    "block and nothing else."
+)
+
+_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+class WrittenTests(BaseModel):
+    """Unit tests for the function, written before any solution."""
+
+    tests: list[str] = Field(
+        description="3 to 5 single-line Python assert statements calling the function on small inputs whose "
+        "correct results follow from the task description",
+        max_length=6,
+    )
+
+
+def extract_program(reply: str, task: Task) -> str:
+    """The program in a model reply: its longest fenced block, or the whole reply; completed with the prompt
+    when the reply is only a function body (HumanEval's completion format)."""
+    blocks = [b.strip("\n") for b in _FENCE.findall(reply)]
+    code = max(blocks, key=len) if blocks else reply.strip("\n")
+    entry = task.metadata.get("entry_point")
+    if entry and not re.search(rf"^\s*def\s+{re.escape(str(entry))}\s*\(", code, re.MULTILINE):
+        code = task.question.rstrip() + "\n" + code
+    return code + "\n"
+
+
+def prompt_tests(prompt: str, entry_point: str | None) -> list[str]:
+    """Tests stated in the prompt itself: doctest examples (``>>> f(1)`` / ``2``) and ``assert`` lines."""
+    tests: list[str] = []
+    try:
+        examples = doctest.DocTestParser().get_examples(prompt)
+    except ValueError:
+        examples = []
+    for ex in examples:
+        source, want = ex.source.strip(), ex.want.strip()
+        if not want or "Traceback" in want:
+            continue
+        if _is_expr(source) and _is_expr(want):
+            tests.append(f"assert ({source}) == ({want})")
+    for line in prompt.splitlines():
+        line = line.strip()
+        if line.startswith("assert ") and _parses(line):
+            tests.append(line)
+    if entry_point and not tests:
+        # "f(1, 2) == 3" and "f(1, 2) ➞ 3" written in prose
+        for m in re.finditer(rf"({re.escape(entry_point)}\(.*?\))\s*(?:==|➞|=>|->)\s*([^\n]+)", prompt):
+            call, want = m.group(1), m.group(2).strip().rstrip(".,")
+            if _is_expr(call) and _is_expr(want):
+                tests.append(f"assert ({call}) == ({want})")
+    return list(dict.fromkeys(tests))
+
+
+def _parses(source: str) -> bool:
+    try:
+        ast.parse(source)
+    except SyntaxError:
+        return False
+    return True
+
+
+def _is_expr(source: str) -> bool:
+    try:
+        ast.parse(source, mode="eval")
+    except SyntaxError:
+        return False
+    return True
+
+
+class CodeDomain:
+    final_rule = FinalRule.verified
+    calls_per_candidate = 0
+
+    def __init__(
+        self,
+        task: Task,
+        pool: SessionPool,
+        *,
+        model_tests: int = 3,
+        min_prompt_tests: int = 2,
+        per_test_timeout_s: float = 3.0,
+        timeout_s: float = 15.0,
+        max_output: int = 100_000,
+        max_tokens: int = 768,
+    ) -> None:
+        self.task = task
+        self.pool = pool
+        self.entry_point: str | None = task.metadata.get("entry_point")
+        self.tests = prompt_tests(task.question, self.entry_point)
+        self.model_tests = model_tests if len(self.tests) < min_prompt_tests else 0
+        self.written_tests: list[str] = []
+        self.per_test_timeout_s = per_test_timeout_s
+        self.timeout_s = timeout_s
+        self.max_output = max_output
+        self.max_tokens = max_tokens
+
+    def root_state(self) -> dict[str, Any]:
+        return {"program": None}
+
+    async def _write_tests(self, model: ChatModel) -> None:
+        messages = [
+            system("You write unit tests for Python functions. Reply with a JSON object only."),
+            user(f"{self.task.question}\n\nWrite assert statements that test `{self.entry_point or 'the function'}`."),
+        ]
+        try:
+            written = await structured(model, messages, WrittenTests, max_tokens=400)
+        except PonderError:
+            return
+        for test in written.tests[: self.model_tests]:
+            test = test.strip()
+            if test.startswith("assert ") and _parses(test) and (not self.entry_point or self.entry_point in test):
+                self.written_tests.append(test)
+
+    def visible_tests(self) -> list[str]:
+        return self.tests + self.written_tests
+
+    def messages(self, node: Node) -> list[Message]:
+        msgs = [system(SYSTEM), user(self.task.question)]
+        program = node.state.get("program")
+        if program is not None:
+            feedback = [f"This attempt failed the visible tests:\n```python\n{program.rstrip()}\n```"]
+            failures = node.info.get("failures") or []
+            for f in failures[:3]:
+                feedback.append(f"- `{f['test']}` -> {f['error'] or 'failed'}")
+            if not failures and node.reason:
+                feedback.append(f"Problem: {node.reason}")
+            if node.reflection:
+                feedback.append(f"Reflection: {node.reflection}")
+            feedback.append("Write a corrected complete solution.")
+            msgs.append(user("\n".join(feedback)))
+        return msgs
+
+    async def expand(self, model: ChatModel, node: Node, k: int, *, seed: int, temperature: float) -> list[Candidate]:
+        if node.parent is None and self.model_tests and not self.written_tests:
+            await self._write_tests(model)
+        request = ChatRequest(
+            messages=self.messages(node), n=k, temperature=temperature, seed=seed, max_tokens=self.max_tokens
+        )
+        response = await model.complete(request)
+        out: list[Candidate] = []
+        for choice in response.choices:
+            program = extract_program(choice.text, self.task)
+            out.append(Candidate(action=program, state={"program": program, "finish": choice.finish_reason}))
+        return out
+
+    async def evaluate(self, model: ChatModel, node: Node) -> Evaluation:
+        program: str = node.state["program"]
+        tests = self.visible_tests()
+        if node.state.get("finish") == "length":
+            return Evaluation(0.0, answer=program, reason="the reply was cut off at max_tokens")
+        if not tests:
+            tests = [f"assert callable({self.entry_point})"] if self.entry_point else ["pass"]
+        async with self.pool.session() as session:
+            run = await run_tests(
+                session,
+                program,
+                tests,
+                per_test_timeout_s=self.per_test_timeout_s,
+                timeout_s=self.timeout_s,
+                max_output=self.max_output,
+            )
+        failures = [{"test": o.test, "error": o.error} for o in run.outcomes if not o.passed]
+        info = {"passed": run.passed, "total": len(run.outcomes), "failures": failures[:5]}
+        if run.output_bytes > self.max_output:
+            return Evaluation(0.0, answer=program, reason=f"printed {run.output_bytes} bytes", info=info)
+        reward = run.fraction
+        return Evaluation(
+            reward=reward,
+            terminal=reward == 1.0,
+            verified=reward == 1.0 and bool(self.visible_tests()),
+            answer=program,
+            reason=run.reason,
+            info=info,
+        )
+
+    async def reflect(self, model: ChatModel, node: Node) -> str:
+        program = node.state.get("program") or ""
+        messages = [
+            system("You review failed Python code. In two sentences, say what is wrong and how to fix it."),
+            user(f"{self.task.question}\n\nAttempt:\n```python\n{program}\n```\nResult: {node.reason}"),
+        ]
+        response = await model.complete(ChatRequest(messages=messages, max_tokens=120, temperature=0.0))
+        return response.text.strip()
