@@ -1,0 +1,101 @@
+"""Self-consistency (Wang et al. 2022): sample k chains of thought at a temperature above zero and take the
+majority vote over their typed answers."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from ponder.agents._base import Context, StrategyResult, Task, TaskFamily, answer_model, format_answer
+from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted
+from ponder.agents.cot import ChainOfThought
+from ponder.errors import InputError
+from ponder.llm import structured_n
+
+
+def vote_key(family: TaskFamily, answer: Any) -> Any:
+    """The value answers are grouped by: numbers compare after rounding, strings without case or outer space."""
+    if family is TaskFamily.number and isinstance(answer, int | float) and not isinstance(answer, bool):
+        return round(float(answer), 6)
+    if isinstance(answer, str):
+        return " ".join(answer.split()).casefold()
+    return answer
+
+
+def majority_vote(family: TaskFamily, answers: Sequence[Any]) -> tuple[Any, dict[str, int]]:
+    """The most frequent answer (ties go to the one sampled first) and the vote counts by answer."""
+    if not answers:
+        raise InputError("majority_vote needs at least one answer")
+    keys = [vote_key(family, a) for a in answers]
+    counts = Counter(keys)
+    best = max(counts.values())
+    winner_index = next(i for i, k in enumerate(keys) if counts[k] == best)
+    votes = {str(k): c for k, c in counts.most_common()}
+    return answers[winner_index], votes
+
+
+class SelfConsistency:
+    """``k`` sampled chains of thought (one ``n=k`` request), majority vote on the typed answer."""
+
+    name: ClassVar[str] = "sc"
+    description: ClassVar[str] = "self-consistency: k sampled chains of thought, majority vote on the typed answer"
+
+    def __init__(
+        self,
+        *,
+        k: int = 5,
+        temperature: float = 0.7,
+        max_tokens: int = 512,
+        exemplars: list[dict[str, Any]] | None = None,
+    ) -> None:
+        if k < 1:
+            raise InputError(f"self-consistency needs k >= 1 samples, got {k}")
+        if temperature <= 0:
+            raise InputError(
+                f"self-consistency samples at temperature > 0 (got {temperature})",
+                hint="identical greedy samples make the vote meaningless; use e.g. temperature=0.7",
+            )
+        self.k = k
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self._cot = ChainOfThought(exemplars=exemplars, max_tokens=max_tokens)
+
+    async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
+        model, start = ctx.metered()
+        output_type = answer_model(
+            "ChainOfThought",
+            task,
+            {"reasoning": (str, Field(description="step-by-step reasoning, short and concrete"))},
+        )
+        yield StepStarted(name="sample", detail=f"{self.k} chains of thought at temperature {self.temperature}")
+        t0 = time.perf_counter()
+        samples = await structured_n(
+            model,
+            self._cot.messages(task),
+            output_type,
+            n=self.k,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+        )
+        chains = [s.model_dump() for s in samples]
+        yield LLMCall(
+            purpose=f"sample x{self.k}",
+            prompt_tokens=model.costs.prompt_tokens,
+            completion_tokens=model.costs.completion_tokens,
+            seconds=time.perf_counter() - t0,
+            output=chains,
+        )
+        answer, votes = majority_vote(task.family, [c["answer"] for c in chains])
+        yield StepStarted(name="vote", detail=", ".join(f"{k}: {v}" for k, v in votes.items()))
+        result = StrategyResult(
+            answer=answer,
+            text=format_answer(task, answer),
+            costs=model.costs,
+            seconds=time.perf_counter() - start,
+            details={"votes": votes, "samples": chains},
+        )
+        yield FinalAnswer(answer=answer, text=result.text, result=result.model_dump(mode="json"))

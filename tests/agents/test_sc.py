@@ -1,0 +1,59 @@
+"""Self-consistency end to end with a scripted model: one n=k sampled request, majority vote on typed answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from ponder.agents import AnswerChoice, Context, FinalAnswer, LLMCall, Task, TaskFamily, get_strategy, run_to_result
+from ponder.agents.sc import majority_vote
+from ponder.errors import InputError
+from tests.fakes import ScriptedModel
+
+
+async def test_majority_of_k_samples_wins_and_the_request_samples_k_at_temperature() -> None:
+    model = ScriptedModel(
+        [
+            {"reasoning": "3 * 4 = 12", "answer": 12},
+            {"reasoning": "3 + 4 = 7", "answer": 7},
+            {"reasoning": "4 * 3 = 12", "answer": 12.0},
+            {"reasoning": "guess", "answer": 13},
+            {"reasoning": "12", "answer": 12.0000001},
+        ]
+    )
+    strategy = get_strategy("sc", k=5, temperature=0.8)
+    events = [e async for e in strategy.run(Task(question="3 boxes of 4?", family="number"), Context(model))]
+    final = events[-1]
+    assert isinstance(final, FinalAnswer)
+    assert final.answer == 12 and final.text == "12"
+    assert final.result["details"]["votes"] == {"12.0": 3, "7.0": 1, "13.0": 1}
+    assert len(final.result["details"]["samples"]) == 5
+    (request,) = model.requests
+    assert request.n == 5 and request.temperature == 0.8
+    assert final.result["costs"]["llm_calls"] == 1
+    assert any(isinstance(e, LLMCall) and len(e.output) == 5 for e in events)
+    model.assert_complete()
+
+
+async def test_choice_vote_and_tie_goes_to_the_first_sampled() -> None:
+    task = Task(
+        question="Where do fish live?",
+        family=TaskFamily.choice,
+        choices=[AnswerChoice(label="A", text="desert"), AnswerChoice(label="B", text="water")],
+    )
+    model = ScriptedModel([{"reasoning": "r", "answer": a} for a in ["B", "A", "A", "B"]])
+    result = await run_to_result(get_strategy("sc", k=4).run(task, Context(model)))
+    assert result.answer == "B" and result.text == "B: water"
+
+
+def test_vote_groups_strings_without_case_and_space() -> None:
+    answer, votes = majority_vote(TaskFamily.string, ["Paris", " paris ", "Rome"])
+    assert answer == "Paris" and votes == {"paris": 2, "rome": 1}
+    with pytest.raises(InputError):
+        majority_vote(TaskFamily.string, [])
+
+
+def test_bad_options_are_refused() -> None:
+    with pytest.raises(InputError, match="temperature"):
+        get_strategy("sc", temperature=0.0)
+    with pytest.raises(InputError, match="k >= 1"):
+        get_strategy("sc", k=0)
