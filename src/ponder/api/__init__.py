@@ -1,1 +1,23 @@
-"""ponder.api"""
+"""The service: REST API with streamed events, an OpenAI-compatible endpoint, the chat UI and metrics.
+
+``create_app(settings, model=None, ...)`` builds the FastAPI app from its dependencies; ``ponder serve`` runs it.
+"""
+
+from ponder.api._app import create_app
+from ponder.api._auth import KeyRing, check_binding, hash_key, is_loopback
+from ponder.api._catalog import ResumableStrategy, StrategyCatalog, is_resumable
+from ponder.api._store import RunRecord, RunStatus, RunStore
+
+__all__ = [
+    "KeyRing",
+    "ResumableStrategy",
+    "RunRecord",
+    "RunStatus",
+    "RunStore",
+    "StrategyCatalog",
+    "check_binding",
+    "create_app",
+    "hash_key",
+    "is_loopback",
+    "is_resumable",
+]

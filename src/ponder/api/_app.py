@@ -1,0 +1,136 @@
+"""The app factory: every dependency comes in as an argument, so tests inject fakes at the seams."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from ponder.api._auth import KeyRing, check_binding
+from ponder.api._catalog import StrategyCatalog
+from ponder.api._deps import Service
+from ponder.api._metrics import MeasuredToolServer, Metrics
+from ponder.api._runs import RunManager
+from ponder.api._store import RunStore
+from ponder.api._writer import EventLog
+from ponder.config import Settings
+from ponder.errors import PonderError
+from ponder.llm import ChatModel
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Run reasoning strategies over HTTP.
+
+* `POST /runs` starts a run, `GET /runs/{id}/events` streams its events (Server-Sent Events; reconnect with
+  `Last-Event-ID` to resume where you left off), `POST /runs/{id}/answer` answers a human question,
+  `POST /runs/{id}/cancel` stops it.
+* `/v1/chat/completions` and `/v1/models` speak the OpenAI API: each strategy is a model (`ponder-cot`, ...).
+* Authenticate with `Authorization: Bearer <API key>` when the server has keys; each run belongs to its key.
+"""
+
+
+def create_app(
+    settings: Settings,
+    model: ChatModel | None = None,
+    *,
+    toolserver: Any = None,
+    search: Any = None,
+    kb: Any = None,
+    strategies: Mapping[str, type] | None = None,
+    recover: bool = True,
+) -> FastAPI:
+    """The API app. ``model`` replaces the configured backend (tests pass a scripted one); ``strategies`` adds
+    strategy classes by name next to the registry's."""
+    from ponder.runtime import build_context
+
+    keys = KeyRing(settings.api.api_keys)
+    check_binding(settings.api.host, keys)
+    metrics = Metrics()
+    context = build_context(settings, model=model)
+    if toolserver is not None:
+        context.toolserver = toolserver
+    if context.toolserver is not None:
+        context.toolserver = MeasuredToolServer(context.toolserver, metrics)
+    if search is not None:
+        context.search = search
+    if kb is not None:
+        context.kb = kb
+    store = RunStore(settings.api.database_url)
+    events = EventLog(store)
+    catalog = StrategyCatalog(strategies)
+    service = Service(
+        settings=settings,
+        keys=keys,
+        store=store,
+        events=events,
+        runs=RunManager(store, events, catalog, context, metrics),
+        catalog=catalog,
+        metrics=metrics,
+        context=context,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await store.open()
+        events.start()
+        try:
+            if recover:
+                count = await service.runs.recover()
+                if count:
+                    log.info("recovered %d unfinished runs", count)
+            yield
+        finally:
+            await service.runs.close()
+            await events.close()
+            await store.close()
+
+    app = FastAPI(title="ponder", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.service = service
+
+    @app.exception_handler(PonderError)
+    async def _ponder_error(request: Request, exc: PonderError) -> JSONResponse:
+        body = exc.to_dict()
+        if request.url.path.startswith("/v1/"):  # OpenAI clients show only `message`: put the hint in it
+            body["message"] = str(exc)
+            body["code"] = exc.status_code
+        return JSONResponse({"error": body}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', ())) or '(root)'}: {err.get('msg')}" for err in exc.errors()
+        )
+        body = {
+            "type": "InputError",
+            "message": f"invalid request: {problems}",
+            "hint": "see /docs for the request schema",
+            "retryable": False,
+            "detail": jsonable(exc.errors()),
+        }
+        return JSONResponse({"error": body}, status_code=422)
+
+    from ponder.api.routes import catalog as catalog_routes
+    from ponder.api.routes import openai as openai_routes
+    from ponder.api.routes import runs as runs_routes
+    from ponder.api.routes import ui as ui_routes
+
+    app.include_router(runs_routes.router)
+    app.include_router(catalog_routes.router)
+    app.include_router(openai_routes.router)
+    app.include_router(ui_routes.router)
+    ui_routes.mount(app)
+    return app
+
+
+def jsonable(value: Any) -> Any:
+    from fastapi.encoders import jsonable_encoder
+
+    try:
+        return jsonable_encoder(value)
+    except Exception:  # noqa: BLE001 - validation details that do not encode are dropped, the message stays
+        return None

@@ -1,0 +1,257 @@
+"""Runs: start a strategy as a task, feed its events to the log, answer human questions, cancel, recover.
+
+A run's life: ``queued -> running -> (waiting -> running)* -> succeeded | failed | cancelled``. After a restart,
+runs that were queued or running start again: from the strategy's checkpoint when it is resumable, otherwise from
+the beginning; either way their events continue the same numbering, so a follower sees no gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from ponder.agents import Context, ErrorRaised, Event, FinalAnswer, NeedsHuman, StepStarted, Task
+from ponder.api._catalog import StrategyCatalog, is_resumable
+from ponder.api._metrics import MeasuredModel, Metrics
+from ponder.api._store import RunRecord, RunStatus, RunStore, StoredEvent
+from ponder.api._writer import EventLog
+from ponder.errors import Conflict, NotFoundError, PermissionDenied, PonderError
+from ponder.llm import Costs, MeteredModel
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["start", "answer", "recover"]
+
+
+class _Live:
+    """A run executing in this process."""
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
+        self.task: asyncio.Task[None] | None = None
+
+
+class RunManager:
+    def __init__(self, store: RunStore, events: EventLog, catalog: StrategyCatalog, base: Context, metrics: Metrics):
+        self.store = store
+        self.events = events
+        self.catalog = catalog
+        self.base = base  # model, tools, search and settings shared by every run
+        self.metrics = metrics
+        self._live: dict[str, _Live] = {}
+        self._closing = False
+
+    @property
+    def active_count(self) -> int:
+        return len(self._live)
+
+    # ---- creating and reading ----
+
+    async def create(
+        self, owner: str, strategy: str, task: Task, options: dict[str, Any], *, kind: str = "run"
+    ) -> RunRecord:
+        options = self.catalog.validate_options(strategy, options)
+        self.catalog.build(strategy, options)  # fail now, not in the background, if it cannot be built
+        now = time.time()
+        record = RunRecord(
+            id="run_" + secrets.token_hex(10),
+            owner=owner,
+            kind=kind,
+            strategy=strategy,
+            task=task.model_dump(mode="json"),
+            options=options,
+            status=RunStatus.queued,
+            result=None,
+            error=None,
+            costs=None,
+            pending=None,
+            created_at=now,
+            updated_at=now,
+        )
+        await self.store.create_run(record)
+        self._spawn(record, "start", seq=0)
+        return record
+
+    async def get(self, run_id: str, owner: str) -> RunRecord:
+        record = await self.store.get_run(run_id)
+        if record is None:
+            raise NotFoundError(f"no run {run_id!r}", hint="list your runs with GET /runs")
+        if record.owner != owner:
+            raise PermissionDenied(f"run {run_id!r} belongs to another API key")
+        return record
+
+    # ---- acting on a run ----
+
+    async def answer(self, run_id: str, owner: str, answer: str, interrupt_id: str | None = None) -> RunRecord:
+        record = await self.get(run_id, owner)
+        if record.status is not RunStatus.waiting or run_id in self._live:
+            raise Conflict(
+                f"run {run_id!r} is {record.status.value}, not waiting for a human answer",
+                hint="answer a run only after its stream sent a needs_human event",
+            )
+        if not is_resumable(self.catalog.strategy_class(record.strategy)):
+            raise Conflict(
+                f"strategy {record.strategy!r} cannot be resumed, so its question cannot be answered",
+                hint="start a new run with the extra information in the task's context",
+            )
+        pending = record.pending or {}
+        if interrupt_id and pending.get("interrupt_id") and interrupt_id != pending["interrupt_id"]:
+            raise Conflict(
+                f"interrupt {interrupt_id!r} is not the pending one ({pending['interrupt_id']!r})",
+                hint="answer the latest needs_human event of the stream",
+            )
+        seq = await self.store.last_seq(run_id)
+        live = self._spawn(record, "answer", seq=seq, answer=answer)
+        self._emit(run_id, live, StepStarted(name="human_answer", detail=answer))
+        self.events.update(run_id, status=RunStatus.running, pending=None)
+        await self.events.flush()
+        return await self.get(run_id, owner)
+
+    async def cancel(self, run_id: str, owner: str) -> RunRecord:
+        record = await self.get(run_id, owner)
+        if record.status.finished:
+            raise Conflict(f"run {run_id!r} is already {record.status.value}")
+        live = self._live.get(run_id)
+        if live is not None and live.task is not None:
+            live.task.cancel()
+            await asyncio.gather(live.task, return_exceptions=True)
+        else:  # waiting for a human, or queued in a process that died
+            seq = await self.store.last_seq(run_id)
+            self._finish_cancelled(run_id, _Live(seq), record.strategy)
+        await self.events.flush()
+        return await self.get(run_id, owner)
+
+    async def wait(self, run_id: str) -> None:
+        """Until the run's current segment ends (finished or waiting for a human)."""
+        live = self._live.get(run_id)
+        if live is not None and live.task is not None:
+            await asyncio.gather(live.task, return_exceptions=True)
+        await self.events.flush()
+
+    # ---- lifecycle ----
+
+    async def recover(self) -> int:
+        """Start again every run a previous process left queued or running. Returns how many."""
+        count = 0
+        for record in await self.store.unfinished_runs():
+            if record.status is RunStatus.waiting or record.id in self._live:
+                continue
+            seq = await self.store.last_seq(record.id)
+            resumable = is_resumable(self.catalog.strategy_class(record.strategy))
+            live = self._spawn(record, "recover", seq=seq)
+            detail = (
+                "the server restarted; resuming from the last checkpoint"
+                if resumable and seq
+                else "the server restarted; running again from the start"
+            )
+            self._emit(record.id, live, StepStarted(name="restarted", detail=detail))
+            count += 1
+        return count
+
+    async def close(self) -> None:
+        """Stop executing; unfinished runs keep their status and are recovered by the next process."""
+        self._closing = True
+        tasks = [live.task for live in self._live.values() if live.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ---- internals ----
+
+    def _spawn(self, record: RunRecord, mode: Mode, *, seq: int, answer: str | None = None) -> _Live:
+        live = _Live(seq)
+        self._live[record.id] = live
+        live.task = asyncio.create_task(self._execute(record, live, mode, answer), name=f"ponder-{record.id}")
+        return live
+
+    def _emit(self, run_id: str, live: _Live, event: Event) -> None:
+        live.seq += 1
+        self.events.emit(StoredEvent(run_id, live.seq, event.type, event.model_dump_json()))
+
+    def _context(self, record: RunRecord, costs: Costs) -> Context:
+        model = MeteredModel(MeasuredModel(self.base.model, self.metrics, record.strategy), costs)
+        return dataclasses.replace(self.base, model=model, run_id=record.id, options=dict(record.options))
+
+    def _events(self, record: RunRecord, ctx: Context, mode: Mode, answer: str | None) -> AsyncIterator[Event]:
+        strategy = self.catalog.build(record.strategy, record.options)
+        task = Task.model_validate(record.task)
+        if mode == "answer" or (mode == "recover" and is_resumable(strategy)):
+            resume = getattr(strategy, "resume")  # noqa: B009 - checked by is_resumable
+            events: AsyncIterator[Event] = resume(task, ctx, answer)
+            return events
+        return strategy.run(task, ctx)
+
+    async def _execute(self, record: RunRecord, live: _Live, mode: Mode, answer: str | None) -> None:
+        run_id, strategy = record.id, record.strategy
+        costs = Costs(**(record.costs or {}))
+        start = time.perf_counter()
+        self.metrics.runs_started.labels(strategy).inc()
+        self.metrics.runs_active.labels(strategy).inc()
+        if mode != "answer":
+            self.events.update(run_id, status=RunStatus.running)
+        final: FinalAnswer | None = None
+        pending: NeedsHuman | None = None
+        try:
+            ctx = self._context(record, costs)
+            async for event in self._events(record, ctx, mode, answer):
+                self._emit(run_id, live, event)
+                self.metrics.events.labels(event.type).inc()
+                if isinstance(event, FinalAnswer):
+                    final = event
+                elif isinstance(event, NeedsHuman):
+                    pending = event
+        except asyncio.CancelledError:
+            if not self._closing:
+                self._finish_cancelled(run_id, live, strategy, costs)
+            raise
+        except Exception as exc:
+            error = exc.to_dict() if isinstance(exc, PonderError) else _internal(exc)
+            if not isinstance(exc, PonderError):
+                log.exception("run %s failed", run_id)
+            self._emit(run_id, live, ErrorRaised(error=error, fatal=True))
+            self._finish(run_id, strategy, RunStatus.failed, error=error, costs=costs)
+        else:
+            if final is not None:
+                self._finish(run_id, strategy, RunStatus.succeeded, result=final.result, costs=costs)
+            elif pending is not None:
+                question = {"question": pending.question, "interrupt_id": pending.interrupt_id}
+                self.events.update(
+                    run_id, status=RunStatus.waiting, pending=question, costs=costs.model_dump(mode="json")
+                )
+            else:
+                error = {
+                    "type": "StrategyError",
+                    "message": "the strategy ended without a final answer",
+                    "hint": "see the run's events for what it did",
+                    "retryable": False,
+                }
+                self._emit(run_id, live, ErrorRaised(error=error, fatal=True))
+                self._finish(run_id, strategy, RunStatus.failed, error=error, costs=costs)
+        finally:
+            self.metrics.runs_active.labels(strategy).dec()
+            self.metrics.run_seconds.labels(strategy).observe(time.perf_counter() - start)
+            if self._live.get(run_id) is live:
+                del self._live[run_id]
+
+    def _finish(self, run_id: str, strategy: str, status: RunStatus, *, costs: Costs, **values: Any) -> None:
+        self.metrics.runs.labels(strategy, status.value).inc()
+        self.events.update(run_id, status=status, pending=None, costs=costs.model_dump(mode="json"), **values)
+
+    def _finish_cancelled(self, run_id: str, live: _Live, strategy: str, costs: Costs | None = None) -> None:
+        error = {"type": "Cancelled", "message": "the run was cancelled", "hint": "", "retryable": False}
+        self._emit(run_id, live, ErrorRaised(error=error, fatal=True))
+        self._finish(run_id, strategy, RunStatus.cancelled, error=error, costs=costs or Costs())
+
+
+def _internal(exc: BaseException) -> dict[str, Any]:
+    return {
+        "type": "InternalError",
+        "message": f"{type(exc).__name__}: {exc}",
+        "hint": "this is a bug in ponder or a strategy; please report it with the run's events",
+        "retryable": False,
+    }

@@ -1,0 +1,92 @@
+"""Request and response bodies of the REST API (they make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ponder.agents import Task
+from ponder.api._store import RunRecord, RunStatus
+
+
+class CreateRun(BaseModel):
+    strategy: str = Field(default="cot", description="a name from GET /strategies", examples=["cot"])
+    input: Task = Field(description="the task: question, answer family, choices, context")
+    options: dict[str, Any] = Field(default_factory=dict, description="the strategy's options (GET /strategies)")
+
+
+class PendingQuestion(BaseModel):
+    question: str
+    interrupt_id: str = ""
+
+
+class RunView(BaseModel):
+    id: str
+    kind: str = "run"
+    strategy: str
+    status: RunStatus
+    input: Task
+    options: dict[str, Any]
+    result: dict[str, Any] | None = Field(default=None, description="the strategy's result once succeeded")
+    answer: Any = Field(default=None, description="the typed answer (a shortcut into result)")
+    text: str | None = Field(default=None, description="the answer as text (a shortcut into result)")
+    error: dict[str, Any] | None = None
+    costs: dict[str, Any] | None = Field(default=None, description="LLM calls, tokens and seconds so far")
+    pending: PendingQuestion | None = Field(default=None, description="the human question a waiting run asks")
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def of(cls, record: RunRecord) -> RunView:
+        result = record.result or {}
+        return cls(
+            id=record.id,
+            kind=record.kind,
+            strategy=record.strategy,
+            status=record.status,
+            input=Task.model_validate(record.task),
+            options=record.options,
+            result=record.result,
+            answer=result.get("answer"),
+            text=result.get("text"),
+            error=record.error,
+            costs=record.costs,
+            pending=PendingQuestion.model_validate(record.pending) if record.pending else None,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+        )
+
+
+class RunList(BaseModel):
+    runs: list[RunView]
+
+
+class HumanAnswer(BaseModel):
+    answer: str = Field(min_length=1, description="the reply to the pending question")
+    interrupt_id: str | None = Field(default=None, description="the interrupt answered (from needs_human)")
+
+
+class StrategyInfo(BaseModel):
+    name: str
+    model: str = Field(description="its model id on the OpenAI-compatible endpoint")
+    description: str
+    resumable: bool = Field(description="whether it can stop for a human question and continue")
+    options_schema: dict[str, Any]
+
+
+class ToolInfo(BaseModel):
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+class Health(BaseModel):
+    status: str
+    model: str
+    database: str
+    runs_active: int
+
+
+class ErrorBody(BaseModel):
+    error: dict[str, Any]

@@ -1,0 +1,245 @@
+"""Where runs and their events live: SQLAlchemy Core over SQLite (default) or Postgres.
+
+One :class:`RunStore` for both databases: the SQL is the same and only the URL (driver) differs. Events carry a
+per-run sequence number that starts at 1 and only grows, so an SSE client that reconnects with ``Last-Event-ID``
+gets exactly what it missed, also after a server restart.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ponder.errors import ConfigError
+
+metadata = sa.MetaData()
+
+runs_table = sa.Table(
+    "ponder_runs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False, default="run"),
+    sa.Column("strategy", sa.String(64), nullable=False),
+    sa.Column("task", sa.JSON, nullable=False),
+    sa.Column("options", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.Column("error", sa.JSON, nullable=True),
+    sa.Column("costs", sa.JSON, nullable=True),
+    sa.Column("pending", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+events_table = sa.Table(
+    "ponder_events",
+    metadata,
+    sa.Column("run_id", sa.String(40), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    waiting = "waiting"  # a human question is pending
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled)
+
+
+@dataclass
+class RunRecord:
+    id: str
+    owner: str
+    kind: str
+    strategy: str
+    task: dict[str, Any]
+    options: dict[str, Any]
+    status: RunStatus
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    costs: dict[str, Any] | None
+    pending: dict[str, Any] | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    run_id: str
+    seq: int
+    type: str
+    data: str  # the event as JSON, exactly as streamed
+
+
+def async_url(url: str) -> str:
+    """Map a plain database URL onto the async driver SQLAlchemy needs."""
+    if url.startswith("sqlite:///") or url == "sqlite://":
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith(("sqlite+aiosqlite://", "postgresql+psycopg://", "postgresql+asyncpg://")):
+        return url
+    raise ConfigError(
+        f"unsupported database URL {url.split('://')[0]}://...",
+        hint="set PONDER_API__DATABASE_URL to sqlite:///path/to/ponder.sqlite or postgresql://user:pw@host/db",
+    )
+
+
+def _row_to_record(row: sa.Row[Any]) -> RunRecord:
+    m = row._mapping
+    return RunRecord(
+        id=m["id"],
+        owner=m["owner"],
+        kind=m["kind"],
+        strategy=m["strategy"],
+        task=m["task"],
+        options=m["options"],
+        status=RunStatus(m["status"]),
+        result=m["result"],
+        error=m["error"],
+        costs=m["costs"],
+        pending=m["pending"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+class RunStore:
+    """Runs and events in one database. ``await store.open()`` creates the tables if needed."""
+
+    def __init__(self, url: str) -> None:
+        self.url = async_url(url)
+        self._engine: AsyncEngine | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise ConfigError("the run store is not open", hint="call `await store.open()` first")
+        return self._engine
+
+    async def open(self) -> None:
+        if self.url.startswith("sqlite"):
+            path = self.url.split(":///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_async_engine(self.url, connect_args={"timeout": 30})
+
+            @sa.event.listens_for(engine.sync_engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.close()
+
+        else:
+            engine = create_async_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.create_all)
+        except Exception as exc:
+            await engine.dispose()
+            raise ConfigError(f"cannot open the run database: {exc}", hint="check PONDER_API__DATABASE_URL") from exc
+        self._engine = engine
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    async def create_run(self, record: RunRecord) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                runs_table.insert().values(
+                    id=record.id,
+                    owner=record.owner,
+                    kind=record.kind,
+                    strategy=record.strategy,
+                    task=record.task,
+                    options=record.options,
+                    status=record.status.value,
+                    created_at=record.created_at,
+                    updated_at=record.updated_at,
+                )
+            )
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(runs_table.select().where(runs_table.c.id == run_id))).first()
+        return _row_to_record(row) if row is not None else None
+
+    async def list_runs(
+        self, owner: str | None, *, limit: int = 50, status: RunStatus | None = None, kind: str | None = None
+    ) -> list[RunRecord]:
+        query = runs_table.select().order_by(runs_table.c.created_at.desc()).limit(limit)
+        if owner is not None:
+            query = query.where(runs_table.c.owner == owner)
+        if status is not None:
+            query = query.where(runs_table.c.status == status.value)
+        if kind is not None:
+            query = query.where(runs_table.c.kind == kind)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_row_to_record(r) for r in rows]
+
+    async def unfinished_runs(self) -> list[RunRecord]:
+        query = runs_table.select().where(
+            runs_table.c.status.in_([RunStatus.queued.value, RunStatus.running.value, RunStatus.waiting.value])
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(runs_table.c.created_at))).all()
+        return [_row_to_record(r) for r in rows]
+
+    async def last_seq(self, run_id: str) -> int:
+        query = sa.select(sa.func.max(events_table.c.seq)).where(events_table.c.run_id == run_id)
+        async with self.engine.connect() as conn:
+            value = (await conn.execute(query)).scalar()
+        return int(value or 0)
+
+    async def events_after(self, run_id: str, after: int, limit: int = 10_000) -> list[StoredEvent]:
+        query = (
+            events_table.select()
+            .where(events_table.c.run_id == run_id, events_table.c.seq > after)
+            .order_by(events_table.c.seq)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [StoredEvent(r.run_id, r.seq, r.type, r.data) for r in rows]
+
+    async def write_batch(self, events: Sequence[StoredEvent], updates: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Insert events and apply run updates in one transaction (events first, so a run's final status is
+        never visible before its final event)."""
+        now = time.time()
+        async with self.engine.begin() as conn:
+            if events:
+                await conn.execute(
+                    events_table.insert(),
+                    [{"run_id": e.run_id, "seq": e.seq, "type": e.type, "data": e.data} for e in events],
+                )
+            for run_id, values in updates:
+                values = {k: (v.value if isinstance(v, RunStatus) else v) for k, v in values.items()}
+                await conn.execute(
+                    runs_table.update().where(runs_table.c.id == run_id).values(**values, updated_at=now)
+                )
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), default=str)

@@ -1,0 +1,136 @@
+"""The one path events take: numbered by the run, written to the store in batches, then published to followers.
+
+Strategies never wait for the database: :meth:`EventLog.emit` only enqueues. A single writer task drains the
+queue, writes what it found in one transaction and only then tells followers, so every event a client sees is
+already persisted (a reconnect after a crash cannot miss one) and ids never go backwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from ponder.api._store import RunStatus, RunStore, StoredEvent
+
+log = logging.getLogger(__name__)
+
+_MAX_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    run_id: str
+    status: RunStatus
+
+
+@dataclass(frozen=True)
+class _Update:
+    run_id: str
+    values: dict[str, Any]
+
+
+Item = StoredEvent | StatusChange
+
+
+class EventLog:
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+        self._queue: asyncio.Queue[StoredEvent | _Update | asyncio.Future[None]] = asyncio.Queue()
+        self._followers: dict[str, set[asyncio.Queue[Item]]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._write_loop(), name="ponder-event-writer")
+
+    async def close(self) -> None:
+        await self.flush()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def emit(self, event: StoredEvent) -> None:
+        self._queue.put_nowait(event)
+
+    def update(self, run_id: str, **values: Any) -> None:
+        """Change a run's record, in order with its events (a status change is published once written)."""
+        self._queue.put_nowait(_Update(run_id, values))
+
+    async def flush(self) -> None:
+        """Wait until everything emitted so far is written and published."""
+        if self._task is None or self._task.done():
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(done)
+        await done
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < _MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            events = [op for op in batch if isinstance(op, StoredEvent)]
+            updates = [(op.run_id, op.values) for op in batch if isinstance(op, _Update)]
+            for attempt in range(5):
+                try:
+                    await self.store.write_batch(events, updates)
+                    break
+                except Exception:
+                    log.exception("writing %d events failed (attempt %d)", len(events), attempt + 1)
+                    await asyncio.sleep(0.1 * 2**attempt)
+            for op in batch:
+                if isinstance(op, StoredEvent):
+                    self._publish(op.run_id, op)
+                elif isinstance(op, _Update):
+                    status = op.values.get("status")
+                    if status is not None:
+                        self._publish(op.run_id, StatusChange(op.run_id, RunStatus(status)))
+                elif not op.done():
+                    op.set_result(None)
+
+    def _publish(self, run_id: str, item: Item) -> None:
+        for queue in self._followers.get(run_id, ()):
+            queue.put_nowait(item)
+
+    async def follow(self, run_id: str, after: int) -> AsyncIterator[Item]:
+        """Every event of ``run_id`` with a sequence number above ``after``, then live ones and status changes,
+        until the run is finished (the last item is then a :class:`StatusChange` to a finished status)."""
+        queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._followers[run_id].add(queue)  # subscribe before reading, so nothing falls between the two
+        try:
+            record = await self.store.get_run(run_id)
+            last = after
+            while True:  # the persisted backlog, in pages
+                page = await self.store.events_after(run_id, last, limit=1000)
+                for event in page:
+                    yield event
+                    last = event.seq
+                if len(page) < 1000:
+                    break
+            if record is not None and record.status.finished:
+                while not queue.empty():  # events written between the two reads
+                    item = queue.get_nowait()
+                    if isinstance(item, StoredEvent) and item.seq > last:
+                        yield item
+                        last = item.seq
+                yield StatusChange(run_id, record.status)
+                return
+            if record is not None:
+                yield StatusChange(run_id, record.status)
+            while True:
+                item = await queue.get()
+                if isinstance(item, StoredEvent):
+                    if item.seq <= last:
+                        continue
+                    last = item.seq
+                yield item
+                if isinstance(item, StatusChange) and item.status.finished:
+                    return
+        finally:
+            self._followers[run_id].discard(queue)
+            if not self._followers[run_id]:
+                self._followers.pop(run_id, None)

@@ -1,0 +1,64 @@
+"""What the server offers (strategies, tools) and how it is doing (health, metrics)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from ponder.api._deps import OwnerDep, ServiceDep
+from ponder.api._schemas import Health, StrategyInfo, ToolInfo
+
+router = APIRouter()
+
+
+@router.get("/strategies", response_model=list[StrategyInfo], tags=["catalog"], summary="Strategies and options")
+async def list_strategies(service: ServiceDep, _owner: OwnerDep) -> list[StrategyInfo]:
+    infos = []
+    for name in service.catalog.names():
+        info = service.catalog.describe(name)
+        infos.append(StrategyInfo(model=f"ponder-{name}", **info))
+    return infos
+
+
+@router.get("/tools", response_model=list[ToolInfo], tags=["catalog"], summary="Tools and their argument schemas")
+async def list_tools(service: ServiceDep, _owner: OwnerDep) -> list[ToolInfo]:
+    toolserver = service.context.toolserver
+    if toolserver is None:
+        return []
+    tools = []
+    for spec in toolserver.specs():
+        fn = spec.get("function", spec)
+        tools.append(
+            ToolInfo(
+                name=str(fn.get("name", "")),
+                description=str(fn.get("description", "")),
+                parameters=dict(fn.get("parameters") or {}),
+            )
+        )
+    return tools
+
+
+@router.get("/healthz", response_model=Health, tags=["ops"], summary="Liveness and readiness")
+async def healthz(service: ServiceDep, response: Response) -> Health:
+    database = "ok"
+    try:
+        await service.store.last_seq("healthz")
+    except Exception as exc:  # noqa: BLE001 - reported, not raised: this endpoint says what is wrong
+        database = f"error: {type(exc).__name__}"
+        response.status_code = 503
+    return Health(
+        status="ok" if database == "ok" else "degraded",
+        model=service.context.model.name,
+        database=database,
+        runs_active=service.runs.active_count,
+    )
+
+
+@router.get(
+    "/metrics",
+    tags=["ops"],
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def metrics(service: ServiceDep) -> Response:
+    return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,126 @@
+"""Strategies made for the API tests: they exercise the run machinery (many events, human questions,
+cancellation) through the real model seam, with a fake model behind it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+from ponder.agents import (
+    Context,
+    Event,
+    EvidenceChecked,
+    FinalAnswer,
+    LLMCall,
+    NeedsHuman,
+    PlanUpdated,
+    StepStarted,
+    StrategyResult,
+    Task,
+    TextDelta,
+    ToolCalled,
+    ToolReturned,
+    TreeUpdated,
+)
+from ponder.llm import ChatRequest, user
+
+
+class Steps:
+    """``steps`` LLM calls, one event pair per call, then the last reply as the answer."""
+
+    name: ClassVar[str] = "steps"
+    description: ClassVar[str] = "test: several model calls in a row"
+
+    def __init__(self, steps: int = 3, pause_s: float = 0.0) -> None:
+        self.steps = steps
+        self.pause_s = pause_s
+
+    async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
+        text = ""
+        for i in range(self.steps):
+            yield StepStarted(name=f"step {i + 1}")
+            response = await ctx.model.complete(ChatRequest(messages=[user(f"{task.question} #{i + 1}")]))
+            text = response.text
+            yield LLMCall(purpose=f"step {i + 1}", completion_tokens=response.usage.completion_tokens, output=text)
+            if self.pause_s:
+                await asyncio.sleep(self.pause_s)
+        result = StrategyResult(answer=text, text=text, details={"steps": self.steps})
+        yield FinalAnswer(answer=text, text=text, result=result.model_dump(mode="json"))
+
+
+class AskHuman:
+    """Asks the human for a name (then stops, as a checkpointing strategy does) and greets them on resume."""
+
+    name: ClassVar[str] = "ask"
+    description: ClassVar[str] = "test: asks a human, resumable"
+
+    async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
+        yield StepStarted(name="think")
+        yield NeedsHuman(question=f"Who is asking '{task.question}'?", interrupt_id=f"{ctx.run_id}-1")
+
+    async def resume(self, task: Task, ctx: Context, answer: str | None) -> AsyncIterator[Event]:
+        response = await ctx.model.complete(ChatRequest(messages=[user(f"greet {answer}")]))
+        text = f"{response.text}, {answer}"
+        yield FinalAnswer(answer=text, text=text, result=StrategyResult(answer=text, text=text).model_dump())
+
+
+class AskOnce:
+    """Asks a human but cannot resume: answering it must be refused with a clear 409."""
+
+    name: ClassVar[str] = "ask-once"
+    description: ClassVar[str] = "test: asks a human, not resumable"
+
+    async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
+        yield NeedsHuman(question="anyone there?", interrupt_id="x")
+
+
+class Showcase:
+    """One of every reasoning view the UI draws: plan, tool call and result, evidence, a tree, streamed text."""
+
+    name: ClassVar[str] = "showcase"
+    description: ClassVar[str] = "test: every event type, then asks a human"
+
+    async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
+        plan = {
+            "goal": task.question,
+            "subtasks": [
+                {"id": "1", "name": "look up the facts", "status": "done", "subtasks": []},
+                {"id": "2", "name": "compute the answer", "status": "running", "subtasks": []},
+            ],
+        }
+        yield PlanUpdated(plan=plan, change="initial plan")
+        yield ToolCalled(call_id="c1", tool="python", args={"code": "6*7"})
+        yield ToolReturned(call_id="c1", tool="python", ok=True, output={"stdout": "42"})
+        triples = [
+            {"subject": "Paris", "relation": "capital of", "object": "France", "supported": True, "score": 0.97},
+            {"subject": "Paris", "relation": "capital of", "object": "Spain", "supported": False, "score": 0.02},
+        ]
+        yield EvidenceChecked(round=1, triples=triples, factuality=0.5)
+        tree = {
+            "id": "root",
+            "visits": 4,
+            "value": 0.5,
+            "label": "start",
+            "children": [
+                {"id": "a", "visits": 3, "value": 0.8, "label": "try x=6", "children": []},
+                {"id": "b", "visits": 1, "value": 0.1, "label": "try x=5", "children": []},
+            ],
+        }
+        yield TreeUpdated(tree=tree)
+        yield NeedsHuman(question="Which unit should the answer use?", interrupt_id="unit")
+
+    async def resume(self, task: Task, ctx: Context, answer: str | None) -> AsyncIterator[Event]:
+        response = await ctx.model.complete(ChatRequest(messages=[user(task.question)]))
+        for word in response.text.split():
+            yield TextDelta(field="answer", text=word + " ")
+        text = f"{response.text} ({answer})"
+        yield FinalAnswer(answer=text, text=text, result=StrategyResult(answer=text, text=text).model_dump())
+
+
+TEST_STRATEGIES: dict[str, type] = {
+    "steps": Steps,
+    "ask": AskHuman,
+    "ask-once": AskOnce,
+    "showcase": Showcase,
+}

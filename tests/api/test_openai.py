@@ -1,0 +1,72 @@
+"""The official openai client against /v1: models, chat completions streamed and not, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import openai
+import pytest
+
+from tests.api.conftest import Server
+
+
+async def test_models_and_completions_with_the_openai_client(make_server: Callable[..., Server]) -> None:
+    server = make_server(keys=["sk-test"])
+    client = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key="sk-test", max_retries=0)
+    async with client:
+        models = [m.id for m in (await client.models.list()).data]
+        assert {"ponder-cot", "ponder-steps", "ponder-ask"} <= set(models)
+
+        completion = await client.chat.completions.create(
+            model="ponder-cot",
+            messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "What is 2+2?"}],
+        )
+        assert completion.choices[0].message.content == "4"
+        assert completion.choices[0].finish_reason == "stop"
+        assert completion.usage is not None
+        assert completion.usage.completion_tokens > 0
+        run_id = completion.model_extra["ponder"]["run_id"]  # type: ignore[index]
+
+        stream = await client.chat.completions.create(
+            model="ponder-steps",
+            messages=[{"role": "user", "content": "count"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        content, reasoning, finish, usage = "", "", None, None
+        async for chunk in stream:
+            if chunk.usage is not None:
+                usage = chunk.usage
+            for choice in chunk.choices:
+                content += choice.delta.content or ""
+                reasoning += (choice.delta.model_extra or {}).get("reasoning_content") or ""
+                finish = choice.finish_reason or finish
+        assert content == "hello"
+        assert "step 3" in reasoning
+        assert finish == "stop"
+        assert usage is not None
+
+        with pytest.raises(openai.NotFoundError, match="ponder-cot"):
+            await client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
+
+    # the completion is a run like any other, owned by the key, with its reasoning kept
+    async with server.client("sk-test") as http:
+        run = (await http.get(f"/runs/{run_id}")).json()
+        assert run["input"]["question"] == "What is 2+2?"
+        assert run["input"]["context"] == "system: be brief"
+        assert run["kind"] == "chat"
+
+    other = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key="wrong", max_retries=0)
+    async with other:
+        with pytest.raises(openai.AuthenticationError):
+            await other.models.list()
+
+
+async def test_a_needs_human_question_comes_back_as_the_reply(server: Server) -> None:
+    client = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+    async with client:
+        completion = await client.chat.completions.create(
+            model="ponder-ask", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert completion.choices[0].message.content == "Who is asking 'hi'?"
+        assert completion.model_extra["ponder"]["status"] == "waiting"  # type: ignore[index]
