@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from ponder.config import Backend, Settings
+from ponder.toolserver.cli import toolserver_app
 
 app = typer.Typer(
     name="ponder",
@@ -17,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(toolserver_app, name="toolserver")
 console = Console()
 err_console = Console(stderr=True)
 

@@ -13,7 +13,8 @@ Hierarchy::
     │   ├── NotFoundError            the named run, strategy, dataset, tool or document does not exist
     │   ├── PermissionDenied         the caller may not touch this resource
     │   ├── Unauthenticated          no API key, or an unknown one (HTTP 401)
-    │   └── Conflict                 the resource is not in a state that allows this (HTTP 409)
+    │   ├── Conflict                 the resource is not in a state that allows this (HTTP 409)
+    │   └── PayloadTooLarge          the request body is larger than the server accepts (HTTP 413)
     ├── ModelError                   the LLM backend failed
     │   ├── ModelUnavailable         cannot connect / timed out                         (retryable)
     │   ├── ModelRateLimited         HTTP 429                                           (retryable)
@@ -99,6 +100,11 @@ class Unauthenticated(InputError):
 class Conflict(InputError):
     status_code = 409
     default_hint = "check the resource's current status and try an action it allows"
+
+
+class PayloadTooLarge(InputError):
+    status_code = 413
+    default_hint = "send less data per request (split large files, shorten code)"
 
 
 class ModelError(PonderError):

@@ -1,6 +1,24 @@
 """Tools with JSON-schema function specs, and the client side of the ToolServer seam."""
 
+from ponder.tools._builtin import BUILTIN_TOOLS, DownloadArgs, FilesArgs, PythonArgs, ShellArgs, UploadArgs
+from ponder.tools._client import HttpToolServer, LocalToolServer, build_toolserver
 from ponder.tools._protocols import ToolResult, ToolServer, ToolSession
 from ponder.tools._spec import ToolSpec, find_tool, tool_call_schema
 
-__all__ = ["ToolResult", "ToolServer", "ToolSession", "ToolSpec", "find_tool", "tool_call_schema"]
+__all__ = [
+    "BUILTIN_TOOLS",
+    "DownloadArgs",
+    "FilesArgs",
+    "HttpToolServer",
+    "LocalToolServer",
+    "PythonArgs",
+    "ShellArgs",
+    "ToolResult",
+    "ToolServer",
+    "ToolSession",
+    "ToolSpec",
+    "UploadArgs",
+    "build_toolserver",
+    "find_tool",
+    "tool_call_schema",
+]

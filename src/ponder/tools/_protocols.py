@@ -18,6 +18,8 @@ class ToolResult(BaseModel):
     error: str | None = None
     truncated: bool = False
     seconds: float = 0.0
+    timed_out: bool = False
+    reset: bool = Field(default=False, description="the session's state was lost (runner or sandbox replaced)")
 
 
 @runtime_checkable

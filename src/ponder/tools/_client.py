@@ -1,0 +1,168 @@
+"""ToolServer clients: in process (owns a manager and its pool) or over HTTP (talks to `ponder toolserver serve`).
+
+Both are async context managers: entering the in-process one starts the manager (Docker connection, orphan
+clean-up, warm pool); entering the HTTP one opens its connection pool. Sessions are async context managers too::
+
+    async with build_toolserver(settings.toolserver) as ts:
+        async with ts.session() as s:
+            result = await s.call("python", {"code": "print(1)"})
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ponder import errors
+from ponder.config import ToolServerSettings
+from ponder.errors import PonderError, SandboxUnavailable, ToolError
+from ponder.tools._builtin import BUILTIN_TOOLS
+from ponder.tools._protocols import ToolResult, ToolServer, ToolSession
+from ponder.tools._spec import ToolSpec
+
+if TYPE_CHECKING:
+    from ponder.toolserver._manager import Manager
+
+
+class LocalToolSession:
+    def __init__(self, manager: Manager, session_id: str) -> None:
+        self._manager = manager
+        self._id = session_id
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    async def call(self, tool: str, args: dict[str, Any], *, timeout_s: float | None = None) -> ToolResult:
+        return await self._manager.call(self._id, tool, args, timeout_s=timeout_s)
+
+
+class LocalToolServer:
+    """Runs the manager in this process. ``async with LocalToolServer(settings) as ts``."""
+
+    def __init__(self, settings: ToolServerSettings, tools: tuple[ToolSpec, ...] = BUILTIN_TOOLS) -> None:
+        from ponder.toolserver._manager import Manager  # the Docker SDK loads only when a local server is built
+
+        self.tools = tools
+        self.manager = Manager(settings, tools)
+
+    async def __aenter__(self) -> LocalToolServer:
+        await self.manager.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.manager.stop()
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[ToolSession]:
+        session_id = await self.manager.open_session()
+        try:
+            yield LocalToolSession(self.manager, session_id)
+        finally:
+            with contextlib.suppress(errors.NotFoundError):
+                await self.manager.close_session(session_id)
+
+    def specs(self) -> list[dict[str, Any]]:
+        return [t.function_spec() for t in self.tools]
+
+
+def error_from_response(response: httpx.Response) -> PonderError:
+    """Rebuild the manager's typed error from its JSON body ({"error": {"type", "message", "hint", ...}})."""
+    try:
+        body = response.json().get("error") or {}
+    except ValueError:
+        body = {}
+    cls = getattr(errors, str(body.get("type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, PonderError)):
+        cls = ToolError
+    message = body.get("message") or f"the ToolServer answered HTTP {response.status_code}: {response.text[:300]}"
+    exc = cls.__new__(cls)
+    PonderError.__init__(exc, message, hint=body.get("hint"), retryable=body.get("retryable"))
+    return exc
+
+
+class HttpToolSession:
+    def __init__(self, client: httpx.AsyncClient, session_id: str) -> None:
+        self._client = client
+        self._id = session_id
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    async def call(self, tool: str, args: dict[str, Any], *, timeout_s: float | None = None) -> ToolResult:
+        body = {"tool": tool, "args": args, "timeout_s": timeout_s}
+        data = await _request(self._client, "POST", f"/sessions/{self._id}/calls", json=body)
+        return ToolResult.model_validate(data)
+
+
+async def _request(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> Any:
+    try:
+        response = await client.request(method, url, **kwargs)
+    except httpx.TransportError as exc:
+        raise SandboxUnavailable(
+            f"cannot reach the ToolServer at {client.base_url}: {exc!r}",
+            hint="start it with `ponder toolserver serve` or fix PONDER_TOOLSERVER__URL",
+            retryable=True,
+        ) from exc
+    if response.status_code >= 400:
+        raise error_from_response(response)
+    return response.json() if response.content else None
+
+
+class HttpToolServer:
+    """A client of a remote manager (``ponder toolserver serve``), authenticated with a bearer token."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        call_timeout_s: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        tools: tuple[ToolSpec, ...] = BUILTIN_TOOLS,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # The HTTP timeout leaves room for the manager's own time limit, its grace period and a sandbox swap.
+        timeout = httpx.Timeout(call_timeout_s * 10 + 30, connect=10)
+        self._client = httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout, transport=transport)
+        self.tools = tools
+
+    async def __aenter__(self) -> HttpToolServer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+
+    async def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = await _request(self._client, "GET", "/healthz")
+        return result
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[ToolSession]:
+        data = await _request(self._client, "POST", "/sessions")
+        session_id = str(data["id"])
+        try:
+            yield HttpToolSession(self._client, session_id)
+        finally:
+            with contextlib.suppress(errors.NotFoundError, SandboxUnavailable):
+                await _request(self._client, "DELETE", f"/sessions/{session_id}")
+
+    def specs(self) -> list[dict[str, Any]]:
+        return [t.function_spec() for t in self.tools]
+
+
+def build_toolserver(settings: ToolServerSettings) -> LocalToolServer | HttpToolServer:
+    """The ToolServer the settings describe: a remote manager when ``url`` is set, else one in this process."""
+    if settings.url:
+        token = settings.token.get_secret_value() if settings.token else None
+        return HttpToolServer(settings.url, token, call_timeout_s=settings.call_timeout_s)
+    return LocalToolServer(settings)
+
+
+def _check_protocols() -> None:  # pragma: no cover - a static check for mypy
+    _a: ToolServer = LocalToolServer.__new__(LocalToolServer)
+    _b: ToolServer = HttpToolServer.__new__(HttpToolServer)

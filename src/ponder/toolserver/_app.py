@@ -1,0 +1,141 @@
+"""The manager's HTTP API (FastAPI). Every route but ``/healthz`` needs ``Authorization: Bearer <token>``.
+
+    GET    /healthz                    liveness and pool figures
+    GET    /tools                      OpenAI-style function specs of the tools
+    POST   /sessions                   open a session (a warm sandbox) -> {"id": ...}
+    POST   /sessions/{id}/calls        {"tool", "args", "timeout_s"?} -> ToolResult
+    DELETE /sessions/{id}              close it (the container is removed)
+
+Errors are ``{"error": {"type", "message", "hint", "retryable"}}`` with the error's HTTP status.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ponder.errors import InputError, PayloadTooLarge, PonderError, Unauthenticated
+from ponder.tools._protocols import ToolResult
+from ponder.toolserver._manager import Manager
+
+
+class CallRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tool: str = Field(min_length=1, description="the tool's name, see GET /tools")
+    args: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float | None = Field(default=None, gt=0, description="this call's time limit; default from settings")
+
+
+class SessionCreated(BaseModel):
+    id: str
+
+
+def _error(exc: PonderError) -> JSONResponse:
+    return JSONResponse({"error": exc.to_dict()}, status_code=exc.status_code)
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, whether or not they declare a Content-Length.
+
+    Hand-written because neither Starlette nor uvicorn caps body size."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_big = PayloadTooLarge(f"the request body is larger than the limit of {self.limit} bytes")
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _error(too_big)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise too_big
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except PayloadTooLarge as exc:
+            await _error(exc)(scope, receive, send)
+
+
+def create_app(manager: Manager, token: str | None, *, own_manager: bool = True) -> FastAPI:
+    """The API over ``manager``. With ``own_manager`` the app's lifespan starts and stops it."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if own_manager:
+            await manager.start()
+        try:
+            yield
+        finally:
+            if own_manager:
+                await manager.stop()
+
+    app = FastAPI(title="ponder ToolServer", lifespan=lifespan)
+    app.add_middleware(BodyLimit, limit=manager.settings.max_request_bytes)
+
+    async def authenticate(request: Request) -> None:
+        if token is None:
+            return
+        supplied = request.headers.get("authorization", "")
+        scheme, _, value = supplied.partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(value.encode(), token.encode()):
+            raise Unauthenticated(
+                "missing or wrong ToolServer token",
+                hint="send `Authorization: Bearer <token>` with the token the manager was started with "
+                "(PONDER_TOOLSERVER__TOKEN)",
+            )
+
+    Auth = Annotated[None, Depends(authenticate)]
+
+    @app.exception_handler(PonderError)
+    async def ponder_error(request: Request, exc: PonderError) -> JSONResponse:
+        return _error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'] if p != 'body') or 'body'}: {err['msg']}" for err in exc.errors()
+        )
+        return _error(InputError(f"the request is invalid: {problems}"))
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"ok": True, **manager.stats()}
+
+    @app.get("/tools")
+    async def tools(_: Auth) -> list[dict[str, Any]]:
+        return [t.function_spec() for t in manager.tools]
+
+    @app.post("/sessions", status_code=201)
+    async def open_session(_: Auth) -> SessionCreated:
+        return SessionCreated(id=await manager.open_session())
+
+    @app.post("/sessions/{session_id}/calls")
+    async def call(session_id: str, body: CallRequest, _: Auth) -> ToolResult:
+        return await manager.call(session_id, body.tool, body.args, timeout_s=body.timeout_s)
+
+    @app.delete("/sessions/{session_id}", status_code=204)
+    async def close_session(session_id: str, _: Auth) -> Response:
+        await manager.close_session(session_id)
+        return Response(status_code=204)
+
+    return app

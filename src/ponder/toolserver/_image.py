@@ -1,0 +1,135 @@
+"""Build the sandbox node image without an image registry.
+
+1. ``mmdebstrap`` makes a minimal Debian root filesystem holding python3, numpy, sympy and coq, fetching packages
+   through the host's own apt sources file (so whatever mirror or proxy the host uses; no mirror is named here);
+2. the tarball is imported as the base image (``ponder-node-base``);
+3. ``node/Dockerfile`` adds the sandbox user, the runner and the defaults on top (the legacy builder, which needs
+   no registry either).
+
+Hosts that reach a registry can build ``docker/node.Dockerfile`` from a public Python image instead.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker.errors
+from docker.client import DockerClient
+
+from ponder.errors import ConfigError, SandboxUnavailable
+from ponder.toolserver._docker import DEFAULT_DOCKER_HOST
+
+NODE_DIR = Path(__file__).parent / "node"
+PACKAGES = ("python3", "python3-numpy", "python3-sympy", "coq")
+SOURCES_FILES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
+SLIM = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*")
+
+
+@dataclass
+class BuildReport:
+    image: str
+    built: bool
+    seconds: float
+    size_mb: float
+
+
+def host_sources() -> Path:
+    for path in SOURCES_FILES:
+        if path.is_file() and path.stat().st_size > 0:
+            return path
+    raise ConfigError(
+        "found no apt sources file (/etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list)",
+        hint="build on a Debian host, pass --sources FILE, or build docker/node.Dockerfile from a registry image",
+    )
+
+
+def host_suite(os_release: Path = Path("/etc/os-release")) -> str:
+    for line in os_release.read_text().splitlines():
+        if line.startswith("VERSION_CODENAME="):
+            return line.split("=", 1)[1].strip().strip('"')
+    raise ConfigError("cannot tell the host's Debian release from /etc/os-release", hint="pass --suite, e.g. bookworm")
+
+
+def mmdebstrap_command(suite: str, sources: Path, out: Path, packages: tuple[str, ...] = PACKAGES) -> list[str]:
+    command = [
+        "mmdebstrap",
+        "--variant=minbase",
+        "--format=tar",
+        f"--include={','.join(packages)}",
+        "--aptopt=APT::Install-Recommends false",
+    ]
+    command += [f"--dpkgopt=path-exclude={p}" for p in SLIM]
+    return [*command, suite, str(out), str(sources)]
+
+
+def build_image(
+    image: str,
+    *,
+    docker_host: str | None = None,
+    force: bool = False,
+    suite: str | None = None,
+    sources: Path | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> BuildReport:
+    """Build ``image`` (and its base) unless it exists; ``force`` rebuilds both."""
+    started = time.monotonic()
+    host = docker_host or DEFAULT_DOCKER_HOST
+    try:
+        client = DockerClient(base_url=host, timeout=900)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise SandboxUnavailable(f"cannot reach the Docker engine at {host}: {exc}") from exc
+    try:
+        if not force:
+            try:
+                existing = client.images.get(image)
+                say(f"{image} is already built (use --force to rebuild)")
+                return BuildReport(image, False, time.monotonic() - started, existing.attrs["Size"] / 1e6)
+            except docker.errors.ImageNotFound:
+                pass
+        repo = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+        base = f"{repo}-base:latest"
+        if force or not _has(client, base):
+            _import_base(client, base, suite or host_suite(), sources or host_sources(), say)
+        say(f"building {image} on {base}")
+        try:
+            built, _ = client.images.build(
+                path=str(NODE_DIR), tag=image, buildargs={"BASE": base}, rm=True, forcerm=True, pull=False
+            )
+        except docker.errors.BuildError as exc:
+            tail = "".join(str(chunk.get("stream", "")) for chunk in exc.build_log)[-2000:]
+            raise SandboxUnavailable(f"docker build of {image} failed: {exc.msg}\n{tail}") from exc
+        return BuildReport(image, True, time.monotonic() - started, built.attrs["Size"] / 1e6)
+    finally:
+        client.close()
+
+
+def _has(client: DockerClient, image: str) -> bool:
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def _import_base(client: DockerClient, base: str, suite: str, sources: Path, say: Callable[[str], None]) -> None:
+    with tempfile.TemporaryDirectory(prefix="ponder-node-") as tmp:
+        rootfs = Path(tmp) / "rootfs.tar"
+        command = mmdebstrap_command(suite, sources, rootfs)
+        say(f"making the root filesystem: {' '.join(command)}")
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+        except FileNotFoundError as exc:
+            raise ConfigError(
+                "mmdebstrap is not installed", hint="`apt-get install mmdebstrap`, or build docker/node.Dockerfile"
+            ) from exc
+        if done.returncode != 0:
+            raise SandboxUnavailable(f"mmdebstrap failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+        say(f"importing {rootfs.stat().st_size / 1e6:.0f} MB as {base}")
+        repo, _, tag = base.rpartition(":")
+        client.api.import_image(src=str(rootfs), repository=repo, tag=tag)
