@@ -1,0 +1,184 @@
+"""The inner loop (ReACT over function calls): ``think`` asks the model for one tool call, ``act`` runs it, ``pause``
+waits for a person. Every side effect sits in ``act`` behind the call's deterministic id, so a node re-run after
+an interrupt or a crash never repeats a completed call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+from pydantic import ValidationError
+
+from ponder.agents._base import Task
+from ponder.agents._events import PlanUpdated, ToolCalled, ToolReturned
+from ponder.agents.planner._common import Accounting, emit, over_budget
+from ponder.agents.planner._plan import find, settle_parents
+from ponder.agents.planner._prompts import act_messages
+from ponder.agents.planner._schemas import TOOL_CALL_FIELDS, Plan, SubmitResult, SubmitType, SubTaskStatus, ToolCall
+from ponder.agents.planner._state import Deps, PlannerState
+from ponder.agents.planner._tools import SUBMIT, AgentTool, describe
+from ponder.errors import ModelError, PonderError, ToolArgumentsInvalid, UnknownTool
+from ponder.llm import ChatModel, ChatRequest, JsonSchemaConstraint, Message, assistant, user
+from ponder.tools import ToolResult, find_tool, tool_call_schema
+
+
+async def ask_tool_call(
+    model: ChatModel, messages: list[Message], tools: list[AgentTool], deps: Deps
+) -> tuple[ToolCall | None, list[str]]:
+    """One valid tool call, or None after ``tool_retries`` re-asks; each bad reply's error is fed back."""
+    specs = [t.spec for t in tools]
+    constraint = JsonSchemaConstraint(json_schema=tool_call_schema(specs, extra=TOOL_CALL_FIELDS), name="ToolCall")
+    errors: list[str] = []
+    msgs = list(messages)
+    for _ in range(deps.limits.tool_retries + 1):
+        request = ChatRequest(
+            messages=msgs, constraint=constraint, temperature=deps.temperature, max_tokens=deps.max_tokens
+        )
+        try:
+            choice = (await model.complete(request)).choices[0]
+        except ModelError as exc:
+            errors.append(f"the model failed: {exc}")
+            if not exc.retryable:
+                break
+            continue
+        if choice.finish_reason == "length":
+            problem = "the reply was cut off at max_tokens; make it shorter"
+        else:
+            try:
+                call = ToolCall.model_validate_json(choice.text)
+                spec = find_tool(specs, call.tool)
+                args = spec.validate_args(call.args).model_dump(mode="json", exclude_none=True)
+                return call.model_copy(update={"args": args}), errors
+            except ValidationError as exc:
+                problem = f"the reply is not a tool call object: {exc.errors()[0]['msg']}"
+            except (UnknownTool, ToolArgumentsInvalid) as exc:
+                problem = str(exc)
+        errors.append(problem)
+        msgs = [*msgs, assistant(choice.text), user(f"That tool call could not be used: {problem}\nTry again.")]
+    return None, errors
+
+
+async def think(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    if reason := over_budget(state, deps.limits):
+        return {"stopped": reason, "pending": None}
+    if deps.inbox.take_pause():
+        return {"paused": True}
+    suggestions = [*state.get("suggestions", []), *deps.inbox.drain()]
+    acct = Accounting(deps, state)
+    sid = state["current"]
+    assert sid is not None
+    steps = list(state.get("steps", []))
+    step_no = len(steps)
+    last = step_no >= deps.limits.max_steps - 1
+    tools = [t for t in deps.tools if t.name == SUBMIT.name] if last else deps.tools
+    messages = act_messages(
+        task=Task.model_validate(state["task"]),
+        plan=Plan.model_validate(state["plan"]),
+        current=sid,
+        results=state.get("results", {}),
+        steps=steps,
+        suggestions=suggestions,
+        tools_text=describe(tools),
+        history_steps=deps.limits.history_steps,
+        max_chars=deps.limits.max_output_chars,
+        force_submit=last,
+    )
+    call, errors = await ask_tool_call(acct.model, messages, tools, deps)
+    emit(acct.llm_event("act", call.model_dump() if call else {"errors": errors}))
+    call_id = f"{sid}#{step_no}"
+    update: dict[str, Any] = {"suggestions": suggestions}
+    if call is not None:
+        update |= {"pending": {"call_id": call_id, **call.model_dump()}, "counters": acct.counters()}
+        return update
+    steps.append({"call_id": call_id, "call": None, "error": "no usable tool call: " + " | ".join(errors)})
+    update |= {"steps": steps, "counters": acct.counters(failed_steps=1), "pending": None}
+    if last:  # the subtask ends as failed, honestly, rather than looping
+        give_up = SubmitResult(
+            conclusion=f"no valid submission within {deps.limits.max_steps} steps: {errors[-1] if errors else ''}",
+            success=False,
+            submit_type=SubmitType.budget_exhausted,
+        )
+        update["pending"] = {"call_id": call_id, "tool": SUBMIT.name, "args": give_up.model_dump(mode="json")}
+    return update
+
+
+async def pause(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """A person asked the run to stop; their answer is taken as a suggestion for the rest of the work."""
+    answer = interrupt({"kind": "paused", "question": "The run is paused. Type a suggestion, or nothing to go on."})
+    text = str(answer or "").strip()
+    human = [*state.get("human", []), {"question": "(paused)", "answer": text}]
+    return {"paused": False, "suggestions": [*state.get("suggestions", []), *([text] if text else [])], "human": human}
+
+
+async def act(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    pending = state["pending"]
+    assert pending is not None
+    call_id, tool, args = pending["call_id"], pending["tool"], pending["args"]
+    if tool == SUBMIT.name:
+        return _submit(state, SubmitResult.model_validate(args))
+    done = dict(state.get("done_calls", {}))
+    update: dict[str, Any] = {}
+    if tool == "ask_human":
+        answer = interrupt({"kind": "question", "question": args["question"], "call_id": call_id})
+        text = str(answer or "").strip() or "(the human gave no answer)"
+        result = ToolResult(tool=tool, ok=True, output={"answer": text})
+        update["human"] = [*state.get("human", []), {"question": args["question"], "answer": text}]
+    elif call_id in done:  # completed before a crash or an interrupt: never run twice
+        result = ToolResult.model_validate(done[call_id])
+    else:
+        emit(ToolCalled(call_id=call_id, tool=tool, args=args))
+        result = await _run_tool(deps, deps.tool(tool), args, state.get("workspace", {}))
+        emit(ToolReturned(call_id=call_id, tool=tool, ok=result.ok, output=result.output, error=result.error,
+                          seconds=result.seconds))  # fmt: skip
+    done[call_id] = result.model_dump(mode="json")
+    if deps.sandbox is not None and (agent_tool := deps.tool(tool)) is not None and agent_tool.kind == "sandbox":
+        workspace, notes = await deps.sandbox.snapshot(state.get("workspace", {}))
+        update["workspace"] = workspace
+        if notes:
+            update["notes"] = [*state.get("notes", []), *notes]
+    step = {"call_id": call_id, "call": {k: pending[k] for k in ("tool", "args", "thought")}, "result": done[call_id]}
+    counters = state["counters"].copy()
+    counters["tool_calls"] += 1
+    counters["failed_steps"] += 0 if result.ok else 1
+    return update | {"steps": [*state.get("steps", []), step], "done_calls": done, "pending": None,
+                     "counters": counters}  # fmt: skip
+
+
+async def _run_tool(deps: Deps, tool: AgentTool | None, args: dict[str, Any], workspace: dict[str, Any]) -> ToolResult:
+    """Run one tool; a failure of the tool or of its infrastructure is a failed result, not a failed run."""
+    name = tool.name if tool else "?"
+    try:
+        if tool is None:
+            raise UnknownTool(f"unknown tool {name!r}")
+        if tool.kind == "sandbox":
+            if deps.sandbox is None:
+                raise UnknownTool(f"tool {tool.name!r} needs a ToolServer and none is configured")
+            return await deps.sandbox.call(tool.name, args, workspace)
+        assert tool.run is not None
+        return await tool.run(args)
+    except PonderError as exc:
+        return ToolResult(tool=name, ok=False, error=str(exc))
+
+
+def _submit(state: PlannerState, submitted: SubmitResult) -> dict[str, Any]:
+    sid = state["current"]
+    assert sid is not None
+    plan = Plan.model_validate(state["plan"])
+    node = find(plan, sid)
+    if node is not None:
+        node.status = SubTaskStatus.done if submitted.success else SubTaskStatus.failed
+    settle_parents(plan)
+    verdict = "done" if submitted.success else "failed"
+    emit(PlanUpdated(plan=plan.model_dump(mode="json"), change=f"{sid} {verdict}: {submitted.conclusion[:200]}"))
+    results = {**state.get("results", {}), sid: submitted.model_dump(mode="json")}
+    return {
+        "plan": plan.model_dump(mode="json"),
+        "results": results,
+        "submission": {"sid": sid, **submitted.model_dump(mode="json")},
+        "current": None,
+        "steps": [],
+        "pending": None,
+    }

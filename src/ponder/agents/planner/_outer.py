@@ -1,0 +1,156 @@
+"""The outer loop: make the plan, pick the next subtask, refine the rest of the plan after each submission, and
+write the final answer from the subtask results (or an honest partial result when a budget ran out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+from pydantic import Field
+
+from ponder.agents._base import StrategyResult, Task, answer_model, format_answer
+from ponder.agents._events import PlanUpdated
+from ponder.agents.planner._common import Accounting, emit, over_budget
+from ponder.agents.planner._plan import RefinementRejected, apply_operation, leaves, new_plan, next_leaf, settle_parents
+from ponder.agents.planner._prompts import answer_messages, plan_messages, refine_messages
+from ponder.agents.planner._sandbox import workspace_text
+from ponder.agents.planner._schemas import Plan, PlanDraft, PlanRefinement, SubTaskDraft, SubTaskStatus
+from ponder.agents.planner._state import Deps, PlannerState, new_counters
+from ponder.errors import ModelError
+from ponder.llm import Costs, structured
+
+
+def _options(deps: Deps) -> dict[str, Any]:
+    return {"temperature": deps.temperature, "max_tokens": deps.max_tokens, "retries": deps.limits.tool_retries}
+
+
+async def make_plan(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    task = Task.model_validate(state["task"])
+    acct = Accounting(deps, {"counters": state.get("counters") or new_counters()})
+    notes: list[str] = []
+    whole = SubTaskDraft(name="solve the task", goal=task.question, milestones=[])
+    if not state.get("outer", True):
+        drafts = [whole]
+    else:
+        try:
+            messages = plan_messages(task, deps.limits.max_width)
+            draft = await structured(acct.model, messages, PlanDraft, **_options(deps))
+            emit(acct.llm_event("plan", draft.model_dump()))
+            drafts = draft.subtasks
+        except ModelError as exc:
+            notes.append(f"planning failed ({exc.message}); the task is worked on as one subtask")
+            drafts = [whole]
+    plan, clipped = new_plan(task.question, drafts, deps.limits.max_width)
+    emit(PlanUpdated(plan=plan.model_dump(mode="json"), change="initial plan"))
+    return {"plan": plan.model_dump(mode="json"), "notes": [*notes, *clipped], "counters": acct.counters()}
+
+
+async def select(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    plan = Plan.model_validate(state["plan"])
+    settle_parents(plan)
+    leaf = next_leaf(plan)
+    if leaf is None:
+        return {"current": None}
+    if reason := over_budget(state, runtime.context.limits):
+        return {"current": None, "stopped": reason}
+    leaf.status = SubTaskStatus.doing
+    settle_parents(plan)
+    emit(PlanUpdated(plan=plan.model_dump(mode="json"), change=f"start {leaf.id} {leaf.name}"))
+    return {"plan": plan.model_dump(mode="json"), "current": leaf.id, "steps": []}
+
+
+async def refine(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    submission = state.get("submission")
+    suggestions = [*state.get("suggestions", []), *deps.inbox.drain()]
+    keep = {"submission": None, "suggestions": suggestions}
+    if submission is None or not state.get("outer", True):
+        return keep
+    wanted = submission.get("refine") or not submission.get("success") or bool(suggestions)
+    counters = state.get("counters") or new_counters()
+    if not wanted:
+        return keep
+    if counters["refinements"] >= deps.limits.max_refinements:
+        note = f"plan not refined after {submission['sid']}: the limit of {deps.limits.max_refinements} rounds"
+        return keep | {"notes": [*state.get("notes", []), note]}
+    if reason := over_budget(state, deps.limits):
+        return keep | {"stopped": reason}
+    plan = Plan.model_validate(state["plan"])
+    task = Task.model_validate(state["task"])
+    acct = Accounting(deps, state)
+    notes = list(state.get("notes", []))
+    messages = refine_messages(task, plan, submission, submission["sid"], suggestions)
+    try:
+        refinement = await structured(acct.model, messages, PlanRefinement, **_options(deps))
+    except ModelError as exc:
+        notes.append(f"refinement after {submission['sid']} failed: {exc.message}")
+        return keep | {"notes": notes, "counters": acct.counters()}
+    emit(acct.llm_event("refine", refinement.model_dump()))
+    changes = []
+    for op in refinement.operations:
+        try:
+            changes.append(apply_operation(plan, op, max_depth=deps.limits.max_depth, max_width=deps.limits.max_width))
+        except RefinementRejected as exc:
+            notes.append(f"refinement refused: {exc}")
+    settle_parents(plan)
+    if changes:
+        emit(PlanUpdated(plan=plan.model_dump(mode="json"), change="; ".join(changes)))
+    return {
+        "plan": plan.model_dump(mode="json"),
+        "submission": None,
+        "suggestions": [],
+        "notes": notes,
+        "counters": acct.counters(refinements=1),
+    }
+
+
+async def finish(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    if state.get("final"):
+        return {}
+    deps = runtime.context
+    task = Task.model_validate(state["task"])
+    plan = Plan.model_validate(state["plan"])
+    results = state.get("results", {})
+    acct = Accounting(deps, state)
+    stopped = state.get("stopped")
+    answer: Any = None
+    text = ""
+    if not stopped:
+        output_type = answer_model(
+            "PlannerAnswer", task, {"reasoning": (str, Field(description="how the results give the answer"))}
+        )
+        try:
+            out = await structured(acct.model, answer_messages(task, results), output_type, **_options(deps))
+            emit(acct.llm_event("answer", out.model_dump()))
+            answer = out.model_dump()["answer"]
+            text = format_answer(task, answer)
+        except ModelError as exc:
+            stopped = f"the final answer could not be written: {exc.message}"
+    if stopped:
+        done = [s for s in leaves(plan) if s.status is SubTaskStatus.done]
+        found = "; ".join(f"{sid}: {r.get('conclusion', '')}" for sid, r in results.items()) or "nothing yet"
+        text = f"Partial result: stopped because {stopped}, after {len(done)} of {len(leaves(plan))} subtasks. {found}"
+    counters = acct.counters()
+    result = StrategyResult(
+        answer=answer,
+        text=text,
+        costs=Costs(
+            llm_calls=counters["llm_calls"],
+            prompt_tokens=counters["prompt_tokens"],
+            completion_tokens=counters["completion_tokens"],
+        ),
+        tool_calls=counters["tool_calls"],
+        seconds=counters["seconds"],
+        details={
+            "status": "partial" if stopped else "complete",
+            "stopped": stopped,
+            "plan": plan.model_dump(mode="json"),
+            "results": results,
+            "notes": state.get("notes", []),
+            "human": state.get("human", []),
+            "counters": dict(counters),
+            "workspace": workspace_text(state.get("workspace", {})),
+        },
+    )
+    return {"final": result.model_dump(mode="json"), "stopped": stopped, "counters": counters}

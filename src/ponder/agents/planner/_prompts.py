@@ -1,0 +1,130 @@
+"""The planner's prompts: short, because small local models have small context windows."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ponder.agents._base import Task, render_question
+from ponder.agents.planner._plan import render
+from ponder.agents.planner._schemas import Plan
+from ponder.llm import Message, assistant, system, user
+
+PLAN_SYSTEM = (
+    "You plan how to solve a task with tools (run Python and shell in a sandbox with a /workspace folder, search, "
+    "ask a human). Break the task into at most {width} subtasks, in order, each with a concrete goal that a few "
+    "tool calls can reach. Simple tasks need one or two subtasks. Reply with a JSON object only."
+)
+
+ACT_SYSTEM = (
+    "You solve one subtask of a larger plan by calling tools, one call per reply. Tools:\n{tools}\n"
+    "Use the `python` tool to compute exactly and to read or write files in the workspace (the current folder). "
+    "Python files and results persist between calls. When the subtask's goal is reached, or cannot be reached, "
+    "call `submit` with the conclusion and the concrete values found. Reply with a JSON object only."
+)
+
+REFINE_SYSTEM = (
+    "You revise the rest of a plan after a subtask ended. Operations: split (break a pending or failed subtask "
+    "into smaller ones), add (a new subtask after an existing one), delete (a pending subtask no longer needed), "
+    "modify (change a pending subtask). Use none if the plan is still good. Reply with a JSON object only."
+)
+
+ANSWER_SYSTEM = (
+    "You write the final answer to a task from the results of its subtasks. Use the concrete values the subtasks "
+    "found. Reply with a JSON object only."
+)
+
+
+def _results(results: dict[str, dict[str, Any]]) -> str:
+    if not results:
+        return "(none yet)"
+    lines = []
+    for sid, r in results.items():
+        state = "ok" if r.get("success") else "FAILED"
+        lines.append(f"{sid} [{state}]: {r.get('conclusion', '')}")
+    return "\n".join(lines)
+
+
+def plan_messages(task: Task, width: int) -> list[Message]:
+    return [system(PLAN_SYSTEM.format(width=width)), user(render_question(task))]
+
+
+def act_messages(
+    *,
+    task: Task,
+    plan: Plan,
+    current: str,
+    results: dict[str, dict[str, Any]],
+    steps: list[dict[str, Any]],
+    suggestions: list[str],
+    tools_text: str,
+    history_steps: int,
+    max_chars: int,
+    force_submit: bool,
+) -> list[Message]:
+    sub = next(s for s in _walk(plan) if s["id"] == current)
+    head = [
+        render_question(task),
+        "Plan:\n" + render(plan, current),
+        "Results so far:\n" + _results(results),
+        f"Current subtask {current}: {sub['goal']}",
+    ]
+    if sub.get("milestones"):
+        head.append("Milestones: " + "; ".join(sub["milestones"]))
+    if suggestions:
+        head.append("A human suggests: " + " / ".join(suggestions))
+    msgs = [system(ACT_SYSTEM.format(tools=tools_text)), user("\n\n".join(head))]
+    shown = steps[-history_steps:]
+    if len(steps) > len(shown):
+        msgs.append(user(f"({len(steps) - len(shown)} earlier steps not shown)"))
+    for step in shown:
+        call = step.get("call")
+        if call is not None:
+            msgs.append(assistant(json.dumps({"tool": call["tool"], "args": call["args"]})))
+        msgs.append(user(_observation(step, max_chars)))
+    if force_submit:
+        msgs.append(user("This is the last step for this subtask: call `submit` now with what you have."))
+    return msgs
+
+
+def _walk(plan: Plan) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+
+    def go(nodes: list[dict[str, Any]]) -> None:
+        for n in nodes:
+            out.append(n)
+            go(n.get("children", []))
+
+    go(plan.model_dump(mode="json")["subtasks"])
+    return out
+
+
+def _observation(step: dict[str, Any], max_chars: int) -> str:
+    if step.get("error"):
+        return f"Error: {step['error']}"
+    result = step.get("result") or {}
+    text = json.dumps(result.get("output", {}), ensure_ascii=False)
+    if len(text) > max_chars:
+        text = text[:max_chars] + " …[truncated]"
+    status = "ok" if result.get("ok") else f"failed: {result.get('error')}"
+    return f"Result ({status}): {text}"
+
+
+def refine_messages(
+    task: Task, plan: Plan, submission: dict[str, Any], sid: str, suggestions: list[str]
+) -> list[Message]:
+    parts = [
+        render_question(task),
+        "Plan:\n" + render(plan),
+        f"Subtask {sid} ended ({'success' if submission.get('success') else 'failure'}): "
+        f"{submission.get('conclusion', '')}",
+    ]
+    if submission.get("suggestions"):
+        parts.append("Its advice for the rest of the plan: " + str(submission["suggestions"]))
+    if suggestions:
+        parts.append("A human suggests: " + " / ".join(suggestions))
+    return [system(REFINE_SYSTEM), user("\n\n".join(parts))]
+
+
+def answer_messages(task: Task, results: dict[str, dict[str, Any]]) -> list[Message]:
+    return [system(ANSWER_SYSTEM), user(render_question(task) + "\n\nSubtask results:\n" + _results(results))]

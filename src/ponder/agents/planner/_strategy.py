@@ -1,0 +1,215 @@
+"""The ``planner`` strategy: runs the graph with a durable checkpointer, streams its events, pauses for a human and
+resumes (after a human answer, or after a crash) from the last checkpoint."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any, ClassVar, cast
+
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.errors import GraphRecursionError
+from langgraph.types import Command
+
+from ponder.agents._base import Context, Task
+from ponder.agents._events import ErrorRaised, Event, FinalAnswer, NeedsHuman, StepStarted
+from ponder.agents.planner._checkpoint import open_checkpointer
+from ponder.agents.planner._graph import build_graph
+from ponder.agents.planner._sandbox import SandboxLink
+from ponder.agents.planner._state import Deps, Inbox, PlannerLimits, PlannerState, new_counters
+from ponder.agents.planner._tools import (
+    ASK_HUMAN,
+    HIDDEN_SANDBOX_TOOLS,
+    SUBMIT,
+    AgentTool,
+    kb_tools,
+    search_tools,
+    spec_from_function,
+)
+from ponder.errors import NotFoundError
+from ponder.llm import check_supported
+
+
+class Planner:
+    """XAgent's dual loop, bounded: a plan of subtasks (outer loop), each solved by a chain of tool calls ending in
+    ``submit`` (inner loop), the rest of the plan refined after each subtask, then a final answer.
+
+    ``outer=False`` runs the inner loop alone on the whole task (the plain ReACT baseline). Extra tools (e.g.
+    browsing) can be passed as :class:`AgentTool` objects. Limits may be given as a :class:`PlannerLimits` or as
+    keyword arguments named like its fields.
+    """
+
+    name: ClassVar[str] = "planner"
+    description: ClassVar[str] = "plan subtasks, solve each with tool calls, refine the plan; asks a human; resumable"
+
+    def __init__(
+        self,
+        *,
+        limits: PlannerLimits | None = None,
+        outer: bool = True,
+        ask_human: bool = True,
+        tools: list[AgentTool] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+        workspace_root: str = "/workspace",
+        **limit_fields: Any,
+    ) -> None:
+        self.limits = (limits or PlannerLimits()).model_copy(update=limit_fields)
+        PlannerLimits.model_validate(self.limits.model_dump())  # check the overrides
+        self.outer = outer
+        self.ask_human = ask_human
+        self.extra_tools = tools or []
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.workspace_root = workspace_root
+        self._memory = InMemorySaver()  # used when the context names no checkpoint URL (one process only)
+        self._inboxes: dict[str, Inbox] = {}
+
+    # -- the public entry points --------------------------------------------------------------------------------
+
+    async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
+        """Start a run. The stream ends with :class:`FinalAnswer`, or with :class:`NeedsHuman` when the run waits
+        for a person: then call :meth:`resume` with the answer."""
+        run_id = ctx.run_id or uuid.uuid4().hex
+        state: PlannerState = {
+            "task": task.model_dump(mode="json"),
+            "outer": self.outer,
+            "counters": new_counters(),
+            "results": {},
+            "done_calls": {},
+            "notes": [],
+            "workspace": {},
+        }
+        async for event in self._drive(state, run_id, ctx, fresh=True):
+            yield event
+
+    async def resume(self, run_id: str, answer: str | None, ctx: Context) -> AsyncIterator[Event]:
+        """Go on with run ``run_id`` from its last checkpoint: with ``answer`` to the question it waits on, or with
+        ``None`` after a crash. A finished run just yields its final answer again."""
+        async for event in self._drive(None, run_id, ctx, fresh=False, answer=answer):
+            yield event
+
+    def suggest(self, run_id: str, text: str) -> None:
+        """Send a suggestion to a run streaming in this process; it is taken at the next step."""
+        self._inbox(run_id).suggest(text)
+
+    def pause(self, run_id: str) -> None:
+        """Ask a run streaming in this process to stop at its next step with a :class:`NeedsHuman` question."""
+        self._inbox(run_id).pause()
+
+    async def state(self, run_id: str, ctx: Context) -> dict[str, Any]:
+        """The run's last checkpointed state (plan, results, counters, ...); empty if there is no such run."""
+        async with self._saver(ctx) as saver:
+            snapshot = await build_graph().compile(checkpointer=saver).aget_state(self._config(run_id))
+            return dict(snapshot.values)
+
+    # -- driving the graph ---------------------------------------------------------------------------------------
+
+    def _inbox(self, run_id: str) -> Inbox:
+        return self._inboxes.setdefault(run_id, Inbox())
+
+    def _config(self, run_id: str) -> Any:
+        return {"configurable": {"thread_id": run_id}, "recursion_limit": 6 * self.limits.max_llm_calls + 50}
+
+    def _saver(self, ctx: Context) -> Any:
+        if ctx.checkpoint_url:
+            return open_checkpointer(ctx.checkpoint_url)
+        return _Borrowed(self._memory)
+
+    def _tools(self, ctx: Context) -> list[AgentTool]:
+        tools: list[AgentTool] = []
+        if ctx.toolserver is not None:
+            for fn in ctx.toolserver.specs():
+                spec = spec_from_function(fn)
+                if spec.name not in HIDDEN_SANDBOX_TOOLS:
+                    tools.append(AgentTool(spec, "sandbox"))
+        if ctx.search is not None:
+            tools.extend(search_tools(ctx.search, max_chars=self.limits.max_output_chars))
+        if ctx.kb is not None:
+            tools.extend(kb_tools(ctx.kb))
+        tools.extend(self.extra_tools)
+        if self.ask_human:
+            tools.append(AgentTool(ASK_HUMAN, "control"))
+        tools.append(AgentTool(SUBMIT, "control"))
+        return tools
+
+    async def _drive(
+        self, state: PlannerState | None, run_id: str, ctx: Context, *, fresh: bool, answer: str | None = None
+    ) -> AsyncIterator[Event]:
+        check_supported(ctx.model, "json_schema")
+        config = self._config(run_id)
+        async with AsyncExitStack() as stack:
+            saver = await stack.enter_async_context(self._saver(ctx))
+            app = build_graph().compile(checkpointer=saver)
+            snapshot = await app.aget_state(config)
+            graph_input: Any = state
+            if fresh and snapshot.values:
+                raise NotFoundError(f"run {run_id!r} exists already", hint="resume it, or start with a new run id")
+            if not fresh:
+                if not snapshot.values:
+                    raise NotFoundError(f"no run {run_id!r} in the checkpoint store", hint="check the run id")
+                if not snapshot.next and snapshot.values.get("final"):
+                    yield _final(snapshot.values["final"])
+                    return
+                graph_input = Command(resume=answer or "") if snapshot.interrupts else None
+            yield StepStarted(name="run", detail=run_id)
+            sandbox = (
+                SandboxLink(ctx.toolserver, stack, root=self.workspace_root) if ctx.toolserver is not None else None
+            )
+            deps = Deps(
+                model=ctx.model,
+                tools=self._tools(ctx),
+                limits=self.limits,
+                sandbox=sandbox,
+                inbox=self._inbox(run_id),
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+            )
+            try:
+                async for mode, chunk in app.astream(
+                    graph_input, config, context=deps, stream_mode=["custom", "updates"], durability="sync"
+                ):
+                    if mode == "custom":
+                        yield cast(Event, chunk)
+                    elif isinstance(chunk, dict) and "__interrupt__" in chunk:
+                        for intr in chunk["__interrupt__"]:
+                            yield NeedsHuman(question=str(intr.value.get("question", "")), interrupt_id=intr.id)
+            except GraphRecursionError:
+                yield ErrorRaised(
+                    error={"type": "StrategyError", "message": "the planner's graph ran past its step limit"},
+                    fatal=True,
+                )
+                return
+            final = (await app.aget_state(config)).values.get("final")
+            if final:
+                self._inboxes.pop(run_id, None)
+                yield _final(final)
+
+
+def _final(result: dict[str, Any]) -> FinalAnswer:
+    return FinalAnswer(answer=result.get("answer"), text=str(result.get("text", "")), result=result)
+
+
+class _Borrowed:
+    """An async context manager that lends an object without closing it."""
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    async def __aenter__(self) -> Any:
+        return self.obj
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class ReAct(Planner):
+    """The planner's inner loop alone on the whole task (no outer plan, no refinement): the ReACT baseline."""
+
+    name: ClassVar[str] = "react"
+    description: ClassVar[str] = "ReACT: one chain of tool calls on the whole task, ending in submit; resumable"
+
+    def __init__(self, **options: Any) -> None:
+        options.setdefault("outer", False)
+        super().__init__(**options)

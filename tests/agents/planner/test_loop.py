@@ -1,0 +1,173 @@
+"""The planner's whole loop with a scripted model and a fake ToolServer: plan, tool calls, a failing tool, submit,
+the four refinement operations, and the workspace the run leaves behind."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ponder.agents import (
+    Context,
+    Event,
+    FinalAnswer,
+    LLMCall,
+    PlanUpdated,
+    Task,
+    ToolCalled,
+    ToolReturned,
+    get_strategy,
+)
+from ponder.agents.planner import Planner
+from tests.agents.planner._fake_toolserver import FakeToolServer
+from tests.agents.planner._script import answer, call, draft, plan, refinement, submit
+from tests.fakes import ScriptedModel
+
+
+async def collect(events: Any) -> list[Event]:
+    return [e async for e in events]
+
+
+def final_of(events: list[Event]) -> FinalAnswer:
+    assert isinstance(events[-1], FinalAnswer), events[-1]
+    return events[-1]
+
+
+async def test_plan_act_refine_with_all_four_operations(toolserver: FakeToolServer) -> None:
+    model = ScriptedModel(
+        [
+            plan("compute 6*7", "write the product to answer.txt", "say thanks"),
+            # subtask 1: a tool call, a failing tool, then submit asking for refinement
+            call("python", code="6 * 7"),
+            call("fail", message="disk on fire"),
+            submit("6*7 = 42", refine=True, suggestions="also double-check"),
+            # refinement: modify 2, add 4 after 2, delete 3, split 4
+            refinement(
+                {"op": "modify", "target": "2", "goal": "write 42 to answer.txt"},
+                {"op": "add", "after": "2", "subtask": draft("check")},
+                {"op": "delete", "target": "3"},
+                {"op": "split", "target": "4", "into": [draft("read back"), draft("compare")]},
+            ),
+            # subtask 2 (modified)
+            call("write_file", path="answer.txt", content="42"),
+            submit("answer.txt holds 42"),
+            # subtasks 4.1 and 4.2 (the split)
+            call("read_file", path="answer.txt"),
+            submit("read 42 back"),
+            submit("42 == 42"),
+            answer("42"),
+        ]
+    )
+    planner = Planner(workspace_root=str(toolserver.root))
+    ctx = Context(model, toolserver=toolserver)
+    events = await collect(planner.run(Task(question="Write 6*7 to answer.txt"), ctx))
+    model.assert_complete()
+    final = final_of(events)
+    assert final.text == "42"
+    details = final.result["details"]
+    assert details["status"] == "complete"
+    assert details["workspace"] == {"answer.txt": "42"}
+
+    changes = [e.change for e in events if isinstance(e, PlanUpdated)]
+    refined = next(c for c in changes if "modified" in c)
+    assert "modified 2: goal" in refined
+    assert "added 4 'check' after 2" in refined
+    assert "deleted 3 'say'" in refined
+    assert "split 4 into 4.1, 4.2" in refined
+
+    tree = details["plan"]["subtasks"]
+    assert [s["id"] for s in tree] == ["1", "2", "4"]
+    assert tree[1]["goal"] == "write 42 to answer.txt"
+    assert [c["id"] for c in tree[2]["children"]] == ["4.1", "4.2"]
+    assert all(s["status"] == "done" for s in tree)
+    assert set(details["results"]) == {"1", "2", "4.1", "4.2"}
+
+    returned = {e.tool: e for e in events if isinstance(e, ToolReturned)}
+    assert returned["python"].ok and returned["python"].output["result"] == "42"
+    assert not returned["fail"].ok and returned["fail"].error == "disk on fire"
+    assert returned["read_file"].output == {"content": "42"}
+    called = [e for e in events if isinstance(e, ToolCalled)]
+    assert [c.call_id for c in called] == ["1#0", "1#1", "2#0", "4.1#0"]
+    assert final.result["tool_calls"] == 4
+    assert final.result["costs"]["llm_calls"] == 11
+    assert details["counters"]["failed_steps"] == 1
+    assert sum(isinstance(e, LLMCall) for e in events) == 11
+
+    # the failing tool's error reached the model; the human-readable plan reached every act prompt
+    act_prompts = [r.messages for r in model.requests if r.constraint and r.constraint.name == "ToolCall"]
+    assert "disk on fire" in act_prompts[2][-1].content
+    assert "Current subtask 2: write 42 to answer.txt" in act_prompts[3][1].content
+    # the refinement saw the submission's advice
+    refine_prompt = next(r for r in model.requests if r.constraint and r.constraint.name == "PlanRefinement")
+    assert "also double-check" in refine_prompt.messages[-1].content
+
+
+async def test_tool_call_constraint_offers_each_tool_with_its_own_schema(toolserver: FakeToolServer) -> None:
+    model = ScriptedModel([plan("all"), submit("done"), answer("ok")])
+    await collect(Planner().run(Task(question="q"), Context(model, toolserver=toolserver)))
+    schema = next(r.constraint for r in model.requests if r.constraint and r.constraint.name == "ToolCall")
+    assert schema is not None and schema.kind == "json_schema"
+    branches = {b["properties"]["tool"]["const"]: b for b in schema.json_schema["anyOf"]}
+    # sandbox tools (base64 transfer hidden), then ask_human and submit
+    assert set(branches) == {"python", "write_file", "read_file", "fail", "sleep", "ask_human", "submit"}
+    assert branches["write_file"]["properties"]["args"]["required"] == ["path", "content"]
+    assert "success" in branches["submit"]["properties"]["args"]["required"]
+    assert list(branches["python"]["properties"])[:4] == ["thought", "reasoning", "plan", "criticism"]
+
+
+async def test_bad_tool_name_and_bad_args_are_retried_then_a_failed_step(toolserver: FakeToolServer) -> None:
+    model = ScriptedModel(
+        [
+            plan("compute"),
+            call("nope", x=1),  # unknown tool
+            call("python", code=5),  # args fail the schema
+            call("write_file", path="a.txt"),  # still bad: the step fails after 2 retries
+            call("python", code="2 + 2"),  # the run goes on with the next step
+            submit("4"),
+            answer("4"),
+        ]
+    )
+    events = await collect(Planner().run(Task(question="2+2?"), Context(model, toolserver=toolserver)))
+    model.assert_complete()
+    final = final_of(events)
+    assert final.text == "4"
+    act = [r for r in model.requests if r.constraint and r.constraint.name == "ToolCall"]
+    assert "unknown tool 'nope'" in act[1].messages[-1].content
+    assert "available tools:" in act[1].messages[-1].content
+    bad_args = "arguments for tool 'python' are invalid: code: Input should be a valid string"
+    assert bad_args in act[2].messages[-1].content
+    assert "content: Field required" in act[3].messages[-1].content  # the fresh step shows the failed one
+    assert final.result["details"]["counters"]["failed_steps"] == 1
+    calls = [e.call_id for e in events if isinstance(e, ToolCalled)]
+    assert calls == ["1#1"]  # step 0 failed without running anything
+
+
+async def test_failing_model_fails_a_step_not_the_run(toolserver: FakeToolServer) -> None:
+    from ponder.errors import ModelRequestRejected
+
+    model = ScriptedModel([plan("x"), ModelRequestRejected("bad request"), submit("fine"), answer("fine")])
+    events = await collect(Planner().run(Task(question="q"), Context(model, toolserver=toolserver)))
+    final = final_of(events)
+    assert final.text == "fine"
+    assert final.result["details"]["counters"]["failed_steps"] == 1
+
+
+async def test_react_baseline_has_no_plan_call_and_no_refinement(toolserver: FakeToolServer) -> None:
+    model = ScriptedModel([call("python", code="3 * 3"), submit("9", success=False, refine=True), answer("9")])
+    strategy = get_strategy("react")
+    events = await collect(strategy.run(Task(question="3*3?"), Context(model, toolserver=toolserver)))
+    model.assert_complete()
+    final = final_of(events)
+    assert final.text == "9"
+    assert [s["goal"] for s in final.result["details"]["plan"]["subtasks"]] == ["3*3?"]
+    assert [r.constraint.name for r in model.requests if r.constraint] == ["ToolCall", "ToolCall", "PlannerAnswer"]
+
+
+async def test_planner_without_a_toolserver_uses_only_control_tools() -> None:
+    model = ScriptedModel([plan("think"), submit("it is 5"), answer(5)])
+    events = await collect(get_strategy("planner").run(Task(question="2+3?", family="number"), Context(model)))
+    final = final_of(events)
+    assert final.answer == 5.0 and final.text == "5"
+    schema = next(r.constraint for r in model.requests if r.constraint and r.constraint.name == "ToolCall")
+    assert schema is not None
+    assert {b["properties"]["tool"]["const"] for b in schema.json_schema["anyOf"]} == {"ask_human", "submit"}
+    json.dumps(final.result)  # the whole result is JSON
