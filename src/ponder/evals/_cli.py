@@ -1,0 +1,146 @@
+"""``ponder eval``: run a strategy over a benchmark (resumable), list datasets, compare runs into a report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+eval_app = typer.Typer(
+    help="Batch reasoning-benchmark runs: `ponder eval run --dataset gsm8k --strategy cot --limit 50`, then "
+    "`ponder eval compare runs/*`.",
+    no_args_is_help=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
+    """``key=value`` pairs; values are read as JSON when they parse (numbers, true/false), else as strings."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{what} {pair!r} must look like key=value")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def _exit(exc: Exception) -> typer.Exit:
+    from ponder.errors import PonderError
+
+    if isinstance(exc, PonderError):
+        err_console.print(f"[bold red]error:[/] {exc.message}")
+        if exc.hint:
+            err_console.print(f"[yellow]hint:[/] {exc.hint}")
+    else:
+        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+    return typer.Exit(code=2 if isinstance(exc, PonderError) else 1)
+
+
+def run_command(
+    ctx: typer.Context,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="built-in name or a .jsonl(.gz) path")] = None,
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="strategy name (see `ponder strategies`)")] = "cot",
+    limit: Annotated[int | None, typer.Option(help="first N items (after --offset)")] = None,
+    offset: Annotated[int, typer.Option(help="skip the first N items")] = 0,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="items in flight at once")] = 1,
+    option: Annotated[list[str], typer.Option("--option", "-o", help="strategy option key=value (repeat)")] = [],  # noqa: B006
+    label: Annotated[str, typer.Option(help="name of this configuration in reports (default: strategy)")] = "",
+    run_dir: Annotated[Path | None, typer.Option(help="the run folder (default: RUNS_DIR/<dataset>-<label>)")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="where run folders go")] = Path("runs"),
+    data_dir: Annotated[Path | None, typer.Option(help="benchmark folder (default: DATA_DIR/benchmarks)")] = None,
+    family: Annotated[str | None, typer.Option(help="answer family of a JSONL file: number, choice, ...")] = None,
+    field: Annotated[list[str], typer.Option("--field", help="JSONL field mapping, e.g. question=prompt")] = [],  # noqa: B006
+    retry_failed: Annotated[bool, typer.Option(help="run failed items again")] = False,
+    events: Annotated[bool, typer.Option(help="keep each item's events in its record")] = True,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Run a strategy over a dataset. Rerunning the same command resumes: finished items are never asked again."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if dataset is None:
+        console.print(ctx.get_help())
+        raise typer.Exit(code=0 if ctx.info_name == "eval" else 2)
+    from ponder.agents import TaskFamily
+    from ponder.config import Settings
+    from ponder.evals._datasets import FieldMap, load_dataset
+    from ponder.evals._runner import EvalRunner, check_strategy
+    from ponder.runtime import build_context
+
+    try:
+        settings = Settings()
+        options = parse_pairs(option, "--option")
+        check_strategy(strategy, options)
+        fields = FieldMap(**parse_pairs(field, "--field")) if field else None
+        data = load_dataset(
+            dataset,
+            data_dir=data_dir or settings.data_dir / "benchmarks",
+            family=TaskFamily(family) if family else None,
+            fields=fields,
+            limit=limit,
+            offset=offset,
+        )
+        name = label or strategy
+        folder = run_dir or runs_dir / f"{data.name}-{name}"
+        runner = EvalRunner(build_context(settings), concurrency=concurrency, keep_events=events, progress=progress)
+        summary = asyncio.run(
+            runner.run(
+                data,
+                strategy,
+                folder,
+                options=options,
+                label=label,
+                retry_failed=retry_failed,
+                limit=limit,
+                offset=offset,
+            )
+        )
+    except typer.BadParameter:
+        raise
+    except Exception as exc:
+        raise _exit(exc) from exc
+    console.print(
+        f"[bold]{data.name} / {name}[/]: {summary.correct}/{summary.items} correct ({summary.accuracy:.1%}), "
+        f"{summary.failed} failed, {summary.ran} run now, {summary.resumed} already done; results in {folder}"
+    )
+
+
+eval_app.callback(invoke_without_command=True)(run_command)
+eval_app.command("run")(run_command)
+
+
+@eval_app.command("compare")
+def compare_command(
+    runs: Annotated[list[Path], typer.Argument(help="run folders made by `ponder eval run`")],
+    out: Annotated[Path, typer.Option(help="where report.md and the plots go")] = Path("reports/latest"),
+    baseline: Annotated[str, typer.Option(help="strategy/label the McNemar p-values compare against")] = "cot",
+    all_items: Annotated[bool, typer.Option(help="use every finished item, not only those all runs share")] = False,
+    title: Annotated[str, typer.Option(help="report title")] = "",
+) -> None:
+    """Compare runs: a Markdown table (accuracy, 95% intervals, costs, McNemar p) and PNG plots."""
+    from ponder.evals._report import load_run, markdown_table, summarize, write_report
+
+    try:
+        loaded = [load_run(p) for p in runs]
+        paths = write_report(loaded, out, same_items=not all_items, baseline=baseline, title=title)
+        console.print(markdown_table(summarize(loaded, same_items=not all_items, baseline=baseline)), markup=False)
+    except Exception as exc:
+        raise _exit(exc) from exc
+    console.print(f"report: {paths['markdown']}, plots: {paths['accuracy']}, {paths['tokens']}")
+
+
+@eval_app.command("datasets")
+def datasets_command() -> None:
+    """List the built-in datasets and their answer families."""
+    from ponder.evals._datasets import BUILTIN
+
+    for spec in BUILTIN.values():
+        console.print(f"[bold]{spec.name}[/] ({spec.family.value}) {spec.note}")
