@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from ponder.config import Backend, Settings
+from ponder.evals._cli import eval_app
 from ponder.toolserver.cli import toolserver_app
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(toolserver_app, name="toolserver")
+app.add_typer(eval_app, name="eval")
 console = Console()
 err_console = Console(stderr=True)
 
