@@ -118,5 +118,40 @@ def show_config() -> None:
     console.print_json(json.dumps(Settings().model_dump(mode="json"), default=str))
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to bind (default 127.0.0.1; others need API keys)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
+    backend: BackendOpt = None,
+    base_url: BaseUrlOpt = None,
+    model: ModelOpt = None,
+    tools: Annotated[bool, typer.Option(help="run the ToolServer in process (needs Docker)")] = True,
+    search: Annotated[bool, typer.Option(help="open the local search index and knowledge base")] = True,
+    hash_key: Annotated[
+        str | None, typer.Option("--hash-key", help="print the sha256:<hash> form of an API key and exit")
+    ] = None,
+) -> None:
+    """Serve the API, the chat UI (http://127.0.0.1:8000/) and the OpenAI-compatible endpoint."""
+    if hash_key is not None:
+        from ponder.api import hash_key as _hash
+
+        console.print(f"sha256:{_hash(hash_key)}", highlight=False)
+        return
+    import logging
+
+    from ponder.api._serve import serve as run_server
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = load_settings(backend, base_url, model)
+    if host is not None:
+        settings.api.host = host
+    if port is not None:
+        settings.api.port = port
+    try:
+        run_server(settings, tools=tools, search=search)
+    except Exception as exc:
+        raise _fail(exc) from exc
+
+
 def main() -> None:
     app()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -54,6 +54,7 @@ def create_app(
     context = build_context(settings, model=model)
     if toolserver is not None:
         context.toolserver = toolserver
+    resources = [context.toolserver] if context.toolserver is not None else []  # entered while the app runs
     if context.toolserver is not None:
         context.toolserver = MeasuredToolServer(context.toolserver, metrics)
     if search is not None:
@@ -78,6 +79,14 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.open()
         events.start()
+        stack = AsyncExitStack()
+        for resource in resources:
+            if hasattr(resource, "__aenter__"):
+                try:
+                    await stack.enter_async_context(resource)
+                except PonderError as exc:  # e.g. no Docker engine: serve without tools, say why
+                    log.warning("%s is unavailable: %s", type(resource).__name__, exc)
+                    context.toolserver = None
         try:
             if recover:
                 count = await service.runs.recover()
@@ -88,6 +97,7 @@ def create_app(
             await service.runs.close()
             await events.close()
             await store.close()
+            await stack.aclose()
 
     app = FastAPI(title="ponder", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.service = service
