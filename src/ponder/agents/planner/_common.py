@@ -22,8 +22,8 @@ def over_budget(state: PlannerState, limits: PlannerLimits) -> str | None:
     c = state.get("counters") or new_counters()
     if c["llm_calls"] >= limits.max_llm_calls:
         return f"the budget of {limits.max_llm_calls} LLM calls was used up"
-    if c["prompt_tokens"] + c["completion_tokens"] >= limits.max_tokens:
-        return f"the budget of {limits.max_tokens} tokens was used up"
+    if c["prompt_tokens"] + c["completion_tokens"] >= limits.max_total_tokens:
+        return f"the budget of {limits.max_total_tokens} tokens was used up"
     if c["seconds"] >= limits.max_seconds:
         return f"the time budget of {limits.max_seconds:g} s was used up"
     return None

@@ -125,6 +125,8 @@ async def act(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
         answer = interrupt({"kind": "question", "question": args["question"], "call_id": call_id})
         text = str(answer or "").strip() or "(the human gave no answer)"
         result = ToolResult(tool=tool, ok=True, output={"answer": text})
+        emit(ToolCalled(call_id=call_id, tool=tool, args=args))  # after the interrupt: once per answered question
+        emit(ToolReturned(call_id=call_id, tool=tool, ok=True, output=result.output))
         update["human"] = [*state.get("human", []), {"question": args["question"], "answer": text}]
     elif call_id in done:  # completed before a crash or an interrupt: never run twice
         result = ToolResult.model_validate(done[call_id])

@@ -113,7 +113,7 @@ async def finish(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
     plan = Plan.model_validate(state["plan"])
     results = state.get("results", {})
     acct = Accounting(deps, state)
-    stopped = state.get("stopped")
+    stopped = state.get("stopped") or over_budget(state, deps.limits)
     answer: Any = None
     text = ""
     if not stopped:

@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ponder.agents.planner._sandbox import SandboxLink
 from ponder.agents.planner._tools import AgentTool
@@ -18,12 +18,14 @@ class PlannerLimits(BaseModel):
     """Bounds on a run. Plan-shape limits refuse the change that would exceed them; ``max_steps`` ends a subtask as
     failed; the budget limits (calls, tokens, seconds) end the run with an honest partial result."""
 
+    model_config = ConfigDict(extra="forbid")
+
     max_depth: int = Field(default=3, ge=1, description="levels of the plan tree")
     max_width: int = Field(default=5, ge=1, description="subtasks per level")
     max_refinements: int = Field(default=4, ge=0, description="plan refinement rounds per run")
     max_steps: int = Field(default=5, ge=1, description="tool calls per subtask, the forced submit included")
     max_llm_calls: int = Field(default=60, ge=1)
-    max_tokens: int = Field(default=200_000, ge=1, description="prompt plus completion tokens per run")
+    max_total_tokens: int = Field(default=200_000, ge=1, description="prompt plus completion tokens per run")
     max_seconds: float = Field(default=1800.0, gt=0, description="active seconds per run (not waiting for a human)")
     tool_retries: int = Field(default=2, ge=0, description="re-asks after a bad tool name or bad arguments")
     max_output_chars: int = Field(default=1500, ge=100, description="tool output shown to the model per step")

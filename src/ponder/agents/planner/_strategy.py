@@ -11,6 +11,7 @@ from typing import Any, ClassVar, cast
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
+from pydantic import ValidationError
 
 from ponder.agents._base import Context, Task
 from ponder.agents._events import ErrorRaised, Event, FinalAnswer, NeedsHuman, StepStarted
@@ -27,7 +28,7 @@ from ponder.agents.planner._tools import (
     search_tools,
     spec_from_function,
 )
-from ponder.errors import NotFoundError
+from ponder.errors import InputError, NotFoundError
 from ponder.llm import check_supported
 
 
@@ -55,8 +56,10 @@ class Planner:
         workspace_root: str = "/workspace",
         **limit_fields: Any,
     ) -> None:
-        self.limits = (limits or PlannerLimits()).model_copy(update=limit_fields)
-        PlannerLimits.model_validate(self.limits.model_dump())  # check the overrides
+        try:
+            self.limits = PlannerLimits.model_validate({**(limits or PlannerLimits()).model_dump(), **limit_fields})
+        except ValidationError as exc:
+            raise InputError(f"invalid planner options: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
         self.outer = outer
         self.ask_human = ask_human
         self.extra_tools = tools or []
@@ -120,10 +123,9 @@ class Planner:
     def _tools(self, ctx: Context) -> list[AgentTool]:
         tools: list[AgentTool] = []
         if ctx.toolserver is not None:
-            for fn in ctx.toolserver.specs():
-                spec = spec_from_function(fn)
-                if spec.name not in HIDDEN_SANDBOX_TOOLS:
-                    tools.append(AgentTool(spec, "sandbox"))
+            # ponder's own clients expose their ToolSpecs (exact argument models); other servers only JSON specs
+            specs = getattr(ctx.toolserver, "tools", None) or [spec_from_function(f) for f in ctx.toolserver.specs()]
+            tools.extend(AgentTool(s, "sandbox") for s in specs if s.name not in HIDDEN_SANDBOX_TOOLS)
         if ctx.search is not None:
             tools.extend(search_tools(ctx.search, max_chars=self.limits.max_output_chars))
         if ctx.kb is not None:
