@@ -3,6 +3,7 @@ harness that puts every ChatModel backend behind one interface."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from ponder.config import Backend, LLMSettings
-from ponder.llm import ChatModel, ChatRequest, GrammarConstraint, user
+from ponder.llm import ChatModel, ChatRequest, user
 from ponder.llm.openai_compat import OpenAICompatModel
 from tests.llm.openai_fake import FakeOpenAIServer
 
@@ -70,6 +71,22 @@ def _wait_ready(proc: subprocess.Popen[bytes], base_url: str, log_path: Path) ->
     pytest.fail(f"llama.cpp server did not answer within {SERVER_START_TIMEOUT_S}s:\n{log_path.read_text()[-3000:]}")
 
 
+class _AddToBody(httpx.AsyncBaseTransport):
+    """Forwards requests to ``inner`` with ``extra`` merged into their JSON body."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, extra: dict[str, object]) -> None:
+        self.inner = inner
+        self.extra = extra
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = {**json.loads(request.content), **self.extra}
+        rebuilt = httpx.Request(request.method, request.url, headers={"content-type": "application/json"}, json=body)
+        return await self.inner.handle_async_request(rebuilt)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 @dataclass
 class Harness:
     """One backend under the conformance suite."""
@@ -116,9 +133,12 @@ async def conformance(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
         async with OpenAICompatModel.from_settings(settings) as model:
 
             async def provoke() -> object:
-                # llama-cpp-python answers an unparsable grammar with HTTP 500: a real server error.
-                bad = GrammarConstraint(grammar="root ::= (")
-                return await model.complete(ChatRequest(messages=[user("hi")], constraint=bad))
+                # A logit_bias key that is not a token id makes llama-cpp-python's server answer HTTP 500 (and
+                # stay up; an unparsable grammar would crash it). The field is added on the wire, below our seam.
+                transport = _AddToBody(httpx.AsyncHTTPTransport(), {"logit_bias": {"not-a-token": 1.0}})
+                async with httpx.AsyncClient(base_url=base_url, transport=transport, timeout=60.0) as client:
+                    broken = OpenAICompatModel(client, dialect=Backend.llamacpp, max_retries=1, backoff_s=0.01)
+                    return await broken.complete(ChatRequest(messages=[user("hi")], max_tokens=2))
 
             yield Harness(model=model, provoke_server_error=provoke, real=True)
         return
