@@ -59,7 +59,7 @@ class AskHuman:
         yield StepStarted(name="think")
         yield NeedsHuman(question=f"Who is asking '{task.question}'?", interrupt_id=f"{ctx.run_id}-1")
 
-    async def resume(self, task: Task, ctx: Context, answer: str | None) -> AsyncIterator[Event]:
+    async def resume(self, run_id: str, answer: str | None, ctx: Context) -> AsyncIterator[Event]:
         response = await ctx.model.complete(ChatRequest(messages=[user(f"greet {answer}")]))
         text = f"{response.text}, {answer}"
         yield FinalAnswer(answer=text, text=text, result=StrategyResult(answer=text, text=text).model_dump())
@@ -110,8 +110,8 @@ class Showcase:
         yield TreeUpdated(tree=tree)
         yield NeedsHuman(question="Which unit should the answer use?", interrupt_id="unit")
 
-    async def resume(self, task: Task, ctx: Context, answer: str | None) -> AsyncIterator[Event]:
-        response = await ctx.model.complete(ChatRequest(messages=[user(task.question)]))
+    async def resume(self, run_id: str, answer: str | None, ctx: Context) -> AsyncIterator[Event]:
+        response = await ctx.model.complete(ChatRequest(messages=[user("answer")]))
         for word in response.text.split():
             yield TextDelta(field="answer", text=word + " ")
         text = f"{response.text} ({answer})"

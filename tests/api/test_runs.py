@@ -242,3 +242,28 @@ def test_an_open_server_refuses_public_addresses(tmp_path: Any, host: str) -> No
     settings = make_settings(tmp_path, keys=["k1"])
     settings.api.host = host
     create_app(settings, model=object())  # type: ignore[arg-type]
+
+
+async def test_the_planner_asks_through_the_api_and_resumes_from_its_checkpoint(
+    make_server: Callable[..., Server],
+) -> None:
+    from tests.agents.planner._script import answer, call, plan, submit
+    from tests.fakes import ScriptedModel
+
+    model = ScriptedModel([plan("ask"), call("ask_human", question="What is x?")])
+    server = make_server(model=model)
+    async with server.client() as client:
+        run = (await client.post("/runs", json={"strategy": "planner", "input": {"question": "x?"}})).json()
+        waiting = await wait_status(client, run["id"], "waiting", "failed")
+        assert waiting["status"] == "waiting", waiting["error"]
+        assert waiting["pending"]["question"] == "What is x?"
+        model.add(submit("x is 3"), answer("3"))
+        resumed = await client.post(f"/runs/{run['id']}/answer", json={"answer": "x is 3"})
+        assert resumed.status_code == 200, resumed.text
+        done = await wait_status(client, run["id"], "succeeded", "failed")
+        assert done["status"] == "succeeded", done["error"]
+        assert done["text"] == "3"
+        assert done["result"]["details"]["human"] == [{"question": "What is x?", "answer": "x is 3"}]
+        events = await collect(client, run["id"])
+        assert ids(events) == list(range(1, len(ids(events)) + 1))
+        model.assert_complete()

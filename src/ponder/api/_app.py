@@ -52,6 +52,11 @@ def create_app(
     check_binding(settings.api.host, keys)
     metrics = Metrics()
     context = build_context(settings, model=model)
+    if context.checkpoint_url is None:  # resumable strategies need a durable checkpointer to survive a restart
+        url = settings.api.database_url
+        if not url.startswith(("postgresql://", "postgres://")):
+            url = f"sqlite:///{settings.data_dir / 'checkpoints.sqlite'}"
+        context.checkpoint_url = url
     if toolserver is not None:
         context.toolserver = toolserver
     resources = [context.toolserver] if context.toolserver is not None else []  # entered while the app runs

@@ -10,9 +10,9 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
 from ponder.agents import Context, Event, Strategy, Task, get_strategy, strategy_names
 from ponder.errors import InputError, NotFoundError
@@ -20,16 +20,16 @@ from ponder.errors import InputError, NotFoundError
 
 @runtime_checkable
 class ResumableStrategy(Protocol):
-    """A strategy that can continue a run from its checkpoint (keyed by ``ctx.run_id``)."""
+    """A strategy that can continue a run from its checkpoint (keyed by ``ctx.run_id``), like the planner."""
 
     name: ClassVar[str]
     description: ClassVar[str]
 
     def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]: ...
 
-    def resume(self, task: Task, ctx: Context, answer: str | None) -> AsyncIterator[Event]:
-        """Continue after an interruption: ``answer`` is the human's reply to the pending question, or ``None``
-        when the server restarted mid-run and the strategy should carry on from its last checkpoint."""
+    def resume(self, run_id: str, answer: str | None, ctx: Context) -> AsyncIterator[Event]:
+        """Continue run ``run_id`` after an interruption: ``answer`` is the human's reply to the pending question,
+        or ``None`` when the server restarted mid-run and the strategy should carry on from its last checkpoint."""
         ...
 
 
@@ -38,20 +38,30 @@ def is_resumable(strategy: object) -> bool:
 
 
 def options_model(cls: type) -> type[BaseModel]:
-    """A pydantic model of a strategy class's keyword options, read from its ``__init__`` signature."""
+    """A pydantic model of a strategy class's keyword options, read from its ``__init__`` signature. Options
+    whose type has no JSON form (e.g. Python objects such as extra tools) cannot be set over the API."""
+    init = cls.__init__  # type: ignore[misc]
     try:
-        hints = typing.get_type_hints(cls.__init__)  # type: ignore[misc]
+        hints = typing.get_type_hints(init)
     except Exception:  # noqa: BLE001 - unresolvable annotations: accept any value for those options
         hints = {}
     fields: dict[str, Any] = {}
-    init = cls.__init__  # type: ignore[misc]
+    extra: Literal["allow", "forbid"] = "forbid"
     for param in inspect.signature(init).parameters.values():
-        if param.name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+        if param.name == "self" or param.kind is param.VAR_POSITIONAL:
+            continue
+        if param.kind is param.VAR_KEYWORD:
+            extra = "allow"  # the strategy validates these itself
+            continue
+        annotation = hints.get(param.name, Any)
+        try:
+            TypeAdapter(annotation).json_schema()
+        except Exception:  # noqa: BLE001 - not expressible in JSON: leave the option out
             continue
         default = ... if param.default is param.empty else param.default
-        fields[param.name] = (hints.get(param.name, Any), default)
+        fields[param.name] = (annotation, default)
     model: type[BaseModel] = create_model(
-        f"{cls.__name__}Options", __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True), **fields
+        f"{cls.__name__}Options", __config__=ConfigDict(extra=extra, arbitrary_types_allowed=True), **fields
     )
     return model
 
@@ -86,10 +96,9 @@ class StrategyCatalog:
             self._options[name] = options_model(self.strategy_class(name))
         return self._options[name]
 
-    def validate_options(self, name: str, options: Mapping[str, Any]) -> dict[str, Any]:
-        model = self.options_model(name)
+    def _parse(self, name: str, options: Mapping[str, Any]) -> BaseModel:
         try:
-            parsed = model.model_validate(dict(options))
+            return self.options_model(name).model_validate(dict(options))
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
@@ -98,11 +107,21 @@ class StrategyCatalog:
                 f"invalid options for strategy {name!r}: {problems}",
                 hint=f"see GET /strategies for the options {name!r} accepts",
             ) from exc
-        return parsed.model_dump(exclude_unset=True)
+
+    def validate_options(self, name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The options as given (and valid), in JSON form for storing with the run."""
+        parsed = self._parse(name, options)
+        data: dict[str, Any] = parsed.model_dump(mode="json", exclude_unset=True)
+        return data
 
     def build(self, name: str, options: Mapping[str, Any]) -> Strategy:
-        cls = self.strategy_class(name)
-        strategy: Strategy = cls(**self.validate_options(name, options))
+        parsed = self._parse(name, options)
+        kwargs = {key: getattr(parsed, key) for key in parsed.model_fields_set if key in type(parsed).model_fields}
+        kwargs.update(parsed.model_extra or {})
+        try:
+            strategy: Strategy = self.strategy_class(name)(**kwargs)
+        except TypeError as exc:
+            raise InputError(f"invalid options for strategy {name!r}: {exc}") from exc
         return strategy
 
     def describe(self, name: str) -> dict[str, Any]:

@@ -182,7 +182,9 @@ class RunManager:
         task = Task.model_validate(record.task)
         if mode == "answer" or (mode == "recover" and is_resumable(strategy)):
             resume = getattr(strategy, "resume")  # noqa: B009 - checked by is_resumable
-            events: AsyncIterator[Event] = resume(task, ctx, answer)
+            if mode == "recover":
+                return _resume_or_restart(resume(record.id, None, ctx), strategy.run(task, ctx))
+            events: AsyncIterator[Event] = resume(record.id, answer, ctx)
             return events
         return strategy.run(task, ctx)
 
@@ -246,6 +248,21 @@ class RunManager:
         error = {"type": "Cancelled", "message": "the run was cancelled", "hint": "", "retryable": False}
         self._emit(run_id, live, ErrorRaised(error=error, fatal=True))
         self._finish(run_id, strategy, RunStatus.cancelled, error=error, costs=costs or Costs())
+
+
+async def _resume_or_restart(resumed: AsyncIterator[Event], fresh: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    """After a crash: resume from the checkpoint, or start afresh when the run never reached one."""
+    try:
+        first = await anext(resumed)
+    except NotFoundError:
+        async for event in fresh:
+            yield event
+        return
+    except StopAsyncIteration:
+        return
+    yield first
+    async for event in resumed:
+        yield event
 
 
 def _internal(exc: BaseException) -> dict[str, Any]:
