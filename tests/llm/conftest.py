@@ -109,11 +109,21 @@ def _fake_harness(dialect: Backend, fake: FakeOpenAIServer, client: httpx.AsyncC
     return Harness(model=model, provoke_server_error=provoke, requests_sent=lambda: len(fake.bodies))
 
 
+# A live vLLM server joins the suite when these are set (scripts/conformance_live.py sets them from its options).
+LIVE_VLLM_URL = os.environ.get("PONDER_CONFORMANCE_VLLM_URL", "")
+LIVE_VLLM_MODEL = os.environ.get("PONDER_CONFORMANCE_VLLM_MODEL") or None
+LIVE_VLLM_API_KEY = os.environ.get("PONDER_CONFORMANCE_VLLM_API_KEY") or None
+
 CONFORMANCE_BACKENDS = [
     pytest.param("embedded", marks=pytest.mark.embedded, id="embedded"),
     pytest.param("llamacpp-server", marks=pytest.mark.embedded, id="llamacpp-server"),
     pytest.param("vllm-mock", id="vllm-mock"),
     pytest.param("openai-mock", id="openai-mock"),
+    pytest.param(
+        "vllm-live",
+        marks=pytest.mark.skipif(not LIVE_VLLM_URL, reason="set PONDER_CONFORMANCE_VLLM_URL to test a live vLLM"),
+        id="vllm-live",
+    ),
 ]
 
 
@@ -141,6 +151,18 @@ async def conformance(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
                     return await broken.complete(ChatRequest(messages=[user("hi")], max_tokens=2))
 
             yield Harness(model=model, provoke_server_error=provoke, real=True)
+        return
+    if kind == "vllm-live":
+        live = LLMSettings(
+            backend=Backend.vllm,
+            base_url=LIVE_VLLM_URL,
+            model=LIVE_VLLM_MODEL,
+            api_key=LIVE_VLLM_API_KEY,
+            timeout_s=120.0,
+            max_retries=1,
+        )
+        async with OpenAICompatModel.from_settings(live) as model:
+            yield Harness(model=model, real=True)
         return
     dialect = Backend.vllm if kind == "vllm-mock" else Backend.openai
     fake = FakeOpenAIServer(dialect.value)
