@@ -88,6 +88,9 @@ class SearchSettings(BaseModel):
     fetch_timeout_s: float = 15.0
     max_page_bytes: int = 5_000_000
     screen_chars: int = 1500
+    engine: Literal["tantivy", "sqlite"] = Field(default="tantivy", description="local BM25 engine")
+    dense: bool = Field(default=False, description="hybrid BM25 + MiniLM retrieval (needs the 'dense' extra)")
+    wordnet_dir: Path = Field(default=Path("/usr/share/wordnet"), description="WordNet 3.0 dict (wordnet-base)")
 
 
 class APISettings(BaseModel):
