@@ -34,7 +34,8 @@ class Backend(StrEnum):
 class ConstraintEngine(StrEnum):
     """How the embedded backend enforces an output constraint."""
 
-    llguidance = "llguidance"
+    llguidance = "llguidance"  # llguidance's matcher with ponder's fast in-place mask (see llm/_embedded_constraints)
+    outlines_llguidance = "outlines_llguidance"  # outlines' own llguidance logits processor
     outlines_core = "outlines_core"
     llamacpp_grammar = "llamacpp_grammar"
 

@@ -1,0 +1,221 @@
+"""The embedded backend: a GGUF model run in process by llama.cpp (llama-cpp-python), constrained token by token.
+
+``EmbeddedModel.from_settings(settings.llm)`` is cheap: it finds and checks the model file, nothing more. The model
+loads on the first request, in a worker thread; every blocking llama.cpp call runs there, one at a time behind a
+lock. ``aclose()`` (or ``async with``) frees it.
+
+Constraints (JSON schema, regex, choice, grammar) are enforced by the engine ``settings.constraint_engine`` names;
+see :mod:`ponder.llm._embedded_constraints` and ``benchmarks/structured_generation.py`` for how they compare.
+A constraint the engine cannot enforce raises :class:`UnsupportedConstraint` before any token is generated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+
+import anyio.to_thread
+
+from ponder.config import ConstraintEngine, LLMSettings
+from ponder.errors import ModelServerError, PonderError
+from ponder.llm._embedded_constraints import SUPPORTED, Compiled, Engine, build_engine, check_kind
+from ponder.llm._embedded_runtime import (
+    Generation,
+    LlamaRuntime,
+    SampleParams,
+    check_model_file,
+    default_threads,
+)
+from ponder.llm._model_files import ensure_default_model
+from ponder.llm._types import Capabilities, ChatRequest, ChatResponse, Choice, Constraint, Timings, Usage
+
+_COMPILED_CACHE = 64
+
+
+class _Shared:
+    """The loaded model and what is built on it, shared by the views :meth:`EmbeddedModel.with_engine` returns."""
+
+    def __init__(self, path: Path, n_ctx: int, n_threads: int) -> None:
+        self.path = path
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.runtime: LlamaRuntime | None = None
+        self.engines: dict[ConstraintEngine, Engine] = {}
+        self.compiled: OrderedDict[tuple[ConstraintEngine, str], Compiled] = OrderedDict()
+        # The thread lock guards llama.cpp itself; the asyncio locks (one per event loop, so the model may outlive a
+        # loop, as a session-wide test fixture does) keep waiting callers off the worker threads.
+        self.thread_lock = threading.Lock()
+        self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def loop_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._loop_locks.get(loop)
+        if lock is None:
+            lock = self._loop_locks[loop] = asyncio.Lock()
+        return lock
+
+    def load(self) -> LlamaRuntime:
+        if self.runtime is None:
+            self.runtime = LlamaRuntime(self.path, n_ctx=self.n_ctx, n_threads=self.n_threads)
+        return self.runtime
+
+    def compile(self, engine: ConstraintEngine, constraint: Constraint) -> Compiled:
+        key = (engine, constraint.model_dump_json())
+        hit = self.compiled.get(key)
+        if hit is not None:
+            self.compiled.move_to_end(key)
+            return hit
+        if engine not in self.engines:
+            self.engines[engine] = build_engine(self.load().llama, engine)
+        compiled = self.engines[engine].compile(constraint)
+        self.compiled[key] = compiled
+        while len(self.compiled) > _COMPILED_CACHE:
+            self.compiled.popitem(last=False)
+        return compiled
+
+
+class EmbeddedModel:
+    """A :class:`~ponder.llm.ChatModel` running a GGUF model in process."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        constraint_engine: ConstraintEngine = ConstraintEngine.llguidance,
+    ) -> None:
+        self._shared = _Shared(model_path, n_ctx, n_threads or default_threads())
+        self._engine = constraint_engine
+
+    @classmethod
+    def from_settings(cls, settings: LLMSettings) -> EmbeddedModel:
+        """The model ``settings.model_path`` names, else the default model, assembled and verified in the cache."""
+        if settings.model_path is not None:
+            path = settings.model_path.expanduser()
+            check_model_file(path)
+        else:
+            path = ensure_default_model(settings.cache_dir.expanduser())
+        return cls(
+            path,
+            n_ctx=settings.n_ctx,
+            n_threads=settings.n_threads,
+            constraint_engine=settings.constraint_engine,
+        )
+
+    def with_engine(self, engine: ConstraintEngine) -> EmbeddedModel:
+        """The same loaded model, constrained by another engine (for comparisons; shares the lock)."""
+        view = object.__new__(EmbeddedModel)
+        view._shared = self._shared
+        view._engine = engine
+        return view
+
+    @property
+    def name(self) -> str:
+        return f"embedded:{self._shared.path.name}"
+
+    @property
+    def constraint_engine(self) -> ConstraintEngine:
+        return self._engine
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(constraints=SUPPORTED[self._engine], native_n=False, logprobs=True, seed=True)
+
+    async def prepare(self, constraint: Constraint) -> None:
+        """Compile ``constraint`` now (loading the model if needed), so the first request using it does not wait;
+        raises :class:`UnsupportedConstraint` if the engine cannot enforce it."""
+        check_kind(self._engine, constraint)
+        async with self._shared.loop_lock():
+            await anyio.to_thread.run_sync(self._prepare_sync, constraint)
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        if request.constraint is not None:
+            check_kind(self._engine, request.constraint)
+        async with self._shared.loop_lock():
+            return await anyio.to_thread.run_sync(self._complete_sync, request)
+
+    async def aclose(self) -> None:
+        """Free the model; a later request loads it again."""
+        async with self._shared.loop_lock():
+            await anyio.to_thread.run_sync(self._close_sync)
+
+    async def __aenter__(self) -> EmbeddedModel:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # --- worker-thread side ---------------------------------------------------------------------------------------
+
+    def _prepare_sync(self, constraint: Constraint) -> None:
+        with self._shared.thread_lock, _translated():
+            self._shared.compile(self._engine, constraint)
+
+    def _close_sync(self) -> None:
+        with self._shared.thread_lock:
+            shared = self._shared
+            if shared.runtime is not None:
+                shared.engines.clear()
+                shared.compiled.clear()
+                shared.runtime.close()
+                shared.runtime = None
+
+    def _complete_sync(self, request: ChatRequest) -> ChatResponse:
+        start = time.perf_counter()
+        with self._shared.thread_lock, _translated():
+            runtime = self._shared.load()
+            compiled = self._shared.compile(self._engine, request.constraint) if request.constraint else None
+            prompt = runtime.prompt_tokens(request.messages)
+            generations: list[Generation] = []
+            for i in range(request.n):
+                params = SampleParams(
+                    temperature=request.temperature,
+                    top_p=request.top_p,
+                    max_tokens=request.max_tokens,
+                    stop=request.stop,
+                    seed=None if request.seed is None else request.seed + i,
+                    logprobs=request.logprobs,
+                    top_logprobs=request.top_logprobs,
+                )
+                generations.append(runtime.generate(prompt, params, compiled, start=start))
+        first = generations[0]
+        return ChatResponse(
+            model=self.name,
+            choices=[
+                Choice(index=i, text=g.text, finish_reason=g.finish_reason, logprobs=g.logprobs)
+                for i, g in enumerate(generations)
+            ],
+            usage=Usage(prompt_tokens=len(prompt), completion_tokens=sum(g.completion_tokens for g in generations)),
+            timings=Timings(
+                total_s=time.perf_counter() - start,
+                first_token_s=first.first_token_s,
+                prompt_s=first.prompt_s,
+            ),
+        )
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Turn llama.cpp's and the constraint libraries' untyped failures into :class:`ModelServerError`."""
+    try:
+        yield
+    except PonderError:
+        raise
+    except Exception as exc:
+        raise ModelServerError(
+            f"the embedded model failed: {type(exc).__name__}: {exc}",
+            hint="this is a bug or a resource problem (memory, context size); see the log",
+            retryable=False,
+        ) from exc

@@ -1,0 +1,198 @@
+"""The embedded backend: model-file errors, constraint engines and their selection, and (marked ``embedded``) a few
+short generations on the real default model proving each engine's constraint holds on real output."""
+
+from __future__ import annotations
+
+import re
+import struct
+from enum import StrEnum
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel, Field
+
+from ponder.config import ConstraintEngine, LLMSettings, Settings
+from ponder.errors import ModelFileError, UnsupportedConstraint
+from ponder.llm import (
+    ChatRequest,
+    ChoiceConstraint,
+    GrammarConstraint,
+    JsonSchemaConstraint,
+    RegexConstraint,
+    schema_constraint,
+    user,
+)
+from ponder.llm._model_files import verify
+from ponder.llm.embedded import EmbeddedModel
+
+ALL_ENGINES = list(ConstraintEngine)
+
+
+def truncated_gguf(path: Path) -> Path:
+    """A GGUF header that promises one tensor and then ends: what an interrupted copy looks like."""
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 1, 0))
+    return path
+
+
+# --- model files --------------------------------------------------------------------------------------------------
+
+
+def test_missing_model_file_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError) as info:
+        EmbeddedModel.from_settings(LLMSettings(model_path=tmp_path / "nope.gguf"))
+    assert "does not exist" in info.value.message
+    assert "PONDER_LLM__MODEL_PATH" in info.value.hint
+
+
+def test_file_that_is_not_gguf_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "model.gguf"
+    bad.write_bytes(b"<html>404 not found</html>")
+    with pytest.raises(ModelFileError, match="not a GGUF file"):
+        EmbeddedModel.from_settings(LLMSettings(model_path=bad))
+
+
+def test_corrupted_default_model_fails_verification(tmp_path: Path) -> None:
+    blob = tmp_path / "model.gguf"
+    blob.write_bytes(b"GGUF" + bytes(60))
+    with pytest.raises(ModelFileError, match="truncated"):
+        verify(blob, size=128, sha256="00" * 32)
+    with pytest.raises(ModelFileError, match="corrupted") as info:
+        verify(blob, size=64, sha256="00" * 32)
+    assert "ponder[model]" in info.value.hint
+
+
+async def test_truncated_gguf_fails_on_load_with_model_file_error(tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    model = EmbeddedModel.from_settings(LLMSettings(model_path=truncated_gguf(tmp_path / "cut.gguf")))
+    with pytest.raises(ModelFileError, match="could not load") as info:
+        await model.complete(ChatRequest(messages=[user("hi")], max_tokens=1))
+    assert "PONDER_LLM__MODEL_PATH" in info.value.hint
+
+
+# --- engine selection and unsupported constraints (no model needed: they fail before it loads) ---------------------
+
+
+def test_constraint_engine_comes_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PONDER_LLM__CONSTRAINT_ENGINE", "outlines_core")
+    monkeypatch.setenv("PONDER_LLM__MODEL_PATH", str(truncated_gguf(tmp_path / "m.gguf")))
+    model = EmbeddedModel.from_settings(Settings().llm)
+    assert model.constraint_engine is ConstraintEngine.outlines_core
+    assert "grammar" not in model.capabilities.constraints
+    assert model.with_engine(ConstraintEngine.llamacpp_grammar).capabilities.constraints == {
+        "json_schema",
+        "choice",
+        "grammar",
+    }
+    assert LLMSettings().constraint_engine is ConstraintEngine.llguidance  # the measured fastest correct engine
+
+
+@pytest.mark.parametrize(
+    ("engine", "constraint"),
+    [
+        (ConstraintEngine.outlines_core, GrammarConstraint(grammar='root ::= "a"')),
+        (ConstraintEngine.llamacpp_grammar, RegexConstraint(pattern=r"\d+")),
+    ],
+)
+async def test_unsupported_kind_raises_before_the_model_loads(
+    tmp_path: Path, engine: ConstraintEngine, constraint: GrammarConstraint | RegexConstraint
+) -> None:
+    # The file cannot load: reaching llama.cpp would raise ModelFileError, so UnsupportedConstraint proves the
+    # check ran first.
+    model = EmbeddedModel(truncated_gguf(tmp_path / "m.gguf"), constraint_engine=engine)
+    with pytest.raises(UnsupportedConstraint, match=constraint.kind):
+        await model.complete(ChatRequest(messages=[user("hi")], constraint=constraint))
+
+
+# --- the real model -----------------------------------------------------------------------------------------------
+
+QUESTION = [user("What is the capital of France? Answer in one word.")]
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize("engine", ALL_ENGINES, ids=[e.value for e in ALL_ENGINES])
+async def test_choice_holds_on_real_output(embedded_model: EmbeddedModel, engine: ConstraintEngine) -> None:
+    model = embedded_model.with_engine(engine)
+    free = await model.complete(ChatRequest(messages=QUESTION, max_tokens=8))
+    choices = ["zebra-7", "quokka-3"]
+    assert free.text not in choices  # the model would not say these unconstrained
+    reply = await model.complete(
+        ChatRequest(messages=QUESTION, constraint=ChoiceConstraint(choices=choices), max_tokens=8)
+    )
+    assert reply.text in choices
+    assert reply.choices[0].finish_reason == "stop"
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize(
+    "engine", [ConstraintEngine.llguidance, ConstraintEngine.outlines_core], ids=["llguidance", "outlines_core"]
+)
+async def test_regex_holds_on_real_output(embedded_model: EmbeddedModel, engine: ConstraintEngine) -> None:
+    # outlines_core's numpy mask kernel is numba-compiled; without numba this test fails instead of passing vacuously
+    pattern = r"[A-Z]{3}-[0-9]{4}"
+    reply = await embedded_model.with_engine(engine).complete(
+        ChatRequest(messages=QUESTION, constraint=RegexConstraint(pattern=pattern), max_tokens=12)
+    )
+    assert re.fullmatch(pattern, reply.text), reply.text
+
+
+class Color(StrEnum):
+    teal = "teal"
+    mauve = "mauve"
+
+
+class Part(BaseModel):
+    name: str = Field(max_length=20)
+    count: int = Field(ge=1, le=9)
+
+
+class Order(BaseModel):
+    color: Color
+    parts: list[Part] = Field(min_length=2, max_length=2)
+    note: str | None = None
+
+
+@pytest.mark.embedded
+async def test_json_schema_holds_on_real_output(embedded_model: EmbeddedModel) -> None:
+    messages = [user("Write an order for a bicycle as JSON.")]
+    reply = await embedded_model.complete(
+        ChatRequest(messages=messages, constraint=schema_constraint(Order), max_tokens=80)
+    )
+    assert reply.choices[0].finish_reason == "stop", reply.text
+    order = Order.model_validate_json(reply.text)
+    assert len(order.parts) == 2
+
+
+@pytest.mark.embedded
+async def test_schema_the_engine_cannot_compile_is_refused_before_generating(embedded_model: EmbeddedModel) -> None:
+    lookbehind = JsonSchemaConstraint(json_schema={"type": "string", "pattern": "(?<=a)b"})
+    with pytest.raises(UnsupportedConstraint):
+        await embedded_model.prepare(lookbehind)
+    with pytest.raises(UnsupportedConstraint, match="could not parse"):
+        await embedded_model.with_engine(ConstraintEngine.llamacpp_grammar).prepare(
+            GrammarConstraint(grammar="root ::= (")
+        )
+
+
+@pytest.mark.embedded
+async def test_sampling_options(embedded_model: EmbeddedModel) -> None:
+    cut = await embedded_model.complete(ChatRequest(messages=[user("Tell me a long story.")], max_tokens=5))
+    assert cut.choices[0].finish_reason == "length"
+    assert cut.usage.completion_tokens == 5
+    assert cut.usage.prompt_tokens > 5
+    assert cut.timings.first_token_s is not None
+    assert 0 < cut.timings.first_token_s <= cut.timings.total_s
+
+    count = [user("Count from 1 to 9, separated by commas and spaces.")]
+    stopped = await embedded_model.complete(ChatRequest(messages=count, stop=["5"], max_tokens=30))
+    assert stopped.choices[0].finish_reason == "stop"
+    assert "4" in stopped.text
+    assert "5" not in stopped.text
+
+    sample = ChatRequest(messages=QUESTION, n=2, temperature=0.9, seed=7, max_tokens=6, logprobs=True, top_logprobs=3)
+    first, again = await embedded_model.complete(sample), await embedded_model.complete(sample)
+    assert [c.text for c in first.choices] == [c.text for c in again.choices]  # seeded: reproducible
+    assert [c.index for c in first.choices] == [0, 1]
+    for choice in first.choices:
+        assert choice.logprobs
+        assert all(lp.logprob <= 0 and 1 <= len(lp.top) <= 3 for lp in choice.logprobs)
+    assert sum(len(c.logprobs or []) for c in first.choices) == first.usage.completion_tokens
