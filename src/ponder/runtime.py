@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from rich.console import Console
@@ -24,16 +28,84 @@ from ponder.agents import (
     ToolReturned,
     get_strategy,
 )
-from ponder.config import Settings
+from ponder.config import Settings, ToolServerSettings
+from ponder.errors import PonderError
 from ponder.llm import ChatModel, ChatRequest, user
 from ponder.llm._factory import build_model
+from ponder.tools import ToolServer, ToolSession
+
+log = logging.getLogger("ponder")
 
 
 def build_context(settings: Settings, model: ChatModel | None = None) -> Context:
+    """A context with the model only; :func:`open_context` adds tools, search and the knowledge base."""
     return Context(
         model=model or build_model(settings.llm),
         checkpoint_url=settings.checkpoint_url,
     )
+
+
+class LazyToolServer:
+    """Starts the configured ToolServer on the first session, so runs that use no tools pay nothing for it."""
+
+    def __init__(self, settings: ToolServerSettings) -> None:
+        self._settings = settings
+        self._stack = contextlib.AsyncExitStack()
+        self._server: ToolServer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _ensure(self) -> ToolServer:
+        async with self._lock:
+            server = self._server
+            if server is None:
+                from ponder.tools import build_toolserver
+
+                server = await self._stack.enter_async_context(build_toolserver(self._settings))
+                self._server = server
+            return server
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[ToolSession]:
+        server = await self._ensure()
+        async with server.session() as session:
+            yield session
+
+    def specs(self) -> list[dict[str, Any]]:
+        from ponder.tools import BUILTIN_TOOLS
+
+        return [t.function_spec() for t in BUILTIN_TOOLS]
+
+    async def __aenter__(self) -> LazyToolServer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+        self._server = None
+
+
+def build_search_parts(settings: Settings) -> tuple[Any, Any]:
+    """The search engine and knowledge base, or (None, None) with a warning when they are not built yet."""
+    try:
+        from ponder.search import build_kb, build_search
+
+        return build_search(settings.search), build_kb(settings.search)
+    except (PonderError, ImportError, OSError) as exc:
+        log.warning("search and knowledge base unavailable (%s); build them with `ponder index build-default`", exc)
+        return None, None
+
+
+@contextlib.asynccontextmanager
+async def open_context(
+    settings: Settings, model: ChatModel | None = None, *, tools: bool = True, search: bool = True
+) -> AsyncIterator[Context]:
+    """A full run context: the model, a lazily started ToolServer, search and the knowledge base."""
+    ctx = build_context(settings, model)
+    async with contextlib.AsyncExitStack() as stack:
+        if tools:
+            ctx.toolserver = await stack.enter_async_context(LazyToolServer(settings.toolserver))
+        if search:
+            ctx.search, ctx.kb = build_search_parts(settings)
+        yield ctx
 
 
 class EventPrinter:
@@ -95,13 +167,13 @@ async def ask_and_print(
     settings: Settings, strategy_name: str, task: Task, console: Console, *, as_json: bool = False
 ) -> None:
     strategy = get_strategy(strategy_name)
-    ctx = build_context(settings)
     printer = EventPrinter(console)
-    async for event in strategy.run(task, ctx):
-        if as_json:
-            console.print(event.model_dump_json(), highlight=False, soft_wrap=True)
-        else:
-            printer(event)
+    async with open_context(settings) as ctx:
+        async for event in strategy.run(task, ctx):
+            if as_json:
+                console.print(event.model_dump_json(), highlight=False, soft_wrap=True)
+            else:
+                printer(event)
 
 
 async def describe_model(settings: Settings, *, check: bool = True) -> dict[str, Any]:
