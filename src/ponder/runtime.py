@@ -56,12 +56,12 @@ class LazyToolServer:
 
     async def _ensure(self) -> ToolServer:
         async with self._lock:
-            server = self._server
-            if server is None:
-                from ponder.tools import build_toolserver
+            if self._server is not None:
+                return self._server
+            from ponder.tools import build_toolserver
 
-                server = await self._stack.enter_async_context(build_toolserver(self._settings))
-                self._server = server
+            server: ToolServer = await self._stack.enter_async_context(build_toolserver(self._settings))
+            self._server = server
             return server
 
     @contextlib.asynccontextmanager
