@@ -23,7 +23,7 @@ _sre: Any = importlib.import_module("re._parser")
 _c: Any = importlib.import_module("re._constants")
 
 COMMON_FIELDS = {"model", "messages", "temperature", "top_p", "max_tokens", "n", "stop", "seed", "logprobs"}
-COMMON_FIELDS |= {"top_logprobs", "response_format"}
+COMMON_FIELDS |= {"top_logprobs", "response_format", "stream", "stream_options"}
 DIALECT_FIELDS = {"vllm": COMMON_FIELDS | {"structured_outputs"}, "openai": COMMON_FIELDS}
 
 
@@ -127,6 +127,8 @@ class FakeOpenAIServer:
                 return f"structured_outputs must hold one of json/regex/choice/grammar, got {so}"
         if body.get("logprobs") is not True and "top_logprobs" in body:
             return "top_logprobs needs logprobs"
+        if "stream_options" in body and body.get("stream") is not True:
+            return "stream_options needs stream"
         return None
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -143,20 +145,28 @@ class FakeOpenAIServer:
         choices = [self._choice(body, i) for i in range(n)]
         prompt_words = sum(len(m["content"].split()) for m in body["messages"])
         completion_words = sum(len(c["message"]["content"].split()) for c in choices)
-        return httpx.Response(
-            200,
-            json={
-                "id": "chatcmpl-fake",
-                "object": "chat.completion",
-                "model": body.get("model", self.model),
-                "choices": choices,
-                "usage": {
-                    "prompt_tokens": prompt_words,
-                    "completion_tokens": completion_words,
-                    "total_tokens": prompt_words + completion_words,
-                },
-            },
-        )
+        usage = {
+            "prompt_tokens": prompt_words,
+            "completion_tokens": completion_words,
+            "total_tokens": prompt_words + completion_words,
+        }
+        model = body.get("model", self.model)
+        if body.get("stream"):
+            return self._stream(choices[0], usage if body.get("stream_options", {}).get("include_usage") else None)
+        completion = {"id": "chatcmpl-fake", "object": "chat.completion", "model": model}
+        return httpx.Response(200, json={**completion, "choices": choices, "usage": usage})
+
+    def _stream(self, choice: dict[str, Any], usage: dict[str, Any] | None) -> httpx.Response:
+        """The choice as vLLM streams it: a role event, one event per word, the finish event, usage, [DONE]."""
+        words = choice["message"]["content"].split(" ")
+        pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
+        events: list[dict[str, Any]] = [{"choices": [{"index": 0, "delta": {"role": "assistant"}}]}]
+        events += [{"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]} for p in pieces if p]
+        events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]})
+        if usage is not None:
+            events.append({"choices": [], "usage": usage})
+        lines = [f"data: {json.dumps(e)}\n\n" for e in events] + ["data: [DONE]\n\n"]
+        return httpx.Response(200, content="".join(lines).encode(), headers={"content-type": "text/event-stream"})
 
     def _text(self, body: dict[str, Any], i: int) -> str:
         fmt = body.get("response_format")

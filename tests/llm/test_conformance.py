@@ -21,6 +21,7 @@ from ponder.llm import (
     ChoiceConstraint,
     Constraint,
     RegexConstraint,
+    StreamingChatModel,
     schema_constraint,
     structured,
     system,
@@ -159,3 +160,19 @@ async def test_server_error_is_typed(conformance: Harness) -> None:
         await conformance.provoke_server_error()
     assert caught.value.retryable
     assert "500" in caught.value.message
+
+
+async def test_streaming_matches_complete(conformance: Harness) -> None:
+    model = conformance.model
+    if not isinstance(model, StreamingChatModel):
+        pytest.skip("this backend does not stream")
+    request = ChatRequest(messages=[user("Name three primary colours.")], max_tokens=12)
+    whole = await model.complete(request)
+    chunks = [chunk async for chunk in model.stream(request)]
+    final = chunks[-1].response
+    assert final is not None and all(c.response is None for c in chunks[:-1])
+    deltas = [c.delta for c in chunks[:-1]]
+    assert len(deltas) >= 2, "the reply came in one piece: not streamed"
+    assert "".join(deltas) == final.text == whole.text
+    assert final.choices[0].finish_reason == whole.choices[0].finish_reason
+    assert final.timings.first_token_s is not None and final.timings.first_token_s <= final.timings.total_s

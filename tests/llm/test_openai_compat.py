@@ -184,3 +184,57 @@ async def test_an_injected_client_stays_open() -> None:
 def test_from_settings_without_url_says_what_to_set() -> None:
     with pytest.raises(ConfigError, match="server URL"):
         OpenAICompatModel.from_settings(LLMSettings(backend=Backend.vllm))
+
+
+def _sse(*events: dict[str, object] | str) -> httpx.Response:
+    lines = [f"data: {e if isinstance(e, str) else json.dumps(e)}\n\n" for e in events]
+    return httpx.Response(200, content="".join(lines).encode(), headers={"content-type": "text/event-stream"})
+
+
+def _delta(text: str, finish: str | None = None, logprob: float | None = None) -> dict[str, object]:
+    choice: dict[str, object] = {"index": 0, "delta": {"content": text}, "finish_reason": finish}
+    if logprob is not None:
+        choice["logprobs"] = {"content": [{"token": text, "logprob": logprob, "top_logprobs": []}]}
+    return {"choices": [choice]}
+
+
+async def test_stream_yields_deltas_then_the_whole_response_and_retries_opening() -> None:
+    events = [_delta("Hel", logprob=-0.1), _delta("lo", "length", logprob=-0.2)]
+    usage = {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}}
+    script = Script(httpx.Response(503), _sse(*events, usage, "[DONE]"))
+    async with _model(script) as model:
+        request = ChatRequest(messages=[user("x")], max_tokens=2, logprobs=True, n=1)
+        chunks = [c async for c in model.stream(request)]
+    assert [c.delta for c in chunks[:-1]] == ["Hel", "lo"]
+    final = chunks[-1].response
+    assert final is not None
+    assert final.text == "Hello" and final.choices[0].finish_reason == "length"
+    assert [t.logprob for t in final.choices[0].logprobs or []] == [-0.1, -0.2]
+    assert (final.usage.prompt_tokens, final.usage.completion_tokens) == (4, 2)
+    assert final.timings.first_token_s is not None
+    assert len(script.bodies) == 2
+    assert script.bodies[1]["stream"] is True and script.bodies[1]["stream_options"] == {"include_usage": True}
+
+
+async def test_stream_error_status_is_typed_and_a_broken_stream_is_unavailable() -> None:
+    async with _model(Script(httpx.Response(400, json={"message": "no"})), retries=0) as model:
+        with pytest.raises(ModelRequestRejected, match="no"):
+            _ = [c async for c in model.stream(REQUEST)]
+
+    class Broken(httpx.AsyncByteStream):
+        async def __aiter__(self):  # type: ignore[no-untyped-def]
+            yield b'data: {"choices": [{"index": 0, "delta": {"content": "a"}}]}\n\n'
+            raise httpx.ReadError("connection reset")
+
+    script = Script(httpx.Response(200, stream=Broken(), headers={"content-type": "text/event-stream"}))
+    seen: list[str] = []
+
+    async def consume(model: OpenAICompatModel) -> None:
+        async for chunk in model.stream(REQUEST):
+            seen.append(chunk.delta)
+
+    async with _model(script) as model:
+        with pytest.raises(ModelUnavailable, match="broke off"):
+            await consume(model)
+    assert seen == ["a"]
+    assert len(script.bodies) == 1, "a stream that already began is not retried"

@@ -189,3 +189,40 @@ def server_message(data: Any, fallback: str) -> str:
         if "detail" in data:
             return str(data["detail"])
     return fallback[:500]
+
+
+def stream_payload(request: ChatRequest, model_name: str | None, dialect: Backend) -> dict[str, Any]:
+    """The body of a streamed request (always one choice; usage asked for in the last event)."""
+    body = build_payload(request.model_copy(update={"n": 1}), model_name, dialect)
+    body.pop("n", None)
+    body["stream"] = True
+    if dialect is not Backend.llamacpp:  # llama.cpp's servers ignore stream_options or reject unknown fields
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+class StreamDelta:
+    """What one server-sent event of a streamed chat completion adds to the reply."""
+
+    __slots__ = ("finish_reason", "logprobs", "text", "usage")
+
+    def __init__(self, data: Any) -> None:
+        self.text = ""
+        self.finish_reason: FinishReason | None = None
+        self.logprobs: list[TokenLogprob] = []
+        self.usage: Usage | None = None
+        try:
+            for choice in data.get("choices") or []:
+                if int(choice.get("index", 0)) != 0:
+                    continue
+                self.text += (choice.get("delta") or {}).get("content") or ""
+                if choice.get("finish_reason") is not None:
+                    self.finish_reason = _finish_reason(choice["finish_reason"])
+                self.logprobs += _logprobs(choice.get("logprobs")) or []
+            if isinstance(data.get("usage"), dict):
+                self.usage = Usage(
+                    prompt_tokens=int(data["usage"].get("prompt_tokens") or 0),
+                    completion_tokens=int(data["usage"].get("completion_tokens") or 0),
+                )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelServerError(f"a streamed event is not a chat-completion chunk: {exc}", retryable=False) from exc

@@ -8,9 +8,11 @@ is returned with ``finish_reason="length"``; :func:`ponder.llm.structured` refus
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -24,13 +26,31 @@ from ponder.errors import (
     ModelServerError,
     ModelUnavailable,
 )
-from ponder.llm._openai_payload import build_payload, capabilities_for, parse_choices, server_message
+from ponder.llm._openai_payload import (
+    StreamDelta,
+    build_payload,
+    capabilities_for,
+    parse_choices,
+    server_message,
+    stream_payload,
+)
 from ponder.llm._structured import check_supported
-from ponder.llm._types import Capabilities, ChatRequest, ChatResponse, Choice, Timings, Usage
+from ponder.llm._types import (
+    Capabilities,
+    ChatRequest,
+    ChatResponse,
+    Choice,
+    FinishReason,
+    StreamChunk,
+    Timings,
+    TokenLogprob,
+    Usage,
+)
 
 __all__ = ["OpenAICompatModel", "build_payload"]
 
 CHAT_PATH = "chat/completions"
+T = TypeVar("T")
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -160,19 +180,67 @@ class OpenAICompatModel:
             prompt_s = _prompt_seconds(data) if prompt_s is None else prompt_s
         return choices, usage, model_name, prompt_s
 
-    async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        """Text deltas of one choice as the server sends them (SSE), then the whole response.
+
+        Opening the stream is retried like :meth:`complete`; a stream that breaks after it began is not (the
+        caller has already seen part of it) and raises :class:`ModelUnavailable`.
+        """
+        if request.constraint is not None:
+            check_supported(self, request.constraint.kind)
+        payload = stream_payload(request, self.model, self.dialect)
+        start = time.perf_counter()
+        response = await self._retrying(self._open_stream, payload)
+        text: list[str] = []
+        logprobs: list[TokenLogprob] = []
+        finish: FinishReason = "stop"
+        usage = Usage()
+        first_token_s: float | None = None
+        try:
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line.removeprefix("data:").strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    delta = StreamDelta(json.loads(data))
+                except ValueError as exc:
+                    raise ModelServerError(f"a streamed event is not JSON: {data[:200]!r}", retryable=False) from exc
+                if delta.text:
+                    if first_token_s is None:
+                        first_token_s = time.perf_counter() - start
+                    text.append(delta.text)
+                    yield StreamChunk(delta=delta.text)
+                logprobs += delta.logprobs
+                finish = delta.finish_reason or finish
+                usage = delta.usage or usage
+        except httpx.TransportError as exc:
+            raise ModelUnavailable(f"the stream from {self.client.base_url} broke off: {exc}") from exc
+        finally:
+            await response.aclose()
+        choice = Choice(text="".join(text), finish_reason=finish, logprobs=logprobs if request.logprobs else None)
+        timings = Timings(total_s=time.perf_counter() - start, first_token_s=first_token_s)
+        model_name = self.model or self.name
+        yield StreamChunk(response=ChatResponse(model=model_name, choices=[choice], usage=usage, timings=timings))
+
+    async def _retrying(self, fn: Callable[[dict[str, Any]], Awaitable[T]], payload: dict[str, Any]) -> T:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=wait_exponential_jitter(multiplier=self.backoff_s, max=self.backoff_max_s, jitter=self.backoff_s),
             retry=retry_if_exception(_retryable),
             reraise=True,
         )
-        result: dict[str, Any] = await retrying(self._post_once, payload)
-        return result
+        return await retrying(fn, payload)
 
-    async def _post_once(self, payload: dict[str, Any]) -> dict[str, Any]:
+    async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self._retrying(self._post_once, payload)
+
+    async def _send(self, payload: dict[str, Any], *, stream: bool) -> httpx.Response:
+        """One HTTP request; transport failures and error statuses leave as typed errors."""
         try:
-            response = await self.client.post(CHAT_PATH, json=payload)
+            request = self.client.build_request("POST", CHAT_PATH, json=payload)
+            response = await self.client.send(request, stream=stream)
         except httpx.TimeoutException as exc:
             raise ModelUnavailable(
                 f"the model server at {self.client.base_url} timed out ({type(exc).__name__})",
@@ -181,7 +249,17 @@ class OpenAICompatModel:
         except httpx.TransportError as exc:
             raise ModelUnavailable(f"cannot reach the model server at {self.client.base_url}: {exc}") from exc
         if response.status_code >= 400:
+            if stream:
+                await response.aread()
+                await response.aclose()
             raise _status_error(response)
+        return response
+
+    async def _open_stream(self, payload: dict[str, Any]) -> httpx.Response:
+        return await self._send(payload, stream=True)
+
+    async def _post_once(self, payload: dict[str, Any]) -> dict[str, Any]:
+        response = await self._send(payload, stream=False)
         try:
             data = response.json()
         except ValueError as exc:
