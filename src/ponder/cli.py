@@ -11,6 +11,7 @@ from rich.console import Console
 
 from ponder.config import Backend, Settings
 from ponder.evals._cli import eval_app
+from ponder.search._cli import index_app, kb_app, search_cmd
 from ponder.toolserver.cli import toolserver_app
 
 app = typer.Typer(
@@ -21,6 +22,9 @@ app = typer.Typer(
 )
 app.add_typer(toolserver_app, name="toolserver")
 app.add_typer(eval_app, name="eval")
+app.add_typer(index_app, name="index")
+app.add_typer(kb_app, name="kb")
+app.command("search")(search_cmd)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -155,3 +159,7 @@ def serve(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
