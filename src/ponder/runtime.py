@@ -41,7 +41,7 @@ def build_context(settings: Settings, model: ChatModel | None = None) -> Context
     """A context with the model only; :func:`open_context` adds tools, search and the knowledge base."""
     return Context(
         model=model or build_model(settings.llm),
-        checkpoint_url=settings.checkpoint_url,
+        checkpoint_url=settings.checkpoint_url or f"sqlite:///{settings.data_dir / 'checkpoints.sqlite'}",
     )
 
 
@@ -168,12 +168,24 @@ async def ask_and_print(
 ) -> None:
     strategy = get_strategy(strategy_name)
     printer = EventPrinter(console)
+
+    def emit(event: Event) -> None:
+        if as_json:
+            console.print(event.model_dump_json(), highlight=False, soft_wrap=True)
+        else:
+            printer(event)
+
     async with open_context(settings) as ctx:
-        async for event in strategy.run(task, ctx):
-            if as_json:
-                console.print(event.model_dump_json(), highlight=False, soft_wrap=True)
-            else:
-                printer(event)
+        if hasattr(strategy, "resume"):  # the planner: human questions are answered at the prompt, then it resumes
+            from ponder.agents.planner import run_interactive
+
+            async def ask(question: str) -> str:
+                return await asyncio.to_thread(console.input, "[yellow]answer> [/]")
+
+            await run_interactive(strategy, task, ctx, ask, on_event=emit)  # type: ignore[arg-type]
+        else:
+            async for event in strategy.run(task, ctx):
+                emit(event)
 
 
 async def describe_model(settings: Settings, *, check: bool = True) -> dict[str, Any]:

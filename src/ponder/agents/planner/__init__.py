@@ -11,7 +11,7 @@ Use it as the ``planner`` strategy, or directly::
 """
 
 from ponder.agents.planner._checkpoint import default_checkpoint_url, open_checkpointer
-from ponder.agents.planner._interactive import run_interactive
+from ponder.agents.planner._interactive import Resumable, run_interactive
 from ponder.agents.planner._schemas import (
     AddOp,
     DeleteOp,
@@ -42,6 +42,7 @@ __all__ = [
     "Planner",
     "PlannerLimits",
     "ReAct",
+    "Resumable",
     "SplitOp",
     "SubTask",
     "SubTaskDraft",

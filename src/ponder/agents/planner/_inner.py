@@ -4,6 +4,7 @@ an interrupt or a crash never repeats a completed call."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -114,6 +115,7 @@ async def pause(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
 
 async def act(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
+    start = time.perf_counter()
     pending = state["pending"]
     assert pending is not None
     call_id, tool, args = pending["call_id"], pending["tool"], pending["args"]
@@ -145,6 +147,7 @@ async def act(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
     counters = state["counters"].copy()
     counters["tool_calls"] += 1
     counters["failed_steps"] += 0 if result.ok else 1
+    counters["seconds"] += time.perf_counter() - start
     return update | {"steps": [*state.get("steps", []), step], "done_calls": done, "pending": None,
                      "counters": counters}  # fmt: skip
 

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol, runtime_checkable
 
 from ponder.agents._base import Context, Task
 from ponder.agents._events import Event, FinalAnswer, NeedsHuman
-from ponder.agents.planner._strategy import Planner
 
 Ask = Callable[[str], Awaitable[str]]
 
 
+@runtime_checkable
+class Resumable(Protocol):
+    """A strategy whose runs can wait on a person and go on later (the planner)."""
+
+    def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]: ...
+
+    def resume(self, run_id: str, answer: str | None, ctx: Context) -> AsyncIterator[Event]: ...
+
+
 async def run_interactive(
-    planner: Planner,
+    planner: Resumable,
     task: Task,
     ctx: Context,
     ask: Ask,

@@ -54,6 +54,13 @@ _JSON_TYPES: dict[str, Any] = {
 
 
 def _field_type(schema: Mapping[str, Any]) -> Any:
+    if "anyOf" in schema:  # e.g. pydantic's ``str | None``: {"anyOf": [{"type": "string"}, {"type": "null"}]}
+        kinds = [_field_type(s) for s in schema["anyOf"] if s.get("type") != "null"]
+        nullable = any(s.get("type") == "null" for s in schema["anyOf"])
+        base = kinds[0] if len(kinds) == 1 else Any
+        return base | None if nullable and base is not Any else base
+    if "const" in schema:
+        return Literal[schema["const"]]
     if "enum" in schema:
         return Literal[tuple(schema["enum"])]
     kind = schema.get("type", "string")
