@@ -82,38 +82,48 @@ class Showcase:
     description: ClassVar[str] = "test: every event type, then asks a human"
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
-        plan = {
+        plan = {  # the planner's Plan, as it streams it
             "goal": task.question,
             "subtasks": [
-                {"id": "1", "name": "look up the facts", "status": "done", "subtasks": []},
-                {"id": "2", "name": "compute the answer", "status": "running", "subtasks": []},
+                {"id": "1", "name": "look up", "goal": "find the facts", "status": "done", "children": []},
+                {
+                    "id": "2",
+                    "name": "compute",
+                    "goal": "compute the answer",
+                    "status": "doing",
+                    "children": [{"id": "2.1", "name": "multiply", "goal": "6*7", "status": "pending", "children": []}],
+                },
             ],
         }
         yield PlanUpdated(plan=plan, change="initial plan")
         yield ToolCalled(call_id="c1", tool="python", args={"code": "6*7"})
-        yield ToolReturned(call_id="c1", tool="python", ok=True, output={"stdout": "42"})
-        triples = [
-            {"subject": "Paris", "relation": "capital of", "object": "France", "supported": True, "score": 0.97},
-            {"subject": "Paris", "relation": "capital of", "object": "Spain", "supported": False, "score": 0.02},
-        ]
-        yield EvidenceChecked(round=1, triples=triples, factuality=0.5)
-        tree = {
-            "id": "root",
-            "visits": 4,
-            "value": 0.5,
-            "label": "start",
-            "children": [
-                {"id": "a", "visits": 3, "value": 0.8, "label": "try x=6", "children": []},
-                {"id": "b", "visits": 1, "value": 0.1, "label": "try x=5", "children": []},
+        yield ToolReturned(call_id="c1", tool="python", ok=True, output={"stdout": "42"}, seconds=0.01)
+        triples = [  # Chain-of-Knowledge's checked triples
+            {"subject": "Paris", "relation": "capital of", "object": "France", "supported": True, "score": 0.97,
+             "source": "kb", "evidence": [], "correction": None},
+            {"subject": "Paris", "relation": "capital of", "object": "Spain", "supported": False, "score": 0.02,
+             "source": "kb", "evidence": [], "correction": "Madrid is the capital of Spain"},
+        ]  # fmt: skip
+        yield EvidenceChecked(round=1, triples=triples, factuality=0.5, faithfulness=1.0)
+        node = {"terminal": False, "verified": None, "reward": 0.0, "prior": 0.0, "answer": None, "reason": "",
+                "reflection": None, "info": {}}  # fmt: skip
+        tree = {  # MCTS's flat node list
+            "root": 0,
+            "chosen": 2,
+            "nodes": [
+                {**node, "id": 0, "parent": None, "depth": 0, "action": "", "visits": 4, "value": 0.5},
+                {**node, "id": 1, "parent": 0, "depth": 1, "action": "try x=5", "visits": 1, "value": 0.1},
+                {**node, "id": 2, "parent": 0, "depth": 1, "action": "try x=6", "visits": 3, "value": 0.8,
+                 "terminal": True, "verified": True},
             ],
-        }
+        }  # fmt: skip
         yield TreeUpdated(tree=tree)
         yield NeedsHuman(question="Which unit should the answer use?", interrupt_id="unit")
 
     async def resume(self, run_id: str, answer: str | None, ctx: Context) -> AsyncIterator[Event]:
         response = await ctx.model.complete(ChatRequest(messages=[user("answer")]))
         for word in response.text.split():
-            yield TextDelta(field="answer", text=word + " ")
+            yield TextDelta(field="reasoning", text=word + " ")
         text = f"{response.text} ({answer})"
         yield FinalAnswer(answer=text, text=text, result=StrategyResult(answer=text, text=text).model_dump())
 

@@ -69,6 +69,7 @@ def serve(app: FastAPI) -> Iterator[Server]:
     try:
         yield Server(app, port, thread, server)
     finally:
+        app.state.service.events.end_streams()  # as sse-starlette does on a signal, which a thread does not get
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()

@@ -40,11 +40,25 @@ class EventLog:
     def __init__(self, store: RunStore) -> None:
         self.store = store
         self._queue: asyncio.Queue[StoredEvent | _Update | asyncio.Future[None]] = asyncio.Queue()
-        self._followers: dict[str, set[asyncio.Queue[Item]]] = defaultdict(set)
+        self._followers: dict[str, set[asyncio.Queue[Item | None]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._write_loop(), name="ponder-event-writer")
+
+    def end_streams(self) -> None:
+        """End every open stream now (clients reconnect with Last-Event-ID). Safe to call from any thread."""
+        if self._loop is None or self._loop.is_closed():
+            return
+
+        def end() -> None:
+            for queues in self._followers.values():
+                for queue in queues:
+                    queue.put_nowait(None)
+
+        self._loop.call_soon_threadsafe(end)
 
     async def close(self) -> None:
         await self.flush()
@@ -99,7 +113,7 @@ class EventLog:
     async def follow(self, run_id: str, after: int) -> AsyncIterator[Item]:
         """Every event of ``run_id`` with a sequence number above ``after``, then live ones and status changes,
         until the run is finished (the last item is then a :class:`StatusChange` to a finished status)."""
-        queue: asyncio.Queue[Item] = asyncio.Queue()
+        queue: asyncio.Queue[Item | None] = asyncio.Queue()
         self._followers[run_id].add(queue)  # subscribe before reading, so nothing falls between the two
         try:
             record = await self.store.get_run(run_id)
@@ -114,6 +128,8 @@ class EventLog:
             if record is not None and record.status.finished:
                 while not queue.empty():  # events written between the two reads
                     item = queue.get_nowait()
+                    if item is None:
+                        return
                     if isinstance(item, StoredEvent) and item.seq > last:
                         yield item
                         last = item.seq
@@ -123,6 +139,8 @@ class EventLog:
                 yield StatusChange(run_id, record.status)
             while True:
                 item = await queue.get()
+                if item is None:  # the server is shutting down
+                    return
                 if isinstance(item, StoredEvent):
                     if item.seq <= last:
                         continue
