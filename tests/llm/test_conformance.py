@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -18,11 +19,12 @@ from pydantic import BaseModel, Field
 from ponder.errors import ModelServerError, UnsupportedConstraint
 from ponder.llm import (
     ChatRequest,
+    ChatResponse,
     ChoiceConstraint,
     Constraint,
+    RecordingModel,
     RegexConstraint,
     StreamingChatModel,
-    schema_constraint,
     structured,
     system,
     user,
@@ -69,20 +71,21 @@ async def test_plain_completion(conformance: Harness) -> None:
     assert response.timings.total_s > 0
 
 
-async def test_json_schema_constraint(conformance: Harness) -> None:
+async def test_json_schema_constraint(conformance: Harness, tmp_path: Path) -> None:
+    """structured() (the path every strategy uses) gets a valid object; the raw reply, recorded on the way, is a
+    complete JSON document with no keys outside the schema."""
     messages = [user("Describe a small drawing of a red circle as JSON with a title, shape, origin and tags.")]
-    request = ChatRequest(messages=messages, constraint=schema_constraint(Drawing), max_tokens=160)
-    response = await conformance.model.complete(request)
-    choice = response.choices[0]
-    assert choice.finish_reason == "stop", choice.text
-    drawing = Drawing.model_validate_json(choice.text)
-    raw = json.loads(choice.text)
-    assert set(raw) <= set(Drawing.model_fields)
+    recording = tmp_path / "calls.jsonl"
+    drawing = await structured(RecordingModel(conformance.model, recording), messages, Drawing, max_tokens=160)
+    assert isinstance(drawing, Drawing)
     assert 1 <= len(drawing.tags) <= 3
     assert drawing.shape in ("circle", "square", "triangle")
-    # and through structured(), the validated-object path every strategy uses
-    again = await structured(conformance.model, messages, Drawing, max_tokens=160)
-    assert isinstance(again, Drawing)
+    calls = [json.loads(line) for line in recording.read_text().splitlines()]
+    assert calls[0]["request"]["constraint"]["json_schema"] == Drawing.model_json_schema()
+    last = ChatResponse.model_validate(calls[-1]["response"]).choices[0]
+    assert last.finish_reason == "stop", last.text
+    assert set(json.loads(last.text)) <= set(Drawing.model_fields)
+    assert Drawing.model_validate_json(last.text) == drawing
 
 
 async def test_regex_constraint(conformance: Harness) -> None:
