@@ -20,7 +20,7 @@ from ponder.agents import (
     run_to_result,
 )
 from ponder.agents.cok import EXEMPLAR_SETS, cok_output_model, load_exemplars
-from ponder.errors import ConfigError
+from ponder.errors import ConfigError, InputError
 from ponder.search import EvidenceItem, Hit, Support, Triple
 from tests.fakes import ScriptedModel
 
@@ -236,3 +236,26 @@ def test_packaged_exemplars_fit_the_constrained_schema(name: str) -> None:
             {"evidence": ex["evidence"], "explanation": ex["explanation"], "answer": ex["answer"]}
         )
         assert parsed.model_dump()["evidence"]
+
+
+async def test_a_triple_the_knowledge_base_refuses_stays_unjudged_and_the_chain_goes_on() -> None:
+    class PickyKB(DictKB):
+        async def support(self, subject: str, relation: str, obj: str) -> Support:
+            if len(obj) > 20:
+                raise InputError("the object of the triple is too long", hint="use short phrases")
+            return await super().support(subject, relation, obj)
+
+    kb = PickyKB([("milk", "AtLocation", "fridge")])
+    chain = {
+        "evidence": [
+            {"subject": "milk", "relation": "AtLocation", "object": "fridge"},
+            {"subject": "fridge", "relation": "UsedFor", "object": "keeping food and drinks cold for days"},
+        ],
+        "explanation": "Milk is kept cold in a fridge.",
+        "answer": "B",
+    }
+    model = ScriptedModel([chain, {"consistent": True}])
+    result = await run_to_result(get_strategy("cok-f2").run(choice_task(), Context(model, kb=kb)))
+    triples = result.details["rounds"][0]["verdict"]["triples"]
+    assert triples[1]["score"] is None and "too long" in triples[1]["evidence"][-1]
+    assert result.details["factuality"] == 1.0 and result.answer == "B"

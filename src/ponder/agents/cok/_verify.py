@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from ponder.agents._base import Task, render_question
 from ponder.agents.cok._compute import check_computable
 from ponder.agents.cok._prompt import EvidenceTriple
+from ponder.errors import InputError, SearchError
 from ponder.llm import ChatModel, structured, system, user
 
 _STOP = frozenset(
@@ -85,12 +86,21 @@ class FactChecker:
         best: float | None = None
         source = "none"
         evidence: list[tuple[float, str]] = []
+        notes: list[str] = []
         if self.kb is not None:
-            support = await self.kb.support(s, r, o)
-            best, source = support.score, "kb"
-            evidence += [(item.score, item.text) for item in support.evidence]
+            try:
+                support = await self.kb.support(s, r, o)
+            except (InputError, SearchError) as exc:  # e.g. a phrase too long to look up: this triple stays unjudged
+                notes.append(f"knowledge base: {exc.message}")
+            else:
+                best, source = support.score, "kb"
+                evidence += [(item.score, item.text) for item in support.evidence]
         if self.search is not None:
-            hits = await self.search.search(f"{s} {o}", k=self.search_k)
+            try:
+                hits = await self.search.search(f"{s} {o}", k=self.search_k)
+            except (InputError, SearchError) as exc:
+                notes.append(f"search: {exc.message}")
+                hits = []
             wanted = _words(f"{s} {o}")
             for hit in hits:
                 text = f"{hit.title}: {hit.snippet}" if hit.title else hit.snippet
@@ -108,7 +118,7 @@ class FactChecker:
             score=best,
             supported=supported,
             source=source,
-            evidence=texts[:3],
+            evidence=texts[:3] + notes,
             correction=None if supported or not texts else texts[0],
         )
 
