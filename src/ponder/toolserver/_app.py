@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -104,7 +104,7 @@ def create_app(manager: Manager, token: str | None, *, own_manager: bool = True)
                 "(PONDER_TOOLSERVER__TOKEN)",
             )
 
-    Auth = Annotated[None, Depends(authenticate)]
+    auth = [Depends(authenticate)]
 
     @app.exception_handler(PonderError)
     async def ponder_error(request: Request, exc: PonderError) -> JSONResponse:
@@ -121,20 +121,20 @@ def create_app(manager: Manager, token: str | None, *, own_manager: bool = True)
     async def healthz() -> dict[str, Any]:
         return {"ok": True, **manager.stats()}
 
-    @app.get("/tools")
-    async def tools(_: Auth) -> list[dict[str, Any]]:
+    @app.get("/tools", dependencies=auth)
+    async def tools() -> list[dict[str, Any]]:
         return [t.function_spec() for t in manager.tools]
 
-    @app.post("/sessions", status_code=201)
-    async def open_session(_: Auth) -> SessionCreated:
+    @app.post("/sessions", status_code=201, dependencies=auth)
+    async def open_session() -> SessionCreated:
         return SessionCreated(id=await manager.open_session())
 
-    @app.post("/sessions/{session_id}/calls")
-    async def call(session_id: str, body: CallRequest, _: Auth) -> ToolResult:
+    @app.post("/sessions/{session_id}/calls", dependencies=auth)
+    async def call(session_id: str, body: CallRequest) -> ToolResult:
         return await manager.call(session_id, body.tool, body.args, timeout_s=body.timeout_s)
 
-    @app.delete("/sessions/{session_id}", status_code=204)
-    async def close_session(session_id: str, _: Auth) -> Response:
+    @app.delete("/sessions/{session_id}", status_code=204, dependencies=auth)
+    async def close_session(session_id: str) -> Response:
         await manager.close_session(session_id)
         return Response(status_code=204)
 

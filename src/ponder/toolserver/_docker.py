@@ -18,6 +18,7 @@ from docker.types import Ulimit
 
 from ponder.config import ToolServerSettings
 from ponder.errors import SandboxError, SandboxUnavailable
+from ponder.toolserver._image import DEFAULT_DOCKER_HOST, DIGEST_LABEL, node_digest
 
 LABEL = "ponder.toolserver"
 INSTANCE_LABEL = "ponder.toolserver.instance"
@@ -25,7 +26,6 @@ RUNNER = ["python3", "-I", "/opt/ponder/runner.py"]
 INIT = ["python3", "-I", "-S", "/opt/ponder/runner.py", "init"]
 SANDBOX_USER = "1000:1000"
 WORKSPACE = "/workspace"
-DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 
 @dataclass
@@ -94,7 +94,7 @@ class DockerEngine:
                 "PONDER_TOOLSERVER__DOCKER_HOST to its socket",
             ) from exc
         try:
-            client.images.get(self.settings.image)
+            image = client.images.get(self.settings.image)
         except docker.errors.ImageNotFound as exc:
             client.close()
             raise SandboxUnavailable(
@@ -104,6 +104,13 @@ class DockerEngine:
         except docker.errors.DockerException as exc:
             client.close()
             raise SandboxUnavailable(f"the Docker engine at {host} failed: {exc}") from exc
+        built_from = (image.labels or {}).get(DIGEST_LABEL)
+        if built_from is not None and built_from != node_digest():
+            client.close()
+            raise SandboxUnavailable(
+                f"the sandbox image {self.settings.image!r} holds an older runner than this version of ponder",
+                hint="rebuild it with `ponder toolserver build-image` (only the top layer is rebuilt: seconds)",
+            )
         runtime = self.settings.runtime
         if runtime and runtime not in (info.get("Runtimes") or {}):
             client.close()

@@ -11,6 +11,7 @@ Hosts that reach a registry can build ``docker/node.Dockerfile`` from a public P
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import tempfile
 import time
@@ -22,11 +23,12 @@ import docker.errors
 from docker.client import DockerClient
 
 from ponder.errors import ConfigError, SandboxUnavailable
-from ponder.toolserver._docker import DEFAULT_DOCKER_HOST
 
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 NODE_DIR = Path(__file__).parent / "node"
 PACKAGES = ("python3", "python3-numpy", "python3-sympy", "coq")
 SOURCES_FILES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
+DIGEST_LABEL = "ponder.node.digest"
 SLIM = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*")
 
 
@@ -36,6 +38,15 @@ class BuildReport:
     built: bool
     seconds: float
     size_mb: float
+
+
+def node_digest() -> str:
+    """A hash of the files the top layer is built from; the image carries it as a label, so a stale image (an
+    older runner) is rebuilt by ``build-image`` and refused by the manager."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in NODE_DIR.iterdir() if p.is_file() and p.suffix != ".pyc"):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def host_sources() -> Path:
@@ -88,10 +99,11 @@ def build_image(
         if not force:
             try:
                 existing = client.images.get(image)
-                say(f"{image} is already built (use --force to rebuild)")
-                return BuildReport(image, False, time.monotonic() - started, existing.attrs["Size"] / 1e6)
             except docker.errors.ImageNotFound:
-                pass
+                existing = None
+            if existing is not None and (existing.labels or {}).get(DIGEST_LABEL) == node_digest():
+                say(f"{image} is already built and current (use --force to rebuild)")
+                return BuildReport(image, False, time.monotonic() - started, existing.attrs["Size"] / 1e6)
         repo = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
         base = f"{repo}-base:latest"
         if force or not _has(client, base):
@@ -99,7 +111,13 @@ def build_image(
         say(f"building {image} on {base}")
         try:
             built, _ = client.images.build(
-                path=str(NODE_DIR), tag=image, buildargs={"BASE": base}, rm=True, forcerm=True, pull=False
+                path=str(NODE_DIR),
+                tag=image,
+                buildargs={"BASE": base},
+                labels={DIGEST_LABEL: node_digest()},
+                rm=True,
+                forcerm=True,
+                pull=False,
             )
         except docker.errors.BuildError as exc:
             tail = "".join(str(chunk.get("stream", "")) for chunk in exc.build_log)[-2000:]

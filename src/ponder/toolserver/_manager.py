@@ -82,9 +82,14 @@ class Manager:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        # Let warm-ups and removals finish (a warm-up that ends now destroys its sandbox) rather than cancel them
+        # half-way, which would leave containers and sockets behind.
+        pending = set(self._background)
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=60)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         doomed = [s.sandbox for s in self._sessions.values() if s.sandbox] + self._pool
         self._sessions.clear()
         self._pool.clear()
@@ -97,6 +102,11 @@ class Manager:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    def container_of(self, session_id: str) -> str | None:
+        """The id of the container serving a session now (None while it awaits a replacement)."""
+        sandbox = self._session(session_id).sandbox
+        return sandbox.container_id if sandbox else None
 
     def stats(self) -> dict[str, int]:
         return {"sessions": len(self._sessions), "pool": len(self._pool), "starting": self._starting}

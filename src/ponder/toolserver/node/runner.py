@@ -79,7 +79,7 @@ def in_workspace(path: str) -> str:
 
 def kill_strays() -> None:
     """Kill every other process this user owns (fork bombs, background jobs); PID 1 and this process survive."""
-    for _ in range(20):
+    for _ in range(100):
         try:
             os.kill(-1, signal.SIGKILL)
         except ProcessLookupError:
@@ -93,6 +93,7 @@ class Runner:
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         self.cells = 0
         self.armed = False
+        self.owner = os.getpid()
 
     # -- the loop ---------------------------------------------------------------------------------------------
 
@@ -169,6 +170,8 @@ class Runner:
             )
             tb = "".join(frames.format())
         finally:
+            if os.getpid() != self.owner:
+                os._exit(0)  # a child forked by user code must never speak the protocol
             sys.stdout, sys.stderr = saved[0], saved[1]
             os.dup2(saved[2], 1)
             os.dup2(saved[3], 2)
