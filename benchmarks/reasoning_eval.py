@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ponder.agents import Context
 from ponder.config import Settings
 from ponder.evals import EvalRunner, load_dataset, load_run, summarize, write_report
+from ponder.evals._knowledge import attach_knowledge
 from ponder.runtime import build_context
 
 STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -32,19 +31,6 @@ STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
     "cok": ("cok", {}),
     "cok-f2": ("cok-f2", {"judge": "llm", "threshold": 0.6, "rethink_rounds": 1}),
 }
-
-
-def attach_knowledge(ctx: Context, settings: Settings) -> Context:
-    """The knowledge base (and local index) for CoK verification, when the search package has them built."""
-    if ctx.kb is not None:
-        return ctx
-    try:
-        from ponder.search import build_kb
-    except ImportError:
-        return ctx
-    if not settings.search.kb_path.is_file():
-        return ctx
-    return dataclasses.replace(ctx, kb=build_kb(settings.search))
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:

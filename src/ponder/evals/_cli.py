@@ -10,6 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from ponder.config import Backend
+
 eval_app = typer.Typer(
     help="Batch reasoning-benchmark runs: `ponder eval run --dataset gsm8k --strategy cot --limit 50`, then "
     "`ponder eval compare runs/*`.",
@@ -62,6 +64,9 @@ def run_command(
     retry_failed: Annotated[bool, typer.Option(help="run failed items again")] = False,
     events: Annotated[bool, typer.Option(help="keep each item's events in its record")] = True,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    backend: Annotated[Backend | None, typer.Option(help="embedded, openai, vllm or llamacpp")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL (…/v1)")] = None,
+    model: Annotated[str | None, typer.Option(help="model name on the server, or a GGUF path")] = None,
 ) -> None:
     """Run a strategy over a dataset. Rerunning the same command resumes: finished items are never asked again."""
     if ctx.invoked_subcommand is not None:
@@ -70,13 +75,14 @@ def run_command(
         console.print(ctx.get_help())
         raise typer.Exit(code=0 if ctx.info_name == "eval" else 2)
     from ponder.agents import TaskFamily
-    from ponder.config import Settings
+    from ponder.cli import load_settings
     from ponder.evals._datasets import FieldMap, load_dataset
+    from ponder.evals._knowledge import attach_knowledge
     from ponder.evals._runner import EvalRunner, check_strategy
     from ponder.runtime import build_context
 
     try:
-        settings = Settings()
+        settings = load_settings(backend, base_url, model)
         options = parse_pairs(option, "--option")
         check_strategy(strategy, options)
         fields = FieldMap(**parse_pairs(field, "--field")) if field else None
@@ -90,7 +96,8 @@ def run_command(
         )
         name = label or strategy
         folder = run_dir or runs_dir / f"{data.name}-{name}"
-        runner = EvalRunner(build_context(settings), concurrency=concurrency, keep_events=events, progress=progress)
+        run_ctx = attach_knowledge(build_context(settings), settings)
+        runner = EvalRunner(run_ctx, concurrency=concurrency, keep_events=events, progress=progress)
         summary = asyncio.run(
             runner.run(
                 data,
