@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ponder.config import SearchSettings
 from ponder.errors import ConfigError
 from ponder.search._index import DocumentIndex, open_index
@@ -9,6 +11,10 @@ from ponder.search._kb import SqliteKnowledgeBase
 from ponder.search._protocols import SearchEngine
 from ponder.search._text import Lemmatizer
 from ponder.search._wordnet import Morphy
+
+if TYPE_CHECKING:
+    from ponder.search._browser import Browser, BrowserState
+    from ponder.search._fetch import Resolver
 
 
 def build_lemmatizer(settings: SearchSettings) -> Lemmatizer | None:
@@ -41,6 +47,26 @@ def build_search(settings: SearchSettings) -> SearchEngine:
     from ponder.search._web import build_web_search
 
     return build_web_search(settings)
+
+
+def build_browser(
+    settings: SearchSettings,
+    engine: SearchEngine | None = None,
+    *,
+    resolver: Resolver | None = None,
+    state: BrowserState | None = None,
+) -> Browser:
+    """A WebCPM-style browser over ``engine`` (the configured backend by default); http(s) pages are fetched
+    through the SSRF guard."""
+    from ponder.search._browser import Browser
+    from ponder.search._fetch import Fetcher
+
+    return Browser(
+        engine or build_search(settings),
+        Fetcher(settings, resolver=resolver),
+        screen_chars=settings.screen_chars,
+        state=state,
+    )
 
 
 def build_kb(settings: SearchSettings, *, passages: SearchEngine | None = None) -> SqliteKnowledgeBase:

@@ -111,9 +111,16 @@ def insert_triples(
     before = conn.total_changes
     new_keys: set[str] = set()
     batch = []
+    keys: dict[str, str] = {}
+    relations: dict[str, tuple[str, bool]] = {}
     for subject, relation, obj, s_sense, o_sense, truth, source in rows:
-        r_canon, neg = negated(relation)
-        s_key, o_key = phrase_key(subject, lemmatizer), phrase_key(obj, lemmatizer)
+        if relation not in relations:
+            relations[relation] = negated(relation)
+        r_canon, neg = relations[relation]
+        for phrase in (subject, obj):
+            if phrase not in keys:
+                keys[phrase] = phrase_key(phrase, lemmatizer)
+        s_key, o_key = keys[subject], keys[obj]
         new_keys.update((s_key, o_key))
         batch.append((subject, relation, obj, s_key, r_canon, o_key, s_sense, o_sense, int(truth and not neg), source))
     conn.executemany(f"INSERT OR IGNORE INTO triples({ROW_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", batch)
@@ -123,9 +130,13 @@ def insert_triples(
 
 
 def add_keys(conn: sqlite3.Connection, keys: Iterable[str]) -> None:
-    for key in keys:
-        if conn.execute("INSERT OR IGNORE INTO keys(key) VALUES (?)", (key,)).rowcount:
-            conn.execute("INSERT INTO keys_fts(key) VALUES (?)", (key,))
+    """Record keys (and their trigrams, for fuzzy lookup) not seen before."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS new_keys(key TEXT PRIMARY KEY) WITHOUT ROWID")
+    conn.execute("DELETE FROM new_keys")
+    conn.executemany("INSERT OR IGNORE INTO new_keys(key) VALUES (?)", ((k,) for k in keys))
+    conn.execute("DELETE FROM new_keys WHERE key IN (SELECT key FROM keys)")
+    conn.execute("INSERT INTO keys(key) SELECT key FROM new_keys")
+    conn.execute("INSERT INTO keys_fts(key) SELECT key FROM new_keys")
 
 
 def _marks(n: int) -> str:

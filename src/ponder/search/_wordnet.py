@@ -158,6 +158,7 @@ class Morphy:
     def __init__(self, lemmas: dict[str, set[str]], exceptions: dict[str, dict[str, list[str]]]) -> None:
         self._lemmas = lemmas  # pos -> set of lemmas (lower case, spaces)
         self._exceptions = exceptions  # pos -> inflected -> bases
+        self._cache: dict[tuple[str, str | None], list[str]] = {}
 
     @classmethod
     def from_dir(cls, root: Path = DEFAULT_WORDNET_DIR) -> Morphy:
@@ -195,6 +196,14 @@ class Morphy:
 
     def base_forms(self, word: str, pos: str | None = None) -> list[str]:
         """Candidate lemmas for ``word``, the word itself first when it is one; empty when none is known."""
+        cached = self._cache.get((word, pos))
+        if cached is None:
+            if len(self._cache) > 500_000:
+                self._cache.clear()
+            cached = self._cache[(word, pos)] = self._base_forms(word, pos)
+        return list(cached)
+
+    def _base_forms(self, word: str, pos: str | None) -> list[str]:
         word = " ".join(word.lower().split())
         out: list[str] = []
         for p in [pos] if pos else list(POS_FILES):
