@@ -60,7 +60,14 @@ def prompt_tests(prompt: str, entry_point: str | None) -> list[str]:
     except ValueError:
         examples = []
     for ex in examples:
-        source, want = ex.source.strip(), ex.want.strip()
+        source = ex.source.strip()
+        # a docstring's closing quotes can follow the expected output without a blank line
+        want_lines = []
+        for line in ex.want.splitlines():
+            if line.strip().startswith(('"""', "'''")):
+                break
+            want_lines.append(line)
+        want = "\n".join(want_lines).strip()
         if not want or "Traceback" in want:
             continue
         if _is_expr(source) and _is_expr(want):
@@ -72,7 +79,7 @@ def prompt_tests(prompt: str, entry_point: str | None) -> list[str]:
     if entry_point and not tests:
         # "f(1, 2) == 3" and "f(1, 2) ➞ 3" written in prose
         for m in re.finditer(rf"({re.escape(entry_point)}\(.*?\))\s*(?:==|➞|=>|->)\s*([^\n]+)", prompt):
-            call, want = m.group(1), m.group(2).strip().rstrip(".,")
+            call, want = m.group(1), m.group(2).strip().rstrip(".,;'\"` ")
             if _is_expr(call) and _is_expr(want):
                 tests.append(f"assert ({call}) == ({want})")
     return list(dict.fromkeys(tests))
@@ -107,7 +114,8 @@ class CodeDomain:
         min_prompt_tests: int = 2,
         per_test_timeout_s: float = 3.0,
         timeout_s: float = 15.0,
-        max_output: int = 100_000,
+        max_output: int = 2_000,
+        flood_bytes: int = 1_000_000,
         max_tokens: int = 768,
     ) -> None:
         self.task = task
@@ -119,6 +127,7 @@ class CodeDomain:
         self.per_test_timeout_s = per_test_timeout_s
         self.timeout_s = timeout_s
         self.max_output = max_output
+        self.flood_bytes = flood_bytes
         self.max_tokens = max_tokens
 
     def root_state(self) -> dict[str, Any]:
@@ -188,7 +197,7 @@ class CodeDomain:
             )
         failures = [{"test": o.test, "error": o.error} for o in run.outcomes if not o.passed]
         info = {"passed": run.passed, "total": len(run.outcomes), "failures": failures[:5]}
-        if run.output_bytes > self.max_output:
+        if run.output_bytes > self.flood_bytes:
             return Evaluation(0.0, answer=program, reason=f"printed {run.output_bytes} bytes", info=info)
         reward = run.fraction
         return Evaluation(

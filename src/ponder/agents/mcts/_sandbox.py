@@ -215,7 +215,10 @@ async def run_command(
     if raw is None:
         why = result.error or json.dumps(result.output)[:400]
         return CommandRun(False, None, False, "", 0, error=f"the harness reported nothing: {why}")
-    data = json.loads(raw)
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        return CommandRun(False, None, False, "", 0, error="the sandbox's report was cut short (too much output)")
     if not data.get("started"):
         return CommandRun(False, None, False, "", 0, error=str(data.get("error")))
     rc = data["returncode"]

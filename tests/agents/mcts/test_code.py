@@ -1,0 +1,125 @@
+"""The code domain end to end: a function-played model, real test execution in the Docker sandbox."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from ponder.agents import Context, StrategyResult, Task, TaskFamily, TreeUpdated, get_strategy, run_to_result
+from ponder.agents.mcts._code import extract_program, prompt_tests
+from ponder.errors import ConfigError
+from ponder.llm import ChatRequest
+from ponder.tools import ToolServer
+from tests.fakes import FunctionModel
+
+PROMPT = '''def add_one(xs):
+    """Add one to every element of the list.
+    >>> add_one([1, 2])
+    [2, 3]
+    >>> add_one([])
+    []
+    """
+'''
+TASK = Task(question=PROMPT, family=TaskFamily.code, metadata={"entry_point": "add_one"})
+
+GOOD = "```python\ndef add_one(xs):\n    return [x + 1 for x in xs]\n```"
+WRONG = "```python\ndef add_one(xs):\n    return [x + 2 for x in xs]\n```"
+BROKEN = "```python\ndef add_one(xs)\n    return xs\n```"
+
+
+def test_prompt_tests_come_from_doctests_asserts_and_prose() -> None:
+    assert prompt_tests(PROMPT, "add_one") == ["assert (add_one([1, 2])) == ([2, 3])", "assert (add_one([])) == ([])"]
+    mbpp = '"""\nWrite a function to add.\nassert add(1, 2) == 3\n"""\n'
+    assert prompt_tests(mbpp, "add") == ["assert add(1, 2) == 3"]
+    prose = "def f(x):\n    '''Double x. For example: f(2) == 4'''\n"
+    assert prompt_tests(prose, "f") == ["assert (f(2)) == (4)"]
+
+
+def test_extract_program_takes_the_fenced_block_or_completes_a_body() -> None:
+    assert extract_program("Here:\n" + GOOD + "\nDone.", TASK).startswith("def add_one(xs):\n    return [x + 1")
+    body = "    return [x + 1 for x in xs]\n"
+    assert extract_program(body, TASK) == PROMPT.rstrip() + "\n" + body
+
+
+def task_model(replies_for: Any) -> FunctionModel:
+    """``replies_for(request)`` gives a list of candidate replies; the first ``n`` are sampled."""
+
+    def fn(request: ChatRequest) -> Any:
+        replies = replies_for(request)
+        replies = replies if isinstance(replies, list) else [replies]
+        return replies[: request.n] if request.n > 1 else replies[0]
+
+    return FunctionModel(fn)
+
+
+async def run(
+    strategy: str, model: FunctionModel, toolserver: ToolServer, task: Task = TASK, **options: Any
+) -> tuple[StrategyResult, list[Any]]:
+    events: list[Any] = []
+    ctx = Context(model=model, toolserver=toolserver)
+    result = await run_to_result(get_strategy(strategy, **options).run(task, ctx), on_event=events.append)
+    return result, events
+
+
+@pytest.mark.docker
+async def test_failing_programs_are_refined_on_their_test_failures(toolserver: ToolServer) -> None:
+    def replies(request: ChatRequest) -> Any:
+        last = request.messages[-1].content
+        if "failed the visible tests" in last:
+            return [GOOD] * request.n
+        return [WRONG, BROKEN][: request.n]
+
+    model = task_model(replies)
+    result, events = await run("mcts-code", model, toolserver, budget=6, k=2)
+    assert result.details["verified"] is True
+    assert "x + 1" in result.answer
+    assert result.details["samples"] == 4  # 2 at the root, then 2 refining the best failing child
+    refine = model.requests[1].messages[-1].content
+    assert "x + 2" in refine  # the parent's program
+    assert "assert (add_one([1, 2])) == ([2, 3])" in refine  # its failing test and the error
+    tree = [e for e in events if isinstance(e, TreeUpdated)][-1].tree
+    rewards = {n["action"].split("return ")[-1].strip(): n["reward"] for n in tree["nodes"][1:3]}
+    assert rewards == {"[x + 2 for x in xs]": 0.5, "xs": 0.0}  # wrong passes the [] example only
+    broken = tree["nodes"][2]
+    assert "SyntaxError" in broken["reason"]
+
+
+@pytest.mark.docker
+async def test_bad_candidates_score_zero_with_a_reason_and_the_search_goes_on(toolserver: ToolServer) -> None:
+    bad = {
+        "hang": "def add_one(xs):\n    while True:\n        pass\n",
+        "crash": "import ctypes\nctypes.string_at(0)\n",
+        "flood": "print('x' * 3_000_000)\ndef add_one(xs):\n    return [x + 1 for x in xs]\n",
+        "escape": "import os\nos.setuid(0)\nopen('/var/run/docker.sock')\n",
+    }
+
+    def replies(request: ChatRequest) -> Any:
+        if "failed the visible tests" in request.messages[-1].content:
+            return [GOOD] * request.n
+        return [f"```python\n{code}```" for code in bad.values()]
+
+    result, events = await run(
+        "mcts-code",
+        task_model(replies),
+        toolserver,
+        budget=5,
+        k=4,
+        domain_options={"per_test_timeout_s": 1.0, "timeout_s": 4.0},
+    )
+    tree = [e for e in events if isinstance(e, TreeUpdated)][-1].tree
+    first = tree["nodes"][1:5]
+    assert [n["reward"] for n in first] == [0.0, 0.0, 0.0, 0.0]
+    reasons = [n["reason"] for n in first]
+    assert "time limit" in reasons[0] or "timed out" in reasons[0]
+    assert "killed by a signal" in reasons[1]
+    printed = re.search(r"printed (\d+) bytes", reasons[2])
+    assert printed is not None and int(printed.group(1)) > 3_000_000
+    assert "PermissionError" in reasons[3] or "Operation not permitted" in reasons[3]
+    assert result.details["verified"] is True and "x + 1" in result.answer  # the search went on and solved it
+
+
+async def test_without_a_toolserver_the_strategy_says_how_to_get_one() -> None:
+    with pytest.raises(ConfigError, match="needs a ToolServer"):
+        await run("mcts-code", task_model(lambda r: GOOD), None)  # type: ignore[arg-type]

@@ -1,0 +1,83 @@
+"""The proof domain end to end: a function-played model proposing tactics, real Coq in the Docker sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ponder.agents import Context, Task, TreeUpdated, get_strategy, run_to_result
+from ponder.agents.mcts import SessionPool
+from ponder.agents.mcts._proof import CoqChecker
+from ponder.llm import ChatRequest
+from ponder.tools import ToolServer
+from tests.fakes import FunctionModel
+
+STATEMENT = "Lemma my_add_0_r : forall n : nat, n + 0 = n."
+TASK = Task(question=STATEMENT, context="Require Import Arith.")
+
+
+def tactic_model(by_last: dict[str, list[str]]) -> FunctionModel:
+    """Tactics keyed by the last tactic already in the proof shown in the prompt ("" at the start)."""
+
+    def fn(request: ChatRequest) -> Any:
+        prompt = request.messages[-1].content
+        proof = prompt.split("Proof.\n", 1)[1].split("```", 1)[0].strip()
+        last = proof.splitlines()[-1] if proof else ""
+        replies = [{"tactic": t} for t in by_last[last]][: request.n]
+        return replies if request.n > 1 else replies[0]
+
+    return FunctionModel(fn)
+
+
+@pytest.mark.docker
+async def test_coq_reports_goals_and_errors(toolserver: ToolServer) -> None:
+    async with SessionPool(toolserver) as pool:
+        coq = CoqChecker(pool)
+        start = await coq.state(TASK.context or "", STATEMENT, [])
+        assert start.ok and start.n_goals == 1 and "n + 0 = n" in start.goals
+        split = await coq.state(TASK.context or "", STATEMENT, ["intros n.", "induction n."])
+        assert split.ok and split.n_goals == 2
+        bad = await coq.state(TASK.context or "", STATEMENT, ["intros n.", "exact I."])
+        assert not bad.ok and "exact I" not in bad.error and bad.error  # Coq's own message
+        assert not (await coq.check(TASK.context or "", STATEMENT, ["intros n."])).ok  # goals remain: no Qed
+
+
+@pytest.mark.docker
+async def test_search_finds_a_proof_that_coqc_accepts(toolserver: ToolServer) -> None:
+    model = tactic_model(
+        {
+            "": ["reflexivity.", "admit.", "intros n."],
+            "intros n.": ["induction n as [|n IH].", "simpl."],
+            "induction n as [|n IH].": ["- reflexivity.", "reflexivity."],
+            "- reflexivity.": ["- simpl. rewrite IH. reflexivity.", "- auto."],
+            "simpl.": ["simpl."],
+        }
+    )
+    events: list[Any] = []
+    ctx = Context(model=model, toolserver=toolserver)
+    result = await run_to_result(get_strategy("mcts-proof", budget=15, k=3).run(TASK, ctx), on_event=events.append)
+
+    assert result.details["verified"] is True
+    assert result.answer.startswith("Proof.\nintros n.\ninduction n as [|n IH].\n- reflexivity.\n")
+    assert result.answer.endswith("Qed.")
+    tree = [e for e in events if isinstance(e, TreeUpdated)][-1].tree
+    by_action = {n["action"]: n for n in tree["nodes"][1:4]}
+    assert by_action["reflexivity."]["reward"] == 0.0 and by_action["reflexivity."]["reason"]  # Coq rejected it
+    assert "forbidden" in by_action["admit."]["reason"]
+    assert by_action["intros n."]["reward"] > 0.0
+    # the accepted proof compiles whole in a fresh session
+    async with SessionPool(toolserver) as pool:
+        tactics = result.answer.removeprefix("Proof.\n").removesuffix("\nQed.").splitlines()
+        assert (await CoqChecker(pool).check(TASK.context or "", STATEMENT, tactics)).ok
+
+
+@pytest.mark.docker
+async def test_no_proof_within_budget_gives_no_answer(toolserver: ToolServer) -> None:
+    model = tactic_model({"": ["intros n.", "reflexivity."], "intros n.": ["simpl.", "idtac."]})
+    ctx = Context(model=model, toolserver=toolserver)
+    result = await run_to_result(get_strategy("mcts-proof", budget=4, k=2).run(TASK, ctx))
+    assert result.answer is None and result.details["verified"] is False
+    tree = result.details["tree"]
+    pruned = [n for n in tree["nodes"] if n["reason"].startswith("no progress")]
+    assert pruned  # `simpl.` / `idtac.` leave `n + 0 = n` as it was, so the branch is cut
