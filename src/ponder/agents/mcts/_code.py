@@ -8,6 +8,7 @@ reach this module: the scorer (``ponder.agents.mcts.scoring``) runs them after t
 from __future__ import annotations
 
 import ast
+import builtins
 import doctest
 import re
 from typing import Any
@@ -46,7 +47,7 @@ def extract_program(reply: str, task: Task) -> str:
     when the reply is only a function body (HumanEval's completion format)."""
     blocks = [b.strip("\n") for b in _FENCE.findall(reply)]
     code = max(blocks, key=len) if blocks else reply.strip("\n")
-    entry = task.metadata.get("entry_point")
+    entry = task.metadata.get("entry_point") or infer_entry_point(task.question)
     if entry and not re.search(rf"^\s*def\s+{re.escape(str(entry))}\s*\(", code, re.MULTILINE):
         code = task.question.rstrip() + "\n" + code
     return code + "\n"
@@ -85,6 +86,22 @@ def prompt_tests(prompt: str, entry_point: str | None) -> list[str]:
     return list(dict.fromkeys(tests))
 
 
+def infer_entry_point(prompt: str) -> str | None:
+    """The function a prompt asks for: its last ``def`` (HumanEval), else the first non-builtin function its
+    ``assert`` lines call (MBPP)."""
+    defs = re.findall(r"^def\s+(\w+)\s*\(", prompt, re.MULTILINE)
+    if defs:
+        return str(defs[-1])
+    for line in prompt.splitlines():
+        line = line.strip()
+        if not (line.startswith("assert ") and _parses(line)):
+            continue
+        for node in ast.walk(ast.parse(line)):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in dir(builtins):
+                return node.func.id
+    return None
+
+
 def _parses(source: str) -> bool:
     try:
         ast.parse(source)
@@ -120,7 +137,7 @@ class CodeDomain:
     ) -> None:
         self.task = task
         self.pool = pool
-        self.entry_point: str | None = task.metadata.get("entry_point")
+        self.entry_point: str | None = task.metadata.get("entry_point") or infer_entry_point(task.question)
         self.tests = prompt_tests(task.question, self.entry_point)
         self.model_tests = model_tests if len(self.tests) < min_prompt_tests else 0
         self.written_tests: list[str] = []
