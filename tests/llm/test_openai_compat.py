@@ -238,3 +238,12 @@ async def test_stream_error_status_is_typed_and_a_broken_stream_is_unavailable()
             await consume(model)
     assert seen == ["a"]
     assert len(script.bodies) == 1, "a stream that already began is not retried"
+
+
+async def test_stream_without_a_usage_event_counts_one_token_per_content_event() -> None:
+    script = Script(_sse(_delta("a"), _delta("b"), _delta("c", "stop"), "[DONE]"))
+    async with _model(script, dialect=Backend.llamacpp) as model:
+        chunks = [c async for c in model.stream(REQUEST)]
+    final = chunks[-1].response
+    assert final is not None and final.usage.completion_tokens == 3
+    assert "stream_options" not in script.bodies[0] and "n" not in script.bodies[0]

@@ -219,6 +219,9 @@ class OpenAICompatModel:
             raise ModelUnavailable(f"the stream from {self.client.base_url} broke off: {exc}") from exc
         finally:
             await response.aclose()
+        if usage == Usage():
+            # llama.cpp's servers send no usage event; each content event carries one token there (and in vLLM).
+            usage = Usage(completion_tokens=len(text))
         choice = Choice(text="".join(text), finish_reason=finish, logprobs=logprobs if request.logprobs else None)
         timings = Timings(total_s=time.perf_counter() - start, first_token_s=first_token_s)
         model_name = self.model or self.name
