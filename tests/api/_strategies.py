@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import ClassVar
+from typing import Annotated, ClassVar
+
+from pydantic import Field
 
 from ponder.agents import (
     Context,
@@ -32,7 +34,9 @@ class Steps:
     name: ClassVar[str] = "steps"
     description: ClassVar[str] = "test: several model calls in a row"
 
-    def __init__(self, steps: int = 3, pause_s: float = 0.0) -> None:
+    def __init__(
+        self, steps: Annotated[int, Field(ge=1, le=50)] = 3, pause_s: Annotated[float, Field(ge=0, le=5)] = 0.0
+    ) -> None:
         self.steps = steps
         self.pause_s = pause_s
 

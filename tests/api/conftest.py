@@ -17,24 +17,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from ponder.api import create_app
-from ponder.config import APISettings, Settings
-from ponder.llm import ChatRequest, JsonSchemaConstraint
 from tests.api._strategies import TEST_STRATEGIES
+from tests.api._support import make_settings, reply
 from tests.fakes import FunctionModel
-
-
-def reply(request: ChatRequest) -> Any:
-    """Plays the model: a valid chain-of-thought object for constrained calls, a short word otherwise."""
-    if isinstance(request.constraint, JsonSchemaConstraint):
-        return {"reasoning": "2 plus 2 is 4", "answer": "4"}
-    return "hello"
-
-
-def make_settings(tmp_path: Path, keys: list[str] | None = None) -> Settings:
-    return Settings(
-        data_dir=tmp_path,
-        api=APISettings(database_url=f"sqlite:///{tmp_path / 'runs.sqlite'}", api_keys=keys or []),
-    )
 
 
 class Server:

@@ -42,7 +42,7 @@ def options_model(cls: type) -> type[BaseModel]:
     whose type has no JSON form (e.g. Python objects such as extra tools) cannot be set over the API."""
     init = cls.__init__  # type: ignore[misc]
     try:
-        hints = typing.get_type_hints(init)
+        hints = typing.get_type_hints(init, include_extras=True)
     except Exception:  # noqa: BLE001 - unresolvable annotations: accept any value for those options
         hints = {}
     fields: dict[str, Any] = {}

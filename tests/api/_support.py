@@ -1,0 +1,68 @@
+"""What the API tests share with the server they start in another process: settings and the fake model."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from ponder.config import APISettings, Settings
+from ponder.llm import ChatRequest, JsonSchemaConstraint
+
+
+def typed_answer(schema: dict[str, Any]) -> Any:
+    """A valid value for the ``answer`` property of a strategy's output schema (number, bool, choice, text)."""
+    prop = schema.get("properties", {}).get("answer", {})
+    if "$ref" in prop:
+        prop = schema.get("$defs", {}).get(prop["$ref"].rsplit("/", 1)[-1], {})
+    if prop.get("enum"):
+        return prop["enum"][0]
+    if "const" in prop:
+        return prop["const"]
+    return {"number": 4, "integer": 4, "boolean": True}.get(prop.get("type", "string"), "4")
+
+
+def reply(request: ChatRequest) -> Any:
+    """Plays the model: a valid chain-of-thought object for constrained calls, a short word otherwise."""
+    if isinstance(request.constraint, JsonSchemaConstraint):
+        return {"reasoning": "2 plus 2 is 4", "answer": typed_answer(request.constraint.json_schema)}
+    return "hello"
+
+
+def slow_reply(delay_s: float) -> Any:
+    async def fn(request: ChatRequest) -> Any:
+        await asyncio.sleep(delay_s)
+        return reply(request)
+
+    return fn
+
+
+def make_settings(data_dir: Path, keys: list[str] | None = None, database_url: str | None = None) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        api=APISettings(database_url=database_url or f"sqlite:///{data_dir / 'runs.sqlite'}", api_keys=keys or []),
+    )
+
+
+def main() -> None:
+    """Serve the test app in this process: ``python -m tests.api._support --data DIR --port N [--delay S]``."""
+    import uvicorn
+
+    from ponder.api import create_app
+    from tests.api._strategies import TEST_STRATEGIES
+    from tests.fakes import FunctionModel
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--key", action="append", default=[])
+    args = parser.parse_args()
+    model = FunctionModel(slow_reply(args.delay) if args.delay else reply)
+    app = create_app(make_settings(args.data, args.key), model=model, strategies=TEST_STRATEGIES)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", timeout_graceful_shutdown=2)
+
+
+if __name__ == "__main__":
+    main()
