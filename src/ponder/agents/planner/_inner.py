@@ -24,12 +24,32 @@ from ponder.llm import ChatModel, ChatRequest, JsonSchemaConstraint, Message, as
 from ponder.tools import ToolResult, find_tool, tool_call_schema
 
 
+def inline_refs(schema: Any, defs: dict[str, Any] | None = None) -> Any:
+    """The schema with every local ``{"$ref": "#/$defs/X"}`` replaced by its definition.
+
+    Each tool's argument schema carries its own ``$defs``; nested under ``anyOf/…/args`` its root-relative refs no
+    longer resolve (constraint engines reject them), so they are inlined. Argument models are not recursive.
+    """
+    if isinstance(schema, list):
+        return [inline_refs(item, defs) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$defs" in schema:
+        defs = {**(defs or {}), **schema["$defs"]}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/") and defs and ref[8:] in defs:
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        return inline_refs({**defs[ref[8:]], **rest}, defs)
+    return {k: inline_refs(v, defs) for k, v in schema.items() if k != "$defs"}
+
+
 async def ask_tool_call(
     model: ChatModel, messages: list[Message], tools: list[AgentTool], deps: Deps
 ) -> tuple[ToolCall | None, list[str]]:
     """One valid tool call, or None after ``tool_retries`` re-asks; each bad reply's error is fed back."""
     specs = [t.spec for t in tools]
-    constraint = JsonSchemaConstraint(json_schema=tool_call_schema(specs, extra=TOOL_CALL_FIELDS), name="ToolCall")
+    schema = inline_refs(tool_call_schema(specs, extra=TOOL_CALL_FIELDS))
+    constraint = JsonSchemaConstraint(json_schema=schema, name="ToolCall")
     errors: list[str] = []
     msgs = list(messages)
     for _ in range(deps.limits.tool_retries + 1):

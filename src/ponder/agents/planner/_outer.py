@@ -118,7 +118,9 @@ async def finish(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
     text = ""
     if not stopped:
         output_type = answer_model(
-            "PlannerAnswer", task, {"reasoning": (str, Field(description="how the results give the answer"))}
+            "PlannerAnswer",
+            task,
+            {"reasoning": (str, Field(max_length=400, description="how the results give the answer, briefly"))},
         )
         try:
             out = await structured(acct.model, answer_messages(task, results), output_type, **_options(deps))

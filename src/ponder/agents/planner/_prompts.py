@@ -12,15 +12,16 @@ from ponder.llm import Message, assistant, system, user
 
 PLAN_SYSTEM = (
     "You plan how to solve a task with tools (run Python and shell in a sandbox with a /workspace folder, search, "
-    "ask a human). Break the task into at most {width} subtasks, in order, each with a concrete goal that a few "
-    "tool calls can reach. Simple tasks need one or two subtasks. Reply with a JSON object only."
+    "ask a human). Break the task into subtasks, in order, each with a concrete goal that a few tool calls can "
+    "reach. Use as few subtasks as possible: one for a simple task, never more than {width}. Reply with a JSON "
+    "object only."
 )
 
 ACT_SYSTEM = (
     "You solve one subtask of a larger plan by calling tools, one call per reply. Tools:\n{tools}\n"
-    "Use the `python` tool to compute exactly and to read or write files in the workspace (the current folder). "
-    "Python files and results persist between calls. When the subtask's goal is reached, or cannot be reached, "
-    "call `submit` with the conclusion and the concrete values found. Reply with a JSON object only."
+    "Use the `python` tool to compute exactly and to read or write files in the workspace (the current folder); "
+    "print what you need to see. Files persist between calls. When the subtask's goal is reached, or cannot be "
+    "reached, call `submit` at once with the conclusion and the concrete values found. Reply with a JSON object only."
 )
 
 REFINE_SYSTEM = (

@@ -6,7 +6,7 @@ These pydantic models' JSON schemas constrain generation; their field descriptio
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -43,7 +43,7 @@ class Plan(BaseModel):
 class PlanDraft(BaseModel):
     """The initial plan: an ordered list of subtasks that together achieve the goal."""
 
-    reasoning: str = Field(description="how the goal breaks down, briefly")
+    reasoning: str = Field(max_length=300, description="how the goal breaks down, briefly")
     subtasks: list[SubTaskDraft] = Field(min_length=1, description="the subtasks in the order to do them")
 
 
@@ -108,13 +108,15 @@ class ModifyOp(BaseModel):
     milestones: list[str] | None = None
 
 
-PlanOperation = Annotated[SplitOp | AddOp | DeleteOp | ModifyOp, Field(discriminator="op")]
+# A plain union (anyOf), not a discriminated one (oneOf): constraint engines such as llguidance refuse oneOf; the
+# literal ``op`` of each member still picks exactly one when validating.
+PlanOperation = SplitOp | AddOp | DeleteOp | ModifyOp
 
 
 class PlanRefinement(BaseModel):
     """Changes to the rest of the plan in the light of the last subtask's result. No operations: keep the plan."""
 
-    reasoning: str = Field(description="why the plan should (or should not) change, briefly")
+    reasoning: str = Field(max_length=300, description="why the plan should (or should not) change, briefly")
     operations: list[PlanOperation] = Field(default_factory=list)
 
 
@@ -130,9 +132,9 @@ class ToolCall(BaseModel):
 
 
 TOOL_CALL_FIELDS: dict[str, dict[str, Any]] = {
-    "thought": {"type": "string", "description": "what you observe and think now, briefly"},
-    "reasoning": {"type": "string", "description": "why the next tool call is the right one"},
-    "plan": {"type": "string", "description": "the next few steps, briefly"},
-    "criticism": {"type": "string", "description": "what might be wrong with this approach"},
+    "thought": {"type": "string", "maxLength": 200, "description": "what you observe and think now, briefly"},
+    "reasoning": {"type": "string", "maxLength": 200, "description": "why the next tool call is the right one"},
+    "plan": {"type": "string", "maxLength": 200, "description": "the next few steps, briefly"},
+    "criticism": {"type": "string", "maxLength": 200, "description": "what might be wrong with this approach"},
 }
 """The leading fields of a tool call; they come before ``tool`` and ``args`` so the model reasons first."""
