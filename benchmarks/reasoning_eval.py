@@ -83,9 +83,9 @@ def finish(runs: dict[tuple[str, str], Path], args: argparse.Namespace) -> dict[
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default="commonsenseqa,strategyqa,gsm8k")
-    parser.add_argument("--strategies", default="cot,sc,cok,cok-f2")
+    parser.add_argument("--strategies", default="cot,cok,cok-f2,sc")
     parser.add_argument("--items", type=int, default=60)
-    parser.add_argument("--chunk", type=int, default=3)
+    parser.add_argument("--chunk", type=int, default=2)
     parser.add_argument("--data-dir", type=Path, default=Path(__file__).parents[1] / ".." / "shared" / "benchmarks")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/reasoning"))
     parser.add_argument("--report", type=Path, default=Path("reports/reasoning"))

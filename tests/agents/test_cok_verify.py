@@ -97,3 +97,20 @@ def test_combine_weights_available_scores() -> None:
     assert combine(0.4, None) == 0.4
     assert combine(None, 0.0) == 0.0
     assert combine(1.0, 0.0, weight=0.75) == 0.75
+
+
+async def test_cok_f2_with_the_embedding_judge_makes_no_judge_call() -> None:
+    from ponder.agents import Context, get_strategy, run_to_result
+    from tests.agents.test_cok import DictKB
+
+    chain = {
+        "evidence": [{"subject": "penguin", "relation": "IsA", "object": "bird"}],
+        "explanation": "A penguin is a bird.",
+        "answer": True,
+    }
+    model = ScriptedModel([chain])
+    ctx = Context(model, kb=DictKB([("penguin", "IsA", "bird")]), options={"embedder": BagOfWords()})
+    task = Task(question="Is a penguin a bird?", family=TaskFamily.yes_no)
+    result = await run_to_result(get_strategy("cok-f2", judge="embedding").run(task, ctx))
+    assert result.answer is True and len(model.requests) == 1
+    assert 0.0 < result.details["faithfulness"] <= 1.0 and result.details["factuality"] == 1.0

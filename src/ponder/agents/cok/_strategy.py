@@ -79,10 +79,9 @@ class ChainOfKnowledge:
             return LLMJudge()
         embedder = ctx.options.get("embedder") or getattr(ctx.search, "embedder", None)
         if embedder is None:
-            raise ConfigError(
-                "the embedding faithfulness judge needs an embedder",
-                hint="configure search (its embedder is used) or pass judge='llm'",
-            )
+            from ponder.search import MiniLMEmbedder  # the packaged MiniLM; loads on first use
+
+            embedder = MiniLMEmbedder()
         return EmbeddingJudge(embedder)
 
     async def _ask(
