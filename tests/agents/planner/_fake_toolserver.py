@@ -94,6 +94,7 @@ class FakeSession:
             else:
                 result = ToolResult(tool=tool, ok=False, error=f"FileNotFoundError: {args['path']}")
         elif tool == "upload":
+            (root / args["path"]).parent.mkdir(parents=True, exist_ok=True)
             (root / args["path"]).write_bytes(base64.b64decode(args["content_base64"]))
             result = ToolResult(tool=tool, ok=True)
         elif tool == "download":

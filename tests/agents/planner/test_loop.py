@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from ponder.agents import (
     Context,
     Event,
@@ -171,3 +173,22 @@ async def test_planner_without_a_toolserver_uses_only_control_tools() -> None:
     assert schema is not None
     assert {b["properties"]["tool"]["const"] for b in schema.json_schema["anyOf"]} == {"ask_human", "submit"}
     json.dumps(final.result)  # the whole result is JSON
+
+
+async def test_task_files_are_put_into_the_workspace_and_named_in_the_prompt(toolserver: FakeToolServer) -> None:
+    model = ScriptedModel([plan("read"), call("read_file", path="data/n.txt"), submit("n is 12"), answer("12")])
+    task = Task(question="What is n?", metadata={"files": {"data/n.txt": "12"}})
+    planner = Planner(workspace_root=str(toolserver.root))
+    events = await collect(planner.run(task, Context(model, toolserver=toolserver)))
+    read = next(e for e in events if isinstance(e, ToolReturned))
+    assert read.ok and read.output == {"content": "12"}
+    act = next(r for r in model.requests if r.constraint and r.constraint.name == "ToolCall")
+    assert "Files in the workspace: data/n.txt" in act.messages[1].content
+
+
+async def test_task_files_outside_the_workspace_are_refused() -> None:
+    from ponder.errors import InputError
+
+    task = Task(question="q", metadata={"files": {"../etc/passwd": "x"}})
+    with pytest.raises(InputError, match="inside the workspace"):
+        await collect(Planner().run(task, Context(ScriptedModel())))

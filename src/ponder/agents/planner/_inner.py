@@ -105,6 +105,7 @@ async def think(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
         history_steps=deps.limits.history_steps,
         max_chars=deps.limits.max_output_chars,
         force_submit=last,
+        files=sorted(state.get("workspace", {})),
     )
     call, errors = await ask_tool_call(acct.model, messages, tools, deps)
     emit(acct.llm_event("act", call.model_dump() if call else {"errors": errors}))

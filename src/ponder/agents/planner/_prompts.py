@@ -62,6 +62,7 @@ def act_messages(
     history_steps: int,
     max_chars: int,
     force_submit: bool,
+    files: list[str] | None = None,
 ) -> list[Message]:
     sub = next(s for s in _walk(plan) if s["id"] == current)
     head = [
@@ -70,6 +71,8 @@ def act_messages(
         "Results so far:\n" + _results(results),
         f"Current subtask {current}: {sub['goal']}",
     ]
+    if files:
+        head.append("Files in the workspace: " + ", ".join(files))
     if sub.get("milestones"):
         head.append("Milestones: " + "; ".join(sub["milestones"]))
     if suggestions:

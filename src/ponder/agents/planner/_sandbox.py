@@ -8,7 +8,8 @@ import base64
 from contextlib import AsyncExitStack
 from typing import Any
 
-from ponder.errors import PonderError
+from ponder.agents._base import Task
+from ponder.errors import InputError, PonderError
 from ponder.tools import ToolResult, ToolServer, ToolSession
 
 WORKSPACE = "/workspace"
@@ -102,4 +103,17 @@ def workspace_text(workspace: dict[str, dict[str, Any]], max_chars: int = 20_000
             out[path] = base64.b64decode(raw).decode("utf-8")[:max_chars]
         except (ValueError, UnicodeDecodeError):
             out[path] = None
+    return out
+
+
+def seed_workspace(task: Task) -> dict[str, dict[str, Any]]:
+    """The starting workspace snapshot from ``task.metadata["files"]`` ({relative path: text})."""
+    files = task.metadata.get("files") or {}
+    if not isinstance(files, dict):
+        raise InputError('task.metadata["files"] must map relative paths to file contents')
+    out: dict[str, dict[str, Any]] = {}
+    for path, text in files.items():
+        if not isinstance(path, str) or not path or path.startswith("/") or ".." in path.split("/"):
+            raise InputError(f"workspace file path {path!r} must be relative and stay inside the workspace")
+        out[path] = {"sig": "seed", "b64": base64.b64encode(str(text).encode()).decode()}
     return out

@@ -17,7 +17,7 @@ from ponder.agents._base import Context, Task
 from ponder.agents._events import ErrorRaised, Event, FinalAnswer, NeedsHuman, StepStarted
 from ponder.agents.planner._checkpoint import open_checkpointer
 from ponder.agents.planner._graph import build_graph
-from ponder.agents.planner._sandbox import SandboxLink
+from ponder.agents.planner._sandbox import SandboxLink, seed_workspace
 from ponder.agents.planner._state import Deps, Inbox, PlannerLimits, PlannerState, new_counters
 from ponder.agents.planner._tools import (
     ASK_HUMAN,
@@ -73,7 +73,8 @@ class Planner:
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
         """Start a run. The stream ends with :class:`FinalAnswer`, or with :class:`NeedsHuman` when the run waits
-        for a person: then call :meth:`resume` with the answer."""
+        for a person: then call :meth:`resume` with the answer. ``task.metadata["files"]`` ({path: text}) are put
+        into the sandbox's workspace before the first tool call."""
         run_id = ctx.run_id or uuid.uuid4().hex
         state: PlannerState = {
             "task": task.model_dump(mode="json"),
@@ -82,7 +83,7 @@ class Planner:
             "results": {},
             "done_calls": {},
             "notes": [],
-            "workspace": {},
+            "workspace": seed_workspace(task),
         }
         async for event in self._drive(state, run_id, ctx, fresh=True):
             yield event
