@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, Field
 
-from ponder.errors import OutputTruncated, OutputValidationError, UnsupportedConstraint
+from ponder.errors import ModelServerError, OutputTruncated, OutputValidationError, UnsupportedConstraint
 from ponder.llm import Capabilities, Choice, JsonSchemaConstraint, structured, structured_n, user
-from tests.fakes import ScriptedModel
+from tests.fakes import FunctionModel, ScriptedModel
 
 
 class Answer(BaseModel):
@@ -84,3 +84,9 @@ async def test_backend_without_json_schema_support_fails_before_generating() -> 
     with pytest.raises(UnsupportedConstraint, match="json_schema"):
         await structured(model, MESSAGES, Answer)
     assert model.requests == []
+
+
+async def test_a_backend_returning_fewer_choices_than_n_is_a_typed_error() -> None:
+    model = FunctionModel(lambda request: [{"reasoning": "a", "answer": 1}])  # ignores n
+    with pytest.raises(ModelServerError, match="returned 1 choices for n=3"):
+        await structured_n(model, MESSAGES, Answer, n=3)

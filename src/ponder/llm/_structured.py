@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ponder.errors import OutputTruncated, OutputValidationError, UnsupportedConstraint
+from ponder.errors import ModelServerError, OutputTruncated, OutputValidationError, UnsupportedConstraint
 from ponder.llm._types import (
     ChatModel,
     ChatRequest,
@@ -78,6 +78,12 @@ async def structured_n(
     base = list(messages)
     request = ChatRequest(messages=base, constraint=constraint, n=n, **options)
     response = await _first(model, request, on_text)
+    if len(response.choices) != n:  # a backend that ignores n would silently shrink the sample
+        raise ModelServerError(
+            f"backend {model.name!r} returned {len(response.choices)} choices for n={n}",
+            hint="the backend breaks the ChatModel contract (n > 1 must always work); report it",
+            retryable=False,
+        )
     results: list[T] = []
     for choice in response.choices:
         parsed = _parse(output_type, choice)
