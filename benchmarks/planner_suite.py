@@ -1,0 +1,172 @@
+"""The planner (plan → ReACT tool calls per subtask → refine) against the plain ReACT inner loop alone, on the
+22-task suite of ``planner_tasks.py``, with the configured model (the embedded one by default), the real Docker
+ToolServer and a local index holding the suite's invented facts.
+
+Each task runs under each strategy in turn (so whenever the run stops both have seen the same tasks); results are
+appended to a JSONL file and skipped when the command is run again (resumable). A checker inspects the final
+workspace (or the typed answer) of each run. Prints a table, then ONE line of JSON: success rate, LLM calls, tool
+calls and seconds per task for each strategy, and the planner's ratios to ReACT.
+
+    python benchmarks/planner_suite.py --out runs/planner_suite.jsonl            # all 22 tasks, both strategies
+    python benchmarks/planner_suite.py --tasks c1,d1,f1,s1 --deadline 2026-11-25T11:30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from planner_tasks import FACTS, Outcome, SuiteTask, by_id
+
+from ponder.agents import Context, FinalAnswer
+from ponder.agents.planner import Planner
+from ponder.config import Settings
+from ponder.llm._factory import build_model
+from ponder.search import open_index
+from ponder.tools import build_toolserver
+
+STRATEGIES = {"planner": True, "react": False}  # name -> outer loop on
+
+
+def sandbox_runner(server: Any, files: dict[str, str | None]) -> Any:
+    async def run(code: str) -> str:
+        async with server.session() as session:
+            for path, text in files.items():
+                if text is not None:
+                    b64 = base64.b64encode(text.encode()).decode()
+                    await session.call("upload", {"path": path, "content_base64": b64})
+            result = await session.call("python", {"code": code})
+            return str(result.output.get("stdout", "")) if result.ok else f"ERROR {result.error}"
+
+    return run
+
+
+async def run_one(item: SuiteTask, name: str, args: argparse.Namespace, model: Any, server: Any, index: Any) -> dict:
+    planner = Planner(
+        outer=STRATEGIES[name],
+        ask_human=False,
+        max_steps=args.max_steps,
+        max_llm_calls=args.max_llm_calls,
+        max_output_chars=800,
+        max_tokens=args.call_max_tokens,
+    )
+    run_id = f"{item.id}-{name}-{int(time.time())}"
+    ctx = Context(model, toolserver=server, search=index, run_id=run_id)
+    start = time.perf_counter()
+    final: FinalAnswer | None = None
+    error = None
+    try:
+        async for event in planner.run(item.task(), ctx):
+            if isinstance(event, FinalAnswer):
+                final = event
+    except Exception as exc:  # noqa: BLE001 - a crashed run is recorded as a failure with its reason
+        error = f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - start
+    record: dict[str, Any] = {"id": item.id, "kind": item.kind, "strategy": name, "seconds": round(seconds, 1)}
+    if final is None:
+        return record | {"success": False, "error": error or "no final answer", "llm_calls": None, "tool_calls": None}
+    result = final.result
+    files = result["details"].get("workspace", {})
+    outcome = Outcome(answer=final.answer, text=final.text, files=files, run=sandbox_runner(server, files))
+    try:
+        success = await item.check(outcome)
+    except Exception as exc:  # noqa: BLE001 - a checker that cannot run counts as a failure
+        success, error = False, f"checker: {type(exc).__name__}: {exc}"
+    costs = result["costs"]
+    return record | {
+        "success": success,
+        "status": result["details"]["status"],
+        "llm_calls": costs["llm_calls"],
+        "tokens": costs["prompt_tokens"] + costs["completion_tokens"],
+        "tool_calls": result["tool_calls"],
+        "subtasks": len(result["details"]["results"]),
+        "answer": final.text[:200],
+        "files": sorted(files),
+        "error": error,
+    }
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+    by_task: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in records:
+        by_task.setdefault(r["id"], {})[r["strategy"]] = r
+    paired = [t for t, rs in by_task.items() if all(s in rs for s in STRATEGIES)]
+    figures: dict[str, Any] = {"tasks": len(paired), "task_ids": sorted(paired)}
+    for name in STRATEGIES:
+        rows = [by_task[t][name] for t in paired]
+        n = max(len(rows), 1)
+        figures[name] = {
+            "success_rate": round(sum(bool(r["success"]) for r in rows) / n, 3),
+            "llm_calls_per_task": round(sum(r.get("llm_calls") or 0 for r in rows) / n, 2),
+            "tool_calls_per_task": round(sum(r.get("tool_calls") or 0 for r in rows) / n, 2),
+            "seconds_per_task": round(sum(r["seconds"] for r in rows) / n, 1),
+        }
+    p, b = figures["planner"], figures["react"]
+    figures["planner_vs_react"] = {
+        key: round(p[key] / b[key], 2) if b[key] else None
+        for key in ("success_rate", "llm_calls_per_task", "tool_calls_per_task", "seconds_per_task")
+    }
+    return figures
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    settings = Settings()
+    model = build_model(settings.llm)
+    done: list[dict[str, Any]] = []
+    if args.out.exists():
+        done = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
+    seen = {(r["id"], r["strategy"]) for r in done}
+    deadline = datetime.fromisoformat(args.deadline).replace(tzinfo=UTC).timestamp() if args.deadline else None
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        index = open_index(Path(tmp), "sqlite")
+        await index.add(FACTS)
+        async with build_toolserver(settings.toolserver) as server:
+            for item in by_id(args.tasks):
+                for name in STRATEGIES:
+                    if (item.id, name) in seen:
+                        continue
+                    if deadline is not None and time.time() > deadline:
+                        print("deadline reached; rerun the command to continue", flush=True)
+                        return report(done)
+                    record = await run_one(item, name, args, model, server, index)
+                    done.append(record)
+                    with args.out.open("a") as f:
+                        f.write(json.dumps(record) + "\n")
+                    print(f"{item.id:4} {name:8} {'PASS' if record['success'] else 'fail'} "
+                          f"llm={record.get('llm_calls')} tools={record.get('tool_calls')} {record['seconds']}s "
+                          f"{record.get('error') or record.get('answer', '')[:60]!r}", flush=True)  # fmt: skip
+        await index.close()
+    return report(done)
+
+
+def report(records: list[dict[str, Any]]) -> dict[str, Any]:
+    figures = summarize(records)
+    print(f"\n{figures['tasks']} tasks run under both strategies: {', '.join(figures['task_ids'])}")
+    print(f"{'strategy':10} {'success':>8} {'llm/task':>9} {'tools/task':>11} {'s/task':>8}")
+    for name in STRATEGIES:
+        f = figures[name]
+        print(f"{name:10} {f['success_rate']:8.2f} {f['llm_calls_per_task']:9.2f} {f['tool_calls_per_task']:11.2f} "
+              f"{f['seconds_per_task']:8.1f}")  # fmt: skip
+    return figures
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", help="comma-separated task ids (default: all 22)")
+    parser.add_argument("--out", type=Path, default=Path("runs/planner_suite.jsonl"))
+    parser.add_argument("--deadline", help="UTC time (ISO) after which no new run starts")
+    parser.add_argument("--max-steps", type=int, default=5)
+    parser.add_argument("--max-llm-calls", type=int, default=24)
+    parser.add_argument("--call-max-tokens", type=int, default=384)
+    print(json.dumps(asyncio.run(main(parser.parse_args()))))
