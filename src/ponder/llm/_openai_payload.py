@@ -9,7 +9,8 @@ how an output constraint travels and whether ``n > 1`` is native:
 - ``openai``: JSON schemas only (``response_format`` json_schema); anything else is refused before sending.
 - ``llamacpp`` (llama.cpp's server and llama-cpp-python's): ``response_format: {"type": "json_object", "schema":
   ...}``; regex and choice are translated to a GBNF ``grammar``; ``n`` is not supported, so choices are sampled one
-  request at a time.
+  request at a time. A ``GrammarConstraint`` is passed through unchecked: llama-cpp-python's server (0.3.36) dies
+  on a grammar it cannot parse (measured), so send only grammars you have tested.
 """
 
 from __future__ import annotations
