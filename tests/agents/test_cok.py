@@ -259,3 +259,15 @@ async def test_a_triple_the_knowledge_base_refuses_stays_unjudged_and_the_chain_
     triples = result.details["rounds"][0]["verdict"]["triples"]
     assert triples[1]["score"] is None and "too long" in triples[1]["evidence"][-1]
     assert result.details["factuality"] == 1.0 and result.answer == "B"
+
+
+async def test_few_shot_cot_shows_the_cok_exemplars_as_prose_reasoning() -> None:
+    model = ScriptedModel([{"reasoning": "milk AtLocation fridge", "answer": "B"}])
+    result = await run_to_result(get_strategy("cot-fs").run(choice_task(), Context(model)))
+    assert result.answer == "B"
+    messages = model.requests[0].messages
+    assert [m.role for m in messages] == ["system"] + ["user", "assistant"] * 3 + ["user"]
+    assert "Choices:" in messages[1].content and "A. cupboard" in messages[1].content
+    shown = json.loads(messages[2].content)
+    assert shown["answer"] == "A" and shown["reasoning"].startswith("plate AtLocation cupboard")
+    assert list(model.requests[0].constraint.json_schema["properties"]) == ["reasoning", "answer"]  # type: ignore[union-attr]

@@ -1,6 +1,7 @@
 """Chain-of-Knowledge reasoning: evidence triples + explanation + typed answer, F²-verification, rethinking."""
 
 from ponder.agents.cok._compute import Computed, check_computable, evaluate
+from ponder.agents.cok._fewshot import FewShotChainOfThought
 from ponder.agents.cok._prompt import EXEMPLAR_SETS, EvidenceTriple, cok_output_model, exemplars_for, load_exemplars
 from ponder.agents.cok._strategy import ChainOfKnowledge, VerifiedChainOfKnowledge
 from ponder.agents.cok._verify import (
@@ -23,6 +24,7 @@ __all__ = [
     "EvidenceTriple",
     "FactChecker",
     "FaithfulnessJudge",
+    "FewShotChainOfThought",
     "LLMJudge",
     "TripleCheck",
     "Verdict",

@@ -75,7 +75,7 @@ def exemplars_for(task: Task) -> tuple[dict[str, Any], ...]:
     return load_exemplars(name) if name else ()
 
 
-def _exemplar_task(ex: dict[str, Any], family: TaskFamily) -> Task:
+def exemplar_task(ex: dict[str, Any], family: TaskFamily) -> Task:
     return Task(
         question=ex["question"],
         family=family,
@@ -90,7 +90,7 @@ def _reply(ex: dict[str, Any]) -> str:
 def first_messages(task: Task, exemplars: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> list[Message]:
     msgs = [system(SYSTEM)]
     for ex in exemplars:
-        msgs.append(user(render_question(_exemplar_task(ex, task.family))))
+        msgs.append(user(render_question(exemplar_task(ex, task.family))))
         msgs.append(assistant(_reply(ex)))
     msgs.append(user(render_question(task)))
     return msgs
