@@ -73,7 +73,7 @@ class RunManager:
             created_at=now,
             updated_at=now,
         )
-        await self.store.create_run(record)
+        await self.events.insert_run(record)
         self._spawn(record, "start", seq=0)
         return record
 

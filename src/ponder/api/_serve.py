@@ -51,5 +51,6 @@ def serve(settings: Settings, *, tools: bool = True, search: bool = True, log_le
         log_level=log_level,
         proxy_headers=True,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=30,
     )
     uvicorn.Server(config).run()

@@ -165,20 +165,7 @@ class RunStore:
             self._engine = None
 
     async def create_run(self, record: RunRecord) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                runs_table.insert().values(
-                    id=record.id,
-                    owner=record.owner,
-                    kind=record.kind,
-                    strategy=record.strategy,
-                    task=record.task,
-                    options=record.options,
-                    status=record.status.value,
-                    created_at=record.created_at,
-                    updated_at=record.updated_at,
-                )
-            )
+        await self.write_batch([], [], runs=[record])
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         async with self.engine.connect() as conn:
@@ -224,11 +211,34 @@ class RunStore:
             rows = (await conn.execute(query)).all()
         return [StoredEvent(r.run_id, r.seq, r.type, r.data) for r in rows]
 
-    async def write_batch(self, events: Sequence[StoredEvent], updates: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """Insert events and apply run updates in one transaction (events first, so a run's final status is
-        never visible before its final event)."""
+    async def write_batch(
+        self,
+        events: Sequence[StoredEvent],
+        updates: Sequence[tuple[str, dict[str, Any]]],
+        runs: Sequence[RunRecord] = (),
+    ) -> None:
+        """Insert runs and events and apply run updates in one transaction (events before updates, so a run's
+        final status is never visible before its final event)."""
         now = time.time()
         async with self.engine.begin() as conn:
+            if runs:
+                await conn.execute(
+                    runs_table.insert(),
+                    [
+                        {
+                            "id": r.id,
+                            "owner": r.owner,
+                            "kind": r.kind,
+                            "strategy": r.strategy,
+                            "task": r.task,
+                            "options": r.options,
+                            "status": r.status.value,
+                            "created_at": r.created_at,
+                            "updated_at": r.updated_at,
+                        }
+                        for r in runs
+                    ],
+                )
             if events:
                 await conn.execute(
                     events_table.insert(),

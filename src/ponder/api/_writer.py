@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from ponder.api._store import RunStatus, RunStore, StoredEvent
+from ponder.api._store import RunRecord, RunStatus, RunStore, StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ Item = StoredEvent | StatusChange
 class EventLog:
     def __init__(self, store: RunStore) -> None:
         self.store = store
-        self._queue: asyncio.Queue[StoredEvent | _Update | asyncio.Future[None]] = asyncio.Queue()
+        self._queue: asyncio.Queue[RunRecord | StoredEvent | _Update | asyncio.Future[None]] = asyncio.Queue()
         self._followers: dict[str, set[asyncio.Queue[Item | None]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -67,6 +67,11 @@ class EventLog:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
+    async def insert_run(self, record: RunRecord) -> None:
+        """Store a new run, batched with whatever else is being written; returns once it is committed."""
+        self._queue.put_nowait(record)
+        await self.flush()
+
     def emit(self, event: StoredEvent) -> None:
         self._queue.put_nowait(event)
 
@@ -87,11 +92,12 @@ class EventLog:
             batch = [await self._queue.get()]
             while len(batch) < _MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            runs = [op for op in batch if isinstance(op, RunRecord)]
             events = [op for op in batch if isinstance(op, StoredEvent)]
             updates = [(op.run_id, op.values) for op in batch if isinstance(op, _Update)]
             for attempt in range(5):
                 try:
-                    await self.store.write_batch(events, updates)
+                    await self.store.write_batch(events, updates, runs)
                     break
                 except Exception:
                     log.exception("writing %d events failed (attempt %d)", len(events), attempt + 1)
@@ -103,7 +109,7 @@ class EventLog:
                     status = op.values.get("status")
                     if status is not None:
                         self._publish(op.run_id, StatusChange(op.run_id, RunStatus(status)))
-                elif not op.done():
+                elif isinstance(op, asyncio.Future) and not op.done():
                     op.set_result(None)
 
     def _publish(self, run_id: str, item: Item) -> None:
