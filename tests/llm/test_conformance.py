@@ -16,7 +16,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from ponder.errors import ModelServerError, UnsupportedConstraint
+from ponder.errors import ModelServerError, OutputTruncated, UnsupportedConstraint
 from ponder.llm import (
     ChatRequest,
     ChatResponse,
@@ -179,3 +179,10 @@ async def test_streaming_matches_complete(conformance: Harness) -> None:
     assert "".join(deltas) == final.text == whole.text
     assert final.choices[0].finish_reason == whole.choices[0].finish_reason
     assert final.timings.first_token_s is not None and final.timings.first_token_s <= final.timings.total_s
+
+
+async def test_structured_never_accepts_a_truncated_reply(conformance: Harness) -> None:
+    messages = [user("Describe a small drawing of a red circle as JSON with a title, shape, origin and tags.")]
+    with pytest.raises(OutputTruncated) as caught:
+        await structured(conformance.model, messages, Drawing, retries=1, max_tokens=6)
+    assert caught.value.raw, "the cut-off text is kept for debugging"
