@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import struct
+from contextlib import aclosing
 from enum import StrEnum
 from pathlib import Path
 
@@ -196,3 +197,25 @@ async def test_sampling_options(embedded_model: EmbeddedModel) -> None:
         assert choice.logprobs
         assert all(lp.logprob <= 0 and 1 <= len(lp.top) <= 3 for lp in choice.logprobs)
     assert sum(len(c.logprobs or []) for c in first.choices) == first.usage.completion_tokens
+
+
+@pytest.mark.embedded
+async def test_stream_pieces_join_to_the_reply_and_leaving_early_frees_the_model(
+    embedded_model: EmbeddedModel,
+) -> None:
+    counting = [user("Count from 1 to 9, separated by commas and spaces.")]
+    count = ChatRequest(messages=counting, stop=["5"], max_tokens=30)
+    chunks = [chunk async for chunk in embedded_model.stream(count)]
+    final = chunks[-1].response
+    assert final is not None
+    assert len(chunks) > 3
+    assert "".join(c.delta for c in chunks[:-1]) == final.text  # text that might start "5" was held back
+    assert "5" not in final.text
+    assert final.choices[0].finish_reason == "stop"
+
+    story = ChatRequest(messages=[user("Tell me a long story.")], max_tokens=400)
+    async with aclosing(embedded_model.stream(story)) as pieces:
+        async for _ in pieces:
+            break  # aclose() stops decoding and waits for the worker
+    again = await embedded_model.complete(ChatRequest(messages=QUESTION, max_tokens=3))
+    assert again.text

@@ -13,7 +13,9 @@ the first-token and per-token timings are measured where they happen.
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,6 +70,11 @@ class Generation:
     total_s: float
     prompt_s: float
     logprobs: list[TokenLogprob] | None = None
+    # decoding after the first token: sampling steps, wall seconds, and CPU seconds of this thread (with one
+    # llama.cpp thread, that is all the work; unlike wall time it does not grow when other processes share the CPU)
+    decode_steps: int = 0
+    decode_s: float = 0.0
+    decode_cpu_s: float = 0.0
 
 
 class LlamaRuntime:
@@ -146,9 +153,19 @@ class LlamaRuntime:
         return chain
 
     def generate(
-        self, prompt: list[int], params: SampleParams, compiled: Compiled | None, *, start: float | None = None
+        self,
+        prompt: list[int],
+        params: SampleParams,
+        compiled: Compiled | None,
+        *,
+        start: float | None = None,
+        on_text: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> Generation:
-        """Decode one sample; times are measured from ``start`` (a ``perf_counter`` value; default: now)."""
+        """Decode one sample; times are measured from ``start`` (a ``perf_counter`` value; default: now).
+
+        ``on_text`` receives the text as it grows, in pieces that join to the final text (text that could still
+        turn out to begin a stop sequence is held back); ``cancel`` ends decoding early when set."""
         import llama_cpp as lc
 
         if len(prompt) >= self.n_ctx:
@@ -173,16 +190,23 @@ class LlamaRuntime:
         logprobs: list[TokenLogprob] | None = [] if params.logprobs else None
         finish: FinishReason = "length"
         first_token_s: float | None = None
+        t_first = cpu_first = 0.0
+        decode_steps = 0
         n_out = 0
+        emitted, holdback = 0, max((len(s) for s in params.stop), default=1) - 1
         try:
             for step in range(budget):
+                if cancel is not None and cancel.is_set():
+                    break
                 logits: Logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(ctx, -1), shape=(self.n_vocab,))
                 raw = logits.copy() if logprobs is not None else None
                 if guide is not None:
                     guide.apply(logits, tokens)
                 token = int(lc.llama_sampler_sample(chain, ctx, -1))
                 if step == 0:
-                    first_token_s = time.perf_counter() - start
+                    t_first, cpu_first = time.perf_counter(), time.thread_time()
+                    first_token_s = t_first - start
+                decode_steps = step
                 if lc.llama_vocab_is_eog(vocab, token):
                     finish = "stop"
                     break
@@ -196,6 +220,8 @@ class LlamaRuntime:
                     del out[cut:]
                     finish = "stop"
                     break
+                if on_text is not None:
+                    emitted = _emit(out, emitted, holdback, on_text)
                 if guide is not None:
                     guide.advance(token)
                     if guide.is_finished():
@@ -207,12 +233,17 @@ class LlamaRuntime:
             raise ModelServerError(f"llama.cpp failed while decoding: {exc}", retryable=False) from exc
         finally:
             lc.llama_sampler_free(chain)
+        if on_text is not None:
+            _emit(out, emitted, 0, on_text)
         return Generation(
             text=out.decode("utf-8", errors="ignore"),
             finish_reason=finish,
             completion_tokens=n_out,
             first_token_s=first_token_s,
             total_s=time.perf_counter() - start,
+            decode_steps=decode_steps,
+            decode_s=time.perf_counter() - t_first if decode_steps else 0.0,
+            decode_cpu_s=time.thread_time() - cpu_first if decode_steps else 0.0,
             prompt_s=prompt_s,
             logprobs=logprobs,
         )
@@ -233,3 +264,13 @@ def _find_stop(out: bytearray, stops: list[str]) -> int | None:
     text = bytes(out)
     hits = [i for s in stops if (i := text.find(s.encode("utf-8"))) >= 0]
     return min(hits) if hits else None
+
+
+def _emit(out: bytearray, emitted: int, holdback: int, on_text: Callable[[str], None]) -> int:
+    """Send the text past ``emitted`` characters, keeping ``holdback`` characters back; the new count."""
+    text = out.decode("utf-8", errors="ignore")  # a character split across tokens waits for its last byte
+    ready = len(text) - holdback
+    if ready > emitted:
+        on_text(text[emitted:ready])
+        return ready
+    return emitted

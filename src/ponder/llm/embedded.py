@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -24,7 +24,7 @@ from types import TracebackType
 import anyio.to_thread
 
 from ponder.config import ConstraintEngine, LLMSettings
-from ponder.errors import ModelServerError, PonderError
+from ponder.errors import ModelRequestRejected, ModelServerError, PonderError
 from ponder.llm._embedded_constraints import SUPPORTED, Compiled, Engine, build_engine, check_kind
 from ponder.llm._embedded_runtime import (
     Generation,
@@ -34,7 +34,16 @@ from ponder.llm._embedded_runtime import (
     default_threads,
 )
 from ponder.llm._model_files import ensure_default_model
-from ponder.llm._types import Capabilities, ChatRequest, ChatResponse, Choice, Constraint, Timings, Usage
+from ponder.llm._types import (
+    Capabilities,
+    ChatRequest,
+    ChatResponse,
+    Choice,
+    Constraint,
+    StreamChunk,
+    Timings,
+    Usage,
+)
 
 _COMPILED_CACHE = 64
 
@@ -144,6 +153,38 @@ class EmbeddedModel:
         async with self._shared.loop_lock():
             return await anyio.to_thread.run_sync(self._complete_sync, request)
 
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        """The reply's text as it is generated, then one last chunk with the whole response (``n`` must be 1)."""
+        if request.n != 1:
+            raise ModelRequestRejected(f"streaming returns one reply; n={request.n}", hint="use complete() for n > 1")
+        if request.constraint is not None:
+            check_kind(self._engine, request.constraint)
+        loop = asyncio.get_running_loop()
+        deltas: asyncio.Queue[str] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def on_text(delta: str) -> None:  # runs in the worker thread
+            loop.call_soon_threadsafe(deltas.put_nowait, delta)
+
+        async with self._shared.loop_lock():
+            task = asyncio.ensure_future(anyio.to_thread.run_sync(self._complete_sync, request, on_text, cancel))
+            try:
+                while True:
+                    getter = asyncio.ensure_future(deltas.get())
+                    await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                    if not getter.done():
+                        getter.cancel()
+                        break
+                    yield StreamChunk(delta=getter.result())
+                # the worker's last deltas were queued before its result (call_soon_threadsafe keeps order)
+                while not deltas.empty():
+                    yield StreamChunk(delta=deltas.get_nowait())
+                yield StreamChunk(response=task.result())
+            finally:
+                if not task.done():  # the consumer stopped early: end decoding, then release the lock
+                    cancel.set()
+                    await asyncio.wait({task})
+
     async def aclose(self) -> None:
         """Free the model; a later request loads it again."""
         async with self._shared.loop_lock():
@@ -172,7 +213,12 @@ class EmbeddedModel:
                 shared.runtime.close()
                 shared.runtime = None
 
-    def _complete_sync(self, request: ChatRequest) -> ChatResponse:
+    def _complete_sync(
+        self,
+        request: ChatRequest,
+        on_text: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ChatResponse:
         start = time.perf_counter()
         with self._shared.thread_lock, _translated():
             runtime = self._shared.load()
@@ -189,7 +235,9 @@ class EmbeddedModel:
                     logprobs=request.logprobs,
                     top_logprobs=request.top_logprobs,
                 )
-                generations.append(runtime.generate(prompt, params, compiled, start=start))
+                generations.append(
+                    runtime.generate(prompt, params, compiled, start=start, on_text=on_text, cancel=cancel)
+                )
         first = generations[0]
         return ChatResponse(
             model=self.name,
