@@ -1,0 +1,105 @@
+"""The run store on both databases it supports: SQLite (a file) and Postgres (a real server started for the test
+session); then the whole API on Postgres, restarted onto the same database."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ponder.api import RunRecord, RunStatus, RunStore, create_app
+from ponder.api._store import StoredEvent, async_url
+from ponder.errors import ConfigError
+from tests.agents.planner._postgres import postgres_bin, postgres_server
+from tests.api._strategies import TEST_STRATEGIES
+from tests.api._support import make_settings, reply
+from tests.api.conftest import collect, serve
+from tests.fakes import FunctionModel
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    bindir = postgres_bin()
+    if bindir is None:
+        pytest.skip("Postgres is not installed (apt-get install postgresql)")
+    with postgres_server(bindir) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def record(run_id: str, owner: str = "alice", status: RunStatus = RunStatus.queued) -> RunRecord:
+    now = time.time()
+    return RunRecord(
+        id=run_id, owner=owner, kind="run", strategy="cot", task={"question": "q"}, options={"k": 1},
+        status=status, result=None, error=None, costs=None, pending=None, created_at=now, updated_at=now,
+    )  # fmt: skip
+
+
+async def test_runs_and_events_round_trip(database_url: str) -> None:
+    store = RunStore(database_url)
+    await store.open()
+    try:
+        prefix = f"r{time.monotonic_ns()}"  # the Postgres server is shared by the module's tests
+        await store.create_run(record(f"{prefix}a"))
+        await store.create_run(record(f"{prefix}b", owner="bob"))
+        events = [StoredEvent(f"{prefix}a", seq, "step_started", f'{{"n": {seq}}}') for seq in range(1, 6)]
+        await store.write_batch(events[:3], [(f"{prefix}a", {"status": RunStatus.running})])
+        await store.write_batch(events[3:], [])
+        assert await store.last_seq(f"{prefix}a") == 5
+        assert await store.last_seq(f"{prefix}b") == 0
+        assert [e.seq for e in await store.events_after(f"{prefix}a", 2)] == [3, 4, 5]
+        assert (await store.events_after(f"{prefix}a", 0))[0].data == '{"n": 1}'
+        unfinished = {r.id for r in await store.unfinished_runs()}
+        assert {f"{prefix}a", f"{prefix}b"} <= unfinished
+        result = {"answer": 4, "text": "4", "nested": {"list": [1, 2]}}
+        await store.write_batch([], [(f"{prefix}a", {"status": RunStatus.succeeded, "result": result})])
+        got = await store.get_run(f"{prefix}a")
+        assert got is not None
+        assert got.status is RunStatus.succeeded
+        assert got.result == result
+        assert got.options == {"k": 1}
+        assert f"{prefix}a" not in {r.id for r in await store.unfinished_runs()}
+        mine = await store.list_runs("bob")
+        assert f"{prefix}b" in [r.id for r in mine]
+        assert all(r.owner == "bob" for r in mine)
+        with pytest.raises(Exception):  # noqa: B017 - the driver's own integrity error: a sequence number is unique
+            await store.write_batch([events[0]], [])
+    finally:
+        await store.close()
+
+
+def test_database_urls_map_to_async_drivers() -> None:
+    assert async_url("sqlite:////data/p.sqlite") == "sqlite+aiosqlite:////data/p.sqlite"
+    assert async_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    assert async_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    with pytest.raises(ConfigError, match="unsupported database URL"):
+        async_url("mysql://u@h/db")
+
+
+async def test_unreachable_database_is_a_config_error() -> None:
+    store = RunStore("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+    with pytest.raises(ConfigError, match="cannot open the run database"):
+        await store.open()
+
+
+async def test_the_api_on_postgres_serves_runs_after_a_restart(postgres_url: str, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, database_url=postgres_url)
+    with serve(create_app(settings, model=FunctionModel(reply), strategies=TEST_STRATEGIES)) as server:
+        async with server.client() as client:
+            run = (await client.post("/runs", json={"strategy": "cot", "input": {"question": "2+2?"}})).json()
+            first = await collect(client, run["id"])
+    with serve(create_app(settings, model=FunctionModel(reply), strategies=TEST_STRATEGIES)) as server:
+        async with server.client() as client:
+            got = (await client.get(f"/runs/{run['id']}")).json()
+            assert got["status"] == "succeeded"
+            assert got["text"] == "4"
+            assert await collect(client, run["id"]) == first
