@@ -247,3 +247,9 @@ async def test_stream_without_a_usage_event_counts_one_token_per_content_event()
     final = chunks[-1].response
     assert final is not None and final.usage.completion_tokens == 3
     assert "stream_options" not in script.bodies[0] and "n" not in script.bodies[0]
+
+
+async def test_the_embedded_backend_is_not_a_dialect() -> None:
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(ConfigError, match="not an OpenAI-compatible dialect"):
+            OpenAICompatModel(client, dialect=Backend.embedded)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ponder.config import Backend
-from ponder.errors import ModelServerError, UnsupportedConstraint
+from ponder.errors import ConfigError, ModelServerError, UnsupportedConstraint
 from ponder.llm._gbnf import choice_grammar, regex_grammar
 from ponder.llm._types import (
     Capabilities,
@@ -46,9 +46,9 @@ def capabilities_for(dialect: Backend) -> Capabilities:
     try:
         return DIALECT_CAPABILITIES[dialect]
     except KeyError:
-        raise UnsupportedConstraint(
+        raise ConfigError(
             f"{dialect.value!r} is not an OpenAI-compatible dialect",
-            hint="use one of: " + ", ".join(d.value for d in DIALECT_CAPABILITIES),
+            hint="set PONDER_LLM__BACKEND to one of: " + ", ".join(d.value for d in DIALECT_CAPABILITIES),
         ) from None
 
 
