@@ -164,6 +164,8 @@ async def act(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
         update["workspace"] = workspace
         if notes:
             update["notes"] = [*state.get("notes", []), *notes]
+    if deps.browser is not None and (agent_tool := deps.tool(tool)) is not None and agent_tool.kind == "browse":
+        update["browser"] = deps.browser.state.model_dump(mode="json")
     step = {"call_id": call_id, "call": {k: pending[k] for k in ("tool", "args", "thought")}, "result": done[call_id]}
     counters = state["counters"].copy()
     counters["tool_calls"] += 1

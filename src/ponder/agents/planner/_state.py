@@ -77,6 +77,7 @@ class PlannerState(TypedDict, total=False):
     stopped: str | None  # why the run ended early
     paused: bool  # a person asked the run to stop at the next step
     workspace: dict[str, dict[str, Any]]  # sandbox workspace snapshot: path -> {"sig", "b64"}
+    browser: dict[str, Any] | None  # the WebCPM browser's state (ponder.search.BrowserState), when browsing
     final: dict[str, Any] | None  # StrategyResult, once finished
 
 
@@ -113,6 +114,7 @@ class Deps:
     tools: list[AgentTool]
     limits: PlannerLimits
     sandbox: SandboxLink | None = None
+    browser: Any = None  # ponder.search.Browser, when the run browses
     inbox: Inbox = field(default_factory=Inbox)
     temperature: float = 0.0
     max_tokens: int = 512

@@ -24,6 +24,7 @@ from ponder.agents.planner._tools import (
     HIDDEN_SANDBOX_TOOLS,
     SUBMIT,
     AgentTool,
+    browser_tools,
     kb_tools,
     search_tools,
     spec_from_function,
@@ -50,6 +51,7 @@ class Planner:
         limits: PlannerLimits | None = None,
         outer: bool = True,
         ask_human: bool = True,
+        browse: bool = False,
         tools: list[AgentTool] | None = None,
         temperature: float = 0.0,
         max_tokens: int = 512,
@@ -62,6 +64,7 @@ class Planner:
             raise InputError(f"invalid planner options: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
         self.outer = outer
         self.ask_human = ask_human
+        self.browse = browse
         self.extra_tools = tools or []
         self.temperature = temperature
         self.max_tokens = max_tokens
@@ -121,13 +124,25 @@ class Planner:
             return open_checkpointer(ctx.checkpoint_url)
         return _Borrowed(self._memory)
 
-    def _tools(self, ctx: Context) -> list[AgentTool]:
+    def _browser(self, ctx: Context, saved: dict[str, Any] | None) -> Any:
+        """A WebCPM browser over the context's search engine, in the state the run left it (local documents; the
+        SSRF-guarded fetcher for web pages is configured by ``ponder.search.build_browser``, not here)."""
+        if not self.browse or ctx.search is None:
+            return None
+        from ponder.search import Browser, BrowserState
+
+        state = BrowserState.model_validate(saved) if saved else None
+        return Browser(ctx.search, screen_chars=self.limits.max_output_chars, state=state)
+
+    def _tools(self, ctx: Context, browser: Any = None) -> list[AgentTool]:
         tools: list[AgentTool] = []
         if ctx.toolserver is not None:
             # ponder's own clients expose their ToolSpecs (exact argument models); other servers only JSON specs
             specs = getattr(ctx.toolserver, "tools", None) or [spec_from_function(f) for f in ctx.toolserver.specs()]
             tools.extend(AgentTool(s, "sandbox") for s in specs if s.name not in HIDDEN_SANDBOX_TOOLS)
-        if ctx.search is not None:
+        if browser is not None:
+            tools.extend(browser_tools(browser))
+        elif ctx.search is not None:
             tools.extend(search_tools(ctx.search, max_chars=self.limits.max_output_chars))
         if ctx.kb is not None:
             tools.extend(kb_tools(ctx.kb))
@@ -160,9 +175,11 @@ class Planner:
             sandbox = (
                 SandboxLink(ctx.toolserver, stack, root=self.workspace_root) if ctx.toolserver is not None else None
             )
+            browser = self._browser(ctx, (state or snapshot.values).get("browser"))
             deps = Deps(
                 model=ctx.model,
-                tools=self._tools(ctx),
+                tools=self._tools(ctx, browser),
+                browser=browser,
                 limits=self.limits,
                 sandbox=sandbox,
                 inbox=self._inbox(run_id),

@@ -14,7 +14,7 @@ from ponder.agents.planner._schemas import AskHumanArgs, SubmitResult
 from ponder.errors import PonderError
 from ponder.tools import ToolResult, ToolSpec
 
-ToolKind = Literal["sandbox", "search", "kb", "control"]
+ToolKind = Literal["sandbox", "search", "browse", "kb", "control"]
 Runner = Callable[[dict[str, Any]], Awaitable[ToolResult]]
 
 SUBMIT = ToolSpec(
@@ -174,3 +174,17 @@ def describe(tools: Sequence[AgentTool]) -> str:
         props = t.spec.parameters().get("properties", {})
         lines.append(f"- {t.name}({', '.join(props)}): {t.spec.description}")
     return "\n".join(lines)
+
+
+def browser_tools(browser: Any) -> list[AgentTool]:
+    """The WebCPM browsing actions (search, load_page, scroll, go_back, quote, merge_quotes, finish) over a
+    :class:`ponder.search.Browser`; its state is saved in the run's checkpoint after every action."""
+    from ponder.search import BROWSER_TOOLS, call_browser
+
+    def runner(name: str) -> Runner:
+        async def run(args: dict[str, Any]) -> ToolResult:
+            return await call_browser(browser, name, args)
+
+        return run
+
+    return [AgentTool(spec, "browse", runner(spec.name)) for spec in BROWSER_TOOLS]
