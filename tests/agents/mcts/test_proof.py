@@ -24,7 +24,8 @@ def tactic_model(by_last: dict[str, list[str]]) -> FunctionModel:
         prompt = request.messages[-1].content
         proof = prompt.split("Proof.\n", 1)[1].split("```", 1)[0].strip()
         last = proof.splitlines()[-1] if proof else ""
-        replies = [{"tactic": t} for t in by_last[last]][: request.n]
+        tactics = by_last[last]
+        replies = [{"tactic": tactics[i % len(tactics)]} for i in range(request.n)]  # repeats are merged
         return replies if request.n > 1 else replies[0]
 
     return FunctionModel(fn)
