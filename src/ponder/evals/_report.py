@@ -145,7 +145,7 @@ def plot_accuracy(rows: list[Row], path: Path) -> None:
     ax.set_xticks(range(len(datasets)), [f"{d}\n(n={_n(rows, d)})" for d in datasets])
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy (95% Wilson interval)")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(6, len(strategies)), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
