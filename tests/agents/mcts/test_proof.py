@@ -82,3 +82,19 @@ async def test_no_proof_within_budget_gives_no_answer(toolserver: ToolServer) ->
     tree = result.details["tree"]
     pruned = [n for n in tree["nodes"] if n["reason"].startswith("no progress")]
     assert pruned  # `simpl.` / `idtac.` leave `n + 0 = n` as it was, so the branch is cut
+
+
+@pytest.mark.docker
+async def test_the_embedded_model_drives_a_tactic_search(embedded_model: Any, toolserver: ToolServer) -> None:
+    """The real model (constrained to the tactic schema) against real Coq: whatever it proposes, the search ends
+    within its budget, and any answer it gives is a proof coqc accepts."""
+    task = Task(question="Lemma neg_neg : forall b : bool, negb (negb b) = b.")
+    ctx = Context(model=embedded_model, toolserver=toolserver)
+    result = await run_to_result(get_strategy("mcts-proof", budget=4, k=2, seed=1).run(task, ctx))
+    assert result.details["samples"] <= 4 + 2  # a reply failing the schema may cost a retry or two
+    tree = result.details["tree"]
+    assert len(tree["nodes"]) > 1 and all(n["action"].endswith(".") for n in tree["nodes"][1:])
+    if result.answer is not None:
+        tactics = result.answer.removeprefix("Proof.\n").removesuffix("\nQed.").splitlines()
+        async with SessionPool(toolserver) as pool:
+            assert (await CoqChecker(pool).check("", task.question, tactics)).ok
