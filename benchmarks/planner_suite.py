@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from planner_tasks import FACTS, Outcome, SuiteTask, by_id
 
-from ponder.agents import Context, FinalAnswer
+from ponder.agents import Context, FinalAnswer, LLMCall, PlanUpdated, ToolCalled, ToolReturned
 from ponder.agents.planner import Planner
 from ponder.config import Settings
 from ponder.llm._factory import build_model
@@ -36,6 +36,18 @@ from ponder.search import open_index
 from ponder.tools import build_toolserver
 
 STRATEGIES = {"planner": True, "react": False}  # name -> outer loop on
+
+
+def trace(event: Any) -> str:
+    if isinstance(event, LLMCall):
+        return f"{event.purpose} {event.prompt_tokens}+{event.completion_tokens} tok {event.seconds:.0f}s"
+    if isinstance(event, ToolCalled):
+        return f"{event.tool} {json.dumps(event.args)[:120]}"
+    if isinstance(event, ToolReturned):
+        return f"{'ok' if event.ok else 'FAILED'} {str(event.output or event.error)[:120]}"
+    if isinstance(event, PlanUpdated):
+        return event.change[:120]
+    return ""
 
 
 def sandbox_runner(server: Any, files: dict[str, str | None]) -> Any:
@@ -69,6 +81,8 @@ async def run_one(item: SuiteTask, name: str, args: argparse.Namespace, model: A
         async for event in planner.run(item.task(), ctx):
             if isinstance(event, FinalAnswer):
                 final = event
+            elif args.verbose:
+                print(f"    {time.perf_counter() - start:6.0f}s {event.type}: {trace(event)}", flush=True)
     except Exception as exc:  # noqa: BLE001 - a crashed run is recorded as a failure with its reason
         error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
@@ -169,4 +183,5 @@ if __name__ == "__main__":
     parser.add_argument("--max-steps", type=int, default=5)
     parser.add_argument("--max-llm-calls", type=int, default=24)
     parser.add_argument("--call-max-tokens", type=int, default=384)
+    parser.add_argument("--verbose", action="store_true", help="print every event")
     print(json.dumps(asyncio.run(main(parser.parse_args()))))

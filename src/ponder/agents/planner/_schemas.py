@@ -132,9 +132,9 @@ class ToolCall(BaseModel):
 
 
 TOOL_CALL_FIELDS: dict[str, dict[str, Any]] = {
-    "thought": {"type": "string", "maxLength": 200, "description": "what you observe and think now, briefly"},
-    "reasoning": {"type": "string", "maxLength": 200, "description": "why the next tool call is the right one"},
-    "plan": {"type": "string", "maxLength": 200, "description": "the next few steps, briefly"},
-    "criticism": {"type": "string", "maxLength": 200, "description": "what might be wrong with this approach"},
+    "thought": {"type": "string", "maxLength": 120, "description": "what you observe and think now, briefly"},
+    "reasoning": {"type": "string", "maxLength": 120, "description": "why the next tool call is the right one"},
+    "plan": {"type": "string", "maxLength": 120, "description": "the next few steps, briefly"},
+    "criticism": {"type": "string", "maxLength": 120, "description": "what might be wrong with this approach"},
 }
 """The leading fields of a tool call; they come before ``tool`` and ``args`` so the model reasons first."""
