@@ -167,6 +167,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         for line in args.out.read_text().splitlines():
             r = json.loads(line)
             done[(r["id"], r["method"], r["budget"])] = r
+    if args.report:
+        return finish(list(done.values()), args)
     deadline = time.time() + args.minutes * 60 if args.minutes else None
     async with build_toolserver(settings.toolserver) as ts:
         checker = SandboxCodeChecker(ts)
@@ -235,5 +237,6 @@ if __name__ == "__main__":
     parser.add_argument("--minutes", type=float, default=0.0, help="stop starting new runs after this long")
     parser.add_argument("--data-dir", type=Path, default=SHARED)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--report", action="store_true", help="only summarise the results already in --out")
     figures = asyncio.run(main(parser.parse_args()))
     print(json.dumps(figures))
