@@ -63,8 +63,8 @@ def docker_client() -> Iterator[DockerClient]:
         pytest.fail(f"the sandbox image {IMAGE} is missing; build it with `ponder toolserver build-image`")
     yield client
     for instance in INSTANCES:  # a failed test may leave its sandboxes behind; never leave them running
-        for container in client.containers.list(all=True, filters={"label": f"{INSTANCE_LABEL}={instance}"}):
-            container.remove(force=True)
+        for container in client.api.containers(all=True, filters={"label": f"{INSTANCE_LABEL}={instance}"}):
+            client.api.remove_container(container["Id"], force=True)
     client.close()
 
 

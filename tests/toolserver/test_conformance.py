@@ -94,11 +94,13 @@ async def test_shell_reports_exit_codes_and_streams(session: ToolSession) -> Non
     assert missing.output["exit_code"] == 127
 
 
-async def test_shell_returns_while_background_jobs_run(session: ToolSession) -> None:
+async def test_shell_returns_promptly_and_stops_its_background_jobs(session: ToolSession) -> None:
     result = await session.call("shell", {"command": "sleep 30 & echo started"})
     assert result.ok
     assert result.output["stdout"] == "started\n"
     assert result.seconds < 2
+    left = await session.call("shell", {"command": "cat /proc/[0-9]*/comm | grep -c '^sleep$' || true"})
+    assert left.output["stdout"].strip() == "0"
 
 
 async def test_files_round_trip_inside_the_workspace(session: ToolSession) -> None:

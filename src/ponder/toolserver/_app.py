@@ -60,20 +60,31 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await _error(too_big)(scope, receive, send)
             return
+        # Read the whole body first (it is capped, so this is bounded), then replay it to the app. Raising from
+        # inside receive() instead would surface as FastAPI's generic 400 "error parsing the body".
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            seen += len(message.get("body", b""))
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
             if seen > self.limit:
-                raise too_big
-            return message
+                await _error(too_big)(scope, receive, send)
+                return
+            if not message.get("more_body"):
+                break
+        replayed = False
 
-        try:
-            await self.app(scope, limited, send)
-        except PayloadTooLarge as exc:
-            await _error(exc)(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 def create_app(manager: Manager, token: str | None, *, own_manager: bool = True) -> FastAPI:

@@ -7,6 +7,7 @@ Docker's exceptions are translated into :mod:`ponder.errors` here.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -48,8 +49,8 @@ def hardening(settings: ToolServerSettings) -> dict[str, Any]:
         "network_mode": "none",
         "read_only": True,
         "tmpfs": {
-            WORKSPACE: f"size={settings.workspace_size},uid=1000,gid=1000,mode=0700",
-            "/tmp": "size=16m,uid=1000,gid=1000,mode=1777,nosuid,nodev",
+            WORKSPACE: f"size={settings.workspace_size},uid=1000,gid=1000,mode=0700,exec,nosuid,nodev",
+            "/tmp": "size=16m,uid=1000,gid=1000,mode=1777,noexec,nosuid,nodev",
         },
         "mem_limit": settings.memory,
         "memswap_limit": settings.memory,  # no swap on top of the memory limit
@@ -84,15 +85,20 @@ class DockerEngine:
     def connect(self) -> dict[str, Any]:
         """Connect, check the engine answers, the image exists and the runtime (if any) is installed."""
         host = self.settings.docker_host or DEFAULT_DOCKER_HOST
+        hint = (
+            "start it (`dockerd &` as root, or `sudo systemctl start docker`) or set PONDER_TOOLSERVER__DOCKER_HOST "
+            "to its socket"
+        )
+        if host.startswith("unix://") and not os.path.exists(host.removeprefix("unix://")):
+            raise SandboxUnavailable(f"cannot reach the Docker engine at {host}: no such socket", hint=hint)
+        client: DockerClient | None = None
         try:
             client = DockerClient(base_url=host, timeout=30, max_pool_size=32)
             info: dict[str, Any] = client.info()
         except docker.errors.DockerException as exc:
-            raise SandboxUnavailable(
-                f"cannot reach the Docker engine at {host}: {exc}",
-                hint="start it (`dockerd &` as root, or `sudo systemctl start docker`) or set "
-                "PONDER_TOOLSERVER__DOCKER_HOST to its socket",
-            ) from exc
+            if client is not None:
+                client.close()
+            raise SandboxUnavailable(f"cannot reach the Docker engine at {host}: {exc}", hint=hint) from exc
         try:
             image = client.images.get(self.settings.image)
         except docker.errors.ImageNotFound as exc:
@@ -180,5 +186,6 @@ class DockerEngine:
 
     def list_mine(self) -> list[str]:
         """Ids of every container labelled with this manager's instance name, running or not."""
-        found = self.client.containers.list(all=True, filters={"label": f"{INSTANCE_LABEL}={self.settings.instance}"})
-        return [str(c.id) for c in found]
+        label = f"{INSTANCE_LABEL}={self.settings.instance}"
+        found = self.client.api.containers(all=True, filters={"label": label})  # no per-container inspect: no races
+        return [str(c["Id"]) for c in found]

@@ -87,6 +87,41 @@ def kill_strays() -> None:
         time.sleep(0.01)
 
 
+def kill_call_leftovers() -> None:
+    """Kill the processes a python call started in the runner's own process group (os.fork, os.system,
+    subprocess without a new session), so a call's processes do not outlive it; fork bombs included."""
+    me, group = os.getpid(), os.getpgrp()
+    for _ in range(100):
+        victims = []
+        for name in os.listdir("/proc"):
+            if name.isdigit() and int(name) != me:
+                try:
+                    with open(f"/proc/{name}/stat", "rb") as f:
+                        fields = f.read().rsplit(b")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[2]) == group and fields[0] != b"Z":
+                    victims.append(int(name))
+        if not victims:
+            break
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.002)
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:  # reap our killed children
+            pass
+
+
+def kill_group(pgid: int) -> None:
+    for _ in range(100):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.005)
+
+
 class Runner:
     def __init__(self, proto_out: Any) -> None:
         self.out = proto_out
@@ -177,6 +212,7 @@ class Runner:
             os.dup2(saved[3], 2)
             os.close(saved[2])
             os.close(saved[3])
+            kill_call_leftovers()
         os.lseek(fd_sink, 0, os.SEEK_SET)
         with os.fdopen(fd_sink, "rb") as f:
             raw = f.read(limit * 4 + 4).decode("utf-8", "replace")
@@ -226,9 +262,15 @@ class Runner:
                 else:
                     sel.unregister(key.fileobj)
         sel.close()
+        if not timed_out:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                timed_out = True
+        # The command's background jobs (and fork bombs) share its process group: stop them with the call, so
+        # nothing it started keeps running between calls. Long-lived helpers belong in the python tool.
+        kill_group(proc.pid)
         if timed_out:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
             kill_strays()
         code = proc.wait()
         proc.stdout.close()
