@@ -4,6 +4,7 @@ settings and client ownership."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import httpx
@@ -253,3 +254,20 @@ async def test_the_embedded_backend_is_not_a_dialect() -> None:
     async with httpx.AsyncClient() as client:
         with pytest.raises(ConfigError, match="not an OpenAI-compatible dialect"):
             OpenAICompatModel(client, dialect=Backend.embedded)
+
+
+async def test_retry_after_is_honoured_up_to_the_backoff_cap() -> None:
+    slow_down = httpx.Response(429, headers={"retry-after": "0.3"}, json={"error": {"message": "wait"}})
+    script = Script(slow_down, httpx.Response(200, json=_ok()))
+    client = httpx.AsyncClient(base_url="http://server.test/v1", transport=httpx.MockTransport(script))
+    async with OpenAICompatModel(client, max_retries=1, backoff_s=0.001, backoff_max_s=5.0, owns_client=True) as m:
+        start = time.perf_counter()
+        assert (await m.complete(REQUEST)).text == "hello"
+        waited = time.perf_counter() - start
+    assert waited >= 0.3
+    capped = Script(httpx.Response(503, headers={"retry-after": "3600"}), httpx.Response(200, json=_ok()))
+    client = httpx.AsyncClient(base_url="http://server.test/v1", transport=httpx.MockTransport(capped))
+    async with OpenAICompatModel(client, max_retries=1, backoff_s=0.001, backoff_max_s=0.05, owns_client=True) as m:
+        start = time.perf_counter()
+        await m.complete(REQUEST)
+        assert time.perf_counter() - start < 5.0

@@ -15,7 +15,13 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from ponder.config import Backend, LLMSettings
 from ponder.errors import (
@@ -230,11 +236,23 @@ class OpenAICompatModel:
     async def _retrying(self, fn: Callable[[dict[str, Any]], Awaitable[T]], payload: dict[str, Any]) -> T:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait_exponential_jitter(multiplier=self.backoff_s, max=self.backoff_max_s, jitter=self.backoff_s),
+            wait=self._wait,
             retry=retry_if_exception(_retryable),
             reraise=True,
         )
         return await retrying(fn, payload)
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Exponential backoff with jitter, but never less than the server's ``Retry-After`` (capped)."""
+        backoff = wait_exponential_jitter(multiplier=self.backoff_s, max=self.backoff_max_s, jitter=self.backoff_s)
+        seconds = backoff(state)
+        exc = state.outcome.exception() if state.outcome is not None else None
+        cause = exc.__cause__ if exc is not None else None
+        if isinstance(cause, httpx.HTTPStatusError):
+            retry_after = _retry_after_s(cause.response)
+            if retry_after is not None:
+                seconds = max(seconds, min(retry_after, self.backoff_max_s))
+        return seconds
 
     async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         return await self._retrying(self._post_once, payload)
@@ -255,7 +273,8 @@ class OpenAICompatModel:
             if stream:
                 await response.aread()
                 await response.aclose()
-            raise _status_error(response)
+            cause = httpx.HTTPStatusError(f"HTTP {response.status_code}", request=response.request, response=response)
+            raise _status_error(response) from cause
         return response
 
     async def _open_stream(self, payload: dict[str, Any]) -> httpx.Response:
@@ -273,6 +292,14 @@ class OpenAICompatModel:
         if not isinstance(data, dict):
             raise ModelServerError(f"the server answered with a JSON {type(data).__name__}", retryable=False)
         return data
+
+
+def _retry_after_s(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (the delay form; an HTTP date is ignored)."""
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "")))
+    except ValueError:
+        return None
 
 
 def _prompt_seconds(data: dict[str, Any]) -> float | None:
