@@ -2,8 +2,9 @@
 
 The caller injects the ``httpx.AsyncClient`` (``from_settings`` builds one from :class:`LLMSettings`). Requests are
 formatted by the pure :func:`build_payload`; transport failures, 429 and 5xx are retried with exponential backoff
-and jitter (tenacity), and every failure leaves as a :mod:`ponder.errors` type. A reply cut off at ``max_tokens``
-is returned with ``finish_reason="length"``; :func:`ponder.llm.structured` refuses it.
+and jitter (tenacity; never sooner than the server's ``Retry-After``), and every failure leaves as a
+:mod:`ponder.errors` type. A reply cut off at ``max_tokens`` is returned with ``finish_reason="length"``;
+:func:`ponder.llm.structured` refuses it. :meth:`OpenAICompatModel.stream` streams one choice over SSE.
 """
 
 from __future__ import annotations
