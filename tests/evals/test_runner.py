@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ponder.agents import Context, TaskFamily
-from ponder.errors import InputError, ModelServerError, NotFoundError
+from ponder.errors import ConfigError, InputError, ModelServerError, NotFoundError
 from ponder.evals import EvalRunner, RunStore, load_dataset
 from ponder.llm import ChatRequest
 from tests.fakes import FunctionModel
@@ -153,3 +153,14 @@ def test_a_killed_run_resumes_without_asking_finished_items_again(tmp_path: Path
     assert (summary["items"], summary["correct"], summary["failed"], summary["resumed"]) == (12, 12, 0, len(finished))
     ids = [json.loads(line)["id"] for line in results.read_text().splitlines()]
     assert sorted(ids) == sorted({*ids}) and len(ids) == 12
+
+
+async def test_code_datasets_need_a_code_checker_before_anything_runs(tmp_path: Path) -> None:
+    path = tmp_path / "code.jsonl"
+    path.write_text(json.dumps({"id": "c1", "question": "Write add(a, b).", "answer": "assert add(1, 2) == 3"}) + "\n")
+    fake = Model()
+    with pytest.raises(ConfigError, match="code checker"):
+        await EvalRunner(Context(fake.model), progress=False).run(
+            load_dataset(str(path), family=TaskFamily.code), "cot", tmp_path / "run"
+        )
+    assert fake.questions == []

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ponder.agents import Context, Event, StrategyResult, Task, TextDelta, get_strategy, run_to_result
+from ponder.agents import Context, Event, StrategyResult, Task, TaskFamily, TextDelta, get_strategy, run_to_result
 from ponder.errors import ConfigError, InputError, PonderError
 from ponder.evals._datasets import Dataset, EvalItem
 from ponder.evals._scoring import CodeChecker, Score, score_item
@@ -212,6 +212,11 @@ class EvalRunner:
     ) -> RunSummary:
         options = options or {}
         check_strategy(strategy, options)
+        if dataset.family is TaskFamily.code and self.code_checker is None:
+            raise ConfigError(
+                f"dataset {dataset.name!r} is scored by running code and this runner has no code checker",
+                hint="give EvalRunner a code_checker (e.g. one that runs the tests in the ToolServer sandbox)",
+            )
         meta = RunMeta(
             dataset=dataset.name,
             dataset_path=str(dataset.path),
