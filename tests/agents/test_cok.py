@@ -271,3 +271,23 @@ async def test_few_shot_cot_shows_the_cok_exemplars_as_prose_reasoning() -> None
     shown = json.loads(messages[2].content)
     assert shown["answer"] == "A" and shown["reasoning"].startswith("plate AtLocation cupboard")
     assert list(model.requests[0].constraint.json_schema["properties"]) == ["reasoning", "answer"]  # type: ignore[union-attr]
+
+
+async def test_word_problem_data_restated_in_a_triple_counts_as_given() -> None:
+    chain = {
+        "evidence": [
+            {"subject": "James", "relation": "runs", "object": "3 sprints"},
+            {"subject": "3 * 60", "relation": "equals", "object": "180"},
+            {"subject": "week", "relation": "has", "object": "7 days"},
+        ],
+        "explanation": "3 sprints of 60 meters make 180 meters.",
+        "answer": 180,
+    }
+    model = ScriptedModel([chain])
+    task = Task(question="James runs 3 sprints of 60 meters. How far does he run?", family=TaskFamily.number)
+    kb = DictKB([])
+    strategy = get_strategy("cok-f2", judge="none", rethink_rounds=0)
+    result = await run_to_result(strategy.run(task, Context(model, kb=kb)))
+    triples = result.details["rounds"][0]["verdict"]["triples"]
+    assert [(t["source"], t["supported"]) for t in triples] == [("question", True), ("computed", True), ("kb", False)]
+    assert kb.asked == [("week", "has", "7 days")]  # only the triple that is neither given nor computable

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel
 
-from ponder.agents._base import Context, StrategyResult, Task, TaskFamily, format_answer
+from ponder.agents._base import Context, StrategyResult, Task, TaskFamily, format_answer, render_question
 from ponder.agents._events import Event, EvidenceChecked, FinalAnswer, LLMCall, StepStarted
 from ponder.agents.cok._prompt import EvidenceTriple, cok_output_model, exemplars_for, first_messages, rethink_messages
 from ponder.agents.cok._verify import (
@@ -111,7 +111,9 @@ class ChainOfKnowledge:
         self, task: Task, chain: dict[str, Any], checker: FactChecker, judge: FaithfulnessJudge | None, model: Any
     ) -> Verdict:
         triples = [EvidenceTriple.model_validate(t) for t in chain["evidence"]]
-        checks: list[TripleCheck] = [await checker.check(t) for t in triples]
+        # a word problem states its own data: triples restating it are grounded in the question itself
+        given = render_question(task) if task.family is TaskFamily.number else None
+        checks: list[TripleCheck] = [await checker.check(t, given) for t in triples]
         judged = [c.score for c in checks if c.score is not None]
         factuality = sum(judged) / len(judged) if judged else None
         faithfulness = None

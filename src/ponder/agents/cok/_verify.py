@@ -41,7 +41,7 @@ class TripleCheck(BaseModel):
     object: str
     score: float | None = Field(description="support in [0, 1]; None when no source could judge the triple")
     supported: bool
-    source: str = "none"  # "computed" | "kb" | "search" | "none"
+    source: str = "none"  # "computed" | "question" | "kb" | "search" | "none"
     evidence: list[str] = Field(default_factory=list)
     correction: str | None = Field(default=None, description="the best retrieved knowledge to use instead")
 
@@ -60,6 +60,11 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP and len(w) > 1}
 
 
+def _numbers(text: str) -> set[str]:
+    """Numbers as words (``1,200`` -> ``1200``) so a restated quantity matches the problem text."""
+    return {n.replace(",", "") for n in re.findall(r"\d[\d,]*", text)}
+
+
 class FactChecker:
     """Scores triples against whatever knowledge is configured (``kb``: a ``ponder.search.KnowledgeBase``,
     ``search``: a ``ponder.search.SearchEngine``); computable triples need neither."""
@@ -69,7 +74,9 @@ class FactChecker:
         self.search = search
         self.search_k = search_k
 
-    async def check(self, triple: EvidenceTriple) -> TripleCheck:
+    async def check(self, triple: EvidenceTriple, given: str | None = None) -> TripleCheck:
+        """``given``: text whose statements count as facts (a word problem's own data): a triple whose subject
+        and object words all occur in it is supported by the context, not by knowledge."""
         s, r, o = triple.subject, triple.relation, triple.object
         computed = check_computable(s, r, o)
         if computed is not None:
@@ -83,6 +90,12 @@ class FactChecker:
                 evidence=[computed.statement],
                 correction=None if computed.correct else computed.statement,
             )
+        if given is not None and computed is None:
+            words = _words(f"{s} {o}")
+            if words and words <= _words(given) | _numbers(given):
+                return TripleCheck(
+                    subject=s, relation=r, object=o, score=1.0, supported=True, source="question", evidence=[given]
+                )
         best: float | None = None
         source = "none"
         evidence: list[tuple[float, str]] = []
