@@ -102,4 +102,5 @@ async def test_the_api_on_postgres_serves_runs_after_a_restart(postgres_url: str
             got = (await client.get(f"/runs/{run['id']}")).json()
             assert got["status"] == "succeeded"
             assert got["text"] == "4"
-            assert await collect(client, run["id"]) == first
+            replay = await collect(client, run["id"])
+            assert [e for e in replay if "id" in e] == [e for e in first if "id" in e]  # status notes may differ

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from ponder.api._auth import KeyRing, check_binding
 from ponder.api._catalog import StrategyCatalog
 from ponder.api._deps import Service
+from ponder.api._evals import EvalJobs
 from ponder.api._metrics import MeasuredToolServer, Metrics
 from ponder.api._runs import RunManager
 from ponder.api._store import RunStore
@@ -42,10 +43,11 @@ def create_app(
     search: Any = None,
     kb: Any = None,
     strategies: Mapping[str, type] | None = None,
+    eval_executor: Any = None,
     recover: bool = True,
 ) -> FastAPI:
     """The API app. ``model`` replaces the configured backend (tests pass a scripted one); ``strategies`` adds
-    strategy classes by name next to the registry's."""
+    strategy classes by name next to the registry's; ``eval_executor`` runs eval items (in process by default)."""
     from ponder.runtime import build_context
 
     keys = KeyRing(settings.api.api_keys)
@@ -69,15 +71,21 @@ def create_app(
     store = RunStore(settings.api.database_url)
     events = EventLog(store)
     catalog = StrategyCatalog(strategies)
+    runs = RunManager(store, events, catalog, context, metrics)
+    if eval_executor is None:
+        from ponder.evals import LocalExecutor
+
+        eval_executor = LocalExecutor()
     service = Service(
         settings=settings,
         keys=keys,
         store=store,
         events=events,
-        runs=RunManager(store, events, catalog, context, metrics),
+        runs=runs,
         catalog=catalog,
         metrics=metrics,
         context=context,
+        evals=EvalJobs(runs, context, metrics, settings.data_dir, eval_executor),
     )
 
     @asynccontextmanager
@@ -97,9 +105,11 @@ def create_app(
                 count = await service.runs.recover()
                 if count:
                     log.info("recovered %d unfinished runs", count)
+                await service.evals.recover()
             yield
         finally:
             await service.runs.close()
+            await service.evals.close()
             await events.close()
             await store.close()
             await stack.aclose()
@@ -130,6 +140,7 @@ def create_app(
         return JSONResponse({"error": body}, status_code=422)
 
     from ponder.api.routes import catalog as catalog_routes
+    from ponder.api.routes import evals as evals_routes
     from ponder.api.routes import openai as openai_routes
     from ponder.api.routes import runs as runs_routes
     from ponder.api.routes import ui as ui_routes
@@ -137,6 +148,7 @@ def create_app(
     app.include_router(runs_routes.router)
     app.include_router(catalog_routes.router)
     app.include_router(openai_routes.router)
+    app.include_router(evals_routes.router)
     app.include_router(ui_routes.router)
     ui_routes.mount(app)
     return app

@@ -47,6 +47,10 @@ class RunManager:
         self._closing = False
 
     @property
+    def closing(self) -> bool:
+        return self._closing
+
+    @property
     def active_count(self) -> int:
         return len(self._live)
 
@@ -89,6 +93,8 @@ class RunManager:
 
     async def answer(self, run_id: str, owner: str, answer: str, interrupt_id: str | None = None) -> RunRecord:
         record = await self.get(run_id, owner)
+        if record.kind == "eval":
+            raise Conflict(f"{run_id!r} is an eval job; it asks no questions")
         if record.status is not RunStatus.waiting or run_id in self._live:
             raise Conflict(
                 f"run {run_id!r} is {record.status.value}, not waiting for a human answer",
@@ -114,6 +120,8 @@ class RunManager:
 
     async def cancel(self, run_id: str, owner: str) -> RunRecord:
         record = await self.get(run_id, owner)
+        if record.kind == "eval":
+            raise Conflict(f"{run_id!r} is an eval job", hint=f"cancel it with POST /evals/{run_id}/cancel")
         if record.status.finished:
             raise Conflict(f"run {run_id!r} is already {record.status.value}")
         live = self._live.get(run_id)
@@ -139,8 +147,8 @@ class RunManager:
         """Start again every run a previous process left queued or running. Returns how many."""
         count = 0
         for record in await self.store.unfinished_runs():
-            if record.status is RunStatus.waiting or record.id in self._live:
-                continue
+            if record.status is RunStatus.waiting or record.kind == "eval" or record.id in self._live:
+                continue  # eval jobs are recovered by EvalJobs
             seq = await self.store.last_seq(record.id)
             resumable = is_resumable(self.catalog.strategy_class(record.strategy))
             live = self._spawn(record, "recover", seq=seq)
@@ -156,7 +164,7 @@ class RunManager:
     async def close(self) -> None:
         """Stop executing; unfinished runs keep their status and are recovered by the next process."""
         self._closing = True
-        tasks = [live.task for live in self._live.values() if live.task is not None]
+        tasks: list[asyncio.Task[None]] = [live.task for live in self._live.values() if live.task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

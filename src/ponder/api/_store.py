@@ -173,15 +173,20 @@ class RunStore:
         return _row_to_record(row) if row is not None else None
 
     async def list_runs(
-        self, owner: str | None, *, limit: int = 50, status: RunStatus | None = None, kind: str | None = None
+        self,
+        owner: str | None,
+        *,
+        limit: int = 50,
+        status: RunStatus | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> list[RunRecord]:
         query = runs_table.select().order_by(runs_table.c.created_at.desc()).limit(limit)
         if owner is not None:
             query = query.where(runs_table.c.owner == owner)
         if status is not None:
             query = query.where(runs_table.c.status == status.value)
-        if kind is not None:
-            query = query.where(runs_table.c.kind == kind)
+        if kinds is not None:
+            query = query.where(runs_table.c.kind.in_(list(kinds)))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_row_to_record(r) for r in rows]

@@ -12,7 +12,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from ponder.api._deps import OwnerDep, ServiceDep
 from ponder.api._schemas import CreateRun, ErrorBody, HumanAnswer, RunList, RunView
 from ponder.api._store import RunStatus, StoredEvent
-from ponder.errors import InputError
+from ponder.errors import InputError, NotFoundError
 
 router = APIRouter(
     prefix="/runs",
@@ -39,13 +39,16 @@ async def list_runs(
     status: RunStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> RunList:
-    records = await service.store.list_runs(owner, limit=limit, status=status, kind="run")
+    records = await service.store.list_runs(owner, limit=limit, status=status, kinds=("run", "chat"))
     return RunList(runs=[RunView.of(r) for r in records])
 
 
 @router.get("/{run_id}", response_model=RunView, summary="A run's status, result and costs")
 async def get_run(run_id: str, service: ServiceDep, owner: OwnerDep) -> RunView:
-    return RunView.of(await service.runs.get(run_id, owner))
+    record = await service.runs.get(run_id, owner)
+    if record.kind == "eval":
+        raise NotFoundError(f"{run_id!r} is an eval job", hint=f"see GET /evals/{run_id}")
+    return RunView.of(record)
 
 
 @router.get(
