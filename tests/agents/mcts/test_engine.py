@@ -300,3 +300,14 @@ async def test_tree_events_serialise_and_round_trip() -> None:
     last = trees[-1].tree
     assert {n["id"] for n in last["nodes"]} == set(range(len(last["nodes"])))
     assert all(n["parent"] is None or n["parent"] < n["id"] for n in last["nodes"])
+
+
+def test_unknown_or_bad_strategy_options_are_typed_input_errors() -> None:
+    from ponder.agents import get_strategy
+    from ponder.errors import InputError
+
+    with pytest.raises(InputError, match="bad options") as info:
+        get_strategy("mcts-code", budgte=4)
+    assert "budget" in info.value.hint
+    with pytest.raises(InputError, match="k"):
+        get_strategy("mcts-math", k=0)

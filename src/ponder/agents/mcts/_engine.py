@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ponder.agents._events import Event, StepStarted, TreeUpdated
 from ponder.agents.mcts._tree import FinalRule, Node, Selection, Tree
@@ -35,6 +35,8 @@ class Budget(BaseModel):
 
 
 class SearchConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     k: int = Field(default=3, ge=1, le=32, description="candidates sampled per expansion, in one request")
     c: float = Field(default=1.0, ge=0.0, description="exploration constant")
     selection: Selection = "puct"

@@ -10,12 +10,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
+
 from ponder.agents._base import Context, StrategyResult, Task, format_answer
 from ponder.agents._events import Event, FinalAnswer, StepStarted
 from ponder.agents.mcts._engine import MCTS, Budget, Domain, SearchConfig
 from ponder.agents.mcts._pool import SessionPool
 from ponder.agents.mcts._tree import FinalRule
-from ponder.errors import ConfigError
+from ponder.errors import ConfigError, InputError
 
 
 class MCTSStrategy:
@@ -37,8 +39,15 @@ class MCTSStrategy:
         domain_options: dict[str, Any] | None = None,
         **config: Any,
     ) -> None:
-        self.budget = Budget(llm_calls=budget, tokens=tokens, seconds=seconds)
-        self.config = SearchConfig(**{**self.default_config, **config})
+        try:
+            self.budget = Budget(llm_calls=budget, tokens=tokens, seconds=seconds)
+            self.config = SearchConfig(**{**self.default_config, **config})
+        except ValidationError as exc:
+            fields = ", ".join(sorted(SearchConfig.model_fields))
+            raise InputError(
+                f"{self.name}: bad options: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}",
+                hint=f"options are budget, tokens, seconds, sessions, domain_options and: {fields}",
+            ) from exc
         self.sessions = sessions
         self.domain_options = domain_options or {}
 
