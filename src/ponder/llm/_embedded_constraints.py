@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -70,7 +71,7 @@ class Compiled:
     """A constraint compiled for one engine: a guide factory, or a GBNF grammar for llama.cpp's sampler."""
 
     engine: ConstraintEngine
-    new_guide: Any = None  # Callable[[], Guide] | None
+    new_guide: Callable[[], Guide] | None = None
     gbnf: str | None = None
 
 
