@@ -13,6 +13,7 @@ from ponder.config import Backend, Settings
 from ponder.toolserver.cli import toolserver_app
 from ponder.toolserver.cli import toolserver_app
 from ponder.toolserver.cli import toolserver_app
+from ponder.toolserver.cli import toolserver_app
 from ponder.evals._cli import eval_app
 from ponder.search._cli import index_app, kb_app, search_cmd
 from ponder.toolserver.cli import toolserver_app
@@ -23,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(toolserver_app, name="toolserver")
 app.add_typer(toolserver_app, name="toolserver")
 app.add_typer(toolserver_app, name="toolserver")
 app.add_typer(toolserver_app, name="toolserver")

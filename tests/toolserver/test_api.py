@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import pytest_asyncio
+from docker.client import DockerClient
 
-from ponder.errors import ToolArgumentsInvalid, UnknownTool
+from ponder.errors import SandboxUnavailable, ToolArgumentsInvalid, UnknownTool
 
-from .conftest import HttpManager
+from .conftest import HttpManager, make_settings, running_http_manager
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -118,3 +119,14 @@ async def test_client_raises_the_typed_errors(http_manager: HttpManager) -> None
             await s.call("nope", {})
         with pytest.raises(ToolArgumentsInvalid, match="code"):
             await s.call("python", {"code": 5})
+
+
+async def test_session_limit_is_a_retryable_503(docker_client: DockerClient) -> None:
+    async with running_http_manager(make_settings(pool_size=0, max_sessions=1)) as running:
+        async with running.client.session():
+            with pytest.raises(SandboxUnavailable, match="all 1 sandbox sessions are in use") as caught:
+                async with running.client.session():
+                    pass
+            assert caught.value.retryable
+        async with running.client.session() as again:  # the slot is free once the first session closed
+            assert (await again.call("python", {"code": "'ok'"})).ok

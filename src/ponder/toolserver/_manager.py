@@ -177,6 +177,12 @@ class Manager:
     async def open_session(self) -> str:
         if not self._running:
             raise SandboxUnavailable("the ToolServer manager is not running")
+        if len(self._sessions) >= self.settings.max_sessions:
+            raise SandboxUnavailable(
+                f"all {self.settings.max_sessions} sandbox sessions are in use",
+                hint="close sessions you no longer need, retry later, or raise PONDER_TOOLSERVER__MAX_SESSIONS",
+                retryable=True,
+            )
         session = Session(id=secrets.token_urlsafe(12), sandbox=await self._acquire())
         self._sessions[session.id] = session
         return session.id
