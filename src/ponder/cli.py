@@ -11,12 +11,8 @@ from rich.console import Console
 
 from ponder.config import Backend, Settings
 from ponder.toolserver.cli import toolserver_app
-from ponder.toolserver.cli import toolserver_app
-from ponder.toolserver.cli import toolserver_app
-from ponder.toolserver.cli import toolserver_app
 from ponder.evals._cli import eval_app
 from ponder.search._cli import index_app, kb_app, search_cmd
-from ponder.toolserver.cli import toolserver_app
 
 app = typer.Typer(
     name="ponder",
@@ -24,10 +20,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(toolserver_app, name="toolserver")
-app.add_typer(toolserver_app, name="toolserver")
-app.add_typer(toolserver_app, name="toolserver")
-app.add_typer(toolserver_app, name="toolserver")
 app.add_typer(toolserver_app, name="toolserver")
 app.add_typer(eval_app, name="eval")
 app.add_typer(index_app, name="index")

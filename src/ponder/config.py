@@ -78,22 +78,6 @@ class ToolServerSettings(BaseModel):
     call_grace_s: float = Field(default=2.0, description="past the time limit + this, the sandbox is replaced")
     max_request_bytes: int = Field(default=16 * 1024 * 1024, description="larger HTTP request bodies get 413")
     max_sessions: int = Field(default=32, description="open sessions (containers) at once; more get 503")
-    docker_host: str | None = Field(default=None, description="Docker engine URL; default unix:///var/run/docker.sock")
-    instance: str = Field(default="default", description="label of this manager's containers; orphans are reaped")
-    call_grace_s: float = Field(default=2.0, description="past the time limit + this, the sandbox is replaced")
-    max_request_bytes: int = Field(default=16 * 1024 * 1024, description="larger HTTP request bodies get 413")
-    docker_host: str | None = Field(default=None, description="Docker engine URL; default unix:///var/run/docker.sock")
-    instance: str = Field(default="default", description="label of this manager's containers; orphans are reaped")
-    call_grace_s: float = Field(default=2.0, description="past the time limit + this, the sandbox is replaced")
-    max_request_bytes: int = Field(default=16 * 1024 * 1024, description="larger HTTP request bodies get 413")
-    docker_host: str | None = Field(default=None, description="Docker engine URL; default unix:///var/run/docker.sock")
-    instance: str = Field(default="default", description="label of this manager's containers; orphans are reaped")
-    call_grace_s: float = Field(default=2.0, description="past the time limit + this, the sandbox is replaced")
-    max_request_bytes: int = Field(default=16 * 1024 * 1024, description="larger HTTP request bodies get 413")
-    docker_host: str | None = Field(default=None, description="Docker engine URL; default unix:///var/run/docker.sock")
-    instance: str = Field(default="default", description="label of this manager's containers; orphans are reaped")
-    call_grace_s: float = Field(default=2.0, description="past the time limit + this, the sandbox is replaced")
-    max_request_bytes: int = Field(default=16 * 1024 * 1024, description="larger HTTP request bodies get 413")
 
 
 class SearchSettings(BaseModel):

@@ -107,26 +107,6 @@ class PayloadTooLarge(InputError):
     default_hint = "send less data per request (split large files, shorten code)"
 
 
-class PayloadTooLarge(InputError):
-    status_code = 413
-    default_hint = "send less data per request (split large files, shorten code)"
-
-
-class PayloadTooLarge(InputError):
-    status_code = 413
-    default_hint = "send less data per request (split large files, shorten code)"
-
-
-class PayloadTooLarge(InputError):
-    status_code = 413
-    default_hint = "send less data per request (split large files, shorten code)"
-
-
-class PayloadTooLarge(InputError):
-    status_code = 413
-    default_hint = "send less data per request (split large files, shorten code)"
-
-
 class ModelError(PonderError):
     status_code = 502
 
