@@ -155,3 +155,10 @@ async def test_sessions_are_isolated_from_each_other(server: ToolServer) -> None
         assert not missing.ok and missing.error == "NameError: name 'secret' is not defined"
         listed = await b.call("files", {"op": "list"})
         assert listed.output["entries"] == []
+
+
+async def test_output_of_child_processes_is_truncated_too(session: ToolSession) -> None:
+    result = await session.call("python", {"code": "import os\nos.system('head -c 100000 /dev/zero | tr \"\\\\0\" z')"})
+    assert result.ok and result.truncated
+    assert result.output["stdout"].startswith("z" * LIMIT)
+    assert result.output["stdout"].endswith("[truncated: 96000 more characters]")

@@ -215,9 +215,11 @@ class Runner:
             kill_call_leftovers()
         os.lseek(fd_sink, 0, os.SEEK_SET)
         with os.fdopen(fd_sink, "rb") as f:
-            raw = f.read(limit * 4 + 4).decode("utf-8", "replace")
-        if raw:
-            out.write(raw)
+            size = os.fstat(f.fileno()).st_size
+            data = f.read(limit * 4 + 4)
+        if data:
+            out.write(data.decode("utf-8", "replace"))
+            out.dropped += size - len(data)  # bytes never read count as characters dropped
         if value is not None:
             value, _ = clip(value, limit)
         output = {"stdout": out.value(), "stderr": err.value(), "result": value}
