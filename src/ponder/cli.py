@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 
 from ponder.config import Backend, Settings
-from ponder.toolserver.cli import toolserver_app
 from ponder.evals._cli import eval_app
 from ponder.search._cli import index_app, kb_app, search_cmd
 from ponder.toolserver.cli import toolserver_app
