@@ -54,7 +54,9 @@ def serve(app: FastAPI) -> Iterator[Server]:
     try:
         yield Server(app, port, thread, server)
     finally:
-        app.state.service.events.end_streams()  # as sse-starlette does on a signal, which a thread does not get
+        service = getattr(app.state, "service", None)
+        if service is not None:  # end open streams, as sse-starlette does on a signal (a thread gets none)
+            service.events.end_streams()
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
