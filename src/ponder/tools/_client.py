@@ -95,11 +95,16 @@ class HttpToolSession:
 
     async def call(self, tool: str, args: dict[str, Any], *, timeout_s: float | None = None) -> ToolResult:
         body = {"tool": tool, "args": args, "timeout_s": timeout_s}
-        data = await _request(self._client, "POST", f"/sessions/{self._id}/calls", json=body)
-        return ToolResult.model_validate(data)
+        response = await _send(self._client, "POST", f"/sessions/{self._id}/calls", json=body)
+        return ToolResult.model_validate_json(response.content)
 
 
 async def _request(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> Any:
+    response = await _send(client, method, url, **kwargs)
+    return response.json() if response.content else None
+
+
+async def _send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
     try:
         response = await client.request(method, url, **kwargs)
     except httpx.TransportError as exc:
@@ -110,7 +115,7 @@ async def _request(client: httpx.AsyncClient, method: str, url: str, **kwargs: A
         ) from exc
     if response.status_code >= 400:
         raise error_from_response(response)
-    return response.json() if response.content else None
+    return response
 
 
 class HttpToolServer:

@@ -140,9 +140,11 @@ def create_app(manager: Manager, token: str | None, *, own_manager: bool = True)
     async def open_session() -> SessionCreated:
         return SessionCreated(id=await manager.open_session())
 
-    @app.post("/sessions/{session_id}/calls", dependencies=auth)
-    async def call(session_id: str, body: CallRequest) -> ToolResult:
-        return await manager.call(session_id, body.tool, body.args, timeout_s=body.timeout_s)
+    @app.post("/sessions/{session_id}/calls", dependencies=auth, response_model=ToolResult)
+    async def call(session_id: str, body: CallRequest) -> Response:
+        result = await manager.call(session_id, body.tool, body.args, timeout_s=body.timeout_s)
+        # Serialised once by pydantic-core; FastAPI's response-model pass would validate and encode it again.
+        return Response(result.model_dump_json(), media_type="application/json")
 
     @app.delete("/sessions/{session_id}", status_code=204, dependencies=auth)
     async def close_session(session_id: str) -> Response:
