@@ -13,15 +13,18 @@ from ponder.llm import Message, assistant, system, user
 PLAN_SYSTEM = (
     "You plan how to solve a task with tools (run Python and shell in a sandbox with a /workspace folder, search, "
     "ask a human). Break the task into subtasks, in order, each with a concrete goal that a few tool calls can "
-    "reach. Use as few subtasks as possible: one for a simple task, never more than {width}. Reply with a JSON "
-    "object only."
+    "reach. Use as few subtasks as possible: one for a simple task, never more than {width}. The sandbox is ready: "
+    "never plan to open, install or close anything. Example: for 'Write 3*4 to x.txt' one subtask, goal 'compute "
+    "3*4 with python and write it to x.txt'. Reply with a JSON object only."
 )
 
 ACT_SYSTEM = (
     "You solve one subtask of a larger plan by calling tools, one call per reply. Tools:\n{tools}\n"
     "Use the `python` tool to compute exactly and to read or write files in the workspace (the current folder); "
-    "print what you need to see. Files persist between calls. When the subtask's goal is reached, or cannot be "
-    "reached, call `submit` at once with the conclusion and the concrete values found. Reply with a JSON object only."
+    "print what you need to see. In the shell, Python is `python3`. Files persist between calls. When the "
+    "subtask's goal is reached, or cannot be reached, call `submit` at once with the conclusion and the concrete "
+    'values found. Example of a python call: {{"tool": "python", "args": {{"code": '
+    "\"open('x.txt', 'w').write(str(3 * 4))\"}}}}. Reply with a JSON object only."
 )
 
 REFINE_SYSTEM = (

@@ -21,10 +21,10 @@ class SubTaskStatus(StrEnum):
 class SubTaskDraft(BaseModel):
     """A subtask as the model proposes it."""
 
-    name: str = Field(description="a short name, a few words")
-    goal: str = Field(description="what this subtask must achieve, concretely and checkably")
-    criticism: str = Field(default="", description="what could go wrong or be overlooked in this subtask")
-    milestones: list[str] = Field(default_factory=list, description="observable steps that show progress")
+    name: str = Field(max_length=60, description="a short name, a few words")
+    goal: str = Field(max_length=240, description="what this subtask must achieve, concretely and checkably")
+    criticism: str = Field(default="", max_length=160, description="what could go wrong or be overlooked")
+    milestones: list[str] = Field(default_factory=list, max_length=3, description="observable signs of progress")
 
 
 class SubTask(SubTaskDraft):
@@ -43,8 +43,8 @@ class Plan(BaseModel):
 class PlanDraft(BaseModel):
     """The initial plan: an ordered list of subtasks that together achieve the goal."""
 
-    reasoning: str = Field(max_length=300, description="how the goal breaks down, briefly")
-    subtasks: list[SubTaskDraft] = Field(min_length=1, description="the subtasks in the order to do them")
+    reasoning: str = Field(max_length=200, description="how the goal breaks down, briefly")
+    subtasks: list[SubTaskDraft] = Field(min_length=1, max_length=8, description="the subtasks in the order to do them")
 
 
 class SubmitType(StrEnum):
