@@ -120,6 +120,15 @@ async def test_restarted_manager_reaps_its_orphans(crashed_manager: str, docker_
         assert (await kept.call("python", {"code": "'still here'"})).ok
 
 
+async def test_a_live_manager_of_the_same_instance_is_left_alone(docker_client: DockerClient) -> None:
+    settings = make_settings(pool_size=0)
+    async with LocalToolServer(settings) as first, first.session() as s:
+        await s.call("python", {"code": "mine = 1"})
+        async with LocalToolServer(settings.model_copy()) as second:
+            assert second.manager.reaped_orphans == 0
+            assert (await s.call("python", {"code": "mine"})).output["result"] == "1"
+
+
 async def test_docker_unavailable_is_a_clear_error(tmp_path: os.PathLike[str]) -> None:
     missing = f"unix://{tmp_path}/no-such-docker.sock"
     with pytest.raises(SandboxUnavailable, match="cannot reach the Docker engine") as caught:

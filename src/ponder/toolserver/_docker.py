@@ -23,10 +23,37 @@ from ponder.toolserver._image import DEFAULT_DOCKER_HOST, DIGEST_LABEL, node_dig
 
 LABEL = "ponder.toolserver"
 INSTANCE_LABEL = "ponder.toolserver.instance"
+OWNER_LABEL = "ponder.toolserver.owner"
 RUNNER = ["python3", "-I", "/opt/ponder/runner.py"]
 INIT = ["python3", "-I", "-S", "/opt/ponder/runner.py", "init"]
 SANDBOX_USER = "1000:1000"
 WORKSPACE = "/workspace"
+
+
+def _start_time(pid: int) -> str | None:
+    """A process's start time (clock ticks since boot), or None when no such process exists."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def owner_id() -> str:
+    """Names this manager process: host, pid and start time (a pid alone may be reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def owner_alive(owner: str) -> bool | None:
+    """Whether the manager named by ``owner`` still runs; None when it ran on another host."""
+    try:
+        host, pid, started = owner.rsplit(":", 2)
+        number = int(pid)
+    except ValueError:
+        return False  # unlabelled or malformed: made by no manager we know of
+    if host != socket.gethostname():
+        return None
+    return _start_time(number) == started
 
 
 @dataclass
@@ -134,7 +161,7 @@ class DockerEngine:
             self._client = None
 
     def labels(self) -> dict[str, str]:
-        return {LABEL: "1", INSTANCE_LABEL: self.settings.instance}
+        return {LABEL: "1", INSTANCE_LABEL: self.settings.instance, OWNER_LABEL: owner_id()}
 
     def start_container(self) -> str:
         try:
@@ -186,6 +213,20 @@ class DockerEngine:
 
     def list_mine(self) -> list[str]:
         """Ids of every container labelled with this manager's instance name, running or not."""
+        return [str(c["Id"]) for c in self._instance_containers()]
+
+    def list_orphans(self) -> list[str]:
+        """This instance's containers whose manager process is gone (crashed or killed). Containers of a live
+        manager with the same instance name on this host (an API server and a CLI run, say) are left alone, and
+        so are those of managers on other hosts, whose liveness cannot be seen from here."""
+        orphans = []
+        for container in self._instance_containers():
+            owner = (container.get("Labels") or {}).get(OWNER_LABEL, "")
+            if owner_alive(owner) is False:
+                orphans.append(str(container["Id"]))
+        return orphans
+
+    def _instance_containers(self) -> list[dict[str, Any]]:
         label = f"{INSTANCE_LABEL}={self.settings.instance}"
-        found = self.client.api.containers(all=True, filters={"label": label})  # no per-container inspect: no races
-        return [str(c["Id"]) for c in found]
+        found: list[dict[str, Any]] = self.client.api.containers(all=True, filters={"label": label})  # no inspect
+        return found

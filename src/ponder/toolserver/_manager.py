@@ -2,8 +2,8 @@
 
 Life of a sandbox: started into the pool (container + runner exec + hello, ~0.3 s) → handed to a session in
 microseconds → removed when the session closes, expires (TTL), idles past its limit, or breaks. Containers are
-never reused across sessions. Every container carries this manager's instance label, so a restarted manager
-removes what an earlier one left behind.
+never reused across sessions. Every container carries this manager's instance name and owner (host, pid, start
+time), so a restarted manager removes what a dead one left behind, and never a live one's.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Manager:
 
     async def start(self) -> None:
         await asyncio.to_thread(self.engine.connect)
-        orphans = await asyncio.to_thread(self.engine.list_mine)
+        orphans = await asyncio.to_thread(self.engine.list_orphans)
         await asyncio.gather(*(asyncio.to_thread(self.engine.remove, cid) for cid in orphans))
         self.reaped_orphans = len(orphans)
         if orphans:
