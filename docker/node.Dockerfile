@@ -1,6 +1,7 @@
 # The sandbox node image from a public Python base image, for hosts that reach a registry. Same layout as the image
 # `ponder toolserver build-image` makes offline from Debian packages. Build from the repository root:
 #   docker build -f docker/node.Dockerfile -t ponder-node:latest src/ponder/toolserver/node
+# `python3` resolves to the base image's /usr/local/bin/python3 (first on PATH), which has numpy and sympy.
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
  && apt-get install -y --no-install-recommends coq \
@@ -10,8 +11,7 @@ RUN apt-get update \
  && useradd --uid 1000 --gid 1000 --home-dir /workspace --no-create-home --shell /bin/bash sandbox \
  && mkdir -p /workspace /opt/ponder \
  && chown sandbox:sandbox /workspace \
- && find / -xdev -type f -perm /6000 -exec chmod a-s {} + \
- && ln -sf /usr/local/bin/python3 /usr/bin/python3
+ && find / -xdev -type f -perm /6000 -exec chmod a-s {} +
 COPY runner.py /opt/ponder/runner.py
 ENV HOME=/workspace PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 LANG=C.UTF-8
 USER 1000:1000
