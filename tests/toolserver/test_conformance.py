@@ -162,3 +162,16 @@ async def test_output_of_child_processes_is_truncated_too(session: ToolSession) 
     assert result.ok and result.truncated
     assert result.output["stdout"].startswith("z" * LIMIT)
     assert result.output["stdout"].endswith("[truncated: 96000 more characters]")
+
+
+async def test_coq_checks_a_proof_in_the_sandbox(session: ToolSession) -> None:
+    proof = "Theorem two : 1 + 1 = 2.\nProof. reflexivity. Qed.\n"
+    await session.call("files", {"op": "write", "path": "two.v", "content": proof})
+    checked = await session.call("shell", {"command": "coqc two.v && ls two.vo"}, timeout_s=60)
+    assert checked.ok, checked
+    assert checked.output["stdout"].strip() == "two.vo"
+    await session.call(
+        "files", {"op": "write", "path": "bad.v", "content": "Theorem no : 1 = 2.\nProof. reflexivity. Qed.\n"}
+    )
+    refused = await session.call("shell", {"command": "coqc bad.v"}, timeout_s=60)
+    assert not refused.ok and "Error" in refused.output["stderr"] + refused.output["stdout"]
