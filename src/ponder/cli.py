@@ -131,6 +131,9 @@ def serve(
     model: ModelOpt = None,
     tools: Annotated[bool, typer.Option(help="run the ToolServer in process (needs Docker)")] = True,
     search: Annotated[bool, typer.Option(help="open the local search index and knowledge base")] = True,
+    ray: Annotated[
+        str | None, typer.Option("--ray", help="run eval jobs on Ray: an address, `auto`, or `local`")
+    ] = None,
     hash_key: Annotated[
         str | None, typer.Option("--hash-key", help="print the sha256:<hash> form of an API key and exit")
     ] = None,
@@ -152,7 +155,7 @@ def serve(
     if port is not None:
         settings.api.port = port
     try:
-        run_server(settings, tools=tools, search=search)
+        run_server(settings, tools=tools, search=search, ray_address=ray)
     except Exception as exc:
         raise _fail(exc) from exc
 

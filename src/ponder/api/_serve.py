@@ -40,10 +40,23 @@ def build_parts(settings: Settings, *, tools: bool = True, search: bool = True) 
     return parts
 
 
-def serve(settings: Settings, *, tools: bool = True, search: bool = True, log_level: str = "info") -> None:
-    """Build everything and serve until interrupted (blocking: this is the process's main loop)."""
+def serve(
+    settings: Settings,
+    *,
+    tools: bool = True,
+    search: bool = True,
+    ray_address: str | None = None,
+    log_level: str = "info",
+) -> None:
+    """Build everything and serve until interrupted (blocking: this is the process's main loop). With
+    ``ray_address`` ("auto", "ray://head:10001", or "local" for a fresh local instance) eval jobs run on Ray."""
     check_binding(settings.api.host, KeyRing(settings.api.api_keys))  # before loading a model
-    app = create_app(settings, **build_parts(settings, tools=tools, search=search))
+    executor = None
+    if ray_address:
+        from ponder.api._ray import RayExecutor
+
+        executor = RayExecutor(settings, address=None if ray_address == "local" else ray_address)
+    app = create_app(settings, eval_executor=executor, **build_parts(settings, tools=tools, search=search))
     config = uvicorn.Config(
         app,
         host=settings.api.host,
