@@ -41,6 +41,10 @@ async def test_ask_human_interrupts_and_a_new_planner_resumes_from_sqlite(
     assert not any(isinstance(e, FinalAnswer) for e in events)
     assert len(toolserver.model_calls("write_file")) == 1
 
+    # resumed without an answer (e.g. after a crash) the run asks again instead of going on
+    again = await collect(Planner().resume("run-h1", None, ctx))
+    assert [type(e) for e in again] == [NeedsHuman] and again[0].question == "Which name should the file have?"
+
     # a fresh planner (as after a restart) resumes from the checkpoint with the human's answer
     model.add(call("write_file", path="final.txt", content="v2"), submit("wrote final.txt"), answer("final.txt"))
     resumed = await collect(Planner(workspace_root=str(toolserver.root)).resume("run-h1", "call it final.txt", ctx))

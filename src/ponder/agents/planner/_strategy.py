@@ -93,7 +93,8 @@ class Planner:
 
     async def resume(self, run_id: str, answer: str | None, ctx: Context) -> AsyncIterator[Event]:
         """Go on with run ``run_id`` from its last checkpoint: with ``answer`` to the question it waits on, or with
-        ``None`` after a crash. A finished run just yields its final answer again."""
+        ``None`` after a crash (a run waiting on a person then repeats its question). A finished run just yields its
+        final answer again; an unknown run raises :class:`NotFoundError`."""
         async for event in self._drive(None, run_id, ctx, fresh=False, answer=answer):
             yield event
 
@@ -170,7 +171,11 @@ class Planner:
                 if not snapshot.next and snapshot.values.get("final"):
                     yield _final(snapshot.values["final"])
                     return
-                graph_input = Command(resume=answer or "") if snapshot.interrupts else None
+                if snapshot.interrupts and answer is None:  # still waiting on a person: ask again
+                    for intr in snapshot.interrupts:
+                        yield NeedsHuman(question=str(intr.value.get("question", "")), interrupt_id=intr.id)
+                    return
+                graph_input = Command(resume=answer) if snapshot.interrupts else None
             yield StepStarted(name="run", detail=run_id)
             sandbox = (
                 SandboxLink(ctx.toolserver, stack, root=self.workspace_root) if ctx.toolserver is not None else None
