@@ -51,6 +51,9 @@ Solver = Callable[[Job], Awaitable[Outcome]]
 
 
 class Executor(Protocol):
+    """Where jobs run. A remote executor (e.g. Ray) ships the :class:`Job` objects (plain data) to workers that
+    build their own context from settings and call :func:`make_solver` there; ``solve`` is the local solver."""
+
     def map(self, jobs: Sequence[Job], solve: Solver, concurrency: int) -> AsyncIterator[Outcome]:
         """Outcomes in completion order; at most ``concurrency`` jobs at once."""
         ...
