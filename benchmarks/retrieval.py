@@ -1,8 +1,8 @@
 """Retrieval quality on OpenBookQA: each question against the book of facts; its named ``fact1`` is the target.
 
 Recall@1/5/10 for BM25 (the default tantivy index), dense (all-MiniLM-L6-v2, exact cosine) and their hybrid
-(reciprocal rank fusion), all measured in this one process on the same corpus. Target: hybrid >= the better of the
-two alone. Needs the ``dense`` extra and the shared data folder (``<repo>/../shared``).
+(weighted reciprocal rank fusion), all measured in this one process on the same corpus. Target: hybrid >= the
+better of the two alone. Needs the ``dense`` extra and the shared data folder (``<repo>/../shared``).
 
     python benchmarks/retrieval.py [--shared ../shared] [--limit N]
 
@@ -69,7 +69,7 @@ async def main() -> None:
         start = time.perf_counter()
         await dense.add(docs)
         embed_s = time.perf_counter() - start
-        hybrid = HybridSearch(bm25, dense, depth=50)
+        hybrid = HybridSearch(bm25, dense)
         results: dict[str, dict[str, float]] = {}
         for name, engine in (("bm25", bm25), ("dense", dense), ("hybrid", hybrid)):
             start = time.perf_counter()
