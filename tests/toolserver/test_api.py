@@ -13,7 +13,7 @@ from ponder.errors import SandboxUnavailable, ToolArgumentsInvalid, UnknownTool
 
 from .conftest import HttpManager, make_settings, running_http_manager
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.docker]
 
 
 @pytest_asyncio.fixture(loop_scope="module")

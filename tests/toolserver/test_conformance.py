@@ -13,7 +13,7 @@ from ponder.tools import LocalToolServer, ToolServer, ToolSession
 
 from .conftest import make_settings, running_http_manager
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.docker]
 LIMIT = 4000  # make_settings' max_output_chars
 
 
@@ -112,6 +112,9 @@ async def test_files_round_trip_inside_the_workspace(session: ToolSession) -> No
     assert read.output["content"] == "héllo\nworld"
     seen_by_python = await session.call("python", {"code": "open('notes/a.txt').read().upper()"})
     assert seen_by_python.output["result"] == "'HÉLLO\\nWORLD'"
+    await session.call("files", {"op": "write", "path": "helper.py", "content": "def triple(x):\n    return 3 * x\n"})
+    imported = await session.call("python", {"code": "from helper import triple\ntriple(14)"})
+    assert imported.output["result"] == "42", imported
     for outside in ("../etc/passwd", "/etc/passwd", "notes/../../tmp/x"):
         denied = await session.call("files", {"op": "read", "path": outside})
         assert not denied.ok

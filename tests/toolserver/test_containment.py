@@ -16,7 +16,7 @@ from docker.client import DockerClient
 
 from .conftest import HttpManager, assert_alive, inspect
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.docker]
 
 
 async def test_container_is_locked_down(http_manager: HttpManager, docker_client: DockerClient) -> None:

@@ -22,7 +22,7 @@ from ponder.toolserver._docker import INSTANCE_LABEL
 
 from .conftest import HttpManager, assert_alive, make_settings
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.docker]
 
 
 def containers_of(client: DockerClient, instance: str) -> list[str]:

@@ -352,6 +352,7 @@ def serve() -> None:
     signal.signal(signal.SIGALRM, runner._alarm)
     if os.path.isdir(WORKSPACE):
         os.chdir(WORKSPACE)
+        sys.path.insert(0, WORKSPACE)  # modules written to the workspace import like a notebook's neighbours
     # Say nothing before the manager's hello line: the manager's HTTP client must not read the first reply into
     # its buffer together with the exec's upgrade response.
     if not proto_in.readline():
