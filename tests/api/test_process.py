@@ -152,3 +152,49 @@ def test_schemathesis_finds_no_server_errors(tmp_path: Path) -> None:
     summary = result.stdout.rsplit("SUMMARY", 1)[-1]
     assert re.search(r"\d+ generated, \d+ passed", summary), summary
     assert "failed" not in summary, summary
+
+
+def test_ponder_serve_answers_through_a_model_server(tmp_path: Path) -> None:
+    """The `ponder serve` command itself, on an OpenAI-compatible model endpoint (a fake one on loopback)."""
+    from tests.api._support import model_server
+    from tests.api.conftest import serve
+
+    fake, seen = model_server()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PONDER_")}
+    env |= {"PONDER_DATA_DIR": str(tmp_path), "PONDER_API__DATABASE_URL": f"sqlite:///{tmp_path / 'runs.sqlite'}"}
+    with serve(fake) as endpoint, (tmp_path / "serve.log").open("wb") as log:
+        args = ["serve", "--port", str(port), "--no-tools", "--no-search", "--base-url", endpoint.url + "/v1"]
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "ponder"), *args], env=env, stderr=log, cwd=tmp_path)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(300):
+                try:
+                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            body = {"model": "ponder-cot", "messages": [{"role": "user", "content": "2+2?"}], "family": "number"}
+            reply = httpx.post(url + "/v1/chat/completions", json=body, timeout=60)
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["choices"][0]["message"]["content"] == "4"
+            assert len(seen) == 1
+            assert httpx.get(url + "/", timeout=5).text.startswith("<!doctype html>")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    assert proc.returncode in (0, -signal.SIGTERM)
+
+
+def test_ponder_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PONDER_")} | {"PONDER_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ponder"), "serve", "--host", "0.0.0.0", "--no-tools", "--no-search"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "without API keys" in result.stderr

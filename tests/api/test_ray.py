@@ -10,51 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import StreamingResponse
 
 from ponder.api import create_app
 from ponder.config import Backend, LLMSettings
 from ponder.errors import ConfigError
 from tests.api._strategies import TEST_STRATEGIES
-from tests.api._support import make_settings, typed_answer
+from tests.api._support import make_settings, model_server
 from tests.api.conftest import Server, collect, serve
 from tests.fakes import FunctionModel
 
 ray = pytest.importorskip("ray")
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "benchmarks"
-
-
-def model_server() -> tuple[FastAPI, list[dict[str, Any]]]:
-    """An OpenAI-compatible chat endpoint answering every constrained request with a valid typed object."""
-    app = FastAPI()
-    seen: list[dict[str, Any]] = []
-
-    @app.post("/v1/chat/completions", response_model=None)
-    async def complete(request: Request) -> dict[str, Any] | StreamingResponse:
-        body = await request.json()
-        seen.append(body)
-        schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema") or (
-            (body.get("structured_outputs") or {}).get("json") or {}
-        )
-        content = json.dumps({"reasoning": "worker", "answer": typed_answer(schema)})
-        if body.get("stream"):  # the OpenAI streaming format: content chunks, then finish and usage, then [DONE]
-            chunks = [
-                {"choices": [{"index": 0, "delta": {"role": "assistant", "content": content}, "finish_reason": None}]},
-                {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-                {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 5}},
-            ]
-            lines = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
-            return StreamingResponse(iter([lines]), media_type="text/event-stream")
-        return {
-            "id": "x",
-            "object": "chat.completion",
-            "model": body.get("model", "m"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 5},
-        }
-
-    return app, seen
 
 
 @pytest.fixture(scope="module")
