@@ -220,3 +220,12 @@ def test_unknown_or_bad_options_are_input_errors() -> None:
         Planner(max_stepz=3)
     with pytest.raises(InputError, match="max_steps"):
         Planner(max_steps=0)
+
+
+async def test_starting_a_run_id_twice_is_a_conflict(checkpoint_url: str) -> None:
+    from ponder.errors import Conflict
+
+    ctx = Context(ScriptedModel([plan("a"), submit("ok"), answer("ok")]), checkpoint_url=checkpoint_url, run_id="r2")
+    await collect(Planner().run(Task(question="q"), ctx))
+    with pytest.raises(Conflict, match="exists already"):
+        await collect(Planner().run(Task(question="q"), ctx))

@@ -29,7 +29,7 @@ from ponder.agents.planner._tools import (
     search_tools,
     spec_from_function,
 )
-from ponder.errors import InputError, NotFoundError
+from ponder.errors import Conflict, InputError, NotFoundError
 from ponder.llm import check_supported
 
 
@@ -164,7 +164,7 @@ class Planner:
             snapshot = await app.aget_state(config)
             graph_input: Any = state
             if fresh and snapshot.values:
-                raise NotFoundError(f"run {run_id!r} exists already", hint="resume it, or start with a new run id")
+                raise Conflict(f"run {run_id!r} exists already", hint="resume it, or start it with a new run id")
             if not fresh:
                 if not snapshot.values:
                     raise NotFoundError(f"no run {run_id!r} in the checkpoint store", hint="check the run id")
