@@ -132,7 +132,25 @@ class Showcase:
         yield FinalAnswer(answer=text, text=text, result=StrategyResult(answer=text, text=text).model_dump())
 
 
+class UsesTool:
+    """Opens a ToolServer session and runs one python call, reporting it as events."""
+
+    name: ClassVar[str] = "uses-tool"
+    description: ClassVar[str] = "test: one sandbox call"
+
+    async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
+        async with ctx.toolserver.session() as session:
+            yield ToolCalled(call_id="t1", tool="python", args={"code": task.question})
+            result = await session.call("python", {"code": task.question})
+            yield ToolReturned(call_id="t1", tool="python", ok=result.ok, output=result.output, seconds=result.seconds)
+        text = str(result.output.get("value"))
+        yield FinalAnswer(
+            answer=text, text=text, result=StrategyResult(answer=text, text=text, tool_calls=1).model_dump()
+        )
+
+
 TEST_STRATEGIES: dict[str, type] = {
+    "uses-tool": UsesTool,
     "steps": Steps,
     "ask": AskHuman,
     "ask-once": AskOnce,

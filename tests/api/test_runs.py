@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
-from ponder.tools import ToolSpec
+from ponder.tools import ToolResult, ToolSpec
 from tests.api.conftest import Server, collect, make_settings, wait_status
 
 
@@ -186,7 +187,28 @@ async def test_catalog_health_metrics_and_ui(make_server: Callable[..., Server],
     class PythonArgs(BaseModel):
         code: str
 
+    class FakeSession:
+        id = "s1"
+
+        async def call(self, tool: str, args: dict[str, Any], *, timeout_s: float | None = None) -> ToolResult:
+            return ToolResult(tool=tool, ok=True, output={"value": len(args["code"])}, seconds=0.01)
+
     class FakeToolServer:
+        """A ToolServer at the seam: sessions that answer every call (the real one is tested in toolserver/)."""
+
+        entered = 0
+
+        async def __aenter__(self) -> FakeToolServer:
+            FakeToolServer.entered += 1
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+        @contextlib.asynccontextmanager
+        async def session(self) -> AsyncIterator[FakeSession]:
+            yield FakeSession()
+
         def specs(self) -> list[dict[str, Any]]:
             return [ToolSpec(name="python", description="run python", args_model=PythonArgs).function_spec()]
 
@@ -216,13 +238,21 @@ async def test_catalog_health_metrics_and_ui(make_server: Callable[..., Server],
             ]
             run = (await client.post("/runs", json={"strategy": "cot", "input": {"question": "q"}})).json()
             await collect(client, run["id"])
+            tool_run = (await client.post("/runs", json={"strategy": "uses-tool", "input": {"question": "6*7"}})).json()
+            await collect(client, tool_run["id"])
+            assert (await client.get(f"/runs/{tool_run['id']}")).json()["text"] == "3"
+            assert FakeToolServer.entered == 1  # the app opened the ToolServer for its lifetime
             health = (await client.get("/healthz")).json()
             assert health == {"status": "ok", "model": "function", "database": "ok", "runs_active": 0}
             metrics = (await client.get("/metrics")).text
             assert 'ponder_runs_total{status="succeeded",strategy="cot"} 1.0' in metrics
             assert 'ponder_llm_calls_total{outcome="ok",strategy="cot"} 1.0' in metrics
             assert 'ponder_llm_call_seconds_count{strategy="cot"} 1.0' in metrics
-            assert 'ponder_events_total{type="final"} 1.0' in metrics
+            assert 'ponder_events_total{type="final"} 2.0' in metrics
+            assert "ponder_toolserver_sessions_total 1.0" in metrics
+            assert "ponder_toolserver_sessions_active 0.0" in metrics
+            assert 'ponder_tool_calls_total{ok="true",tool="python"} 1.0' in metrics
+            assert 'ponder_tool_call_seconds_count{tool="python"} 1.0' in metrics
             page = await client.get("/")
             assert page.status_code == 200
             assert "<title>ponder" in page.text
