@@ -12,8 +12,8 @@ same prompt in the same run:
 Every constrained reply that completes is validated against its schema. Calls are interleaved round by round
 (baseline, then each engine). The last line printed is one JSON object holding every figure.
 
-    python benchmarks/structured_generation.py            # 3 rounds of 128 tokens: ~4 min on an idle 2-core box
-    python benchmarks/structured_generation.py --quick    # 1 round of 64 tokens: ~1-2 min
+    python benchmarks/structured_generation.py            # 3 rounds of <= 192 tokens: ~5 min on an idle 2-core box
+    python benchmarks/structured_generation.py --quick    # 1 round of <= 96 tokens: ~1-2 min
 """
 
 from __future__ import annotations
@@ -37,13 +37,13 @@ from ponder.tools._spec import ToolSpec, tool_call_schema
 
 
 class Step(BaseModel):
-    name: str = Field(description="a short name, a few words")
-    goal: str = Field(description="what this step must achieve")
+    name: str = Field(max_length=30, description="a short name, a few words")
+    goal: str = Field(max_length=60, description="what this step must achieve")
     tool: str | None = Field(default=None, description="the tool this step uses, if any")
 
 
 class PlanDraft(BaseModel):
-    reasoning: str = Field(description="how the goal breaks down, briefly")
+    reasoning: str = Field(max_length=120, description="how the goal breaks down, briefly")
     steps: list[Step] = Field(min_length=1, max_length=3)
 
 
@@ -170,11 +170,11 @@ def report(figures: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="1 round of 64 tokens instead of 3 of 128")
+    parser.add_argument("--quick", action="store_true", help="1 round of 96 tokens instead of 3 of 192")
     parser.add_argument("--engines", nargs="*", default=[e.value for e in ConstraintEngine])
     args = parser.parse_args()
     engines = [ConstraintEngine(e) for e in args.engines]
-    rounds, max_tokens = (1, 64) if args.quick else (3, 128)
+    rounds, max_tokens = (1, 96) if args.quick else (3, 192)
     figures = run(args.quick, engines, rounds, max_tokens)
     report(figures)
     print(json.dumps(figures, separators=(",", ":")))
