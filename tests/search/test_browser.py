@@ -183,3 +183,16 @@ def test_screens_are_bounded_and_lose_no_words(size: int) -> None:
     screens = split_screens(text, size)
     assert all(len(s) <= size for s in screens)
     assert " ".join(" ".join(screens).split()) == " ".join(text.split())
+
+
+async def test_build_browser_uses_the_configured_engine(tmp_path: Path, site: tuple[str, _Server]) -> None:
+    from ponder.search import build_browser
+
+    settings = SearchSettings(index_dir=tmp_path / "index", allow_private=True, screen_chars=300)
+    index = open_index(settings.index_dir, settings.engine)
+    await index.add([Document(doc_id="g", title="Glaciers", url=f"{site[0]}/glaciers.html", text="glacier ice")])
+    await index.close()
+    browser = build_browser(settings)
+    await act(browser, "search", query="glacier")
+    assert "U-shaped valleys" in await act(browser, "load_page", k=1)
+    assert browser.screen_chars == 300
