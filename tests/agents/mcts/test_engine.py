@@ -70,7 +70,8 @@ def digit_model(delay: float = 0.0, inflight: list[int] | None = None) -> Functi
             await asyncio.sleep(delay * rng.random())
         if inflight is not None:
             state["now"] -= 1
-        return [rng.choice(ALPHABET) for _ in range(request.n)]
+        digits = [rng.choice(ALPHABET) for _ in range(request.n)]
+        return digits if request.n > 1 else digits[0]
 
     return FunctionModel(fn)
 
@@ -189,7 +190,7 @@ async def test_each_expansion_is_one_request_sampling_k_and_backprop_adds_up() -
 
 async def test_search_finds_the_target_and_stops_when_verified() -> None:
     engine, events, _ = await run_search(
-        digit_model(), DigitDomain("314"), SearchConfig(k=4, c=0.5, seed=3), Budget(llm_calls=200)
+        digit_model(), DigitDomain("314"), SearchConfig(k=4, c=0.5, seed=3, max_children=8), Budget(llm_calls=200)
     )
     assert engine.outcome is not None
     assert engine.outcome.stopped_by == "verified"
@@ -311,3 +312,34 @@ def test_unknown_or_bad_strategy_options_are_typed_input_errors() -> None:
     assert "budget" in info.value.hint
     with pytest.raises(InputError, match="k"):
         get_strategy("mcts-math", k=0)
+
+
+class DeadEndDomain(DigitDomain):
+    """Any digit but the target's first one is a dead end (terminal, reward 0)."""
+
+    async def evaluate(self, model: ChatModel, node: Node) -> Evaluation:
+        ev = await super().evaluate(model, node)
+        if node.state[0] != self.target[0]:
+            return Evaluation(0.0, terminal=True, reason="dead end")
+        return ev
+
+
+async def test_a_node_whose_children_all_died_is_expanded_again_with_new_samples() -> None:
+    def fn(request: ChatRequest) -> Any:
+        rng = random.Random(request.seed)
+        digits = ["0" if rng.random() < 0.7 else "1" for _ in range(request.n)]
+        return digits if request.n > 1 else digits[0]
+
+    narrow, _, _ = await run_search(
+        FunctionModel(fn), DeadEndDomain("11"), SearchConfig(k=1, seed=0), Budget(llm_calls=20)
+    )
+    wide_model = FunctionModel(fn)
+    wide, _, _ = await run_search(
+        wide_model, DeadEndDomain("11"), SearchConfig(k=1, seed=0, max_children=6), Budget(llm_calls=20)
+    )
+    assert narrow.outcome is not None and wide.outcome is not None
+    assert narrow.outcome.tree.nodes[1].state == "0"  # the only sample was a dead end ...
+    assert narrow.outcome.stopped_by == "tree_exhausted" and narrow.outcome.samples == 1  # ... and ended the search
+    assert wide.outcome.chosen is not None and wide.outcome.chosen.answer == "11"
+    root_seeds = [r.seed for r in wide_model.requests if "extend ''" in r.messages[-1].content]
+    assert len(root_seeds) > 1 and len(set(root_seeds)) == len(root_seeds)  # each re-expansion samples afresh

@@ -53,7 +53,7 @@ async def test_arithmetic_runs_in_the_sandbox_and_the_vote_picks_the_answer(tool
     model = math_model(plan)
     events: list[Any] = []
     ctx = Context(model=model, toolserver=toolserver)
-    strategy = get_strategy("mcts-math", budget=8, k=2)
+    strategy = get_strategy("mcts-math", budget=8, k=2, max_children=0)
     result = await run_to_result(strategy.run(TASK, ctx), on_event=events.append)
 
     assert result.answer == 10.0 and result.text == "10"

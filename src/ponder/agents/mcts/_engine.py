@@ -43,6 +43,7 @@ class SearchConfig(BaseModel):
     workers: int = Field(default=1, ge=1, le=32, description="expansions run concurrently (virtual loss)")
     virtual_loss: int = Field(default=1, ge=0)
     max_depth: int = Field(default=6, ge=1)
+    max_children: int = Field(default=0, ge=0, description="re-expand a node whose children all failed, up to this")
     seed: int = 0
     temperature: float = Field(default=0.8, ge=0.0, le=2.0)
     reflect: bool = False
@@ -192,7 +193,7 @@ class MCTS:
         cfg = self.config
         leaves: list[Node] = []
         for _ in range(cfg.workers):
-            leaf = tree.select(cfg.c, cfg.selection, cfg.max_depth)
+            leaf = tree.select(cfg.c, cfg.selection, cfg.max_depth, cfg.max_children)
             if leaf is None:
                 break
             tree.add_virtual_loss(leaf, cfg.virtual_loss)
@@ -224,7 +225,7 @@ class MCTS:
         if cfg.reflect and leaf.parent is not None and leaf.reason and leaf.reflection is None:
             leaf.reflection = await domain.reflect(model, leaf)
         candidates = await domain.expand(
-            model, leaf, k, seed=derive_seed(cfg.seed, leaf.id), temperature=cfg.temperature
+            model, leaf, k, seed=derive_seed(cfg.seed, leaf.id, str(len(leaf.children))), temperature=cfg.temperature
         )
         probes = [Node(id=-1, parent=leaf, state=c.state, action=c.action, depth=leaf.depth + 1) for c in candidates]
         evaluations = await asyncio.gather(*(domain.evaluate(model, p) for p in probes))

@@ -97,7 +97,12 @@ class MCTSCode(MCTSStrategy):
 
     name: ClassVar[str] = "mcts-code"
     description: ClassVar[str] = "MCTS over programs, rewarded by visible tests run in the sandbox"
-    default_config: ClassVar[dict[str, Any]] = {"k": 3, "max_depth": 4, "final_rule": FinalRule.verified}
+    default_config: ClassVar[dict[str, Any]] = {
+        "k": 3,
+        "max_depth": 4,
+        "max_children": 6,
+        "final_rule": FinalRule.verified,
+    }
 
     def make_domain(self, task: Task, pool: SessionPool) -> Domain:
         from ponder.agents.mcts._code import CodeDomain
@@ -110,7 +115,7 @@ class MCTSMath(MCTSStrategy):
 
     name: ClassVar[str] = "mcts-math"
     description: ClassVar[str] = "MCTS over reasoning steps with sandbox-checked arithmetic and answer voting"
-    default_config: ClassVar[dict[str, Any]] = {"k": 2, "max_depth": 6, "final_rule": FinalRule.vote}
+    default_config: ClassVar[dict[str, Any]] = {"k": 2, "max_depth": 6, "max_children": 6, "final_rule": FinalRule.vote}
 
     def make_domain(self, task: Task, pool: SessionPool) -> Domain:
         from ponder.agents.mcts._math import MathDomain
@@ -123,7 +128,12 @@ class MCTSProof(MCTSStrategy):
 
     name: ClassVar[str] = "mcts-proof"
     description: ClassVar[str] = "MCTS over Coq tactics, checked by Coq in the sandbox"
-    default_config: ClassVar[dict[str, Any]] = {"k": 3, "max_depth": 8, "final_rule": FinalRule.verified}
+    default_config: ClassVar[dict[str, Any]] = {
+        "k": 3,
+        "max_depth": 8,
+        "max_children": 9,
+        "final_rule": FinalRule.verified,
+    }
 
     def make_domain(self, task: Task, pool: SessionPool) -> Domain:
         from ponder.agents.mcts._proof import ProofDomain

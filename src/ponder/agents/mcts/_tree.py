@@ -90,17 +90,21 @@ class Tree:
             return child.value + c * math.sqrt(math.log(n_parent) / n_child)
         return child.value + c * child.prior * math.sqrt(n_parent) / (1 + n_child)
 
-    def select(self, c: float, how: Selection, max_depth: int) -> Node | None:
-        """The most promising node that can still be expanded and is not already being expanded, or None."""
-        return self._select(self.root, c, how, max_depth)
+    def select(self, c: float, how: Selection, max_depth: int, max_children: int = 0) -> Node | None:
+        """The most promising node that can still be expanded and is not already being expanded, or None.
 
-    def _select(self, node: Node, c: float, how: Selection, max_depth: int) -> Node | None:
+        A node whose children are all dead ends is expanded again (with fresh samples, told what failed) while it
+        has fewer than ``max_children`` children, so one unlucky expansion does not end the search.
+        """
+        return self._select(self.root, c, how, max_depth, max_children)
+
+    def _select(self, node: Node, c: float, how: Selection, max_depth: int, max_children: int) -> Node | None:
         if node.exhausted or node.in_flight:
             return None
+        if node.terminal or node.depth >= max_depth:
+            self._mark_exhausted(node, max_children)
+            return None
         if not node.expanded:
-            if node.terminal or node.depth >= max_depth:
-                self._mark_exhausted(node)
-                return None
             return node
         ranked = sorted(
             (ch for ch in node.children if not ch.exhausted),
@@ -108,17 +112,21 @@ class Tree:
             reverse=True,
         )
         for child in ranked:
-            found = self._select(child, c, how, max_depth)
+            found = self._select(child, c, how, max_depth, max_children)
             if found is not None:
                 return found
         if all(ch.exhausted for ch in node.children):
-            self._mark_exhausted(node)
+            if len(node.children) < max_children:
+                return node
+            self._mark_exhausted(node, max_children)
         return None
 
-    def _mark_exhausted(self, node: Node) -> None:
+    def _mark_exhausted(self, node: Node, max_children: int) -> None:
         node.exhausted = True
         parent = node.parent
         while parent is not None and parent.expanded and all(ch.exhausted for ch in parent.children):
+            if len(parent.children) < max_children:
+                break  # it can still be expanded again
             parent.exhausted = True
             parent = parent.parent
 
