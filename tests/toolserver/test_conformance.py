@@ -27,8 +27,10 @@ async def server(request: pytest.FixtureRequest, docker_client: DockerClient) ->
             yield running.client
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def session(server: ToolServer) -> AsyncIterator[ToolSession]:
+    """One session for the module's tests (each container start costs ~1 s on a busy host); isolation between
+    sessions has its own test."""
     async with server.session() as s:
         yield s
 
