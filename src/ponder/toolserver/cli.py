@@ -61,10 +61,19 @@ def serve_cmd(
     import uvicorn
 
     from ponder.config import Settings
+    from ponder.errors import PonderError
     from ponder.toolserver._app import create_app
+    from ponder.toolserver._docker import DockerEngine
     from ponder.toolserver._manager import Manager
 
     settings = Settings().toolserver
+    preflight = DockerEngine(settings)  # fail here with a clear message, not inside uvicorn's start-up
+    try:
+        preflight.connect()
+    except PonderError as exc:
+        raise _fail(exc) from exc
+    finally:
+        preflight.close()
     token = settings.token.get_secret_value() if settings.token else None
     if token is None:
         token = secrets.token_urlsafe(24)
