@@ -190,3 +190,13 @@ async def test_idle_and_expired_sessions_are_reaped(docker_client: DockerClient)
         with pytest.raises(NotFoundError):
             await manager.call(busy, "python", {"code": "1"})
     assert idle_container not in containers_of(docker_client, settings.instance)
+
+
+async def test_serve_refuses_to_start_without_docker(tmp_path: os.PathLike[str]) -> None:
+    env = {**os.environ, "PONDER_TOOLSERVER__DOCKER_HOST": f"unix://{tmp_path}/none.sock"}
+    cli = ["-c", "from ponder.cli import main; main()", "toolserver", "serve", "--port", str(free_port())]
+    proc = await asyncio.create_subprocess_exec(sys.executable, *cli, env=env, stdout=-1, stderr=-1)
+    _, stderr = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 1
+    text = " ".join(stderr.decode().split())  # rich wraps long lines
+    assert "error: cannot reach the Docker engine" in text and "hint: start it" in text
