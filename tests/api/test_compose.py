@@ -18,10 +18,14 @@ COMPOSE = shutil.which("docker-compose")
 pytestmark = pytest.mark.skipif(COMPOSE is None, reason="needs docker-compose (apt-get install docker-compose)")
 
 
-def config(*profiles: str, keys: str | None = '["sha256:' + "a" * 64 + '"]') -> subprocess.CompletedProcess[str]:
+def config(
+    *profiles: str, keys: str | None = '["sha256:' + "a" * 64 + '"]', token: str | None = "s3cret-token"
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PONDER_")}
     if keys is not None:
         env["PONDER_API_KEYS"] = keys
+    if token is not None:
+        env["PONDER_TOOLSERVER_TOKEN"] = token
     args = [str(COMPOSE), "-f", str(ROOT / "compose.yaml")]
     for profile in profiles:
         args += ["--profile", profile]
@@ -87,3 +91,9 @@ def test_the_grafana_dashboard_charts_ponder_and_vllm() -> None:
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
     for metric in ("ponder_runs_total", "ponder_llm_call_seconds_bucket", "ponder_tool_call_seconds_bucket", "vllm:"):
         assert metric in exprs
+
+
+def test_no_placeholder_toolserver_token() -> None:
+    result = config("cpu", token=None)
+    assert result.returncode != 0
+    assert "PONDER_TOOLSERVER_TOKEN" in result.stderr
