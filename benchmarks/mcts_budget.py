@@ -6,7 +6,9 @@
   HIDDEN tests (HumanEval+/MBPP+ ``test``) by ``SandboxCodeChecker`` only after the strategy has answered.
 * math (GSM8K): greedy = ``cot`` (one call); best-of-n = ``sc`` with k = n (majority vote); MCTS = ``mcts-math``.
 * proof (lemmas of Coq's standard library, see ``mcts_coq_lemmas.py``): greedy = a temperature-0 tactic chain
-  (``mcts-proof`` with k = 1); MCTS = ``mcts-proof``; solved = a proof ``coqc`` accepts, checked again after.
+  (``mcts-proof`` with k = 1) which, at a dead end, asks again at the same state with the failed tactics listed
+  (the strategy's default max_children), up to the same budget; MCTS = ``mcts-proof`` (k = 3, temperature 0.8);
+  solved = a proof ``coqc`` accepts, checked again after the search.
 
 A budget of n counts sampled completions (a request for k samples counts k). Items are processed one at a time,
 every method and budget on each item before the next, so a stopped run has compared all methods on the same
