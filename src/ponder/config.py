@@ -8,6 +8,7 @@ environment.
 
 from __future__ import annotations
 
+import socket
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -100,6 +101,14 @@ class APISettings(BaseModel):
     port: int = 8000
     database_url: str = Field(default_factory=lambda: f"sqlite:///{default_data_dir() / 'ponder.sqlite'}")
     api_keys: list[SecretStr] = Field(default_factory=list)
+    # scale-out: replicas sharing one database hold a lease on each run they execute (ponder.api._lease)
+    replica_id: str = Field(
+        default_factory=socket.gethostname,
+        description="this API replica's name; unique per replica sharing a database (default: the host name)",
+    )
+    lease_s: float = Field(default=15.0, gt=0, description="a run's lease lasts this long without renewal")
+    lease_renew_s: float = Field(default=5.0, gt=0, description="how often a replica renews its leases")
+    stream_poll_s: float = Field(default=0.5, gt=0, description="SSE poll interval for runs on another replica")
 
 
 class Settings(BaseSettings):

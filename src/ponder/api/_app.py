@@ -15,6 +15,7 @@ from ponder.api._auth import KeyRing, check_binding
 from ponder.api._catalog import StrategyCatalog
 from ponder.api._deps import Service
 from ponder.api._evals import EvalJobs
+from ponder.api._lease import Leases
 from ponder.api._metrics import MeasuredToolServer, Metrics
 from ponder.api._runs import RunManager
 from ponder.api._store import RunStore
@@ -69,9 +70,11 @@ def create_app(
     if kb is not None:
         context.kb = kb
     store = RunStore(settings.api.database_url)
-    events = EventLog(store)
+    events = EventLog(store, poll_s=settings.api.stream_poll_s)
     catalog = StrategyCatalog(strategies)
-    runs = RunManager(store, events, catalog, context, metrics)
+    leases = Leases(store, settings.api.replica_id, lease_s=settings.api.lease_s, renew_s=settings.api.lease_renew_s)
+    runs = RunManager(store, events, catalog, context, metrics, leases)
+    events.is_local = runs.is_live
     if eval_executor is None:
         from ponder.evals import LocalExecutor
 
@@ -102,14 +105,20 @@ def create_app(
                     context.toolserver = None
         try:
             if recover:
-                count = await service.runs.recover()
+                count = await service.runs.recover(startup=True)
                 if count:
                     log.info("recovered %d unfinished runs", count)
-                await service.evals.recover()
+                await service.evals.recover(startup=True)
+                leases.on_sweep(service.runs.recover)  # later, runs of replicas that died
+                leases.on_sweep(service.evals.recover)
+            leases.start()
             yield
         finally:
+            held = leases.held()
             await service.runs.close()
             await service.evals.close()
+            await events.flush()  # their last writes first, then the leases go
+            await leases.close(release=held)
             await events.close()
             await store.close()
             await stack.aclose()

@@ -83,6 +83,7 @@ class EvalJobs:
         self.data_dir = data_dir
         self.executor = executor
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._lost: set[str] = set()  # jobs another replica took over: stopped here without a status change
 
     @property
     def datasets_dir(self) -> Path:
@@ -136,6 +137,8 @@ class EvalJobs:
             pending=None,
             created_at=now,
             updated_at=now,
+            replica=self.runs.leases.replica,
+            lease_until=self.runs.leases.until(),
         )
         await self.runs.events.insert_run(record)
         self._spawn(record, seq=0)
@@ -155,8 +158,10 @@ class EvalJobs:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        else:
-            self.runs.events.update(run_id, status=RunStatus.cancelled)
+        elif await self.runs.leases.claim(run_id, statuses=[record.status.value]):  # nobody executes it
+            self.runs.events.update(run_id, status=RunStatus.cancelled, lease_until=None)
+        else:  # another replica executes it: it cancels on its next lease renewal
+            await self.runs.store.request_cancel(run_id)
         await self.runs.events.flush()
         return await self.get(run_id, owner)
 
@@ -186,9 +191,13 @@ class EvalJobs:
         names = {"report": "report.md", "accuracy": "accuracy.png", "tokens": "tokens.png"}
         return {k: f"/evals/{record.id}/files/{v}" for k, v in names.items() if (report / v).is_file()}
 
-    async def recover(self) -> None:
-        for record in await self.runs.store.unfinished_runs():
-            if record.kind == "eval" and record.id not in self._tasks:
+    async def recover(self, *, startup: bool = False) -> None:
+        """Start again the eval jobs whose replica died (see RunManager.recover)."""
+        for record in await self.runs.store.unfinished_runs(unleased_at=None if startup else time.time()):
+            if record.kind != "eval" or record.id in self._tasks or self.runs.closing:
+                continue
+            statuses = [RunStatus.queued.value, RunStatus.running.value]
+            if await self.runs.leases.claim(record.id, statuses=statuses, mine_ok=startup):
                 self._spawn(record, seq=await self.runs.store.last_seq(record.id))
 
     async def close(self) -> None:
@@ -200,7 +209,20 @@ class EvalJobs:
     def _spawn(self, record: RunRecord, seq: int) -> None:
         task = asyncio.create_task(self._execute(record, [seq]), name=f"ponder-{record.id}")
         self._tasks[record.id] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(record.id, None))
+        leases = self.runs.leases
+
+        def stop(lost: bool) -> None:
+            if lost:
+                self._lost.add(record.id)
+            task.cancel()
+
+        def done(_t: object) -> None:
+            self._tasks.pop(record.id, None)
+            self._lost.discard(record.id)
+            leases.drop(record.id)
+
+        leases.hold(record.id, stop)
+        task.add_done_callback(done)
 
     async def _execute(self, record: RunRecord, seq: list[int]) -> None:
         import dataclasses
@@ -232,14 +254,14 @@ class EvalJobs:
             result["accuracy"] = summary.accuracy
             result["report"] = {k: p.name for k, p in paths.items()}
             self.emit(record.id, seq, StepStarted(name="report", detail=f"accuracy {summary.accuracy:.1%}"))
-            events.update(record.id, status=RunStatus.succeeded, result=result)
+            events.update(record.id, status=RunStatus.succeeded, result=result, lease_until=None)
         except asyncio.CancelledError:
-            if not self.runs.closing:
-                events.update(record.id, status=RunStatus.cancelled)
+            if not self.runs.closing and record.id not in self._lost:
+                events.update(record.id, status=RunStatus.cancelled, lease_until=None)
             raise
         except Exception as exc:
             error = exc.to_dict() if isinstance(exc, PonderError) else {"type": type(exc).__name__, "message": str(exc)}
             if not isinstance(exc, PonderError):
                 log.exception("eval job %s failed", record.id)
             self.emit(record.id, seq, ErrorRaised(error=error, fatal=True))
-            events.update(record.id, status=RunStatus.failed, error=error)
+            events.update(record.id, status=RunStatus.failed, error=error, lease_until=None)

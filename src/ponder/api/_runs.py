@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from ponder.agents import Context, ErrorRaised, Event, FinalAnswer, NeedsHuman, StepStarted, Task
 from ponder.api._catalog import StrategyCatalog, is_resumable
+from ponder.api._lease import Leases
 from ponder.api._metrics import MeasuredModel, Metrics
 from ponder.api._store import RunRecord, RunStatus, RunStore, StoredEvent
 from ponder.api._writer import EventLog
@@ -34,11 +35,26 @@ class _Live:
     def __init__(self, seq: int) -> None:
         self.seq = seq
         self.task: asyncio.Task[None] | None = None
+        self.lost = False  # another replica took the run over: stop without touching its record
+
+    def stop(self, lost: bool) -> None:
+        self.lost = self.lost or lost
+        if self.task is not None:
+            self.task.cancel()
 
 
 class RunManager:
-    def __init__(self, store: RunStore, events: EventLog, catalog: StrategyCatalog, base: Context, metrics: Metrics):
+    def __init__(
+        self,
+        store: RunStore,
+        events: EventLog,
+        catalog: StrategyCatalog,
+        base: Context,
+        metrics: Metrics,
+        leases: Leases | None = None,
+    ):
         self.store = store
+        self.leases = leases or Leases(store, "local")
         self.events = events
         self.catalog = catalog
         self.base = base  # model, tools, search and settings shared by every run
@@ -76,6 +92,8 @@ class RunManager:
             pending=None,
             created_at=now,
             updated_at=now,
+            replica=self.leases.replica,
+            lease_until=self.leases.until(),
         )
         await self.events.insert_run(record)
         self._spawn(record, "start", seq=0)
@@ -111,6 +129,8 @@ class RunManager:
                 f"interrupt {interrupt_id!r} is not the pending one ({pending['interrupt_id']!r})",
                 hint="answer the latest needs_human event of the stream",
             )
+        if not await self.leases.claim(run_id, statuses=[RunStatus.waiting.value]):
+            raise Conflict(f"run {run_id!r} is being resumed already", hint="follow its event stream")
         seq = await self.store.last_seq(run_id)
         live = self._spawn(record, "answer", seq=seq, answer=answer)
         self._emit(run_id, live, StepStarted(name="human_answer", detail=answer))
@@ -128,11 +148,22 @@ class RunManager:
         if live is not None and live.task is not None:
             live.task.cancel()
             await asyncio.gather(live.task, return_exceptions=True)
-        else:  # waiting for a human, or queued in a process that died
+        elif await self.leases.claim(run_id, statuses=[record.status.value]):
+            # waiting for a human, or left by a replica that died: nobody executes it, so end it here
             seq = await self.store.last_seq(run_id)
             self._finish_cancelled(run_id, _Live(seq), record.strategy)
+        else:  # another replica executes it: ask it, and give it a lease renewal or two to comply
+            await self.store.request_cancel(run_id)
+            pause = min(0.1, self.leases.renew_s / 4)
+            for _ in range(int((2 * self.leases.renew_s + 1) / pause)):  # the store is the only news from there
+                if (await self.get(run_id, owner)).status.finished:
+                    break
+                await asyncio.sleep(pause)
         await self.events.flush()
         return await self.get(run_id, owner)
+
+    def is_live(self, run_id: str) -> bool:
+        return run_id in self._live
 
     async def wait(self, run_id: str) -> None:
         """Until the run's current segment ends (finished or waiting for a human)."""
@@ -143,12 +174,18 @@ class RunManager:
 
     # ---- lifecycle ----
 
-    async def recover(self) -> int:
-        """Start again every run a previous process left queued or running. Returns how many."""
+    async def recover(self, *, startup: bool = False) -> int:
+        """Start again the runs left queued or running by a process that died (its lease expired); at start-up
+        also those this replica itself held before a restart. Returns how many."""
         count = 0
-        for record in await self.store.unfinished_runs():
+        for record in await self.store.unfinished_runs(unleased_at=None if startup else time.time()):
             if record.status is RunStatus.waiting or record.kind == "eval" or record.id in self._live:
                 continue  # eval jobs are recovered by EvalJobs
+            if self._closing:
+                break
+            statuses = [RunStatus.queued.value, RunStatus.running.value]
+            if not await self.leases.claim(record.id, statuses=statuses, mine_ok=startup):
+                continue  # alive on another replica, or another replica claimed it first
             seq = await self.store.last_seq(record.id)
             resumable = is_resumable(self.catalog.strategy_class(record.strategy))
             live = self._spawn(record, "recover", seq=seq)
@@ -175,6 +212,7 @@ class RunManager:
         live = _Live(seq)
         self._live[record.id] = live
         live.task = asyncio.create_task(self._execute(record, live, mode, answer), name=f"ponder-{record.id}")
+        self.leases.hold(record.id, live.stop)
         return live
 
     def _emit(self, run_id: str, live: _Live, event: Event) -> None:
@@ -216,7 +254,7 @@ class RunManager:
                 elif isinstance(event, NeedsHuman):
                     pending = event
         except asyncio.CancelledError:
-            if not self._closing:
+            if not self._closing and not live.lost:
                 self._finish_cancelled(run_id, live, strategy, costs)
             raise
         except Exception as exc:
@@ -231,7 +269,11 @@ class RunManager:
             elif pending is not None:
                 question = {"question": pending.question, "interrupt_id": pending.interrupt_id}
                 self.events.update(
-                    run_id, status=RunStatus.waiting, pending=question, costs=costs.model_dump(mode="json")
+                    run_id,
+                    status=RunStatus.waiting,
+                    pending=question,
+                    costs=costs.model_dump(mode="json"),
+                    lease_until=None,
                 )
             else:
                 error = {
@@ -247,10 +289,13 @@ class RunManager:
             self.metrics.run_seconds.labels(strategy).observe(time.perf_counter() - start)
             if self._live.get(run_id) is live:
                 del self._live[run_id]
+                self.leases.drop(run_id)
 
     def _finish(self, run_id: str, strategy: str, status: RunStatus, *, costs: Costs, **values: Any) -> None:
         self.metrics.runs.labels(strategy, status.value).inc()
-        self.events.update(run_id, status=status, pending=None, costs=costs.model_dump(mode="json"), **values)
+        self.events.update(
+            run_id, status=status, pending=None, costs=costs.model_dump(mode="json"), lease_until=None, **values
+        )
 
     def _finish_cancelled(self, run_id: str, live: _Live, strategy: str, costs: Costs | None = None) -> None:
         error = {"type": "Cancelled", "message": "the run was cancelled", "hint": "", "retryable": False}

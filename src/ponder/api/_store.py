@@ -38,7 +38,16 @@ runs_table = sa.Table(
     sa.Column("pending", sa.JSON, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # the lease: which API replica executes the run, until when (renewed while it runs); see ponder.api._lease
+    sa.Column("replica", sa.String(128), nullable=True),
+    sa.Column("lease_until", sa.Float, nullable=True),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
 )
+
+# columns added after the first release: ``open()`` adds them to an existing table (a database of an older ponder)
+_ADDED_COLUMNS = ("replica", "lease_until", "cancel_requested")
+
+_UNFINISHED = ("queued", "running", "waiting")
 
 events_table = sa.Table(
     "ponder_events",
@@ -78,6 +87,9 @@ class RunRecord:
     pending: dict[str, Any] | None
     created_at: float
     updated_at: float
+    replica: str | None = None
+    lease_until: float | None = None
+    cancel_requested: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,7 +131,23 @@ def _row_to_record(row: sa.Row[Any]) -> RunRecord:
         pending=m["pending"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        replica=m["replica"],
+        lease_until=m["lease_until"],
+        cancel_requested=bool(m["cancel_requested"]),
     )
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Bring a table created by an older ponder up to date (``create_all`` creates only missing tables)."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns(runs_table.name)}
+    for name in _ADDED_COLUMNS:
+        if name in present:
+            continue
+        column = runs_table.c[name]
+        ddl = f"ALTER TABLE {runs_table.name} ADD COLUMN {name} {column.type.compile(dialect=conn.dialect)}"
+        if name == "cancel_requested":
+            ddl += " NOT NULL DEFAULT " + ("1=0" if conn.dialect.name == "sqlite" else "false")
+        conn.execute(sa.text(ddl))
 
 
 class RunStore:
@@ -154,6 +182,7 @@ class RunStore:
         try:
             async with engine.begin() as conn:
                 await conn.run_sync(metadata.create_all)
+                await conn.run_sync(_add_missing_columns)
         except Exception as exc:
             await engine.dispose()
             raise ConfigError(f"cannot open the run database: {exc}", hint="check PONDER_API__DATABASE_URL") from exc
@@ -191,13 +220,61 @@ class RunStore:
             rows = (await conn.execute(query)).all()
         return [_row_to_record(r) for r in rows]
 
-    async def unfinished_runs(self) -> list[RunRecord]:
-        query = runs_table.select().where(
-            runs_table.c.status.in_([RunStatus.queued.value, RunStatus.running.value, RunStatus.waiting.value])
-        )
+    async def unfinished_runs(self, *, unleased_at: float | None = None) -> list[RunRecord]:
+        """Runs not finished; with ``unleased_at``, only those whose lease had expired (or never existed) then."""
+        query = runs_table.select().where(runs_table.c.status.in_(_UNFINISHED))
+        if unleased_at is not None:
+            query = query.where(sa.or_(runs_table.c.lease_until.is_(None), runs_table.c.lease_until < unleased_at))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query.order_by(runs_table.c.created_at))).all()
         return [_row_to_record(r) for r in rows]
+
+    async def claim(
+        self, run_id: str, replica: str, now: float, lease_s: float, *, statuses: Sequence[str], mine_ok: bool = False
+    ) -> bool:
+        """Take the run's lease if nobody holds it (or ``mine_ok`` and ``replica`` does). One conditional UPDATE,
+        so of several replicas claiming the same run at once exactly one gets it (SQLite serialises writers;
+        Postgres re-checks the WHERE clause on the row the other transaction committed)."""
+        free = sa.or_(runs_table.c.lease_until.is_(None), runs_table.c.lease_until < now)
+        if mine_ok:
+            free = sa.or_(free, runs_table.c.replica == replica)
+        query = (
+            runs_table.update()
+            .where(runs_table.c.id == run_id, runs_table.c.status.in_(list(statuses)), free)
+            .values(replica=replica, lease_until=now + lease_s, updated_at=now)
+        )
+        async with self.engine.begin() as conn:
+            result = await conn.execute(query)
+        return bool(result.rowcount == 1)
+
+    async def renew(self, run_ids: Sequence[str], replica: str, until: float) -> tuple[set[str], set[str]]:
+        """Extend this replica's leases on ``run_ids``. Returns the ids it still holds, and those of them whose
+        cancellation another replica asked for."""
+        if not run_ids:
+            return set(), set()
+        mine = sa.and_(runs_table.c.id.in_(list(run_ids)), runs_table.c.replica == replica)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                runs_table.update()
+                .where(mine, runs_table.c.status.in_(_UNFINISHED), runs_table.c.lease_until.is_not(None))
+                .values(lease_until=until)
+            )
+            rows = (await conn.execute(sa.select(runs_table.c.id, runs_table.c.cancel_requested).where(mine))).all()
+        return {r.id for r in rows}, {r.id for r in rows if r.cancel_requested}
+
+    async def release(self, run_ids: Sequence[str], replica: str) -> None:
+        """Give up this replica's leases (a clean shutdown), so another replica recovers the runs at once."""
+        if run_ids:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    runs_table.update()
+                    .where(runs_table.c.id.in_(list(run_ids)), runs_table.c.replica == replica)
+                    .values(lease_until=None)
+                )
+
+    async def request_cancel(self, run_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(cancel_requested=True))
 
     async def last_seq(self, run_id: str) -> int:
         query = sa.select(sa.func.max(events_table.c.seq)).where(events_table.c.run_id == run_id)
@@ -240,6 +317,9 @@ class RunStore:
                             "status": r.status.value,
                             "created_at": r.created_at,
                             "updated_at": r.updated_at,
+                            "replica": r.replica,
+                            "lease_until": r.lease_until,
+                            "cancel_requested": r.cancel_requested,
                         }
                         for r in runs
                     ],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +37,12 @@ Item = StoredEvent | StatusChange
 
 
 class EventLog:
-    def __init__(self, store: RunStore) -> None:
+    def __init__(self, store: RunStore, *, poll_s: float = 0.5) -> None:
         self.store = store
+        self.poll_s = poll_s
+        # whether a run executes in this process; a follower of one that does not (it runs on another replica
+        # sharing the database) polls the store every ``poll_s`` instead of waiting for it to be published here
+        self.is_local: Callable[[str], bool] = lambda _run_id: True
         self._queue: asyncio.Queue[RunRecord | StoredEvent | _Update | asyncio.Future[None]] = asyncio.Queue()
         self._followers: dict[str, set[asyncio.Queue[Item | None]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
@@ -141,16 +145,36 @@ class EventLog:
                         last = item.seq
                 yield StatusChange(run_id, record.status)
                 return
-            if record is not None:
-                yield StatusChange(run_id, record.status)
+            if record is None:
+                return
+            status = record.status
+            yield StatusChange(run_id, status)
             while True:
-                item = await queue.get()
+                try:
+                    item = await asyncio.wait_for(queue.get(), self.poll_s)
+                except TimeoutError:
+                    if self.is_local(run_id):
+                        continue
+                    current = await self.store.get_run(run_id)  # status first: its events are written before it
+                    if current is None:
+                        return
+                    for event in await self.store.events_after(run_id, last):
+                        yield event
+                        last = event.seq
+                    if current.status is not status:
+                        status = current.status
+                        yield StatusChange(run_id, status)
+                        if status.finished:
+                            return
+                    continue
                 if item is None:  # the server is shutting down
                     return
                 if isinstance(item, StoredEvent):
                     if item.seq <= last:
                         continue
                     last = item.seq
+                else:
+                    status = item.status
                 yield item
                 if isinstance(item, StatusChange) and item.status.finished:
                     return
