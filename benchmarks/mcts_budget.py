@@ -107,6 +107,15 @@ async def score(domain: str, answer: Any, hidden: Any, checker: SandboxCodeCheck
         return (await CoqChecker(pool).check(hidden["prelude"], hidden["statement"], tactics)).ok
 
 
+def sampled(details: dict[str, Any], options: dict[str, Any], costs: Any) -> int:
+    """Completions sampled: the MCTS count, else the strategy's k (self-consistency), else its requests."""
+    if isinstance(details.get("samples"), int):
+        return int(details["samples"])
+    if isinstance(options.get("k"), int):
+        return int(options["k"])
+    return int(costs.llm_calls) if costs else 0
+
+
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in records:
@@ -199,7 +208,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         "method": method,
                         "budget": budget,
                         "correct": correct,
-                        "samples": details.get("samples", costs.llm_calls if costs else 0),
+                        "samples": sampled(details, options, costs),
                         "requests": costs.llm_calls if costs else 0,
                         "tokens": costs.tokens if costs else 0,
                         "seconds": round(seconds, 2),
