@@ -62,6 +62,18 @@ def serve(app: FastAPI) -> Iterator[Server]:
         sock.close()
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real Postgres server for the API tests that share it (each uses its own run ids)."""
+    from tests.agents.planner._postgres import postgres_bin, postgres_server
+
+    bindir = postgres_bin()
+    if bindir is None:
+        pytest.skip("Postgres is not installed (apt-get install postgresql)")
+    with postgres_server(bindir) as url:
+        yield url
+
+
 @pytest.fixture
 def model() -> FunctionModel:
     return FunctionModel(reply)

@@ -3,8 +3,9 @@ session); then the whole API on Postgres, restarted onto the same database."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,20 +13,10 @@ import pytest
 from ponder.api import RunRecord, RunStatus, RunStore, create_app
 from ponder.api._store import StoredEvent, async_url
 from ponder.errors import ConfigError
-from tests.agents.planner._postgres import postgres_bin, postgres_server
 from tests.api._strategies import TEST_STRATEGIES
 from tests.api._support import make_settings, reply
 from tests.api.conftest import collect, serve
 from tests.fakes import FunctionModel
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    bindir = postgres_bin()
-    if bindir is None:
-        pytest.skip("Postgres is not installed (apt-get install postgresql)")
-    with postgres_server(bindir) as url:
-        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -104,3 +95,68 @@ async def test_the_api_on_postgres_serves_runs_after_a_restart(postgres_url: str
             assert got["text"] == "4"
             replay = await collect(client, run["id"])
             assert [e for e in replay if "id" in e] == [e for e in first if "id" in e]  # status notes may differ
+
+
+async def test_of_replicas_claiming_one_run_at_once_exactly_one_gets_it(database_url: str) -> None:
+    stores = [RunStore(database_url) for _ in range(4)]  # four engines: four replicas' connection pools
+    for store in stores:
+        await store.open()
+    try:
+        run_id = f"r{time.monotonic_ns()}"
+        await stores[0].create_run(record(run_id, status=RunStatus.running))  # no lease: its holder is unknown
+        now, unfinished = time.time(), ["queued", "running"]
+        got = await asyncio.gather(
+            *(s.claim(run_id, f"replica{i}", now, 30, statuses=unfinished) for i, s in enumerate(stores))
+        )
+        assert sorted(got) == [False, False, False, True]
+        holder = f"replica{got.index(True)}"
+        other = "replica9"
+        assert not await stores[1].claim(run_id, other, now + 29, 30, statuses=unfinished)  # still leased
+        assert not await stores[1].claim(run_id, other, now + 31, 30, statuses=["queued"])  # wrong status
+        assert run_id not in {r.id for r in await stores[1].unfinished_runs(unleased_at=now + 29)}
+
+        held, leased, cancel = await stores[2].renew([run_id], holder, now + 60)
+        assert (held, leased, cancel) == ({run_id}, {run_id}, set())
+        assert not await stores[1].claim(run_id, other, now + 31, 30, statuses=unfinished)  # renewed to now+60
+        assert (await stores[3].renew([run_id], other, now + 60))[0] == set()  # renewing is only for the holder
+        await stores[3].request_cancel(run_id)
+        assert (await stores[0].renew([run_id], holder, now + 60))[2] == {run_id}
+
+        await stores[0].release([run_id], holder)  # a clean shutdown: claimable at once
+        assert run_id in {r.id for r in await stores[1].unfinished_runs(unleased_at=now)}
+        assert await stores[1].claim(run_id, other, now, 30, statuses=unfinished)
+        assert (await stores[0].renew([run_id], holder, now + 60))[0] == set()  # the old holder lost it
+        got_record = await stores[0].get_run(run_id)
+        assert got_record is not None
+        assert (got_record.replica, got_record.cancel_requested) == (other, True)
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_an_older_database_gets_the_lease_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:  # the table as the first release created it, with one run in it
+        conn.execute(
+            "CREATE TABLE ponder_runs (id VARCHAR(40) PRIMARY KEY, owner VARCHAR(64) NOT NULL, kind VARCHAR(16) "
+            "NOT NULL, strategy VARCHAR(64) NOT NULL, task JSON NOT NULL, options JSON NOT NULL, status VARCHAR(16) "
+            "NOT NULL, result JSON, error JSON, costs JSON, pending JSON, created_at FLOAT NOT NULL, "
+            "updated_at FLOAT NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO ponder_runs VALUES ('old', 'alice', 'run', 'cot', '{}', '{}', 'running', NULL, NULL, NULL, "
+            "NULL, 1.0, 1.0)"
+        )
+    store = RunStore(f"sqlite:///{path}")
+    await store.open()
+    try:
+        old = await store.get_run("old")
+        assert old is not None
+        assert (old.replica, old.lease_until, old.cancel_requested) == (None, None, False)
+        assert await store.claim("old", "a", time.time(), 30, statuses=["running"])
+        await store.create_run(record("new"))
+        assert {r.id for r in await store.unfinished_runs()} == {"old", "new"}
+    finally:
+        await store.close()
+    await store.open()  # a second open finds the columns there and adds nothing
+    await store.close()

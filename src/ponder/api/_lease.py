@@ -28,6 +28,9 @@ class Leases:
         self.lease_s = lease_s
         self.renew_s = renew_s
         self._held: dict[str, Stop] = {}
+        # runs that ended here but whose final status may not be written yet: renewed until it is, so nobody
+        # takes over a run that is done (the event writer batches, and may be slow under load)
+        self._ending: set[str] = set()
         self._sweeps: list[Callable[[], Awaitable[object]]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -40,7 +43,8 @@ class Leases:
         self._held[run_id] = stop
 
     def drop(self, run_id: str) -> None:
-        self._held.pop(run_id, None)
+        if self._held.pop(run_id, None) is not None:
+            self._ending.add(run_id)
 
     async def claim(self, run_id: str, *, statuses: Sequence[str], mine_ok: bool = False) -> bool:
         return await self.store.claim(
@@ -55,7 +59,7 @@ class Leases:
         self._task = asyncio.create_task(self._loop(), name="ponder-leases")
 
     def held(self) -> list[str]:
-        return list(self._held)
+        return [*self._held, *self._ending]
 
     async def close(self, release: Sequence[str] = ()) -> None:
         """Stop renewing, and give back the leases of ``release`` (runs this replica stopped executing because it
@@ -71,8 +75,10 @@ class Leases:
 
     async def tick(self) -> None:
         """Renew, stop what was cancelled elsewhere or lost, recover what others left."""
+        ending = list(self._ending)
         ids = list(self._held)
-        held, cancel = await self.store.renew(ids, self.replica, self.until())
+        held, leased, cancel = await self.store.renew([*ids, *ending], self.replica, self.until())
+        self._ending.difference_update(r for r in ending if r not in leased)  # written (or taken over)
         for run_id in ids:
             stop = self._held.get(run_id)
             if stop is None:

@@ -144,9 +144,13 @@ def _add_missing_columns(conn: sa.Connection) -> None:
         if name in present:
             continue
         column = runs_table.c[name]
-        ddl = f"ALTER TABLE {runs_table.name} ADD COLUMN {name} {column.type.compile(dialect=conn.dialect)}"
+        sqlite = conn.dialect.name == "sqlite"
+        ddl = (
+            f"ALTER TABLE {runs_table.name} ADD COLUMN {'' if sqlite else 'IF NOT EXISTS '}{name} "
+            f"{column.type.compile(dialect=conn.dialect)}"
+        )
         if name == "cancel_requested":
-            ddl += " NOT NULL DEFAULT " + ("1=0" if conn.dialect.name == "sqlite" else "false")
+            ddl += " NOT NULL DEFAULT " + ("0" if sqlite else "false")
         conn.execute(sa.text(ddl))
 
 
@@ -247,20 +251,18 @@ class RunStore:
             result = await conn.execute(query)
         return bool(result.rowcount == 1)
 
-    async def renew(self, run_ids: Sequence[str], replica: str, until: float) -> tuple[set[str], set[str]]:
-        """Extend this replica's leases on ``run_ids``. Returns the ids it still holds, and those of them whose
-        cancellation another replica asked for."""
+    async def renew(self, run_ids: Sequence[str], replica: str, until: float) -> tuple[set[str], set[str], set[str]]:
+        """Extend this replica's leases on ``run_ids``. Returns the ids it still holds, those of them still leased
+        (queued or running: not finished, not waiting for a human), and those whose cancellation was asked for."""
         if not run_ids:
-            return set(), set()
+            return set(), set(), set()
         mine = sa.and_(runs_table.c.id.in_(list(run_ids)), runs_table.c.replica == replica)
+        leased = sa.and_(runs_table.c.status.in_(_UNFINISHED), runs_table.c.lease_until.is_not(None))
         async with self.engine.begin() as conn:
-            await conn.execute(
-                runs_table.update()
-                .where(mine, runs_table.c.status.in_(_UNFINISHED), runs_table.c.lease_until.is_not(None))
-                .values(lease_until=until)
-            )
-            rows = (await conn.execute(sa.select(runs_table.c.id, runs_table.c.cancel_requested).where(mine))).all()
-        return {r.id for r in rows}, {r.id for r in rows if r.cancel_requested}
+            await conn.execute(runs_table.update().where(mine, leased).values(lease_until=until))
+            query = sa.select(runs_table.c.id, runs_table.c.cancel_requested, leased.label("leased")).where(mine)
+            rows = (await conn.execute(query)).all()
+        return {r.id for r in rows}, {r.id for r in rows if r.leased}, {r.id for r in rows if r.cancel_requested}
 
     async def release(self, run_ids: Sequence[str], replica: str) -> None:
         """Give up this replica's leases (a clean shutdown), so another replica recovers the runs at once."""
