@@ -78,8 +78,8 @@ def run_command(
     from ponder.cli import load_settings
     from ponder.evals._datasets import FieldMap, load_dataset
     from ponder.evals._knowledge import attach_knowledge
-    from ponder.evals._runner import EvalRunner, check_strategy
-    from ponder.runtime import build_context
+    from ponder.evals._runner import EvalRunner, RunSummary, check_strategy
+    from ponder.runtime import open_context
 
     try:
         settings = load_settings(backend, base_url, model)
@@ -96,20 +96,32 @@ def run_command(
         )
         name = label or strategy
         folder = run_dir or runs_dir / f"{data.name}-{name}"
-        run_ctx = attach_knowledge(build_context(settings), settings)
-        runner = EvalRunner(run_ctx, concurrency=concurrency, keep_events=events, progress=progress)
-        summary = asyncio.run(
-            runner.run(
-                data,
-                strategy,
-                folder,
-                options=options,
-                label=label,
-                retry_failed=retry_failed,
-                limit=limit,
-                offset=offset,
-            )
-        )
+
+        async def run_all() -> RunSummary:
+            # A lazily started ToolServer: MCTS strategies use it during the search, and code datasets are scored
+            # by running the hidden tests in it after the search has chosen (never before).
+            async with open_context(settings, search=False) as opened:
+                run_ctx = attach_knowledge(opened, settings)
+                checker = None
+                if data.family is TaskFamily.code and run_ctx.toolserver is not None:
+                    from ponder.agents.mcts.scoring import SandboxCodeChecker
+
+                    checker = SandboxCodeChecker(run_ctx.toolserver)
+                runner = EvalRunner(
+                    run_ctx, concurrency=concurrency, keep_events=events, progress=progress, code_checker=checker
+                )
+                return await runner.run(
+                    data,
+                    strategy,
+                    folder,
+                    options=options,
+                    label=label,
+                    retry_failed=retry_failed,
+                    limit=limit,
+                    offset=offset,
+                )
+
+        summary = asyncio.run(run_all())
     except typer.BadParameter:
         raise
     except Exception as exc:
