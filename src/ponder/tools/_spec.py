@@ -50,6 +50,25 @@ def find_tool(specs: Sequence[ToolSpec], name: str) -> ToolSpec:
     raise UnknownTool(f"unknown tool {name!r}", hint=f"available tools: {', '.join(s.name for s in specs)}")
 
 
+def inline_refs(schema: Any, defs: dict[str, Any] | None = None) -> Any:
+    """The schema with every local ``{"$ref": "#/$defs/X"}`` replaced by its definition.
+
+    Each tool's argument schema carries its own ``$defs``; nested under ``anyOf/…/args`` its root-relative refs would
+    no longer resolve (constraint engines reject them), so they are inlined. Argument models are not recursive.
+    """
+    if isinstance(schema, list):
+        return [inline_refs(item, defs) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$defs" in schema:
+        defs = {**(defs or {}), **schema["$defs"]}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/") and defs and ref[8:] in defs:
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        return inline_refs({**defs[ref[8:]], **rest}, defs)
+    return {k: inline_refs(v, defs) for k, v in schema.items() if k != "$defs"}
+
+
 def tool_call_schema(specs: Sequence[ToolSpec], extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """A JSON schema for one call of any of ``specs``: ``{"tool": name, "args": {...}}`` where ``args`` must match
     the schema of the named tool (one ``anyOf`` branch per tool, each pinning ``tool`` to a ``const``)."""
@@ -57,7 +76,7 @@ def tool_call_schema(specs: Sequence[ToolSpec], extra: dict[str, Any] | None = N
     for spec in specs:
         props: dict[str, Any] = dict(extra or {})
         props["tool"] = {"const": spec.name}
-        props["args"] = spec.parameters()
+        props["args"] = inline_refs(spec.parameters())
         branches.append(
             {
                 "type": "object",

@@ -42,11 +42,12 @@ def test_schema_compiles_in_llguidance(name: str) -> None:
     assert llguidance.LLMatcher.validate_grammar(grammar, None) == ""
 
 
-def test_tool_call_schema_without_inlining_has_dangling_refs() -> None:
-    """Why inline_refs exists: each tool's $defs end up nested where root-relative refs cannot reach them."""
+def test_tool_call_schema_has_no_dangling_refs() -> None:
+    """Each tool's $defs would end up nested where root-relative refs cannot reach them: they are inlined."""
+    assert '"$ref": "#/$defs/SubmitType"' in json.dumps(SUBMIT.parameters())
     raw = json.dumps(tool_call_schema([SUBMIT], extra=TOOL_CALL_FIELDS))
-    assert '"$ref": "#/$defs/SubmitType"' in raw
-    assert "$ref" not in json.dumps(SCHEMAS["forced_submit"])
+    assert "$ref" not in raw
+    assert "SubmitType" not in raw or '"$defs"' not in raw
 
 
 def test_refinement_parses_each_operation() -> None:

@@ -22,25 +22,7 @@ from ponder.agents.planner._tools import SUBMIT, AgentTool, describe
 from ponder.errors import ModelError, PonderError, ToolArgumentsInvalid, UnknownTool
 from ponder.llm import ChatModel, ChatRequest, JsonSchemaConstraint, Message, assistant, user
 from ponder.tools import ToolResult, find_tool, tool_call_schema
-
-
-def inline_refs(schema: Any, defs: dict[str, Any] | None = None) -> Any:
-    """The schema with every local ``{"$ref": "#/$defs/X"}`` replaced by its definition.
-
-    Each tool's argument schema carries its own ``$defs``; nested under ``anyOf/…/args`` its root-relative refs no
-    longer resolve (constraint engines reject them), so they are inlined. Argument models are not recursive.
-    """
-    if isinstance(schema, list):
-        return [inline_refs(item, defs) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    if "$defs" in schema:
-        defs = {**(defs or {}), **schema["$defs"]}
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/$defs/") and defs and ref[8:] in defs:
-        rest = {k: v for k, v in schema.items() if k != "$ref"}
-        return inline_refs({**defs[ref[8:]], **rest}, defs)
-    return {k: inline_refs(v, defs) for k, v in schema.items() if k != "$defs"}
+from ponder.tools._spec import inline_refs as inline_refs  # re-exported for the planner's tests
 
 
 async def ask_tool_call(
@@ -48,7 +30,7 @@ async def ask_tool_call(
 ) -> tuple[ToolCall | None, list[str]]:
     """One valid tool call, or None after ``tool_retries`` re-asks; each bad reply's error is fed back."""
     specs = [t.spec for t in tools]
-    schema = inline_refs(tool_call_schema(specs, extra=TOOL_CALL_FIELDS))
+    schema = tool_call_schema(specs, extra=TOOL_CALL_FIELDS)
     constraint = JsonSchemaConstraint(json_schema=schema, name="ToolCall")
     errors: list[str] = []
     msgs = list(messages)
