@@ -53,14 +53,9 @@ def load_settings(backend: Backend | None = None, base_url: str | None = None, m
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    from ponder.errors import PonderError
+    from ponder._cli_errors import print_error
 
-    if isinstance(exc, PonderError):
-        err_console.print(f"[bold red]error:[/] {exc.message}")
-        if exc.hint:
-            err_console.print(f"[yellow]hint:[/] {exc.hint}")
-    else:
-        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+    print_error(err_console, exc)
     return typer.Exit(code=1)
 
 

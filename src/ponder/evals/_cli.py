@@ -36,14 +36,10 @@ def parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
 
 
 def _exit(exc: Exception) -> typer.Exit:
+    from ponder._cli_errors import print_error
     from ponder.errors import PonderError
 
-    if isinstance(exc, PonderError):
-        err_console.print(f"[bold red]error:[/] {exc.message}")
-        if exc.hint:
-            err_console.print(f"[yellow]hint:[/] {exc.hint}")
-    else:
-        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+    print_error(err_console, exc)
     return typer.Exit(code=2 if isinstance(exc, PonderError) else 1)
 
 

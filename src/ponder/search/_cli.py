@@ -33,9 +33,9 @@ def _run(make: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(make())  # type: ignore[arg-type]
     except PonderError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}")
-        if exc.hint:
-            err_console.print(f"[yellow]hint:[/] {exc.hint}")
+        from ponder._cli_errors import print_error
+
+        print_error(err_console, exc)
         raise typer.Exit(code=1) from exc
 
 

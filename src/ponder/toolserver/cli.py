@@ -14,14 +14,9 @@ console = Console(stderr=True)
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    from ponder.errors import PonderError
+    from ponder._cli_errors import print_error
 
-    if isinstance(exc, PonderError):
-        console.print(f"[bold red]error:[/] {exc.message}")
-        if exc.hint:
-            console.print(f"[yellow]hint:[/] {exc.hint}")
-    else:
-        console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+    print_error(console, exc)
     return typer.Exit(code=1)
 
 
