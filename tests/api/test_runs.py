@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from ponder.llm import ChatRequest, StreamChunk
 from ponder.tools import ToolResult, ToolSpec
-from tests.api.conftest import Server, collect, make_settings, wait_status
+from tests.api.conftest import Server, collect, make_settings, reply, wait_status
+from tests.fakes import FunctionModel
 
 
 def ids(events: list[dict[str, Any]]) -> list[int]:
@@ -297,3 +299,31 @@ async def test_the_planner_asks_through_the_api_and_resumes_from_its_checkpoint(
         events = await collect(client, run["id"])
         assert ids(events) == list(range(1, len(ids(events)) + 1))
         model.assert_complete()
+
+
+class _StreamingModel(FunctionModel):
+    """The conftest's fake model, streaming its reply in 3-character pieces as a streaming backend does."""
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        response = await self.complete(request)
+        text = response.text
+        for i in range(0, len(text), 3):
+            yield StreamChunk(delta=text[i : i + 3])
+        yield StreamChunk(response=response)
+
+
+async def test_run_streams_the_reasoning_token_by_token_when_the_model_streams(
+    make_server: Callable[..., Server],
+) -> None:
+    model = _StreamingModel(reply)
+    server = make_server(model=model)
+    async with server.client() as client:
+        run = (await client.post("/runs", json={"strategy": "cot", "input": {"question": "What is 2+2?"}})).json()
+        events = await collect(client, run["id"])
+    deltas = [json.loads(e["data"]) for e in events if e.get("event") == "text_delta"]
+    reasoning = [d["text"] for d in deltas if d["field"] == "reasoning"]
+    assert len(reasoning) > 1, deltas  # pieces as they arrive, not the whole reasoning in one event
+    assert "".join(reasoning) == "2 plus 2 is 4"
+    async with server.client() as client:
+        text = (await client.get("/metrics")).text
+    assert 'ponder_llm_calls_total{outcome="ok",strategy="cot"} 1.0' in text
