@@ -5,13 +5,13 @@ answer for the scorer. Bad lines fail loading with an error naming the file, the
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ponder._jsonl import json_objects
 from ponder.agents import AnswerChoice, Task, TaskFamily
 from ponder.errors import InputError, NotFoundError
 
@@ -137,16 +137,8 @@ def gold_value(family: TaskFamily, raw: Any, where: str) -> Any:
     return value
 
 
-def parse_line(text: str, number: int, path: Path, spec: DatasetSpec) -> EvalItem:
+def parse_row(row: dict[str, Any], number: int, path: Path, spec: DatasetSpec) -> EvalItem:
     where = f"{path}:{number}"
-    try:
-        row = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{where}: line {number} is not JSON ({exc.msg})", hint="every line must be one JSON object"
-        ) from exc
-    if not isinstance(row, dict):
-        raise InputError(f"{where}: line {number} is a JSON {type(row).__name__}, not an object")
     f = spec.fields
     required = [f.id, f.question, f.answer] + ([f.choices] if f.choices else []) + f.gold_extra
     for name in required:
@@ -212,15 +204,13 @@ def load_dataset(
     items: list[EvalItem] = []
     seen: dict[str, int] = {}
     index = -1
-    for number, text in enumerate(_open_lines(path), start=1):
-        if not text.strip():
-            continue
+    for number, row in json_objects(_open_lines(path), str(path)):
         index += 1
         if index < offset:
             continue
         if limit is not None and len(items) >= limit:
             break
-        item = parse_line(text, number, path, spec)
+        item = parse_row(row, number, path, spec)
         if item.id in seen:
             raise InputError(
                 f"{path}:{number}: item id {item.id!r} repeats line {seen[item.id]}", hint="ids must be unique"

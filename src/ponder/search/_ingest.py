@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import gzip
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ponder._jsonl import json_objects
 from ponder.errors import InputError
 from ponder.search._protocols import Document
 
@@ -112,17 +112,7 @@ def _record_document(record: dict[str, Any], fallback_id: str) -> Document | Non
 
 def jsonl_documents(text: str, id_prefix: str) -> Iterator[Document]:
     """One document per JSON line holding a ``text`` (or content/body/fact/gloss) field; ids from ``id``."""
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"{id_prefix}: line {n} is not valid JSON ({exc.msg})", hint="write one JSON object per line"
-            ) from exc
-        if not isinstance(record, dict):
-            raise InputError(f"{id_prefix}: line {n} is not a JSON object", hint="write one JSON object per line")
+    for n, record in json_objects(text.splitlines(), id_prefix):
         doc = _record_document(record, f"{id_prefix}#{n}")
         if doc is None:
             raise InputError(

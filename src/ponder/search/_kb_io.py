@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 from pathlib import Path
 from typing import Any
 
+from ponder._jsonl import json_objects
 from ponder.errors import InputError
 from ponder.search._ingest import decode
 from ponder.search._protocols import Triple
@@ -69,20 +69,7 @@ def read_triples(path: Path) -> list[tuple[Triple, bool]]:
 
 
 def _read_jsonl(text: str, name: str) -> list[tuple[Triple, bool]]:
-    out = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"{name}: line {n} is not valid JSON ({exc.msg})", hint="one JSON object per line"
-            ) from exc
-        if not isinstance(record, dict):
-            raise InputError(f"{name}: line {n} is not a JSON object", hint="one JSON object per line")
-        out.append(_triple(record, f"{name}: line {n}"))
-    return out
+    return [_triple(record, f"{name}: line {n}") for n, record in json_objects(text.splitlines(), name)]
 
 
 def _read_csv(text: str, name: str, delimiter: str) -> list[tuple[Triple, bool]]:
