@@ -96,6 +96,13 @@ async def test_shell_reports_exit_codes_and_streams(session: ToolSession) -> Non
     assert missing.output["exit_code"] == 127
 
 
+async def test_shell_has_python_under_both_names(session: ToolSession) -> None:
+    await session.call("files", {"op": "write", "path": "x.py", "content": "import sys; print(sys.version_info[0])"})
+    for name in ("python", "python3"):
+        result = await session.call("shell", {"command": f"{name} x.py"})
+        assert result.output == {"exit_code": 0, "stdout": "3\n", "stderr": ""}, name
+
+
 async def test_shell_returns_promptly_and_stops_its_background_jobs(session: ToolSession) -> None:
     result = await session.call("shell", {"command": "sleep 30 & echo started"})
     assert result.ok
