@@ -10,7 +10,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from ponder.llm import Capabilities, ChatModel, ChatRequest, ChatResponse, StreamChunk, stream_or_complete
+from ponder.llm import ChatModel, ChatRequest, ChatResponse, ModelWrapper, StreamChunk, stream_or_complete
 from ponder.tools import ToolResult, ToolSession
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -42,24 +42,16 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class MeasuredModel:
+class MeasuredModel(ModelWrapper):
     """A ChatModel that records each call's latency, outcome and tokens under its strategy's label."""
 
     def __init__(self, inner: ChatModel, metrics: Metrics, strategy: str) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._seconds = metrics.llm_seconds.labels(strategy)
         self._ok = metrics.llm_calls.labels(strategy, "ok")
         self._failed = metrics.llm_calls.labels(strategy, "error")
         self._prompt = metrics.llm_tokens.labels(strategy, "prompt")
         self._completion = metrics.llm_tokens.labels(strategy, "completion")
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         start = time.perf_counter()

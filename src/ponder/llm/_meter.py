@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from pydantic import BaseModel
 
 from ponder.llm._types import (
-    Capabilities,
     ChatModel,
     ChatRequest,
     ChatResponse,
+    ModelWrapper,
     StreamChunk,
     stream_or_complete,
 )
@@ -28,20 +28,12 @@ class Costs(BaseModel):
         return self.prompt_tokens + self.completion_tokens
 
 
-class MeteredModel:
+class MeteredModel(ModelWrapper):
     """Delegates to ``inner`` and adds every call's usage to :attr:`costs`."""
 
     def __init__(self, inner: ChatModel, costs: Costs | None = None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.costs = costs if costs is not None else Costs()
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         start = time.perf_counter()

@@ -7,24 +7,16 @@ import json
 from pathlib import Path
 
 from ponder.errors import ConfigError, ModelRequestRejected
-from ponder.llm._types import Capabilities, ChatModel, ChatRequest, ChatResponse
+from ponder.llm._types import Capabilities, ChatModel, ChatRequest, ChatResponse, ModelWrapper
 
 
-class RecordingModel:
+class RecordingModel(ModelWrapper):
     """Delegates to ``inner`` and appends ``{"key", "request", "response"}`` lines to ``path``."""
 
     def __init__(self, inner: ChatModel, path: Path) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.path = path
         self._lock = asyncio.Lock()
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         response = await self.inner.complete(request)

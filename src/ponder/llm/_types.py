@@ -157,6 +157,26 @@ class ChatModel(Protocol):
     async def complete(self, request: ChatRequest) -> ChatResponse: ...
 
 
+class ModelWrapper:
+    """Base of the wrappers around a model (metering, recording, counting): forwards ``name``, ``capabilities`` and
+    ``complete``. It defines no ``stream``, so a subclass streams only where it forwards the inner stream itself
+    (with :func:`stream_or_complete`) instead of passing itself off as a streaming model."""
+
+    def __init__(self, inner: ChatModel) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        return await self.inner.complete(request)
+
+
 class StreamChunk(BaseModel):
     """A piece of a streamed reply: text deltas of choice 0, then one last chunk carrying the whole response."""
 

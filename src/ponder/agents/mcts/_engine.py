@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ponder.agents._events import Event, StepStarted, TreeUpdated
 from ponder.agents.mcts._tree import FinalRule, Node, Selection, Tree
 from ponder.errors import PonderError
-from ponder.llm import Capabilities, ChatModel, ChatRequest, ChatResponse, Costs
+from ponder.llm import ChatModel, ChatRequest, ChatResponse, Costs, ModelWrapper
 
 
 class Budget(BaseModel):
@@ -91,20 +91,12 @@ class Domain(Protocol):
         ...
 
 
-class CountingModel:
+class CountingModel(ModelWrapper):
     """Counts samples (choices) on top of a metered model, for the budget."""
 
     def __init__(self, inner: ChatModel) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.samples = 0
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         self.samples += request.n
