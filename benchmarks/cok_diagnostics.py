@@ -78,12 +78,13 @@ def main(runs_dir: Path) -> dict[str, Any]:
         row["vs_cot"] = paired(f2, correctness(runs_dir / f"{dataset}-cot"))
         row["vs_cok"] = paired(f2, correctness(runs_dir / f"{dataset}-cok"))
         figures[dataset] = row
+        cot, cok = row["vs_cot"], row["vs_cok"]
         print(
             f"{dataset}: {row['chains']} chains, {row['rethought']} rethought, {row['answer_changed']} answers changed "
             f"({row['wrong_to_right']} wrong→right, {row['right_to_wrong']} right→wrong); first-round factuality "
-            f"{row['mean_factuality']}, faithfulness {row['mean_faithfulness']}; "
-            f"CoK+F² vs CoT on {row['vs_cot']['n']}: +{row['vs_cot']['a_only']}/-{row['vs_cot']['b_only']} p={row['vs_cot']['p']}; vs CoK on "
-            f"{row['vs_cok']['n']}: +{row['vs_cok']['a_only']}/-{row['vs_cok']['b_only']} p={row['vs_cok']['p']}"
+            f"{row['mean_factuality']}, faithfulness {row['mean_faithfulness']}; CoK+F² vs CoT on {cot['n']}: "
+            f"+{cot['a_only']}/-{cot['b_only']} p={cot['p']}; vs CoK on {cok['n']}: "
+            f"+{cok['a_only']}/-{cok['b_only']} p={cok['p']}"
         )
     return figures
 
