@@ -19,6 +19,8 @@ from ponder.api._store import RunRecord, RunStatus, RunStore, StoredEvent
 log = logging.getLogger(__name__)
 
 _MAX_BATCH = 2000
+_RETRY_CAP_S = 5.0  # longest wait between two attempts to write a batch
+_ISOLATE_AFTER = 5  # failed attempts of one batch before its items are written one by one
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class _Update:
 
 
 Item = StoredEvent | StatusChange
+_Data = RunRecord | StoredEvent | _Update
+_Op = _Data | asyncio.Future[None]
 
 
 class EventLog:
@@ -43,7 +47,7 @@ class EventLog:
         # whether a run executes in this process; a follower of one that does not (it runs on another replica
         # sharing the database) polls the store every ``poll_s`` instead of waiting for it to be published here
         self.is_local: Callable[[str], bool] = lambda _run_id: True
-        self._queue: asyncio.Queue[RunRecord | StoredEvent | _Update | asyncio.Future[None]] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Op] = asyncio.Queue()
         self._followers: dict[str, set[asyncio.Queue[Item | None]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -64,8 +68,11 @@ class EventLog:
 
         self._loop.call_soon_threadsafe(end)
 
-    async def close(self) -> None:
-        await self.flush()
+    async def close(self, timeout_s: float = 10.0) -> None:
+        try:
+            await asyncio.wait_for(self.flush(), timeout_s)
+        except TimeoutError:
+            log.error("the store did not take the last %d queued items within %.0f s", self._queue.qsize(), timeout_s)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -92,20 +99,33 @@ class EventLog:
         await done
 
     async def _write_loop(self) -> None:
+        carried: list[_Op] = []  # a batch that could not be written yet: retried, never dropped while the store is down
+        failures = 0
         while True:
-            batch = [await self._queue.get()]
+            if carried:
+                await asyncio.sleep(min(_RETRY_CAP_S, 0.1 * 2**failures))
+                batch = carried
+            else:
+                batch = [await self._queue.get()]
             while len(batch) < _MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            runs = [op for op in batch if isinstance(op, RunRecord)]
-            events = [op for op in batch if isinstance(op, StoredEvent)]
-            updates = [(op.run_id, op.values) for op in batch if isinstance(op, _Update)]
-            for attempt in range(5):
-                try:
-                    await self.store.write_batch(events, updates, runs)
-                    break
-                except Exception:
-                    log.exception("writing %d events failed (attempt %d)", len(events), attempt + 1)
-                    await asyncio.sleep(0.1 * 2**attempt)
+            data: list[_Data] = [op for op in batch if not isinstance(op, asyncio.Future)]
+            try:
+                await self._write(data)
+            except Exception:
+                failures += 1
+                log.exception("writing %d items failed (attempt %d); kept for the next attempt", len(data), failures)
+                if failures < _ISOLATE_AFTER:
+                    carried = batch
+                    continue
+                # the same batch keeps failing: write its items one by one, so one bad item cannot hold back the
+                # rest; if none can be written the store itself is down, and everything is kept
+                written = await self._write_each(data)
+                if not written:
+                    carried = batch
+                    continue
+                batch = [op for op in batch if isinstance(op, asyncio.Future) or id(op) in written]
+            carried, failures = [], 0
             for op in batch:
                 if isinstance(op, StoredEvent):
                     self._publish(op.run_id, op)
@@ -115,6 +135,29 @@ class EventLog:
                         self._publish(op.run_id, StatusChange(op.run_id, RunStatus(status)))
                 elif isinstance(op, asyncio.Future) and not op.done():
                     op.set_result(None)
+
+    async def _write(self, ops: list[_Data]) -> None:
+        runs = [op for op in ops if isinstance(op, RunRecord)]
+        events = [op for op in ops if isinstance(op, StoredEvent)]
+        updates = [(op.run_id, op.values) for op in ops if isinstance(op, _Update)]
+        await self.store.write_batch(events, updates, runs)
+
+    async def _write_each(self, ops: list[_Data]) -> set[int]:
+        """Write ``ops`` one at a time, in order; the ids of those written. When some are written, the others are
+        items the store refuses (they would fail forever): those are logged and dropped."""
+        written: set[int] = set()
+        refused: list[_Data] = []
+        for op in ops:
+            try:
+                await self._write([op])
+            except Exception:  # noqa: BLE001 - logged below once it is clear which items the store refuses
+                refused.append(op)
+            else:
+                written.add(id(op))
+        if written:
+            for op in refused:
+                log.error("the store refuses %r; dropped after %d attempts", op, _ISOLATE_AFTER)
+        return written
 
     def _publish(self, run_id: str, item: Item) -> None:
         for queue in self._followers.get(run_id, ()):
