@@ -34,3 +34,16 @@ def embedded_model() -> Iterator[EmbeddedModel]:
     model = EmbeddedModel.from_settings(LLMSettings())
     yield model
     asyncio.run(model.aclose())
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """ONE real Postgres server for the session (Debian's ``postgresql`` package), shared by the API and planner
+    tests: each uses its own run ids."""
+    from tests.agents.planner._postgres import postgres_bin, postgres_server
+
+    bindir = postgres_bin()
+    if bindir is None:
+        pytest.skip("Postgres is not installed (apt-get install postgresql)")
+    with postgres_server(bindir) as url:
+        yield url

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
+from ponder.api import RunRecord, RunStatus
 from ponder.config import APISettings, Settings
 from ponder.llm import ChatRequest, JsonSchemaConstraint
 
@@ -102,3 +104,12 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def record(run_id: str, owner: str = "alice", status: RunStatus = RunStatus.queued) -> RunRecord:
+    """A new run record for store tests."""
+    now = time.time()
+    return RunRecord(
+        id=run_id, owner=owner, kind="run", strategy="cot", task={"question": "q"}, options={"k": 1},
+        status=status, result=None, error=None, costs=None, pending=None, created_at=now, updated_at=now,
+    )  # fmt: skip

@@ -62,16 +62,13 @@ def serve(app: FastAPI) -> Iterator[Server]:
         sock.close()
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A real Postgres server for the API tests that share it (each uses its own run ids)."""
-    from tests.agents.planner._postgres import postgres_bin, postgres_server
-
-    bindir = postgres_bin()
-    if bindir is None:
-        pytest.skip("Postgres is not installed (apt-get install postgresql)")
-    with postgres_server(bindir) as url:
-        yield url
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using it runs twice: on a SQLite file, and on the session's Postgres server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi import FastAPI
 
 from ponder.api import RunRecord, RunStatus, RunStore, create_app
@@ -20,14 +19,6 @@ from tests.api._strategies import TEST_STRATEGIES
 from tests.api._support import make_settings, reply
 from tests.api.conftest import collect, serve, wait_status
 from tests.fakes import FunctionModel
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'runs.sqlite'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
 
 
 def replica(

@@ -10,29 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from ponder.api import RunRecord, RunStatus, RunStore, create_app
+from ponder.api import RunStatus, RunStore, create_app
 from ponder.api._store import StoredEvent, async_url
 from ponder.errors import ConfigError
 from tests.api._strategies import TEST_STRATEGIES
-from tests.api._support import make_settings, reply
+from tests.api._support import make_settings, record, reply
 from tests.api.conftest import collect, serve
 from tests.fakes import FunctionModel
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-def record(run_id: str, owner: str = "alice", status: RunStatus = RunStatus.queued) -> RunRecord:
-    now = time.time()
-    return RunRecord(
-        id=run_id, owner=owner, kind="run", strategy="cot", task={"question": "q"}, options={"k": 1},
-        status=status, result=None, error=None, costs=None, pending=None, created_at=now, updated_at=now,
-    )  # fmt: skip
 
 
 async def test_runs_and_events_round_trip(database_url: str) -> None:

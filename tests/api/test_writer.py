@@ -4,7 +4,6 @@ that is down loses nothing and publishes nothing unwritten; an item the store re
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from ponder.api import RunRecord, RunStatus, RunStore
 from ponder.api._store import StoredEvent
 from ponder.api._writer import EventLog, StatusChange
+from tests.api._support import record
 
 
 class FlakyStore(RunStore):
@@ -35,14 +35,6 @@ class FlakyStore(RunStore):
             self.failed += 1
             raise ConnectionError("the database is unavailable")
         await super().write_batch(events, updates, runs)
-
-
-def record(run_id: str) -> RunRecord:
-    now = time.time()
-    return RunRecord(
-        id=run_id, owner="alice", kind="run", strategy="cot", task={"question": "q"}, options={},
-        status=RunStatus.queued, result=None, error=None, costs=None, pending=None, created_at=now, updated_at=now,
-    )  # fmt: skip
 
 
 @pytest.fixture
