@@ -10,7 +10,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from ponder.llm import ChatModel, ChatRequest, ChatResponse, ModelWrapper, StreamChunk, stream_or_complete
+from ponder.llm import ChatModel, ChatResponse, ObservedModel
 from ponder.tools import ToolResult, ToolSession
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -42,7 +42,7 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class MeasuredModel(ModelWrapper):
+class MeasuredModel(ObservedModel):
     """A ChatModel that records each call's latency, outcome and tokens under its strategy's label."""
 
     def __init__(self, inner: ChatModel, metrics: Metrics, strategy: str) -> None:
@@ -53,38 +53,14 @@ class MeasuredModel(ModelWrapper):
         self._prompt = metrics.llm_tokens.labels(strategy, "prompt")
         self._completion = metrics.llm_tokens.labels(strategy, "completion")
 
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        start = time.perf_counter()
-        try:
-            response = await self.inner.complete(request)
-        except BaseException:
+    def observe(self, response: ChatResponse | None, seconds: float, *, failed: bool) -> None:
+        self._seconds.observe(seconds)
+        if failed:
             self._failed.inc()
-            raise
-        finally:
-            self._seconds.observe(time.perf_counter() - start)
-        self._count(response)
-        return response
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
-        """Forwards the inner model's token stream (or its one whole reply), so API runs stream token by token."""
-        start = time.perf_counter()
-        try:
-            async for chunk in stream_or_complete(self.inner, request):
-                if chunk.response is not None:
-                    self._count(chunk.response)
-                yield chunk
-        except GeneratorExit:  # the consumer stopped reading: not a model failure
-            raise
-        except BaseException:
-            self._failed.inc()
-            raise
-        finally:
-            self._seconds.observe(time.perf_counter() - start)
-
-    def _count(self, response: ChatResponse) -> None:
-        self._ok.inc()
-        self._prompt.inc(response.usage.prompt_tokens)
-        self._completion.inc(response.usage.completion_tokens)
+        if response is not None:
+            self._ok.inc()
+            self._prompt.inc(response.usage.prompt_tokens)
+            self._completion.inc(response.usage.completion_tokens)
 
 
 class _MeasuredSession:

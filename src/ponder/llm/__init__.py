@@ -1,7 +1,7 @@
 """The model seam: the :class:`ChatModel` protocol, its request/response types, structured generation,
 backends (embedded llama.cpp, OpenAI-compatible servers) and record/replay wrappers."""
 
-from ponder.llm._meter import Costs, MeteredModel
+from ponder.llm._meter import Costs, MeteredModel, ObservedModel
 from ponder.llm._record import RecordingModel, ReplayModel
 from ponder.llm._structured import check_supported, schema_constraint, structured, structured_n
 from ponder.llm._types import (
@@ -44,6 +44,7 @@ __all__ = [
     "Message",
     "MeteredModel",
     "ModelWrapper",
+    "ObservedModel",
     "RecordingModel",
     "RegexConstraint",
     "ReplayModel",
