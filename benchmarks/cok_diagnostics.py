@@ -16,7 +16,7 @@ from typing import Any
 
 from ponder.agents import TaskFamily
 from ponder.evals import load_run, score_answer
-from ponder.evals._report import mcnemar_exact
+from ponder.evals._report import Run, mcnemar_exact
 
 
 def paired(a: dict[str, bool], b: dict[str, bool]) -> dict[str, Any]:
@@ -27,14 +27,15 @@ def paired(a: dict[str, bool], b: dict[str, bool]) -> dict[str, Any]:
     return {"n": len(common), "a_only": a_only, "b_only": b_only, "p": round(mcnemar_exact(a_only, b_only), 4)}
 
 
-def correctness(folder: Path) -> dict[str, bool]:
-    if not (folder / "results.jsonl").is_file():
-        return {}
-    return {i: r.correct for i, r in load_run(folder).records.items()}  # a failed item counts as wrong
+def correctness(run: Run | None) -> dict[str, bool]:
+    return {i: r.correct for i, r in run.records.items()} if run else {}  # a failed item counts as wrong
 
 
-def diagnose(folder: Path) -> dict[str, Any]:
-    run = load_run(folder)
+def load_if_run(folder: Path) -> Run | None:
+    return load_run(folder) if (folder / "results.jsonl").is_file() else None
+
+
+def diagnose(run: Run) -> dict[str, Any]:
     family = TaskFamily(run.meta.family)
     chains = rethought = changed = fixed = broken = 0
     factuality: list[float] = []
@@ -73,10 +74,11 @@ def main(runs_dir: Path) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for folder in sorted(runs_dir.glob("*-cok-f2")):
         dataset = folder.name.removesuffix("-cok-f2")
-        f2 = correctness(folder)
-        row = diagnose(folder)
-        row["vs_cot"] = paired(f2, correctness(runs_dir / f"{dataset}-cot"))
-        row["vs_cok"] = paired(f2, correctness(runs_dir / f"{dataset}-cok"))
+        run = load_run(folder)
+        f2 = correctness(run)
+        row = diagnose(run)
+        row["vs_cot"] = paired(f2, correctness(load_if_run(runs_dir / f"{dataset}-cot")))
+        row["vs_cok"] = paired(f2, correctness(load_if_run(runs_dir / f"{dataset}-cok")))
         figures[dataset] = row
         cot, cok = row["vs_cot"], row["vs_cok"]
         print(
