@@ -200,6 +200,43 @@ async def test_sampling_options(embedded_model: EmbeddedModel) -> None:
 
 
 @pytest.mark.embedded
+@pytest.mark.parametrize("engine", ALL_ENGINES, ids=[e.value for e in ALL_ENGINES])
+async def test_n_samples_decoded_together_each_hold_the_constraint(
+    embedded_model: EmbeddedModel, engine: ConstraintEngine
+) -> None:
+    model = embedded_model.with_engine(engine)
+    choices = ["zebra-7", "quokka-3", "ibis-5"]
+    request = ChatRequest(
+        messages=QUESTION, n=6, temperature=1.5, seed=11, max_tokens=24, constraint=ChoiceConstraint(choices=choices)
+    )
+    reply = await model.complete(request)
+    assert [c.index for c in reply.choices] == list(range(6))
+    assert all(c.text in choices and c.finish_reason == "stop" for c in reply.choices)
+    assert len({c.text for c in reply.choices}) > 1  # six independent draws at T=1.5, not one copied six times
+    # (max_tokens leaves room for a choice spelled a character at a time, which high temperatures do)
+    assert [c.text for c in (await model.complete(request)).choices] == [c.text for c in reply.choices]
+
+
+@pytest.mark.embedded
+async def test_batched_samples_keep_their_own_stops_and_limits(embedded_model: EmbeddedModel) -> None:
+    count = [user("Count from 1 to 9, separated by commas and spaces.")]
+    stopped = await embedded_model.complete(ChatRequest(messages=count, n=3, stop=["5"], max_tokens=30))
+    for choice in stopped.choices:  # greedy: three copies of the same reply, each cut at its own stop
+        assert choice.finish_reason == "stop"
+        assert "4" in choice.text and "5" not in choice.text
+    cut = await embedded_model.complete(
+        ChatRequest(messages=[user("Tell me a long story.")], n=3, temperature=0.9, seed=1, max_tokens=5)
+    )
+    assert [c.finish_reason for c in cut.choices] == ["length"] * 3
+    assert cut.usage.completion_tokens == 15
+    # more samples than one batch holds (8) are decoded one after another, and a single sample still works
+    # after the batch context was used: the two contexts do not disturb each other
+    many = await embedded_model.complete(ChatRequest(messages=QUESTION, n=10, temperature=0.9, seed=3, max_tokens=4))
+    assert len(many.choices) == 10 and all(c.text for c in many.choices)
+    assert "Paris" in (await embedded_model.complete(ChatRequest(messages=QUESTION, max_tokens=8))).text
+
+
+@pytest.mark.embedded
 async def test_stream_pieces_join_to_the_reply_and_leaving_early_frees_the_model(
     embedded_model: EmbeddedModel,
 ) -> None:

@@ -73,6 +73,8 @@ class Compiled:
     engine: ConstraintEngine
     new_guide: Callable[[], Guide] | None = None
     gbnf: str | None = None
+    # whether guides from ``new_guide`` may be used side by side (several samples decoded in one batch)
+    concurrent: bool = True
 
 
 def _unsupported(engine: ConstraintEngine, constraint: Constraint, why: str) -> UnsupportedConstraint:
@@ -237,7 +239,9 @@ class OutlinesEngine:
             processor = self._processor(constraint)
         except (ValueError, NotImplementedError, TypeError, RuntimeError) as exc:
             raise _unsupported(self._engine, constraint, str(exc)) from exc
-        return Compiled(self._engine, new_guide=lambda: _OutlinesGuide(processor))
+        # outlines keeps one processor per compiled constraint, stateful (it tracks the sequence it saw last), so
+        # its guides cannot be interleaved; samples under it are decoded one after another
+        return Compiled(self._engine, new_guide=lambda: _OutlinesGuide(processor), concurrent=False)
 
     def _processor(self, constraint: Constraint) -> Any:
         core = self._engine is ConstraintEngine.outlines_core

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 GGUF_MAGIC = b"GGUF"
 _RANDOM_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: llama.cpp picks a random seed
+BATCH_SEQUENCES = 8  # the most samples ``generate_batch`` decodes together (its context's n_seq_max)
 
 
 def default_threads() -> int:
@@ -109,8 +110,13 @@ class LlamaRuntime:
         )
         self.n_vocab = self.llama.n_vocab()
         self.n_ctx = self.llama.n_ctx()
+        self._n_threads = n_threads
+        self._batch: _BatchContext | None = None
 
     def close(self) -> None:
+        if self._batch is not None:
+            self._batch.close()
+            self._batch = None
         self.llama.close()
 
     def _piece(self, token: int) -> str:
@@ -168,14 +174,9 @@ class LlamaRuntime:
         turn out to begin a stop sequence is held back); ``cancel`` ends decoding early when set."""
         import llama_cpp as lc
 
-        if len(prompt) >= self.n_ctx:
-            raise ModelRequestRejected(
-                f"the prompt has {len(prompt)} tokens; the embedded model's context holds {self.n_ctx}",
-                hint="shorten the conversation or raise PONDER_LLM__N_CTX",
-            )
+        self._check_prompt(prompt)
         budget = min(params.max_tokens, self.n_ctx - len(prompt))
         llama, ctx = self.llama, self.llama.ctx
-        vocab = lc.llama_model_get_vocab(llama.model)
         start = time.perf_counter() if start is None else start
         prefill_start = time.perf_counter()
         try:
@@ -183,70 +184,113 @@ class LlamaRuntime:
         except RuntimeError as exc:
             raise ModelServerError(f"llama.cpp failed to evaluate the prompt: {exc}", retryable=False) from exc
         prompt_s = time.perf_counter() - prefill_start
-        guide = compiled.new_guide() if compiled is not None and compiled.new_guide is not None else None
-        chain = self._sampler(params, compiled.gbnf if compiled is not None else None, vocab)
-        tokens = list(prompt)
-        out = bytearray()
-        logprobs: list[TokenLogprob] | None = [] if params.logprobs else None
-        finish: FinishReason = "length"
-        first_token_s: float | None = None
-        t_first = cpu_first = 0.0
-        decode_steps = 0
-        n_out = 0
-        emitted, holdback = 0, max((len(s) for s in params.stop), default=1) - 1
+        seq = _Sequence(self, prompt, params, compiled, on_text)
+        clock = _Clock(start)
         try:
             for step in range(budget):
                 if cancel is not None and cancel.is_set():
                     break
                 logits: Logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(ctx, -1), shape=(self.n_vocab,))
-                raw = logits.copy() if logprobs is not None else None
-                if guide is not None:
-                    guide.apply(logits, tokens)
-                token = int(lc.llama_sampler_sample(chain, ctx, -1))
-                if step == 0:
-                    t_first, cpu_first = time.perf_counter(), time.thread_time()
-                    first_token_s = t_first - start
-                decode_steps = step
-                if lc.llama_vocab_is_eog(vocab, token):
-                    finish = "stop"
+                token = seq.sample(ctx, -1, logits)
+                clock.step(step)
+                if seq.accept(token) or step + 1 >= budget:
                     break
-                n_out += 1
-                tokens.append(token)
-                piece = llama.detokenize([token])
-                out += piece
-                if raw is not None and logprobs is not None:
-                    logprobs.append(self._logprob(raw, token, piece, params.top_logprobs))
-                if params.stop and (cut := _find_stop(out, params.stop)) is not None:
-                    del out[cut:]
-                    finish = "stop"
-                    break
-                if on_text is not None:
-                    emitted = _emit(out, emitted, holdback, on_text)
-                if guide is not None:
-                    guide.advance(token)
-                    if guide.is_finished():
-                        finish = "stop"
-                        break
-                if step + 1 < budget:
-                    llama.eval([token])
+                llama.eval([token])
         except RuntimeError as exc:
             raise ModelServerError(f"llama.cpp failed while decoding: {exc}", retryable=False) from exc
         finally:
-            lc.llama_sampler_free(chain)
-        if on_text is not None:
-            _emit(out, emitted, 0, on_text)
-        return Generation(
-            text=out.decode("utf-8", errors="ignore"),
-            finish_reason=finish,
-            completion_tokens=n_out,
-            first_token_s=first_token_s,
-            total_s=time.perf_counter() - start,
-            decode_steps=decode_steps,
-            decode_s=time.perf_counter() - t_first if decode_steps else 0.0,
-            decode_cpu_s=time.thread_time() - cpu_first if decode_steps else 0.0,
-            prompt_s=prompt_s,
-            logprobs=logprobs,
-        )
+            seq.close()
+        return seq.generation(clock, prompt_s)
+
+    def can_batch(self, prompt: list[int], params: list[SampleParams], compiled: Compiled | None) -> bool:
+        """Whether ``generate_batch`` can decode these samples together: at most ``BATCH_SEQUENCES`` of them, the
+        prompt plus every sample's ``max_tokens`` fit the batch context, and the constraint's guides (if any) can
+        run side by side."""
+        need = len(prompt) + sum(p.max_tokens for p in params)
+        fits = 1 < len(params) <= BATCH_SEQUENCES and need <= self.batch_n_ctx and len(prompt) < self.n_ctx
+        return fits and (compiled is None or compiled.concurrent)
+
+    def generate_batch(
+        self,
+        prompt: list[int],
+        params: list[SampleParams],
+        compiled: Compiled | None,
+        *,
+        start: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[Generation]:
+        """Decode ``len(params)`` samples of one prompt together: the prompt is evaluated once, its KV cache is
+        shared by every sequence, and each step decodes one token of every unfinished sample in one llama.cpp
+        batch. On CPU a step of 5 tokens costs about twice a step of one (``benchmarks/structured_generation.py``
+        measures it), so self-consistency and MCTS expansion (n = k) run ~2x faster than sample by sample.
+
+        llama-cpp-python's ``Llama`` decodes one sequence only (its context is made with ``n_seq_max = 1``), so
+        this runs on a second llama.cpp context of the same loaded model, made on first use (the weights are
+        shared; it adds one KV cache), through llama.cpp's C batch API."""
+        import llama_cpp as lc
+
+        if not self.can_batch(prompt, params, compiled):
+            raise ModelRequestRejected(
+                f"{len(params)} samples of up to {max(p.max_tokens for p in params)} tokens after a "
+                f"{len(prompt)}-token prompt cannot be decoded in one batch",
+                hint="lower n or max_tokens, or use generate() per sample (needed under an outlines engine)",
+            )
+        batch = self._batch_context()
+        start = time.perf_counter() if start is None else start
+        prefill_start = time.perf_counter()
+        seqs: list[_Sequence] = []
+        try:
+            batch.prefill(prompt)
+            prompt_s = time.perf_counter() - prefill_start
+            batch.fork(len(params))
+            seqs = [_Sequence(self, prompt, p, compiled, None) for p in params]
+            budgets = [min(p.max_tokens, self.batch_n_ctx) for p in params]
+            clock = _Clock(start)
+            first = np.ctypeslib.as_array(lc.llama_get_logits_ith(batch.ctx, -1), shape=(self.n_vocab,))
+            shared = first.copy()  # every sample's first token comes from the prompt's last logits
+            pending: list[tuple[int, int]] = []  # (sequence, token) to decode next, in batch order
+            for i, seq in enumerate(seqs):
+                first[:] = shared
+                token = seq.sample(batch.ctx, -1, first)
+                if not seq.accept(token) and budgets[i] > 1:
+                    pending.append((i, token))
+            clock.step(0)
+            step = 1
+            while pending and not (cancel is not None and cancel.is_set()):
+                batch.decode([(i, tok, len(prompt) + step - 1) for i, tok in pending])
+                clock.step(step)
+                running: list[tuple[int, int]] = []
+                for row, (i, _) in enumerate(pending):
+                    logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(batch.ctx, row), shape=(self.n_vocab,))
+                    token = seqs[i].sample(batch.ctx, row, logits)
+                    if not seqs[i].accept(token) and step + 1 < budgets[i]:
+                        running.append((i, token))
+                pending = running
+                step += 1
+        except RuntimeError as exc:
+            batch.reset()
+            raise ModelServerError(f"llama.cpp failed while decoding a batch: {exc}", retryable=False) from exc
+        finally:
+            for seq in seqs:
+                seq.close()
+            batch.release(len(params))
+        return [seq.generation(clock, prompt_s) for seq in seqs]
+
+    @property
+    def batch_n_ctx(self) -> int:
+        return 2 * self.n_ctx
+
+    def _batch_context(self) -> _BatchContext:
+        if self._batch is None:
+            self._batch = _BatchContext(self.llama, n_ctx=self.batch_n_ctx, n_threads=self._n_threads)
+        return self._batch
+
+    def _check_prompt(self, prompt: list[int]) -> None:
+        if len(prompt) >= self.n_ctx:
+            raise ModelRequestRejected(
+                f"the prompt has {len(prompt)} tokens; the embedded model's context holds {self.n_ctx}",
+                hint="shorten the conversation or raise PONDER_LLM__N_CTX",
+            )
 
     def _logprob(self, raw: Logits, token: int, piece: bytes, top: int) -> TokenLogprob:
         """Log-probabilities of the model's own distribution (before constraint masking and temperature)."""
@@ -258,6 +302,209 @@ class LlamaRuntime:
             best = best[np.argsort(-shifted[best])]
             entry.top = {self._piece(int(t)): float(shifted[t]) - logz for t in best}
         return entry
+
+
+class _Clock:
+    """Timings of a decoding loop: the first token (from ``start``) and the steps after it."""
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.first_token_s: float | None = None
+        self.t_first = self.cpu_first = 0.0
+
+    def step(self, step: int) -> None:
+        if step == 0:
+            self.t_first, self.cpu_first = time.perf_counter(), time.thread_time()
+            self.first_token_s = self.t_first - self.start
+
+
+class _Sequence:
+    """One sample being decoded: its sampler chain, constraint guide, text, stop handling and log-probabilities.
+
+    ``sample`` picks the next token from a row of llama.cpp's logits buffer (the guide's mask is written into
+    it first); ``accept`` takes the token and says whether the sample is finished."""
+
+    def __init__(
+        self,
+        runtime: LlamaRuntime,
+        prompt: list[int],
+        params: SampleParams,
+        compiled: Compiled | None,
+        on_text: Callable[[str], None] | None,
+    ) -> None:
+        import llama_cpp as lc
+
+        self._runtime = runtime
+        self._params = params
+        self._vocab = lc.llama_model_get_vocab(runtime.llama.model)
+        self._guide = compiled.new_guide() if compiled is not None and compiled.new_guide is not None else None
+        self._chain = runtime._sampler(params, compiled.gbnf if compiled is not None else None, self._vocab)
+        self._on_text = on_text
+        self._tokens = list(prompt)
+        self._out = bytearray()
+        self._raw: Logits | None = None
+        self.logprobs: list[TokenLogprob] | None = [] if params.logprobs else None
+        self.finish: FinishReason = "length"
+        self.sampled = 0
+        self.n_out = 0
+        self._emitted, self._holdback = 0, max((len(s) for s in params.stop), default=1) - 1
+
+    def sample(self, ctx: Any, row: int, logits: Logits) -> int:
+        import llama_cpp as lc
+
+        self._raw = logits.copy() if self.logprobs is not None else None
+        if self._guide is not None:
+            self._guide.apply(logits, self._tokens)
+        self.sampled += 1
+        return int(lc.llama_sampler_sample(self._chain, ctx, row))
+
+    def accept(self, token: int) -> bool:
+        import llama_cpp as lc
+
+        if lc.llama_vocab_is_eog(self._vocab, token):
+            self.finish = "stop"
+            return True
+        self.n_out += 1
+        self._tokens.append(token)
+        piece = self._runtime.llama.detokenize([token])
+        self._out += piece
+        if self._raw is not None and self.logprobs is not None:
+            self.logprobs.append(self._runtime._logprob(self._raw, token, piece, self._params.top_logprobs))
+        if self._params.stop and (cut := _find_stop(self._out, self._params.stop)) is not None:
+            del self._out[cut:]
+            self.finish = "stop"
+            return True
+        if self._on_text is not None:
+            self._emitted = _emit(self._out, self._emitted, self._holdback, self._on_text)
+        if self._guide is not None:
+            self._guide.advance(token)
+            if self._guide.is_finished():
+                self.finish = "stop"
+                return True
+        return False
+
+    def close(self) -> None:
+        import llama_cpp as lc
+
+        if self._chain is not None:
+            lc.llama_sampler_free(self._chain)
+            self._chain = None
+
+    def generation(self, clock: _Clock, prompt_s: float) -> Generation:
+        if self._on_text is not None:
+            _emit(self._out, self._emitted, 0, self._on_text)
+        steps = max(self.sampled - 1, 0)
+        return Generation(
+            text=self._out.decode("utf-8", errors="ignore"),
+            finish_reason=self.finish,
+            completion_tokens=self.n_out,
+            first_token_s=clock.first_token_s,
+            total_s=time.perf_counter() - clock.start,
+            decode_steps=steps,
+            decode_s=time.perf_counter() - clock.t_first if steps else 0.0,
+            decode_cpu_s=time.thread_time() - clock.cpu_first if steps else 0.0,
+            prompt_s=prompt_s,
+            logprobs=self.logprobs,
+        )
+
+
+class _BatchContext:
+    """A llama.cpp context of the loaded model for decoding several sequences of one prompt together: a unified KV
+    cache, the prompt in sequence 0 (kept between calls, so a following prompt with the same prefix, such as the
+    same instructions, only evaluates what differs) and copied to the other sequences, whose cells are freed after
+    each call."""
+
+    def __init__(self, llama: Llama, *, n_ctx: int, n_threads: int) -> None:
+        import llama_cpp as lc
+
+        params = lc.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = params.n_ubatch = 512
+        params.n_seq_max = BATCH_SEQUENCES
+        params.kv_unified = True
+        params.n_threads = params.n_threads_batch = n_threads
+        ctx = lc.llama_init_from_model(llama.model, params)
+        if ctx is None:
+            raise ModelServerError("llama.cpp could not make a batch context (out of memory?)", retryable=False)
+        self.ctx = ctx
+        self._memory = lc.llama_get_memory(ctx)
+        self._batch = lc.llama_batch_init(512, 0, BATCH_SEQUENCES)
+        self._cached: list[int] = []  # the tokens in sequence 0
+
+    def close(self) -> None:
+        import llama_cpp as lc
+
+        lc.llama_batch_free(self._batch)
+        lc.llama_free(self.ctx)
+
+    def decode(self, items: list[tuple[int, int, int]]) -> None:
+        """Decode (sequence, token, position) items in one batch, with logits for each (row = item index)."""
+        import llama_cpp as lc
+
+        batch = self._batch
+        for i, (seq, token, pos) in enumerate(items):
+            batch.token[i] = token
+            batch.pos[i] = pos
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = seq
+            batch.logits[i] = True
+        batch.n_tokens = len(items)
+        if (rc := lc.llama_decode(self.ctx, batch)) != 0:
+            raise RuntimeError(f"llama_decode returned {rc}")
+
+    def prefill(self, prompt: list[int]) -> None:
+        """Put ``prompt`` in sequence 0, evaluating only what follows the prefix already there; the last token's
+        logits are left for sampling. The last token is always decoded on its own, so a repeated prompt gets
+        bit-identical logits (a token decoded inside a larger batch rounds differently) and seeded samples repeat."""
+        import llama_cpp as lc
+
+        common = 0
+        for a, b in zip(self._cached, prompt[: len(prompt) - 1], strict=False):
+            if a != b:
+                break
+            common += 1
+        lc.llama_memory_seq_rm(self._memory, -1, common, -1)
+        self._cached = self._cached[:common]
+        for lo in range(common, len(prompt) - 1, 512):
+            self._decode_prompt(prompt[lo : min(lo + 512, len(prompt) - 1)], lo, logits=False)
+        self._decode_prompt(prompt[-1:], len(prompt) - 1, logits=True)
+
+    def _decode_prompt(self, chunk: list[int], pos: int, *, logits: bool) -> None:
+        import llama_cpp as lc
+
+        batch = self._batch
+        for i, token in enumerate(chunk):
+            batch.token[i] = token
+            batch.pos[i] = pos + i
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = 0
+            batch.logits[i] = logits and i == len(chunk) - 1
+        batch.n_tokens = len(chunk)
+        if (rc := lc.llama_decode(self.ctx, batch)) != 0:
+            self.reset()
+            raise RuntimeError(f"llama_decode returned {rc} on the prompt")
+        self._cached.extend(chunk)
+
+    def fork(self, n: int) -> None:
+        """Sequences 1..n-1 share sequence 0's cells (the prompt); nothing is copied."""
+        import llama_cpp as lc
+
+        for seq in range(1, n):
+            lc.llama_memory_seq_cp(self._memory, 0, seq, -1, -1)
+
+    def release(self, n: int) -> None:
+        """Free the samples' cells: sequences 1..n-1 entirely, sequence 0 after the prompt."""
+        import llama_cpp as lc
+
+        for seq in range(1, n):
+            lc.llama_memory_seq_rm(self._memory, seq, -1, -1)
+        lc.llama_memory_seq_rm(self._memory, 0, len(self._cached), -1)
+
+    def reset(self) -> None:
+        import llama_cpp as lc
+
+        lc.llama_memory_clear(self._memory, True)
+        self._cached = []
 
 
 def _find_stop(out: bytearray, stops: list[str]) -> int | None:

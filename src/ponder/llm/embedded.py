@@ -138,7 +138,7 @@ class EmbeddedModel:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(constraints=SUPPORTED[self._engine], native_n=False, logprobs=True, seed=True)
+        return Capabilities(constraints=SUPPORTED[self._engine], native_n=True, logprobs=True, seed=True)
 
     async def prepare(self, constraint: Constraint) -> None:
         """Compile ``constraint`` now (loading the model if needed), so the first request using it does not wait;
@@ -224,9 +224,8 @@ class EmbeddedModel:
             runtime = self._shared.load()
             compiled = self._shared.compile(self._engine, request.constraint) if request.constraint else None
             prompt = runtime.prompt_tokens(request.messages)
-            generations: list[Generation] = []
-            for i in range(request.n):
-                params = SampleParams(
+            params = [
+                SampleParams(
                     temperature=request.temperature,
                     top_p=request.top_p,
                     max_tokens=request.max_tokens,
@@ -235,9 +234,15 @@ class EmbeddedModel:
                     logprobs=request.logprobs,
                     top_logprobs=request.top_logprobs,
                 )
-                generations.append(
-                    runtime.generate(prompt, params, compiled, start=start, on_text=on_text, cancel=cancel)
-                )
+                for i in range(request.n)
+            ]
+            generations: list[Generation]
+            if runtime.can_batch(prompt, params, compiled):  # n > 1 samples decoded together
+                generations = runtime.generate_batch(prompt, params, compiled, start=start, cancel=cancel)
+            else:
+                generations = [
+                    runtime.generate(prompt, p, compiled, start=start, on_text=on_text, cancel=cancel) for p in params
+                ]
         first = generations[0]
         return ChatResponse(
             model=self.name,
