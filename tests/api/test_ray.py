@@ -33,7 +33,7 @@ def local_ray() -> Iterator[None]:
 @pytest.mark.slow
 @pytest.mark.usefixtures("local_ray")
 async def test_an_eval_job_on_ray_workers(tmp_path: Path, make_server: Callable[..., Server]) -> None:
-    from ponder.api._ray import RayExecutor
+    from ponder.evals._ray import RayExecutor
 
     if not (SHARED / "gsm8k.jsonl.gz").is_file():
         pytest.skip("needs the shared benchmark files")
@@ -63,7 +63,7 @@ async def test_an_eval_job_on_ray_workers(tmp_path: Path, make_server: Callable[
 
 
 def test_ray_workers_need_a_shared_endpoint(tmp_path: Path) -> None:
-    from ponder.api._ray import RayExecutor
+    from ponder.evals._ray import RayExecutor
 
     with pytest.raises(ConfigError, match="shared model endpoint"):
         RayExecutor(make_settings(tmp_path))

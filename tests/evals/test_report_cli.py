@@ -74,5 +74,10 @@ def test_cli_refuses_unknown_datasets_strategies_and_bad_options(tmp_path: Path)
     assert result.exit_code == 2 and "unknown strategy 'telepathy'" in result.output
     result = cli.invoke(app, [*base, "--option", "k"])
     assert result.exit_code == 2 and "key=value" in result.output
+    # Ray workers cannot share an in-process model: refused before anything starts, with what to do instead
+    result = cli.invoke(app, [*base, "--ray", "local", "--backend", "embedded"])
+    assert result.exit_code == 2 and "shared model endpoint" in result.output
+    assert "PONDER_LLM__BASE_URL" in result.output
+    assert not (tmp_path / "codes-cot").exists()
     result = cli.invoke(app, ["eval", "compare", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "not a run folder" in result.output

@@ -53,7 +53,7 @@ def serve(
     check_binding(settings.api.host, KeyRing(settings.api.api_keys))  # before loading a model
     executor = None
     if ray_address:
-        from ponder.api._ray import RayExecutor
+        from ponder.evals._ray import RayExecutor
 
         executor = RayExecutor(settings, address=None if ray_address == "local" else ray_address)
     app = create_app(settings, eval_executor=executor, **build_parts(settings, tools=tools, search=search))

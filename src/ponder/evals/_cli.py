@@ -63,6 +63,10 @@ def run_command(
     backend: Annotated[Backend | None, typer.Option(help="embedded, openai, vllm or llamacpp")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL (…/v1)")] = None,
     model: Annotated[str | None, typer.Option(help="model name on the server, or a GGUF path")] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(help="run items as Ray tasks: 'auto', 'ray://head:10001' or 'local' (needs a model server)"),
+    ] = None,
 ) -> None:
     """Run a strategy over a dataset. Rerunning the same command resumes: finished items are never asked again."""
     if ctx.invoked_subcommand is not None:
@@ -92,6 +96,11 @@ def run_command(
         )
         name = label or strategy
         folder = run_dir or runs_dir / f"{data.name}-{name}"
+        executor = None
+        if ray is not None:
+            from ponder.evals._ray import RayExecutor
+
+            executor = RayExecutor(settings, address=None if ray == "local" else ray)
 
         async def run_all() -> RunSummary:
             # A lazily started ToolServer: MCTS strategies use it during the search, and code datasets are scored
@@ -104,7 +113,12 @@ def run_command(
 
                     checker = SandboxCodeChecker(run_ctx.toolserver)
                 runner = EvalRunner(
-                    run_ctx, concurrency=concurrency, keep_events=events, progress=progress, code_checker=checker
+                    run_ctx,
+                    concurrency=concurrency,
+                    keep_events=events,
+                    progress=progress,
+                    code_checker=checker,
+                    executor=executor,
                 )
                 return await runner.run(
                     data,
