@@ -109,6 +109,11 @@ class APISettings(BaseModel):
     lease_s: float = Field(default=15.0, gt=0, description="a run's lease lasts this long without renewal")
     lease_renew_s: float = Field(default=5.0, gt=0, description="how often a replica renews its leases")
     stream_poll_s: float = Field(default=0.5, gt=0, description="SSE poll interval for runs on another replica")
+    # the database connection pool: a request that waits longer than db_pool_timeout_s for a connection is answered
+    # 503 with Retry-After (the service is at capacity), not left hanging
+    db_pool_size: int = Field(default=10, ge=1, description="database connections kept open")
+    db_max_overflow: int = Field(default=10, ge=0, description="extra connections opened under load")
+    db_pool_timeout_s: float = Field(default=10.0, gt=0, description="longest wait for a free connection")
 
 
 class Settings(BaseSettings):

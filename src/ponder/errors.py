@@ -200,5 +200,14 @@ class StrategyError(PonderError):
     pass
 
 
+class ServiceBusy(PonderError):
+    """The service is at capacity (e.g. every database connection is in use): answered 503 with Retry-After."""
+
+    status_code = 503
+    retryable = True
+    default_hint = "the service is at capacity; retry after the Retry-After seconds, or raise PONDER_API__DB_POOL_SIZE"
+    retry_after_s = 2
+
+
 class BudgetExhausted(StrategyError):
     default_hint = "raise the run's budget of LLM calls, tokens or seconds"

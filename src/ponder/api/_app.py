@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 
 from ponder.api._auth import KeyRing, check_binding
 from ponder.api._catalog import StrategyCatalog
@@ -21,7 +22,7 @@ from ponder.api._runs import RunManager
 from ponder.api._store import RunStore
 from ponder.api._writer import EventLog
 from ponder.config import Settings
-from ponder.errors import PonderError
+from ponder.errors import PonderError, ServiceBusy
 from ponder.llm import ChatModel
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,12 @@ def create_app(
         context.search = search
     if kb is not None:
         context.kb = kb
-    store = RunStore(settings.api.database_url)
+    store = RunStore(
+        settings.api.database_url,
+        pool_size=settings.api.db_pool_size,
+        max_overflow=settings.api.db_max_overflow,
+        pool_timeout_s=settings.api.db_pool_timeout_s,
+    )
     events = EventLog(store, poll_s=settings.api.stream_poll_s)
     catalog = StrategyCatalog(strategies)
     leases = Leases(store, settings.api.replica_id, lease_s=settings.api.lease_s, renew_s=settings.api.lease_renew_s)
@@ -132,7 +138,14 @@ def create_app(
         if request.url.path.startswith("/v1/"):  # OpenAI clients show only `message`: put the hint in it
             body["message"] = str(exc)
             body["code"] = exc.status_code
-        return JSONResponse({"error": body}, status_code=exc.status_code)
+        headers = {"Retry-After": str(ServiceBusy.retry_after_s)} if exc.status_code == 503 and exc.retryable else None
+        return JSONResponse({"error": body}, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def _pool_exhausted(request: Request, exc: sa_exc.TimeoutError) -> JSONResponse:
+        log.warning("database pool exhausted on %s %s: %s", request.method, request.url.path, exc)
+        busy = ServiceBusy("every database connection is in use: the service is at capacity")
+        return await _ponder_error(request, busy)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

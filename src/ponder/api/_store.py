@@ -157,8 +157,9 @@ def _add_missing_columns(conn: sa.Connection) -> None:
 class RunStore:
     """Runs and events in one database. ``await store.open()`` creates the tables if needed."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10, pool_timeout_s: float = 10.0) -> None:
         self.url = async_url(url)
+        self._pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout_s}
         self._engine: AsyncEngine | None = None
 
     @property
@@ -172,7 +173,8 @@ class RunStore:
             path = self.url.split(":///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_async_engine(self.url, connect_args={"timeout": 30})
+            pool = self._pool if path and path != ":memory:" else {}  # an in-memory database has one connection
+            engine = create_async_engine(self.url, connect_args={"timeout": 30}, **pool)
 
             @sa.event.listens_for(engine.sync_engine, "connect")
             def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -182,7 +184,7 @@ class RunStore:
                 cur.close()
 
         else:
-            engine = create_async_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            engine = create_async_engine(self.url, pool_pre_ping=True, **self._pool)
         try:
             async with engine.begin() as conn:
                 await conn.run_sync(metadata.create_all)
