@@ -439,15 +439,19 @@ class _BatchContext:
 
     def decode(self, items: list[tuple[int, int, int]]) -> None:
         """Decode (sequence, token, position) items in one batch, with logits for each (row = item index)."""
+        self._submit([(seq, token, pos, True) for seq, token, pos in items])
+
+    def _submit(self, items: list[tuple[int, int, int, bool]]) -> None:
+        """One ``llama_decode`` of (sequence, token, position, wants logits) items."""
         import llama_cpp as lc
 
         batch = self._batch
-        for i, (seq, token, pos) in enumerate(items):
+        for i, (seq, token, pos, logits) in enumerate(items):
             batch.token[i] = token
             batch.pos[i] = pos
             batch.n_seq_id[i] = 1
             batch.seq_id[i][0] = seq
-            batch.logits[i] = True
+            batch.logits[i] = logits
         batch.n_tokens = len(items)
         if (rc := lc.llama_decode(self.ctx, batch)) != 0:
             raise RuntimeError(f"llama_decode returned {rc}")
@@ -470,19 +474,11 @@ class _BatchContext:
         self._decode_prompt(prompt[-1:], len(prompt) - 1, logits=True)
 
     def _decode_prompt(self, chunk: list[int], pos: int, *, logits: bool) -> None:
-        import llama_cpp as lc
-
-        batch = self._batch
-        for i, token in enumerate(chunk):
-            batch.token[i] = token
-            batch.pos[i] = pos + i
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = 0
-            batch.logits[i] = logits and i == len(chunk) - 1
-        batch.n_tokens = len(chunk)
-        if (rc := lc.llama_decode(self.ctx, batch)) != 0:
+        try:
+            self._submit([(0, token, pos + i, logits and i == len(chunk) - 1) for i, token in enumerate(chunk)])
+        except RuntimeError:
             self.reset()
-            raise RuntimeError(f"llama_decode returned {rc} on the prompt")
+            raise
         self._cached.extend(chunk)
 
     def fork(self, n: int) -> None:
