@@ -237,6 +237,18 @@ async def test_batched_samples_keep_their_own_stops_and_limits(embedded_model: E
 
 
 @pytest.mark.embedded
+async def test_a_prompt_asked_again_gets_bit_identical_logits(embedded_model: EmbeddedModel) -> None:
+    """The second time, all but the last prompt token come from the KV cache; the logits must not change (greedy
+    replies and seeded samples repeat), one sample at a time and n at a time."""
+    for n in (1, 3):
+        ask = ChatRequest(messages=[user(f"Name {n} rivers.")], n=n, max_tokens=3, logprobs=True, top_logprobs=5)
+        await embedded_model.complete(ChatRequest(messages=QUESTION, max_tokens=2))  # something else in between
+        first = await embedded_model.complete(ask)
+        again = await embedded_model.complete(ask)
+        assert [c.logprobs for c in again.choices] == [c.logprobs for c in first.choices]
+
+
+@pytest.mark.embedded
 async def test_stream_pieces_join_to_the_reply_and_leaving_early_frees_the_model(
     embedded_model: EmbeddedModel,
 ) -> None:

@@ -132,7 +132,10 @@ class LlamaRuntime:
         return list(self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
 
     def _prefill(self, prompt: list[int]) -> None:
-        """Evaluate ``prompt``, reusing the KV cache of the longest prefix shared with the previous call."""
+        """Evaluate ``prompt``, reusing the KV cache of the longest prefix shared with the previous call.
+
+        The last token is always evaluated on its own: inside a larger batch its logits round differently, so a
+        prompt asked twice (the second time all but its last token are cached) would not decode the same."""
         llama = self.llama
         limit = min(llama.n_tokens, len(prompt) - 1)
         common = 0
@@ -140,7 +143,9 @@ class LlamaRuntime:
             same = llama.input_ids[:limit] == np.asarray(prompt[:limit])
             common = limit if same.all() else int(np.argmin(same))
         llama.n_tokens = common
-        llama.eval(prompt[common:])
+        if common < len(prompt) - 1:
+            llama.eval(prompt[common:-1])
+        llama.eval(prompt[-1:])
 
     def _sampler(self, params: SampleParams, gbnf: str | None, vocab: Any) -> Any:
         import llama_cpp as lc
