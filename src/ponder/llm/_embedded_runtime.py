@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ponder.errors import ModelFileError, ModelRequestRejected, ModelServerError
 from ponder.llm._embedded_constraints import Compiled, Logits
@@ -137,11 +138,7 @@ class LlamaRuntime:
         The last token is always evaluated on its own: inside a larger batch its logits round differently, so a
         prompt asked twice (the second time all but its last token are cached) would not decode the same."""
         llama = self.llama
-        limit = min(llama.n_tokens, len(prompt) - 1)
-        common = 0
-        if limit > 0:
-            same = llama.input_ids[:limit] == np.asarray(prompt[:limit])
-            common = limit if same.all() else int(np.argmin(same))
+        common = _reusable_prefix(llama.input_ids[: llama.n_tokens], prompt)
         llama.n_tokens = common
         if common < len(prompt) - 1:
             llama.eval(prompt[common:-1])
@@ -226,8 +223,8 @@ class LlamaRuntime:
     ) -> list[Generation]:
         """Decode ``len(params)`` samples of one prompt together: the prompt is evaluated once, its KV cache is
         shared by every sequence, and each step decodes one token of every unfinished sample in one llama.cpp
-        batch. On CPU a step of 5 tokens costs about twice a step of one (``benchmarks/structured_generation.py``
-        measures it), so self-consistency and MCTS expansion (n = k) run ~2x faster than sample by sample.
+        batch. On CPU a step of 5 tokens costs about twice a step of one, so self-consistency and MCTS expansion
+        (n = k) run ~1.7x faster than sample by sample (``benchmarks/batched_sampling.py`` measures it).
 
         llama-cpp-python's ``Llama`` decodes one sequence only (its context is made with ``n_seq_max = 1``), so
         this runs on a second llama.cpp context of the same loaded model, made on first use (the weights are
@@ -249,7 +246,7 @@ class LlamaRuntime:
             prompt_s = time.perf_counter() - prefill_start
             batch.fork(len(params))
             seqs = [_Sequence(self, prompt, p, compiled, None) for p in params]
-            budgets = [min(p.max_tokens, self.batch_n_ctx) for p in params]
+            budgets = [p.max_tokens for p in params]  # can_batch checked that they all fit
             clock = _Clock(start)
             first = np.ctypeslib.as_array(lc.llama_get_logits_ith(batch.ctx, -1), shape=(self.n_vocab,))
             shared = first.copy()  # every sample's first token comes from the prompt's last logits
@@ -467,11 +464,7 @@ class _BatchContext:
         bit-identical logits (a token decoded inside a larger batch rounds differently) and seeded samples repeat."""
         import llama_cpp as lc
 
-        common = 0
-        for a, b in zip(self._cached, prompt[: len(prompt) - 1], strict=False):
-            if a != b:
-                break
-            common += 1
+        common = _reusable_prefix(np.asarray(self._cached), prompt)
         lc.llama_memory_seq_rm(self._memory, -1, common, -1)
         self._cached = self._cached[:common]
         for lo in range(common, len(prompt) - 1, 512):
@@ -506,6 +499,16 @@ class _BatchContext:
 
         lc.llama_memory_clear(self._memory, True)
         self._cached = []
+
+
+def _reusable_prefix(cached: npt.NDArray[Any], prompt: list[int]) -> int:
+    """How many leading tokens of ``prompt`` the KV cache already holds (``cached``: its tokens), leaving at least
+    the last prompt token to evaluate (its logits are what the first sample is drawn from)."""
+    limit = min(len(cached), len(prompt) - 1)
+    if limit <= 0:
+        return 0
+    same = cached[:limit] == np.asarray(prompt[:limit])
+    return limit if same.all() else int(np.argmin(same))
 
 
 def _find_stop(out: bytearray, stops: list[str]) -> int | None:
