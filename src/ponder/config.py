@@ -51,6 +51,12 @@ class LLMSettings(BaseModel):
     n_ctx: int = 4096
     n_threads: int | None = Field(default=None, description="llama.cpp threads; default: 1 on <= 2 cores")
     constraint_engine: ConstraintEngine = ConstraintEngine.llguidance
+    prompt_cache_mb: int = Field(
+        default=512,
+        ge=0,
+        description="embedded backend: MB of RAM for the KV caches of recent prompts, per llama.cpp context "
+        "(0: only the last prompt's, in the context itself)",
+    )
     timeout_s: float = 120.0
     max_retries: int = 3
     temperature: float = 0.0

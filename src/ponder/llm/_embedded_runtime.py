@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
 from ponder.errors import ModelFileError, ModelRequestRejected, ModelServerError
 from ponder.llm._embedded_constraints import Compiled, Logits
+from ponder.llm._prompt_cache import PromptCache, shared_prefix
 from ponder.llm._types import FinishReason, Message, TokenLogprob
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ class Generation:
     total_s: float
     prompt_s: float
     logprobs: list[TokenLogprob] | None = None
+    cached_tokens: int = 0  # leading prompt tokens whose KV cache was reused rather than evaluated
     # decoding after the first token: sampling steps, wall seconds, and CPU seconds of this thread (with one
     # llama.cpp thread, that is all the work; unlike wall time it does not grow when other processes share the CPU)
     decode_steps: int = 0
@@ -82,7 +83,9 @@ class Generation:
 class LlamaRuntime:
     """A loaded GGUF model with its chat template; ``generate`` decodes one sample."""
 
-    def __init__(self, path: Path, *, n_ctx: int, n_threads: int) -> None:
+    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, prompt_cache_bytes: int = 0) -> None:
+        """``prompt_cache_bytes`` > 0 keeps the KV caches of recent prompts in that much RAM (see
+        :mod:`ponder.llm._prompt_cache`), so prompts that share a prefix with any of them skip it."""
         check_model_file(path)
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -113,6 +116,8 @@ class LlamaRuntime:
         self.n_ctx = self.llama.n_ctx()
         self._n_threads = n_threads
         self._batch: _BatchContext | None = None
+        self._prompt_cache_bytes = prompt_cache_bytes
+        self.prompt_cache = PromptCache(prompt_cache_bytes) if prompt_cache_bytes > 0 else None
 
     def close(self) -> None:
         if self._batch is not None:
@@ -132,17 +137,27 @@ class LlamaRuntime:
         prompt: str = self._formatter(messages=payload).prompt
         return list(self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
 
-    def _prefill(self, prompt: list[int]) -> None:
-        """Evaluate ``prompt``, reusing the KV cache of the longest prefix shared with the previous call.
+    def _prefill(self, prompt: list[int]) -> int:
+        """Evaluate ``prompt``, reusing the KV cache of the longest prefix it shares with the previous call or with
+        a prompt in the prompt cache; returns how many prompt tokens were reused.
 
         The last token is always evaluated on its own: inside a larger batch its logits round differently, so a
         prompt asked twice (the second time all but its last token are cached) would not decode the same."""
         llama = self.llama
-        common = _reusable_prefix(llama.input_ids[: llama.n_tokens], prompt)
+        held = llama.input_ids[: llama.n_tokens]
+        if self.prompt_cache is None:
+            common = shared_prefix(held, np.asarray(prompt), len(prompt) - 1)
+        else:
+            tokens, common = self.prompt_cache.reuse(llama.ctx, 0, held, prompt)
+            if tokens is not held:
+                llama.input_ids[: len(tokens)] = tokens
         llama.n_tokens = common
         if common < len(prompt) - 1:
             llama.eval(prompt[common:-1])
         llama.eval(prompt[-1:])
+        if self.prompt_cache is not None:
+            self.prompt_cache.save(llama.ctx, 0, prompt)
+        return common
 
     def _sampler(self, params: SampleParams, gbnf: str | None, vocab: Any) -> Any:
         import llama_cpp as lc
@@ -182,7 +197,7 @@ class LlamaRuntime:
         start = time.perf_counter() if start is None else start
         prefill_start = time.perf_counter()
         try:
-            self._prefill(prompt)
+            cached = self._prefill(prompt)
         except RuntimeError as exc:
             raise ModelServerError(f"llama.cpp failed to evaluate the prompt: {exc}", retryable=False) from exc
         prompt_s = time.perf_counter() - prefill_start
@@ -202,7 +217,7 @@ class LlamaRuntime:
             raise ModelServerError(f"llama.cpp failed while decoding: {exc}", retryable=False) from exc
         finally:
             seq.close()
-        return seq.generation(clock, prompt_s)
+        return seq.generation(clock, prompt_s, cached)
 
     def can_batch(self, prompt: list[int], params: list[SampleParams], compiled: Compiled | None) -> bool:
         """Whether ``generate_batch`` can decode these samples together: at most ``BATCH_SEQUENCES`` of them, the
@@ -242,7 +257,7 @@ class LlamaRuntime:
         prefill_start = time.perf_counter()
         seqs: list[_Sequence] = []
         try:
-            batch.prefill(prompt)
+            cached = batch.prefill(prompt)
             prompt_s = time.perf_counter() - prefill_start
             batch.fork(len(params))
             seqs = [_Sequence(self, prompt, p, compiled, None) for p in params]
@@ -276,7 +291,7 @@ class LlamaRuntime:
             for seq in seqs:
                 seq.close()
             batch.release(len(params))
-        return [seq.generation(clock, prompt_s) for seq in seqs]
+        return [seq.generation(clock, prompt_s, cached) for seq in seqs]
 
     @property
     def batch_n_ctx(self) -> int:
@@ -284,7 +299,12 @@ class LlamaRuntime:
 
     def _batch_context(self) -> _BatchContext:
         if self._batch is None:
-            self._batch = _BatchContext(self.llama, n_ctx=self.batch_n_ctx, n_threads=self._n_threads)
+            self._batch = _BatchContext(
+                self.llama,
+                n_ctx=self.batch_n_ctx,
+                n_threads=self._n_threads,
+                prompt_cache=PromptCache(self._prompt_cache_bytes) if self._prompt_cache_bytes > 0 else None,
+            )
         return self._batch
 
     def _check_prompt(self, prompt: list[int]) -> None:
@@ -392,7 +412,7 @@ class _Sequence:
             lc.llama_sampler_free(self._chain)
             self._chain = None
 
-    def generation(self, clock: _Clock, prompt_s: float) -> Generation:
+    def generation(self, clock: _Clock, prompt_s: float, cached_tokens: int) -> Generation:
         if self._on_text is not None:
             _emit(self._out, self._emitted, 0, self._on_text)
         steps = max(self.sampled - 1, 0)
@@ -407,16 +427,19 @@ class _Sequence:
             decode_cpu_s=time.thread_time() - clock.cpu_first if steps else 0.0,
             prompt_s=prompt_s,
             logprobs=self.logprobs,
+            cached_tokens=cached_tokens,
         )
 
 
 class _BatchContext:
     """A llama.cpp context of the loaded model for decoding several sequences of one prompt together: a unified KV
     cache, the prompt in sequence 0 (kept between calls, so a following prompt with the same prefix, such as the
-    same instructions, only evaluates what differs) and copied to the other sequences, whose cells are freed after
-    each call."""
+    same instructions, only evaluates what differs; a prompt cache of its own can supply a longer prefix) and copied
+    to the other sequences, whose cells are freed after each call. Its cache is not shared with the main context:
+    llama.cpp picks flash attention here (the default) and not in ``Llama``'s context, so their sequence states
+    differ in layout and one cannot be restored into the other."""
 
-    def __init__(self, llama: Llama, *, n_ctx: int, n_threads: int) -> None:
+    def __init__(self, llama: Llama, *, n_ctx: int, n_threads: int, prompt_cache: PromptCache | None) -> None:
         import llama_cpp as lc
 
         params = lc.llama_context_default_params()
@@ -432,6 +455,7 @@ class _BatchContext:
         self._memory = lc.llama_get_memory(ctx)
         self._batch = lc.llama_batch_init(512, 0, BATCH_SEQUENCES)
         self._cached: list[int] = []  # the tokens in sequence 0
+        self._prompt_cache = prompt_cache
 
     def close(self) -> None:
         import llama_cpp as lc
@@ -458,18 +482,28 @@ class _BatchContext:
         if (rc := lc.llama_decode(self.ctx, batch)) != 0:
             raise RuntimeError(f"llama_decode returned {rc}")
 
-    def prefill(self, prompt: list[int]) -> None:
-        """Put ``prompt`` in sequence 0, evaluating only what follows the prefix already there; the last token's
-        logits are left for sampling. The last token is always decoded on its own, so a repeated prompt gets
-        bit-identical logits (a token decoded inside a larger batch rounds differently) and seeded samples repeat."""
+    def prefill(self, prompt: list[int]) -> int:
+        """Put ``prompt`` in sequence 0, evaluating only what follows the prefix already there (or in the prompt
+        cache); the last token's logits are left for sampling; returns how many prompt tokens were reused. The last
+        token is always decoded on its own, so a repeated prompt gets bit-identical logits (a token decoded inside
+        a larger batch rounds differently) and seeded samples repeat."""
         import llama_cpp as lc
 
-        common = _reusable_prefix(np.asarray(self._cached), prompt)
+        held = np.asarray(self._cached, dtype=np.int32)
+        if self._prompt_cache is None:
+            common = shared_prefix(held, np.asarray(prompt), len(prompt) - 1)
+        else:
+            tokens, common = self._prompt_cache.reuse(self.ctx, 0, held, prompt)
+            if tokens is not held:
+                self._cached = [int(t) for t in tokens]
         lc.llama_memory_seq_rm(self._memory, -1, common, -1)
         self._cached = self._cached[:common]
         for lo in range(common, len(prompt) - 1, 512):
             self._decode_prompt(prompt[lo : min(lo + 512, len(prompt) - 1)], lo, logits=False)
         self._decode_prompt(prompt[-1:], len(prompt) - 1, logits=True)
+        if self._prompt_cache is not None:
+            self._prompt_cache.save(self.ctx, 0, prompt)
+        return common
 
     def _decode_prompt(self, chunk: list[int], pos: int, *, logits: bool) -> None:
         try:
@@ -499,16 +533,6 @@ class _BatchContext:
 
         lc.llama_memory_clear(self._memory, True)
         self._cached = []
-
-
-def _reusable_prefix(cached: npt.NDArray[Any], prompt: list[int]) -> int:
-    """How many leading tokens of ``prompt`` the KV cache already holds (``cached``: its tokens), leaving at least
-    the last prompt token to evaluate (its logits are what the first sample is drawn from)."""
-    limit = min(len(cached), len(prompt) - 1)
-    if limit <= 0:
-        return 0
-    same = cached[:limit] == np.asarray(prompt[:limit])
-    return limit if same.all() else int(np.argmin(same))
 
 
 def _find_stop(out: bytearray, stops: list[str]) -> int | None:

@@ -161,11 +161,7 @@ def parse_choices(data: Any, *, index_offset: int = 0) -> tuple[list[Choice], Us
             )
             for i, c in enumerate(raw_choices)
         ]
-        raw_usage = data.get("usage") or {}
-        usage = Usage(
-            prompt_tokens=int(raw_usage.get("prompt_tokens") or 0),
-            completion_tokens=int(raw_usage.get("completion_tokens") or 0),
-        )
+        usage = _usage(data.get("usage") or {})
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelServerError(
             f"the server's reply is not a chat completion ({type(exc).__name__}: {exc})",
@@ -175,6 +171,17 @@ def parse_choices(data: Any, *, index_offset: int = 0) -> tuple[list[Choice], Us
     if not choices:
         raise ModelServerError("the server's reply has no choices", retryable=False)
     return choices, usage
+
+
+def _usage(raw: dict[str, Any]) -> Usage:
+    """OpenAI's usage object; ``prompt_tokens_details.cached_tokens`` is what a server's prefix cache served (vLLM
+    reports it with ``--enable-prompt-tokens-details``)."""
+    details = raw.get("prompt_tokens_details") or {}
+    return Usage(
+        prompt_tokens=int(raw.get("prompt_tokens") or 0),
+        completion_tokens=int(raw.get("completion_tokens") or 0),
+        cached_tokens=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
+    )
 
 
 def server_message(data: Any, fallback: str) -> str:
@@ -221,9 +228,6 @@ class StreamDelta:
                     self.finish_reason = _finish_reason(choice["finish_reason"])
                 self.logprobs += _logprobs(choice.get("logprobs")) or []
             if isinstance(data.get("usage"), dict):
-                self.usage = Usage(
-                    prompt_tokens=int(data["usage"].get("prompt_tokens") or 0),
-                    completion_tokens=int(data["usage"].get("completion_tokens") or 0),
-                )
+                self.usage = _usage(data["usage"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelServerError(f"a streamed event is not a chat-completion chunk: {exc}", retryable=False) from exc

@@ -102,6 +102,8 @@ class Choice(BaseModel):
 class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens served from a prefix cache rather than evaluated (part of ``prompt_tokens``)."""
 
     @property
     def total_tokens(self) -> int:
@@ -111,6 +113,7 @@ class Usage(BaseModel):
         return Usage(
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
         )
 
 

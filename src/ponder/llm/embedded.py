@@ -51,10 +51,11 @@ _COMPILED_CACHE = 64
 class _Shared:
     """The loaded model and what is built on it, shared by the views :meth:`EmbeddedModel.with_engine` returns."""
 
-    def __init__(self, path: Path, n_ctx: int, n_threads: int) -> None:
+    def __init__(self, path: Path, n_ctx: int, n_threads: int, prompt_cache_bytes: int) -> None:
         self.path = path
         self.n_ctx = n_ctx
         self.n_threads = n_threads
+        self.prompt_cache_bytes = prompt_cache_bytes
         self.runtime: LlamaRuntime | None = None
         self.engines: dict[ConstraintEngine, Engine] = {}
         self.compiled: OrderedDict[tuple[ConstraintEngine, str], Compiled] = OrderedDict()
@@ -74,7 +75,9 @@ class _Shared:
 
     def load(self) -> LlamaRuntime:
         if self.runtime is None:
-            self.runtime = LlamaRuntime(self.path, n_ctx=self.n_ctx, n_threads=self.n_threads)
+            self.runtime = LlamaRuntime(
+                self.path, n_ctx=self.n_ctx, n_threads=self.n_threads, prompt_cache_bytes=self.prompt_cache_bytes
+            )
         return self.runtime
 
     def compile(self, engine: ConstraintEngine, constraint: Constraint) -> Compiled:
@@ -102,8 +105,11 @@ class EmbeddedModel:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         constraint_engine: ConstraintEngine = ConstraintEngine.llguidance,
+        prompt_cache_mb: int = 512,
     ) -> None:
-        self._shared = _Shared(model_path, n_ctx, n_threads or default_threads())
+        """``prompt_cache_mb``: RAM for the KV caches of recent prompts, so a prompt sharing a prefix with any of
+        them (not only the last) skips evaluating it; 0 keeps only the last prompt's, in the context itself."""
+        self._shared = _Shared(model_path, n_ctx, n_threads or default_threads(), prompt_cache_mb << 20)
         self._engine = constraint_engine
 
     @classmethod
@@ -119,6 +125,7 @@ class EmbeddedModel:
             n_ctx=settings.n_ctx,
             n_threads=settings.n_threads,
             constraint_engine=settings.constraint_engine,
+            prompt_cache_mb=settings.prompt_cache_mb,
         )
 
     def with_engine(self, engine: ConstraintEngine) -> EmbeddedModel:
@@ -250,7 +257,11 @@ class EmbeddedModel:
                 Choice(index=i, text=g.text, finish_reason=g.finish_reason, logprobs=g.logprobs)
                 for i, g in enumerate(generations)
             ],
-            usage=Usage(prompt_tokens=len(prompt), completion_tokens=sum(g.completion_tokens for g in generations)),
+            usage=Usage(
+                prompt_tokens=len(prompt),
+                completion_tokens=sum(g.completion_tokens for g in generations),
+                cached_tokens=first.cached_tokens,
+            ),
             timings=Timings(
                 total_s=time.perf_counter() - start,
                 first_token_s=first.first_token_s,

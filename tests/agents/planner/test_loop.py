@@ -143,6 +143,27 @@ async def test_bad_tool_name_and_bad_args_are_retried_then_a_failed_step(toolser
     assert calls == ["1#1"]  # step 0 failed without running anything
 
 
+async def test_a_repeated_call_is_refused_and_only_submit_is_offered(toolserver: FakeToolServer) -> None:
+    model = ScriptedModel(
+        [
+            plan("compute"),
+            call("python", code="print(6 * 7)"),
+            call("python", code="print(6 * 7)"),  # the same call again: refused, not run
+            submit("42"),
+            answer("42"),
+        ]
+    )
+    events = await collect(Planner().run(Task(question="6*7?"), Context(model, toolserver=toolserver)))
+    model.assert_complete()
+    assert final_of(events).text == "42"
+    assert [e.call_id for e in events if isinstance(e, ToolCalled)] == ["1#0"]  # ran once
+    act = [r for r in model.requests if r.constraint and r.constraint.name == "ToolCall"]
+    assert "the same call as step 1" in act[2].messages[-1].content
+    assert "python" in json.dumps(act[1].constraint.json_schema)
+    assert act[2].constraint.json_schema["properties"]["tool"] == {"const": "submit"}  # only submit is offered
+    assert final_of(events).result["details"]["counters"]["failed_steps"] == 0
+
+
 async def test_failing_model_fails_a_step_not_the_run(toolserver: FakeToolServer) -> None:
     from ponder.errors import ModelRequestRejected
 

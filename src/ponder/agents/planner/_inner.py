@@ -4,6 +4,7 @@ an interrupt or a crash never repeats a completed call."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -21,17 +22,25 @@ from ponder.agents.planner._state import Deps, PlannerState
 from ponder.agents.planner._tools import SUBMIT, AgentTool, describe
 from ponder.errors import ModelError, PonderError, ToolArgumentsInvalid, UnknownTool
 from ponder.llm import ChatModel, ChatRequest, JsonSchemaConstraint, Message, assistant, user
-from ponder.tools import ToolResult, find_tool, tool_call_schema
+from ponder.tools import ToolResult, ToolSpec, find_tool, tool_call_schema
 from ponder.tools._spec import inline_refs as inline_refs  # re-exported for the planner's tests
 
 
 async def ask_tool_call(
-    model: ChatModel, messages: list[Message], tools: list[AgentTool], deps: Deps
+    model: ChatModel,
+    messages: list[Message],
+    tools: list[AgentTool],
+    deps: Deps,
+    made: dict[str, int] | None = None,
 ) -> tuple[ToolCall | None, list[str]]:
-    """One valid tool call, or None after ``tool_retries`` re-asks; each bad reply's error is fed back."""
+    """One valid tool call, or None after ``tool_retries`` re-asks; each bad reply's error is fed back.
+
+    ``made`` maps the calls already made in this subtask (:func:`call_key`) to their step numbers. Repeating one
+    changes nothing, so it is refused and the model is asked once more, for ``submit`` only (its conclusion from
+    what it has). Small models at temperature 0 otherwise re-issue a call that worked (or failed) until the step
+    limit, since the same prompt gets the same reply; XAgent's inner loop has no such guard."""
     specs = [t.spec for t in tools]
-    schema = tool_call_schema(specs, extra=TOOL_CALL_FIELDS)
-    constraint = JsonSchemaConstraint(json_schema=schema, name="ToolCall")
+    constraint = _call_constraint(specs)
     errors: list[str] = []
     msgs = list(messages)
     for _ in range(deps.limits.tool_retries + 1):
@@ -52,14 +61,32 @@ async def ask_tool_call(
                 call = ToolCall.model_validate_json(choice.text)
                 spec = find_tool(specs, call.tool)
                 args = spec.validate_args(call.args).model_dump(mode="json", exclude_none=True)
-                return call.model_copy(update={"args": args}), errors
             except ValidationError as exc:
                 problem = f"the reply is not a tool call object: {exc.errors()[0]['msg']}"
             except (UnknownTool, ToolArgumentsInvalid) as exc:
                 problem = str(exc)
+            else:
+                step = (made or {}).get(call_key(call.tool, args))
+                if step is None:
+                    return call.model_copy(update={"args": args}), errors
+                problem = (
+                    f"that is the same call as step {step}, whose result is above, and repeating it changes nothing; "
+                    "call `submit` now with your conclusion and the values found"
+                )
+                submit = [spec for spec in specs if spec.name == SUBMIT.name]
+                if submit and len(specs) > 1:
+                    specs, constraint = submit, _call_constraint(submit)
         errors.append(problem)
         msgs = [*msgs, assistant(choice.text), user(f"That tool call could not be used: {problem}\nTry again.")]
     return None, errors
+
+
+def _call_constraint(specs: list[ToolSpec]) -> JsonSchemaConstraint:
+    return JsonSchemaConstraint(json_schema=tool_call_schema(specs, extra=TOOL_CALL_FIELDS), name="ToolCall")
+
+
+def call_key(tool: str, args: dict[str, Any]) -> str:
+    return json.dumps({"tool": tool, "args": args}, sort_keys=True)
 
 
 async def think(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -83,13 +110,17 @@ async def think(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
         results=state.get("results", {}),
         steps=steps,
         suggestions=suggestions,
-        tools_text=describe(tools),
+        tools_text=describe(deps.tools),  # the same instructions every step, so their KV cache is reused
         history_steps=deps.limits.history_steps,
         max_chars=deps.limits.max_output_chars,
         force_submit=last,
         files=sorted(state.get("workspace", {})),
     )
-    call, errors = await ask_tool_call(acct.model, messages, tools, deps)
+    made: dict[str, int] = {}
+    for number, step in enumerate(steps, 1):
+        if (done := step.get("call")) is not None:
+            made.setdefault(call_key(done["tool"], done["args"]), number)
+    call, errors = await ask_tool_call(acct.model, messages, tools, deps, made)
     emit(acct.llm_event("act", call.model_dump() if call else {"errors": errors}))
     call_id = f"{sid}#{step_no}"
     update: dict[str, Any] = {"suggestions": suggestions}

@@ -23,8 +23,9 @@ ACT_SYSTEM = (
     "Use the `python` tool to compute exactly and to read or write files in the workspace (the current folder); "
     "print what you need to see. In the shell, Python is `python3`. Files persist between calls. When the "
     "subtask's goal is reached, or cannot be reached, call `submit` at once with the conclusion and the concrete "
-    'values found. To write a value to the file the task names: {{"tool": "python", "args": {{"code": '
-    "\"open(NAME, 'w').write(str(VALUE))\"}}}} with that file name and value. Reply with a JSON object only."
+    "values found. Code is Python source: one statement per line, lines joined with \\n in the JSON string. To "
+    'save a computed result to the file the task names and see it: {{"tool": "python", "args": {{"code": "v = VALUE\\n'
+    "open(NAME, 'w').write(str(v))\\nprint(v)\"}}}} with that file name and value. Reply with a JSON object only."
 )
 
 REFINE_SYSTEM = (
