@@ -9,6 +9,7 @@ calls and seconds per task for each strategy, and the planner's ratios to ReACT.
 
     python benchmarks/planner_suite.py --out runs/planner_suite.jsonl            # all 22 tasks, both strategies
     python benchmarks/planner_suite.py --tasks c1,d1,f1,s1 --deadline 2026-11-25T11:30
+    python benchmarks/planner_suite.py --out runs/planner/suite.jsonl --report docs/results/planner/table.md
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         continue
                     if deadline is not None and time.time() > deadline:
                         print("deadline reached; rerun the command to continue", flush=True)
-                        return report(done)
+                        return report(done, args.report)
                     record = await run_one(item, name, args, model, server, index)
                     done.append(record)
                     with args.out.open("a") as f:
@@ -161,11 +162,43 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                           f"llm={record.get('llm_calls')} tools={record.get('tool_calls')} {record['seconds']}s "
                           f"{record.get('error') or record.get('answer', '')[:60]!r}", flush=True)  # fmt: skip
         await index.close()
-    return report(done)
+    return report(done, args.report)
 
 
-def report(records: list[dict[str, Any]]) -> dict[str, Any]:
+def markdown(records: list[dict[str, Any]], figures: dict[str, Any]) -> str:
+    """A per-task table (both strategies side by side), success by kind, and the summary."""
+    by_task: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in records:
+        by_task.setdefault(r["id"], {})[r["strategy"]] = r
+    lines = ["| task | kind | " + " | ".join(f"{s}: ok, LLM calls, tool calls, s" for s in STRATEGIES) + " |",
+             "|---|---|" + "---|" * len(STRATEGIES)]  # fmt: skip
+    kinds: dict[str, dict[str, list[bool]]] = {}
+    for task in sorted(figures["task_ids"], key=lambda t: (t[0], int(t[1:]) if t[1:].isdigit() else 0)):
+        rows = by_task[task]
+        cells = []
+        for name in STRATEGIES:
+            r = rows[name]
+            kinds.setdefault(r["kind"], {}).setdefault(name, []).append(bool(r["success"]))
+            mark = "pass" if r["success"] else "fail"
+            cells.append(f"{mark}, {r.get('llm_calls') or 0}, {r.get('tool_calls') or 0}, {r['seconds']:.0f}")
+        lines.append(f"| {task} | {rows['planner']['kind']} | " + " | ".join(cells) + " |")
+    lines += ["", "| kind | tasks | " + " | ".join(STRATEGIES) + " |", "|---|---|" + "---|" * len(STRATEGIES)]
+    for kind, results in kinds.items():
+        n = len(results["planner"])
+        lines.append(f"| {kind} | {n} | " + " | ".join(f"{sum(results[s])}/{n}" for s in STRATEGIES) + " |")
+    lines += ["", "| strategy | success | LLM calls / task | tool calls / task | s / task |", "|---|---|---|---|---|"]
+    for name in STRATEGIES:
+        f = figures[name]
+        lines.append(f"| {name} | {f['success_rate']:.0%} | {f['llm_calls_per_task']} | {f['tool_calls_per_task']} | "
+                     f"{f['seconds_per_task']} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def report(records: list[dict[str, Any]], path: Path | None = None) -> dict[str, Any]:
     figures = summarize(records)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(markdown(records, figures))
     print(f"\n{figures['tasks']} tasks run under both strategies: {', '.join(figures['task_ids'])}")
     print(f"{'strategy':10} {'success':>8} {'llm/task':>9} {'tools/task':>11} {'s/task':>8}")
     for name in STRATEGIES:
@@ -184,4 +217,5 @@ if __name__ == "__main__":
     parser.add_argument("--max-llm-calls", type=int, default=24)
     parser.add_argument("--call-max-tokens", type=int, default=384)
     parser.add_argument("--verbose", action="store_true", help="print every event")
+    parser.add_argument("--report", type=Path, help="also write the per-task table as markdown here")
     print(json.dumps(asyncio.run(main(parser.parse_args()))))

@@ -21,6 +21,7 @@ class Costs(BaseModel):
     llm_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens a prefix cache served (part of prompt_tokens)
     llm_seconds: float = 0.0
 
     @property
@@ -82,3 +83,4 @@ class MeteredModel(ObservedModel):
         if response is not None:
             self.costs.prompt_tokens += response.usage.prompt_tokens
             self.costs.completion_tokens += response.usage.completion_tokens
+            self.costs.cached_tokens += response.usage.cached_tokens
