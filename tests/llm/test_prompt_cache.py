@@ -4,8 +4,6 @@ had held that prefix; entries stay within their budget, least recently used firs
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from ponder.config import LLMSettings
@@ -31,37 +29,31 @@ async def replies(model: EmbeddedModel, *requests: ChatRequest) -> list[ChatResp
     return [await model.complete(r) for r in requests]
 
 
-@pytest.fixture
-async def uncached() -> AsyncIterator[EmbeddedModel]:
-    model = EmbeddedModel(ensure_default_model(LLMSettings().cache_dir), prompt_cache_mb=0)
-    yield model
-    await model.aclose()
+def fresh(prompt_cache_mb: int) -> EmbeddedModel:
+    """A model of its own, so that every KV cache starts empty and both runs compute the same batches."""
+    return EmbeddedModel(ensure_default_model(LLMSettings().cache_dir), prompt_cache_mb=prompt_cache_mb)
 
 
 @pytest.mark.parametrize("n", [1, 3], ids=["single", "batched"])
-async def test_a_prompt_reuses_the_cache_of_an_earlier_prompt_and_decodes_the_same(
-    embedded_model: EmbeddedModel, uncached: EmbeddedModel, n: int
-) -> None:
-    first, _, third = await replies(
-        embedded_model, ask(PLANNER, "What is 2+2?", n), ask(CHECKER, "Is 3 odd?", n), ask(PLANNER, "What is 5+5?", n)
-    )
-    instructions = first.usage.prompt_tokens - 20  # the question and the chat template's tail are fewer than 20
-    assert first.usage.prompt_tokens > 250
-    assert third.usage.cached_tokens >= instructions  # the planner's instructions came back from the cache
-    # what the context would have computed had it held the planner's prompt itself (no restore involved):
-    _, direct = await replies(embedded_model, ask(PLANNER, "What is 2+2?", n), ask(PLANNER, "What is 5+5?", n))
-    assert direct.usage.cached_tokens == third.usage.cached_tokens
-    assert [c.logprobs for c in third.choices] == [c.logprobs for c in direct.choices]
-    # without the cache only the last prompt's KV survives: the planner's instructions are evaluated again
-    *_, again = await replies(
-        uncached, ask(PLANNER, "What is 2+2?", n), ask(CHECKER, "Is 3 odd?", n), ask(PLANNER, "What is 5+5?", n)
-    )
-    assert again.usage.cached_tokens < 20
+async def test_a_prompt_reuses_the_cache_of_an_earlier_prompt_and_decodes_the_same(n: int) -> None:
+    async with fresh(512) as cached, fresh(0) as uncached:
+        first, _, third = await replies(
+            cached, ask(PLANNER, "What is 2+2?", n), ask(CHECKER, "Is 3 odd?", n), ask(PLANNER, "What is 5+5?", n)
+        )
+        instructions = first.usage.prompt_tokens - 20  # the question and the chat template's tail are < 20 tokens
+        assert first.usage.prompt_tokens > 250
+        assert third.usage.cached_tokens >= instructions  # the planner's instructions came back from the cache
+        # what a context that had held the planner's prompt itself computes (no cache involved): the same logits
+        _, direct = await replies(uncached, ask(PLANNER, "What is 2+2?", n), ask(PLANNER, "What is 5+5?", n))
+        assert direct.usage.cached_tokens == third.usage.cached_tokens
+        assert [c.logprobs for c in third.choices] == [c.logprobs for c in direct.choices]
+        # without the cache only the last prompt's KV survives: the planner's instructions are evaluated again
+        _, again = await replies(uncached, ask(CHECKER, "Is 3 odd?", n), ask(PLANNER, "What is 7+7?", n))
+        assert again.usage.cached_tokens < 20
 
 
 async def test_entries_stay_within_the_budget_least_recently_used_first_out() -> None:
-    model = EmbeddedModel(ensure_default_model(LLMSettings().cache_dir), prompt_cache_mb=12)
-    try:
+    async with fresh(12) as model:
         # each of these prompts' KV caches is about 9 MB: the budget holds one
         first, _, third = await replies(
             model, ask(PLANNER, "What is 2+2?"), ask(CHECKER, "Is 3 odd?"), ask(PLANNER, "What is 5+5?")
@@ -76,5 +68,3 @@ async def test_entries_stay_within_the_budget_least_recently_used_first_out() ->
         assert len(cache) == 1
         assert cache.stats.hits == 0 and cache.stats.misses == 4  # held by the context itself, not restored
         assert first.usage.cached_tokens == 0
-    finally:
-        await model.aclose()
