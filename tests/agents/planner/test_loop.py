@@ -205,6 +205,20 @@ async def test_task_files_are_put_into_the_workspace_and_named_in_the_prompt(too
     assert read.ok and read.output == {"content": "12"}
     act = next(r for r in model.requests if r.constraint and r.constraint.name == "ToolCall")
     assert "Files in the workspace: data/n.txt" in act.messages[1].content
+    assert "data/n.txt:\n```\n12\n```" in act.messages[1].content  # a small text file is shown whole
+
+
+async def test_file_previews_show_whole_text_files_within_the_budget(toolserver: FakeToolServer) -> None:
+    model = ScriptedModel([plan("read"), submit("seen"), answer("seen")])
+    files = {"small.txt": "abc", "mid.txt": "x" * 30, "big.txt": "y" * 500, "empty.txt": ""}
+    task = Task(question="Look.", metadata={"files": files})
+    planner = Planner(workspace_root=str(toolserver.root), file_preview_chars=40)
+    await collect(planner.run(task, Context(model, toolserver=toolserver)))
+    act = next(r for r in model.requests if r.constraint and r.constraint.name == "ToolCall")
+    head = act.messages[1].content
+    assert "Files in the workspace: big.txt, empty.txt, mid.txt, small.txt" in head
+    assert "small.txt:\n```\nabc\n```" in head and "mid.txt:\n```\n" + "x" * 30 in head  # 33 of 40 chars
+    assert "y" * 50 not in head  # too big for what is left of the budget: named, not shown
 
 
 async def test_task_files_outside_the_workspace_are_refused() -> None:

@@ -17,6 +17,7 @@ from ponder.agents._events import PlanUpdated, ToolCalled, ToolReturned
 from ponder.agents.planner._common import Accounting, emit, over_budget
 from ponder.agents.planner._plan import find, settle_parents
 from ponder.agents.planner._prompts import act_messages
+from ponder.agents.planner._sandbox import workspace_text
 from ponder.agents.planner._schemas import TOOL_CALL_FIELDS, Plan, SubmitResult, SubmitType, SubTaskStatus, ToolCall
 from ponder.agents.planner._state import Deps, PlannerState
 from ponder.agents.planner._tools import SUBMIT, AgentTool, describe
@@ -114,7 +115,8 @@ async def think(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
         history_steps=deps.limits.history_steps,
         max_chars=deps.limits.max_output_chars,
         force_submit=last,
-        files=sorted(state.get("workspace", {})),
+        files=workspace_text(state.get("workspace", {})),
+        preview_chars=deps.limits.file_preview_chars,
     )
     made: dict[str, int] = {}
     for number, step in enumerate(steps, 1):

@@ -66,8 +66,12 @@ def act_messages(
     history_steps: int,
     max_chars: int,
     force_submit: bool,
-    files: list[str] | None = None,
+    files: dict[str, str | None] | None = None,
+    preview_chars: int = 0,
 ) -> list[Message]:
+    """``files``: the workspace's files ({path: text, or None if binary or too large}); the names are listed, and
+    whole text files are shown while they fit in ``preview_chars`` together, smallest first (the model then need not
+    spend a step reading the script it must fix or the data it must sum)."""
     sub = next(s for s in _walk(plan) if s["id"] == current)
     head = [
         render_question(task),
@@ -76,7 +80,8 @@ def act_messages(
         f"Current subtask {current}: {sub['goal']}",
     ]
     if files:
-        head.append("Files in the workspace: " + ", ".join(files))
+        head.append("Files in the workspace: " + ", ".join(sorted(files)))
+        head += _previews(files, preview_chars)
     if sub.get("milestones"):
         head.append("Milestones: " + "; ".join(sub["milestones"]))
     if suggestions:
@@ -93,6 +98,16 @@ def act_messages(
     if force_submit:
         msgs.append(user("This is the last step for this subtask: call `submit` now with what you have."))
     return msgs
+
+
+def _previews(files: dict[str, str | None], budget: int) -> list[str]:
+    shown: list[str] = []
+    for path, text in sorted(files.items(), key=lambda item: (len(item[1] or ""), item[0])):
+        if text is None or not text.strip() or len(text) > budget:
+            continue
+        budget -= len(text)
+        shown.append(f"{path}:\n```\n{text.rstrip()}\n```")
+    return sorted(shown)
 
 
 def _walk(plan: Plan) -> list[dict[str, Any]]:

@@ -30,6 +30,9 @@ class PlannerLimits(BaseModel):
     tool_retries: int = Field(default=2, ge=0, description="re-asks after a bad tool name or bad arguments")
     max_output_chars: int = Field(default=1500, ge=100, description="tool output shown to the model per step")
     history_steps: int = Field(default=4, ge=1, description="earlier steps of the subtask shown to the model")
+    file_preview_chars: int = Field(
+        default=1200, ge=0, description="chars of workspace text files shown whole in the act prompt, in all"
+    )
 
 
 class Counters(TypedDict):
