@@ -72,6 +72,7 @@ async def run_one(item: SuiteTask, name: str, args: argparse.Namespace, model: A
         max_llm_calls=args.max_llm_calls,
         max_output_chars=800,
         max_tokens=args.call_max_tokens,
+        file_preview_chars=args.file_preview_chars,
     )
     run_id = f"{item.id}-{name}-{int(time.time())}"
     ctx = Context(model, toolserver=server, search=index, run_id=run_id)
@@ -216,6 +217,7 @@ if __name__ == "__main__":
     parser.add_argument("--max-steps", type=int, default=5)
     parser.add_argument("--max-llm-calls", type=int, default=24)
     parser.add_argument("--call-max-tokens", type=int, default=384)
+    parser.add_argument("--file-preview-chars", type=int, default=0, help="show small workspace files in the prompt")
     parser.add_argument("--verbose", action="store_true", help="print every event")
     parser.add_argument("--report", type=Path, help="also write the per-task table as markdown here")
     print(json.dumps(asyncio.run(main(parser.parse_args()))))

@@ -205,7 +205,7 @@ async def test_task_files_are_put_into_the_workspace_and_named_in_the_prompt(too
     assert read.ok and read.output == {"content": "12"}
     act = next(r for r in model.requests if r.constraint and r.constraint.name == "ToolCall")
     assert "Files in the workspace: data/n.txt" in act.messages[1].content
-    assert "data/n.txt:\n```\n12\n```" in act.messages[1].content  # a small text file is shown whole
+    assert "```" not in act.messages[1].content  # by default names only, no previews
 
 
 async def test_file_previews_show_whole_text_files_within_the_budget(toolserver: FakeToolServer) -> None:

@@ -70,8 +70,8 @@ def act_messages(
     preview_chars: int = 0,
 ) -> list[Message]:
     """``files``: the workspace's files ({path: text, or None if binary or too large}); the names are listed, and
-    whole text files are shown while they fit in ``preview_chars`` together, smallest first (the model then need not
-    spend a step reading the script it must fix or the data it must sum)."""
+    whole text files are shown while they fit in ``preview_chars`` together, smallest first, so that the model need
+    not spend a step reading the script it must fix or the data it must use."""
     sub = next(s for s in _walk(plan) if s["id"] == current)
     head = [
         render_question(task),

@@ -31,7 +31,10 @@ class PlannerLimits(BaseModel):
     max_output_chars: int = Field(default=1500, ge=100, description="tool output shown to the model per step")
     history_steps: int = Field(default=4, ge=1, description="earlier steps of the subtask shown to the model")
     file_preview_chars: int = Field(
-        default=1200, ge=0, description="chars of workspace text files shown whole in the act prompt, in all"
+        default=0,
+        ge=0,
+        description="chars of workspace text files shown whole in the act prompt, in all (0: names only); on the "
+        "embedded 1.5B model 1200 did not help (docs/results/planner)",
     )
 
 
