@@ -112,10 +112,16 @@ async def run_one(item: SuiteTask, name: str, args: argparse.Namespace, model: A
     }
 
 
-def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+def group(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """{task id: {strategy: record}}."""
     by_task: dict[str, dict[str, dict[str, Any]]] = {}
     for r in records:
         by_task.setdefault(r["id"], {})[r["strategy"]] = r
+    return by_task
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+    by_task = group(records)
     paired = [t for t, rs in by_task.items() if all(s in rs for s in STRATEGIES)]
     figures: dict[str, Any] = {"tasks": len(paired), "task_ids": sorted(paired)}
     for name in STRATEGIES:
@@ -168,9 +174,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 def markdown(records: list[dict[str, Any]], figures: dict[str, Any]) -> str:
     """A per-task table (both strategies side by side), success by kind, and the summary."""
-    by_task: dict[str, dict[str, dict[str, Any]]] = {}
-    for r in records:
-        by_task.setdefault(r["id"], {})[r["strategy"]] = r
+    by_task = group(records)
     lines = ["| task | kind | " + " | ".join(f"{s}: ok, LLM calls, tool calls, s" for s in STRATEGIES) + " |",
              "|---|---|" + "---|" * len(STRATEGIES)]  # fmt: skip
     kinds: dict[str, dict[str, list[bool]]] = {}

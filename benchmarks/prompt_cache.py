@@ -126,9 +126,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     }
     print(f"\n{len(requests)} planner requests, {figures['prompt_tokens_per_round']} prompt tokens a round")
     print(f"{'':10} {'prompt s':>9} {'total s':>8} {'cached':>7}")
-    for name, key in (("baseline", "baseline"), ("cache", "cache")):
-        print(f"{name:10} {figures[key + '_prompt_s']:9.2f} {figures[key + '_total_s']:8.2f} "
-              f"{figures[key + '_cached_share']:7.1%}")  # fmt: skip
+    for name in budgets:
+        print(f"{name:10} {figures[name + '_prompt_s']:9.2f} {figures[name + '_total_s']:8.2f} "
+              f"{figures[name + '_cached_share']:7.1%}")  # fmt: skip
     print(f"prompt evaluation {figures['prompt_speedup']}x faster, end to end {figures['total_speedup']}x")
     return figures
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from ponder.errors import ModelFileError, ModelRequestRejected, ModelServerError
 from ponder.llm._embedded_constraints import Compiled, Logits
-from ponder.llm._prompt_cache import PromptCache, shared_prefix
+from ponder.llm._prompt_cache import PromptCache
 from ponder.llm._types import FinishReason, Message, TokenLogprob
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ class LlamaRuntime:
         self._n_threads = n_threads
         self._batch: _BatchContext | None = None
         self._prompt_cache_bytes = prompt_cache_bytes
-        self.prompt_cache = PromptCache(prompt_cache_bytes) if prompt_cache_bytes > 0 else None
+        self.prompt_cache = PromptCache(prompt_cache_bytes)
 
     def close(self) -> None:
         if self._batch is not None:
@@ -145,18 +145,14 @@ class LlamaRuntime:
         prompt asked twice (the second time all but its last token are cached) would not decode the same."""
         llama = self.llama
         held = llama.input_ids[: llama.n_tokens]
-        if self.prompt_cache is None:
-            common = shared_prefix(held, np.asarray(prompt), len(prompt) - 1)
-        else:
-            tokens, common = self.prompt_cache.reuse(llama.ctx, 0, held, prompt)
-            if tokens is not held:
-                llama.input_ids[: len(tokens)] = tokens
+        tokens, common = self.prompt_cache.reuse(llama.ctx, 0, held, prompt)
+        if tokens is not held:
+            llama.input_ids[: len(tokens)] = tokens
         llama.n_tokens = common
         if common < len(prompt) - 1:
             llama.eval(prompt[common:-1])
         llama.eval(prompt[-1:])
-        if self.prompt_cache is not None:
-            self.prompt_cache.save(llama.ctx, 0, prompt)
+        self.prompt_cache.save(llama.ctx, 0, prompt)
         return common
 
     def _sampler(self, params: SampleParams, gbnf: str | None, vocab: Any) -> Any:
@@ -303,7 +299,7 @@ class LlamaRuntime:
                 self.llama,
                 n_ctx=self.batch_n_ctx,
                 n_threads=self._n_threads,
-                prompt_cache=PromptCache(self._prompt_cache_bytes) if self._prompt_cache_bytes > 0 else None,
+                prompt_cache=PromptCache(self._prompt_cache_bytes),
             )
         return self._batch
 
@@ -439,7 +435,7 @@ class _BatchContext:
     llama.cpp picks flash attention here (the default) and not in ``Llama``'s context, so their sequence states
     differ in layout and one cannot be restored into the other."""
 
-    def __init__(self, llama: Llama, *, n_ctx: int, n_threads: int, prompt_cache: PromptCache | None) -> None:
+    def __init__(self, llama: Llama, *, n_ctx: int, n_threads: int, prompt_cache: PromptCache) -> None:
         import llama_cpp as lc
 
         params = lc.llama_context_default_params()
@@ -490,19 +486,15 @@ class _BatchContext:
         import llama_cpp as lc
 
         held = np.asarray(self._cached, dtype=np.int32)
-        if self._prompt_cache is None:
-            common = shared_prefix(held, np.asarray(prompt), len(prompt) - 1)
-        else:
-            tokens, common = self._prompt_cache.reuse(self.ctx, 0, held, prompt)
-            if tokens is not held:
-                self._cached = [int(t) for t in tokens]
+        tokens, common = self._prompt_cache.reuse(self.ctx, 0, held, prompt)
+        if tokens is not held:
+            self._cached = tokens.tolist()
         lc.llama_memory_seq_rm(self._memory, -1, common, -1)
         self._cached = self._cached[:common]
         for lo in range(common, len(prompt) - 1, 512):
             self._decode_prompt(prompt[lo : min(lo + 512, len(prompt) - 1)], lo, logits=False)
         self._decode_prompt(prompt[-1:], len(prompt) - 1, logits=True)
-        if self._prompt_cache is not None:
-            self._prompt_cache.save(self.ctx, 0, prompt)
+        self._prompt_cache.save(self.ctx, 0, prompt)
         return common
 
     def _decode_prompt(self, chunk: list[int], pos: int, *, logits: bool) -> None:

@@ -46,7 +46,8 @@ class CacheStats:
 
 
 class PromptCache:
-    """Least-recently-used KV states of whole prompts, within ``capacity_bytes``; keyed by their tokens.
+    """Least-recently-used KV states of whole prompts, within ``capacity_bytes`` (0: none kept, and :meth:`reuse`
+    only measures what the sequence already holds); keyed by their tokens.
 
     Not thread-safe: the runtime calls it under the model's lock."""
 
@@ -63,13 +64,12 @@ class PromptCache:
     def nbytes(self) -> int:
         return sum(e.nbytes for e in self._entries.values())
 
-    def best(self, prompt: list[int]) -> tuple[int, int]:
-        """(key, shared prefix length) of the entry sharing the longest prefix with ``prompt``, counting at most
-        ``len(prompt) - 1`` tokens (the last one is always evaluated); (-1, 0) when none shares any."""
-        target = np.asarray(prompt, dtype=np.int32)
+    def _best(self, prompt: npt.NDArray[np.int32], limit: int) -> tuple[int, int]:
+        """(key, shared prefix length, at most ``limit``) of the entry sharing the longest prefix with ``prompt``;
+        (-1, 0) when none shares any."""
         best_key, best_len = -1, 0
         for key, entry in self._entries.items():
-            n = shared_prefix(entry.tokens, target, len(prompt) - 1)
+            n = shared_prefix(entry.tokens, prompt, limit)
             if n > best_len:
                 best_key, best_len = key, n
         return best_key, best_len
@@ -88,12 +88,16 @@ class PromptCache:
         self._entries.move_to_end(key)
         return entry.tokens
 
-    def reuse(self, ctx: Any, seq: int, held: npt.NDArray[np.int32], prompt: list[int]) -> tuple[Any, int]:
+    def reuse(
+        self, ctx: Any, seq: int, held: npt.NDArray[np.int32], prompt: list[int]
+    ) -> tuple[npt.NDArray[np.int32], int]:
         """Before evaluating ``prompt`` in sequence ``seq``, which holds the tokens ``held``: when an entry shares a
         longer prefix with ``prompt`` than ``held`` does, copy it in. Returns the tokens the sequence now holds and
-        how many leading prompt tokens need no evaluation (at most ``len(prompt) - 1``)."""
-        common = shared_prefix(held, np.asarray(prompt, dtype=np.int32), len(prompt) - 1)
-        key, shared = self.best(prompt)
+        how many leading prompt tokens need no evaluation (at most ``len(prompt) - 1``: the last one is always
+        evaluated)."""
+        target, limit = np.asarray(prompt, dtype=np.int32), len(prompt) - 1
+        common = shared_prefix(held, target, limit)
+        key, shared = self._best(target, limit)
         if shared <= common:
             self.stats.misses += 1
             return held, common
@@ -107,10 +111,13 @@ class PromptCache:
 
     def save(self, ctx: Any, seq: int, tokens: list[int]) -> None:
         """Keep the state of sequence ``seq``, which holds exactly ``tokens``; entries it extends are dropped, and
-        nothing is kept when an entry already extends it."""
+        nothing is kept when an entry already extends it (or when the capacity is 0: the cache is off)."""
         import llama_cpp as lc
 
-        if len(tokens) < MIN_TOKENS:
+        if len(tokens) < MIN_TOKENS or self.capacity_bytes <= 0:
+            return
+        size = lc.llama_state_seq_get_size(ctx, seq)
+        if size <= 0 or size > self.capacity_bytes:
             return
         new = np.asarray(tokens, dtype=np.int32)
         for key, entry in list(self._entries.items()):
@@ -120,9 +127,6 @@ class PromptCache:
                 return
             if shared == len(entry.tokens):  # the new state covers this entry
                 del self._entries[key]
-        size = lc.llama_state_seq_get_size(ctx, seq)
-        if size <= 0 or size > self.capacity_bytes:
-            return
         state = (ctypes.c_uint8 * size)()
         written = lc.llama_state_seq_get_data(ctx, state, size, seq)
         if written == 0:
@@ -135,9 +139,6 @@ class PromptCache:
         self._next_key += 1
         while self.nbytes > self.capacity_bytes and len(self._entries) > 1:
             self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        self._entries.clear()
 
 
 def shared_prefix(a: npt.NDArray[np.int32], b: npt.NDArray[np.int32], limit: int) -> int:
