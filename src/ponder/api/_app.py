@@ -138,7 +138,9 @@ def create_app(
         if request.url.path.startswith("/v1/"):  # OpenAI clients show only `message`: put the hint in it
             body["message"] = str(exc)
             body["code"] = exc.status_code
-        headers = {"Retry-After": str(ServiceBusy.retry_after_s)} if exc.status_code == 503 and exc.retryable else None
+        headers = exc.headers()
+        if headers is None and exc.status_code == 503 and exc.retryable:  # any retryable 503 is a capacity answer
+            headers = ServiceBusy("").headers()
         return JSONResponse({"error": body}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(sa_exc.TimeoutError)

@@ -16,15 +16,15 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
 import anyio.to_thread
 
-from ponder.config import ConstraintEngine, LLMSettings
-from ponder.errors import ModelRequestRejected, ModelServerError, PonderError
+from ponder.config import ConstraintEngine, LLMSettings, default_cache_dir
+from ponder.errors import ModelRequestRejected, ModelRuntimeError, ModelServerError, PonderError
 from ponder.llm._embedded_constraints import SUPPORTED, Compiled, Engine, build_engine, check_kind
 from ponder.llm._embedded_runtime import (
     Generation,
@@ -34,6 +34,7 @@ from ponder.llm._embedded_runtime import (
     default_threads,
 )
 from ponder.llm._model_files import ensure_default_model
+from ponder.llm._runtime_check import check_runtime
 from ponder.llm._types import (
     Capabilities,
     ChatRequest,
@@ -51,8 +52,19 @@ _COMPILED_CACHE = 64
 class _Shared:
     """The loaded model and what is built on it, shared by the views :meth:`EmbeddedModel.with_engine` returns."""
 
-    def __init__(self, path: Path, n_ctx: int, n_threads: int, prompt_cache_bytes: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        n_ctx: int,
+        n_threads: int,
+        prompt_cache_bytes: int,
+        runtime_check: Sequence[str] | None,
+        stamp_dir: Path,
+    ) -> None:
         self.path = path
+        self.runtime_check = runtime_check
+        self.stamp_dir = stamp_dir
+        self.runtime_error: ModelRuntimeError | None = None  # a failed runtime check, kept: the build won't change
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.prompt_cache_bytes = prompt_cache_bytes
@@ -75,6 +87,14 @@ class _Shared:
 
     def load(self) -> LlamaRuntime:
         if self.runtime is None:
+            if self.runtime_error is not None:
+                raise self.runtime_error
+            check_model_file(self.path)
+            try:  # in a child process: a build this CPU cannot run must fail the request, not kill the server
+                check_runtime(self.path, self.stamp_dir, command=self.runtime_check)
+            except ModelRuntimeError as exc:
+                self.runtime_error = exc
+                raise
             self.runtime = LlamaRuntime(
                 self.path, n_ctx=self.n_ctx, n_threads=self.n_threads, prompt_cache_bytes=self.prompt_cache_bytes
             )
@@ -106,10 +126,23 @@ class EmbeddedModel:
         n_threads: int | None = None,
         constraint_engine: ConstraintEngine = ConstraintEngine.llguidance,
         prompt_cache_mb: int = 512,
+        runtime_check: Sequence[str] | None = None,
+        stamp_dir: Path | None = None,
     ) -> None:
         """``prompt_cache_mb``: RAM for the KV caches of recent prompts, so a prompt sharing a prefix with any of
-        them (not only the last) skips evaluating it; 0 keeps only the last prompt's, in the context itself."""
-        self._shared = _Shared(model_path, n_ctx, n_threads or default_threads(), prompt_cache_mb << 20)
+        them (not only the last) skips evaluating it; 0 keeps only the last prompt's, in the context itself.
+
+        Before the model loads, a child process checks that this llama.cpp build runs on this CPU (once per build;
+        the verdict is stamped in ``stamp_dir``, default: the model cache); ``runtime_check`` replaces that
+        child's command (a test seam)."""
+        self._shared = _Shared(
+            model_path,
+            n_ctx,
+            n_threads or default_threads(),
+            prompt_cache_mb << 20,
+            runtime_check,
+            stamp_dir or default_cache_dir(),
+        )
         self._engine = constraint_engine
 
     @classmethod
@@ -126,6 +159,7 @@ class EmbeddedModel:
             n_threads=settings.n_threads,
             constraint_engine=settings.constraint_engine,
             prompt_cache_mb=settings.prompt_cache_mb,
+            stamp_dir=settings.cache_dir.expanduser(),
         )
 
     def with_engine(self, engine: ConstraintEngine) -> EmbeddedModel:

@@ -20,9 +20,10 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ponder.errors import InputError, PayloadTooLarge, PonderError, Unauthenticated
+from ponder.errors import InputError, NotFoundError, PayloadTooLarge, PonderError, Unauthenticated
 from ponder.tools._protocols import ToolResult
 from ponder.toolserver._manager import Manager
 
@@ -31,7 +32,10 @@ class CallRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tool: str = Field(min_length=1, description="the tool's name, see GET /tools")
     args: dict[str, Any] = Field(default_factory=dict)
-    timeout_s: float | None = Field(default=None, gt=0, description="this call's time limit; default from settings")
+    # strict: a JSON boolean is not a number of seconds (lax pydantic would read `true` as 1 s)
+    timeout_s: float | None = Field(
+        default=None, gt=0, strict=True, description="this call's time limit; default from settings"
+    )
 
 
 class SessionCreated(BaseModel):
@@ -39,7 +43,7 @@ class SessionCreated(BaseModel):
 
 
 def _error(exc: PonderError) -> JSONResponse:
-    return JSONResponse({"error": exc.to_dict()}, status_code=exc.status_code)
+    return JSONResponse({"error": exc.to_dict()}, status_code=exc.status_code, headers=exc.headers())
 
 
 class BodyLimit:
@@ -127,6 +131,14 @@ def create_app(manager: Manager, token: str | None, *, own_manager: bool = True)
             f"{'.'.join(str(p) for p in err['loc'] if p != 'body') or 'body'}: {err['msg']}" for err in exc.errors()
         )
         return _error(InputError(f"the request is invalid: {problems}"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own refusals (a body that is not UTF-8 or not parseable JSON, an unknown path or method) in
+        # the same envelope as every other error
+        error = (NotFoundError if exc.status_code == 404 else InputError)(str(exc.detail))
+        error.status_code = exc.status_code
+        return JSONResponse({"error": error.to_dict()}, status_code=exc.status_code, headers=exc.headers)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

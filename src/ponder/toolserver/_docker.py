@@ -166,7 +166,12 @@ class DockerEngine:
     def start_container(self) -> str:
         try:
             container = self.client.containers.run(
-                self.settings.image, INIT, detach=True, labels=self.labels(), **hardening(self.settings)
+                self.settings.image,
+                INIT,
+                detach=True,
+                auto_remove=True,  # a container that stops (its manager died: see runner.serve) leaves nothing
+                labels=self.labels(),
+                **hardening(self.settings),
             )
         except docker.errors.ImageNotFound as exc:
             raise SandboxUnavailable(f"the sandbox image {self.settings.image!r} is gone: {exc}") from exc

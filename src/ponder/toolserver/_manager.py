@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ponder.config import ToolServerSettings
-from ponder.errors import NotFoundError, SandboxError, SandboxUnavailable
+from ponder.errors import Conflict, NotFoundError, SandboxError, SandboxUnavailable
 from ponder.tools._builtin import BUILTIN_TOOLS
 from ponder.tools._protocols import ToolResult
 from ponder.tools._spec import ToolSpec, find_tool
@@ -46,6 +46,7 @@ class Session:
     last_used: float = field(default_factory=time.monotonic)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     calls: int = 0
+    closed: bool = False  # set by close_session; a call that holds or awaits the lock re-checks it
 
 
 class Manager:
@@ -58,6 +59,7 @@ class Manager:
         self._sessions: dict[str, Session] = {}
         self._pool: list[Sandbox] = []
         self._starting = 0
+        self._opening = 0  # sessions being opened: they hold a slot under max_sessions while their sandbox comes
         self._background: set[asyncio.Task[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
         self._running = False
@@ -177,13 +179,23 @@ class Manager:
     async def open_session(self) -> str:
         if not self._running:
             raise SandboxUnavailable("the ToolServer manager is not running")
-        if len(self._sessions) >= self.settings.max_sessions:
+        # The slot is taken before the first await, so concurrent opens cannot all pass the check.
+        if len(self._sessions) + self._opening >= self.settings.max_sessions:
             raise SandboxUnavailable(
                 f"all {self.settings.max_sessions} sandbox sessions are in use",
                 hint="close sessions you no longer need, retry later, or raise PONDER_TOOLSERVER__MAX_SESSIONS",
                 retryable=True,
+                retry_after_s=1,
             )
-        session = Session(id=secrets.token_urlsafe(12), sandbox=await self._acquire())
+        self._opening += 1
+        try:
+            sandbox = await self._acquire()
+        finally:
+            self._opening -= 1
+        if not self._running:  # stopped while the sandbox came: stop() no longer tracks it
+            await self._destroy(sandbox)
+            raise SandboxUnavailable("the ToolServer manager stopped while the session was opening")
+        session = Session(id=secrets.token_urlsafe(12), sandbox=sandbox)
         self._sessions[session.id] = session
         return session.id
 
@@ -191,6 +203,7 @@ class Manager:
         session = self._sessions.pop(session_id, None)
         if session is None:
             raise NotFoundError(f"no session {session_id!r}", hint="it was closed or expired; open a new session")
+        session.closed = True
         if session.sandbox is not None:
             self._spawn(self._destroy(session.sandbox))
             session.sandbox = None
@@ -215,13 +228,23 @@ class Manager:
         session = self._session(session_id)
         limit = min(timeout_s or self.settings.call_timeout_s, self.settings.call_timeout_s * 10)
         async with session.lock:
+            _check_open(session)  # closed while this call waited for the one before it
             session.last_used = time.monotonic()
             session.calls += 1
             replaced = None
             if session.sandbox is None:  # broken by an earlier fault: replace it now, and say so
-                session.sandbox = await self._acquire()
+                fresh = await self._acquire()
+                if session.closed:  # closed while the fresh sandbox came
+                    await self._destroy(fresh)
+                    _check_open(session)
+                session.sandbox = fresh
                 replaced = "the session's earlier sandbox failed; this call ran in a fresh one (state was reset)"
-            result = await self._call_in(session, session.sandbox, tool, clean, limit)
+            try:
+                result = await self._call_in(session, session.sandbox, tool, clean, limit)
+            except SandboxError:
+                _check_open(session, during=True)
+                raise
+            _check_open(session, during=True)
             session.last_used = time.monotonic()
         if replaced:
             result.reset = True
@@ -246,7 +269,11 @@ class Manager:
             # kill the whole sandbox and give the session a fresh one.
             self._spawn(self._destroy(sandbox))
             session.sandbox = None
-            session.sandbox = await self._acquire()
+            if not session.closed:
+                session.sandbox = await self._acquire()
+                if session.closed:  # closed while the replacement came: nobody owns it now
+                    self._spawn(self._destroy(session.sandbox))
+                    session.sandbox = None
             return ToolResult(
                 tool=tool,
                 ok=False,
@@ -275,11 +302,14 @@ class Manager:
         await sandbox.channel.aclose()
         sandbox.runner.close()
         code = await asyncio.to_thread(self.engine.exec_exit_code, sandbox.runner.exec_id)
-        if await asyncio.to_thread(self.engine.container_running, sandbox.container_id):
+        if not session.closed and await asyncio.to_thread(self.engine.container_running, sandbox.container_id):
             # The container lives (the code killed the runner, or the OOM killer did): start a new runner in it.
             try:
                 fresh = await self._attach(sandbox.container_id)
             except SandboxError:
+                fresh = None
+            if fresh is not None and session.closed:  # closed while the runner restarted
+                await self._destroy(fresh)
                 fresh = None
             if fresh is not None:
                 session.sandbox = fresh
@@ -298,8 +328,9 @@ class Manager:
                     reset=True,
                     seconds=time.perf_counter() - started,
                 )
-        self._spawn(self._destroy(sandbox))
-        session.sandbox = None
+        if not session.closed:  # close_session already destroys a closed session's sandbox
+            self._spawn(self._destroy(sandbox))
+            session.sandbox = None
         raise SandboxError(
             f"the sandbox container {sandbox.short} stopped during the call ({exc})",
             hint="call again: the session gets a fresh sandbox (its state was lost)",
@@ -328,3 +359,13 @@ class Manager:
             await asyncio.sleep(period)
             await self.reap_once()
             self._refill()
+
+
+def _check_open(session: Session, *, during: bool = False) -> None:
+    """Raise :class:`Conflict` when ``session`` was closed (before this call ran, or while it ran)."""
+    if session.closed:
+        when = "while this call ran" if during else "before this call ran"
+        raise Conflict(
+            f"session {session.id!r} was closed {when}; its sandbox is gone",
+            hint="open a new session for further calls",
+        )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
 
+from fastapi import APIRouter, Header, Response
+
+from ponder.api._auth import bearer_token
 from ponder.api._deps import OwnerDep, ServiceDep
 from ponder.api._schemas import Health, StrategyInfo, ToolInfo
 
@@ -60,5 +63,11 @@ async def healthz(service: ServiceDep, response: Response) -> Health:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
 )
-async def metrics(service: ServiceDep) -> Response:
+async def metrics(
+    service: ServiceDep,
+    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
+    x_api_key: Annotated[str | None, Header(description="the API key (alternative to Authorization)")] = None,
+) -> Response:
+    if not service.settings.api.metrics_public:  # run counts and model names are not for anyone who asks
+        service.keys.owner(bearer_token(authorization, x_api_key))
     return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

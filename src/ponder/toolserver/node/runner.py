@@ -77,49 +77,43 @@ def in_workspace(path: str) -> str:
     return full
 
 
-def kill_strays() -> None:
-    """Kill every other process this user owns (fork bombs, background jobs); PID 1 and this process survive."""
-    for _ in range(100):
+def _live_others() -> list[int]:
+    """Every process in the container's PID namespace but PID 1, this one, and zombies (which only wait to be
+    reaped: PID 1 reaps orphans, and ``kill_strays`` reaps this process's own children)."""
+    me, found = os.getpid(), []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) in (1, me):
+            continue
         try:
-            os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        time.sleep(0.01)
+            with open(f"/proc/{name}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if state not in (b"Z", b"X"):
+            found.append(int(name))
+    return found
 
 
-def kill_call_leftovers() -> None:
-    """Kill the processes a python call started in the runner's own process group (os.fork, os.system,
-    subprocess without a new session), so a call's processes do not outlive it; fork bombs included."""
-    me, group = os.getpid(), os.getpgrp()
-    for _ in range(100):
-        victims = []
-        for name in os.listdir("/proc"):
-            if name.isdigit() and int(name) != me:
-                try:
-                    with open(f"/proc/{name}/stat", "rb") as f:
-                        fields = f.read().rsplit(b")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(fields[2]) == group and fields[0] != b"Z":
-                    victims.append(int(name))
-        if not victims:
+def kill_strays() -> None:
+    """Kill every process in the sandbox but PID 1 and this runner: what a call started (background jobs, fork
+    bombs, daemons in a new session or process group) never outlives it.
+
+    ``kill(-1, SIGKILL)`` reaches every process the sandbox user may signal, whatever its session or group, and
+    spares PID 1 and the caller; it is repeated until no live process is left, so a process forked between two
+    rounds dies in the next. The runner is the only process of the sandbox that must live between calls (there is
+    one runner per container), so nothing of anyone else's is killed."""
+    for _ in range(200):
+        if not _live_others():
             break
-        for pid in victims:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(-1, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:  # reap our own killed children (PID 1 reaps orphans)
+                pass
         time.sleep(0.002)
     with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:  # reap our killed children
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
             pass
-
-
-def kill_group(pgid: int) -> None:
-    for _ in range(100):
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.005)
 
 
 class Runner:
@@ -147,7 +141,6 @@ class Runner:
         try:
             result: dict[str, Any] = handler(args, timeout, limit)
         except CallTimeout:
-            kill_strays()
             result = {"ok": False, "output": {}, "error": f"TimeoutError: the call ran past {timeout:g} s"}
             result["timed_out"] = True
         except Exception as exc:  # noqa: BLE001 - any failure of a tool is that call's result
@@ -196,7 +189,6 @@ class Runner:
         except CallTimeout:
             timed_out = True
             error = f"TimeoutError: the call ran past {timeout:g} s"
-            kill_strays()
         except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit and KeyboardInterrupt included
             error = f"{type(exc).__name__}: {exc}"
             frames = traceback.TracebackException.from_exception(exc)
@@ -212,7 +204,7 @@ class Runner:
             os.dup2(saved[3], 2)
             os.close(saved[2])
             os.close(saved[3])
-            kill_call_leftovers()
+            kill_strays()
         os.lseek(fd_sink, 0, os.SEEK_SET)
         with os.fdopen(fd_sink, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -269,12 +261,13 @@ class Runner:
                 proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 timed_out = True
-        # The command's background jobs (and fork bombs) share its process group: stop them with the call, so
-        # nothing it started keeps running between calls. Long-lived helpers belong in the python tool.
-        kill_group(proc.pid)
         if timed_out:
-            kill_strays()
-        code = proc.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        code = proc.wait()  # the exit code first: kill_strays reaps children, and with them their status
+        # Nothing the command started keeps running between calls: background jobs, fork bombs, and daemons that
+        # left its process group with setsid.
+        kill_strays()
         proc.stdout.close()
         proc.stderr.close()
         output = {"exit_code": code, "stdout": sinks["stdout"].value(), "stderr": sinks["stderr"].value()}
@@ -355,24 +348,54 @@ def serve() -> None:
         sys.path.insert(0, WORKSPACE)  # modules written to the workspace import like a notebook's neighbours
     # Say nothing before the manager's hello line: the manager's HTTP client must not read the first reply into
     # its buffer together with the exec's upgrade response.
-    if not proto_in.readline():
-        return
-    runner.reply({"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]})
-    for line in proto_in:
-        try:
-            request = json.loads(line)
-        except ValueError as exc:
-            runner.reply({"id": None, "ok": False, "output": {}, "error": f"bad request line: {exc}"})
-            continue
-        started = time.perf_counter()
-        response = runner.handle(request)
-        response["id"] = request.get("id")
-        response["seconds"] = time.perf_counter() - started
-        runner.reply(response)
+    try:
+        if not proto_in.readline():
+            return
+        runner.reply({"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]})
+        for line in proto_in:
+            try:
+                request = json.loads(line)
+            except ValueError as exc:
+                runner.reply({"id": None, "ok": False, "output": {}, "error": f"bad request line: {exc}"})
+                continue
+            started = time.perf_counter()
+            response = runner.handle(request)
+            response["id"] = request.get("id")
+            response["seconds"] = time.perf_counter() - started
+            with contextlib.suppress(OSError):  # the manager is gone: the loop ends at the input's end
+                runner.reply(response)
+    finally:
+        # The input ended: the manager closed this sandbox, or died (even SIGKILLed, its connection to the engine
+        # closes, and the engine closes our stdin). Nobody can use the sandbox any more: stop the container by
+        # ending PID 1, which takes every process with it.
+        kill_strays()
+        with contextlib.suppress(OSError):
+            os.kill(1, signal.SIGTERM)
+
+
+RUNNERLESS_EXIT_S = 30.0  # PID 1 ends the container after this long without a runner (see init)
+
+
+def _runner_present() -> bool:
+    marker = b"/opt/ponder/runner.py"
+    for name in os.listdir("/proc"):
+        if name.isdigit() and name != "1":
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if marker in argv and b"init" not in argv:
+                return True
+    return False
 
 
 def init() -> None:
-    """PID 1: reap orphans, never exit on its own."""
+    """PID 1: reap orphans; end the container when no runner has been in it for RUNNERLESS_EXIT_S.
+
+    A runner ends the container itself when its manager goes (see ``serve``); this is the backstop for a manager
+    that died before a runner was attached, or a runner that was killed and not replaced. The manager replaces a
+    killed runner within a second, and attaches one to a new container within a second of starting it."""
 
     def reap(signum: int, frame: Any) -> None:
         while True:
@@ -385,8 +408,13 @@ def init() -> None:
 
     signal.signal(signal.SIGCHLD, reap)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    last_seen = time.monotonic()
     while True:
-        signal.pause()
+        time.sleep(1.0)
+        if _runner_present():
+            last_seen = time.monotonic()
+        elif time.monotonic() - last_seen > RUNNERLESS_EXIT_S:
+            sys.exit(0)
 
 
 if __name__ == "__main__":
