@@ -57,6 +57,25 @@ class LLMSettings(BaseModel):
         description="embedded backend: MB of RAM for the KV caches of recent prompts, per llama.cpp context "
         "(0: only the last prompt's, in the context itself)",
     )
+    batching: bool = Field(
+        default=True,
+        description="embedded backend: decode concurrent calls together in one llama.cpp batch (in-flight batching); "
+        "off serves one call at a time",
+    )
+    max_sequences: int = Field(default=16, ge=1, le=64, description="embedded backend: sequences decoded together")
+    kv_tokens: int = Field(
+        default=16384,
+        ge=512,
+        description="embedded backend: KV cache cells shared by all batched sequences (~28 KB each for the default "
+        "model); a call needs its prompt plus n x max_tokens of them",
+    )
+    prefill_chunk: int = Field(
+        default=64,
+        ge=1,
+        description="embedded backend: prompt tokens evaluated per step while other calls decode (bounds how long "
+        "a new long prompt delays running streams)",
+    )
+    max_queue: int = Field(default=256, ge=1, description="embedded backend: calls that may wait for a free sequence")
     timeout_s: float = 120.0
     max_retries: int = 3
     temperature: float = 0.0

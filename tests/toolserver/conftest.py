@@ -64,7 +64,8 @@ def docker_client() -> Iterator[DockerClient]:
     yield client
     for instance in INSTANCES:  # a failed test may leave its sandboxes behind; never leave them running
         for container in client.api.containers(all=True, filters={"label": f"{INSTANCE_LABEL}={instance}"}):
-            client.api.remove_container(container["Id"], force=True)
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):  # auto-removal may race
+                client.api.remove_container(container["Id"], force=True)
     client.close()
 
 

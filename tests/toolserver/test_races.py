@@ -14,8 +14,6 @@ import httpx
 import pytest
 from docker.client import DockerClient
 
-from ponder.tools import HttpToolServer
-
 from .conftest import HttpManager, make_settings, running_http_manager
 from .test_faults import containers_of, free_port
 
@@ -143,28 +141,29 @@ async def test_a_sigkilled_managers_sandboxes_stop_without_a_new_manager(docker_
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        async with HttpToolServer(f"http://127.0.0.1:{port}", token) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as raw:
             for _ in range(300):
                 try:
-                    await client.health()
-                    break
-                except Exception:  # noqa: BLE001 - not up yet
+                    if (await raw.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:  # not up yet
                     await asyncio.sleep(0.1)
-            idle, busy = client.session(), client.session()
-            await idle.__aenter__()  # left open on purpose: the manager dies with them
-            await busy.__aenter__()
-            assert (await idle.call("python", {"code": "1 + 1"})).output["result"] == "2"
+            # two sessions left open on purpose: the manager dies with them
+            idle, busy = [(await raw.post("/sessions")).json()["id"] for _ in range(2)]
+            answer = await raw.post(f"/sessions/{idle}/calls", json={"tool": "python", "args": {"code": "1 + 1"}})
+            assert answer.json()["output"]["result"] == "2"
             # a busy loop in flight when the manager dies: it ends at the call's limit, then the sandbox stops
-            spinning = asyncio.create_task(busy.call("python", {"code": "while True: pass"}))
-            await asyncio.sleep(0.5)
+            loop = {"tool": "python", "args": {"code": "while True: pass"}}
+            spinning = asyncio.create_task(raw.post(f"/sessions/{busy}/calls", json=loop))
             for _ in range(100):  # the pool's warm sandbox too
                 if len(containers_of(docker_client, settings.instance)) >= 3:
                     break
                 await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)
             assert len(containers_of(docker_client, settings.instance)) >= 3
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
-            spinning.cancel()
             await asyncio.gather(spinning, return_exceptions=True)
         for _waited in range(300):  # bounded: the call's limit (4 s) plus a few seconds, far below the 30 s backstop
             if not containers_of(docker_client, settings.instance):

@@ -187,7 +187,7 @@ class LlamaRuntime:
         turn out to begin a stop sequence is held back); ``cancel`` ends decoding early when set."""
         import llama_cpp as lc
 
-        self._check_prompt(prompt)
+        self.check_prompt(prompt)
         budget = min(params.max_tokens, self.n_ctx - len(prompt))
         llama, ctx = self.llama, self.llama.ctx
         start = time.perf_counter() if start is None else start
@@ -303,7 +303,7 @@ class LlamaRuntime:
             )
         return self._batch
 
-    def _check_prompt(self, prompt: list[int]) -> None:
+    def check_prompt(self, prompt: list[int]) -> None:
         if len(prompt) >= self.n_ctx:
             raise ModelRequestRejected(
                 f"the prompt has {len(prompt)} tokens; the embedded model's context holds {self.n_ctx}",

@@ -20,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ponder.errors import ModelFileError, ModelRuntimeError
 
@@ -109,7 +110,7 @@ def _decode(model_path: str) -> dict[str, object]:
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(LOAD_FAILED)
-    out = llama.create_completion(CHECK_PROMPT, max_tokens=CHECK_TOKENS, temperature=0.0)
+    out: Any = llama.create_completion(CHECK_PROMPT, max_tokens=CHECK_TOKENS, temperature=0.0)
     return {
         "ok": True,
         "text": out["choices"][0]["text"],

@@ -1,8 +1,10 @@
 """The embedded backend: a GGUF model run in process by llama.cpp (llama-cpp-python), constrained token by token.
 
 ``EmbeddedModel.from_settings(settings.llm)`` is cheap: it finds and checks the model file, nothing more. The model
-loads on the first request, in a worker thread; every blocking llama.cpp call runs there, one at a time behind a
-lock. ``aclose()`` (or ``async with``) frees it.
+loads on the first request, in a worker thread, after a child process has checked that this llama.cpp build runs on
+this CPU (:mod:`ponder.llm._runtime_check`). Concurrent calls are decoded together by the in-flight batching
+scheduler (:mod:`ponder.llm._embedded_scheduler`); without batching (or for the outlines engines) calls run one at
+a time behind a lock. ``aclose()`` (or ``async with``) frees it.
 
 Constraints (JSON schema, regex, choice, grammar) are enforced by the engine ``settings.constraint_engine`` names;
 see :mod:`ponder.llm._embedded_constraints` and ``benchmarks/structured_generation.py`` for how they compare.
@@ -12,12 +14,14 @@ A constraint the engine cannot enforce raises :class:`UnsupportedConstraint` bef
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -33,6 +37,7 @@ from ponder.llm._embedded_runtime import (
     check_model_file,
     default_threads,
 )
+from ponder.llm._embedded_scheduler import Job, Scheduler
 from ponder.llm._model_files import ensure_default_model
 from ponder.llm._runtime_check import check_runtime
 from ponder.llm._types import (
@@ -49,6 +54,16 @@ from ponder.llm._types import (
 _COMPILED_CACHE = 64
 
 
+@dataclass(frozen=True)
+class BatchingOptions:
+    """In-flight batching of the embedded backend (see :mod:`ponder.llm._embedded_scheduler` and LLMSettings)."""
+
+    max_sequences: int = 16
+    kv_tokens: int = 16384
+    prefill_chunk: int = 64
+    max_queue: int = 256
+
+
 class _Shared:
     """The loaded model and what is built on it, shared by the views :meth:`EmbeddedModel.with_engine` returns."""
 
@@ -60,8 +75,11 @@ class _Shared:
         prompt_cache_bytes: int,
         runtime_check: Sequence[str] | None,
         stamp_dir: Path,
+        batching: BatchingOptions | None,
     ) -> None:
         self.path = path
+        self.batching = batching
+        self.scheduler: Scheduler | None = None
         self.runtime_check = runtime_check
         self.stamp_dir = stamp_dir
         self.runtime_error: ModelRuntimeError | None = None  # a failed runtime check, kept: the build won't change
@@ -100,6 +118,21 @@ class _Shared:
             )
         return self.runtime
 
+    def batcher(self) -> Scheduler:
+        """The in-flight batching scheduler, started on first use (the model is loaded first)."""
+        if self.scheduler is None:
+            assert self.batching is not None
+            self.scheduler = Scheduler(
+                self.load(),
+                max_sequences=self.batching.max_sequences,
+                kv_tokens=self.batching.kv_tokens,
+                n_threads=self.n_threads,
+                prefill_chunk=self.batching.prefill_chunk,
+                max_queue=self.batching.max_queue,
+                prompt_cache_bytes=self.prompt_cache_bytes,
+            )
+        return self.scheduler
+
     def compile(self, engine: ConstraintEngine, constraint: Constraint) -> Compiled:
         key = (engine, constraint.model_dump_json())
         hit = self.compiled.get(key)
@@ -128,13 +161,18 @@ class EmbeddedModel:
         prompt_cache_mb: int = 512,
         runtime_check: Sequence[str] | None = None,
         stamp_dir: Path | None = None,
+        batching: BatchingOptions | None = None,
     ) -> None:
         """``prompt_cache_mb``: RAM for the KV caches of recent prompts, so a prompt sharing a prefix with any of
         them (not only the last) skips evaluating it; 0 keeps only the last prompt's, in the context itself.
 
         Before the model loads, a child process checks that this llama.cpp build runs on this CPU (once per build;
         the verdict is stamped in ``stamp_dir``, default: the model cache); ``runtime_check`` replaces that
-        child's command (a test seam)."""
+        child's command (a test seam).
+
+        ``batching`` decodes concurrent calls together (:mod:`ponder.llm._embedded_scheduler`); None serves one call
+        at a time, as a baseline (constraints of the outlines engines, whose guides cannot run side by side, always
+        take that path)."""
         self._shared = _Shared(
             model_path,
             n_ctx,
@@ -142,8 +180,10 @@ class EmbeddedModel:
             prompt_cache_mb << 20,
             runtime_check,
             stamp_dir or default_cache_dir(),
+            batching,
         )
         self._engine = constraint_engine
+        self._serial = False
 
     @classmethod
     def from_settings(cls, settings: LLMSettings) -> EmbeddedModel:
@@ -160,6 +200,14 @@ class EmbeddedModel:
             constraint_engine=settings.constraint_engine,
             prompt_cache_mb=settings.prompt_cache_mb,
             stamp_dir=settings.cache_dir.expanduser(),
+            batching=BatchingOptions(
+                max_sequences=settings.max_sequences,
+                kv_tokens=settings.kv_tokens,
+                prefill_chunk=settings.prefill_chunk,
+                max_queue=settings.max_queue,
+            )
+            if settings.batching
+            else None,
         )
 
     def with_engine(self, engine: ConstraintEngine) -> EmbeddedModel:
@@ -167,6 +215,13 @@ class EmbeddedModel:
         view = object.__new__(EmbeddedModel)
         view._shared = self._shared
         view._engine = engine
+        view._serial = self._serial
+        return view
+
+    def serial(self) -> EmbeddedModel:
+        """The same loaded model serving one call at a time, not batched (the baseline of comparisons)."""
+        view = self.with_engine(self._engine)
+        view._serial = True
         return view
 
     @property
@@ -188,11 +243,45 @@ class EmbeddedModel:
         async with self._shared.loop_lock():
             await anyio.to_thread.run_sync(self._prepare_sync, constraint)
 
+    @property
+    def batching(self) -> bool:
+        return self._shared.batching is not None and not self._serial
+
     async def complete(self, request: ChatRequest) -> ChatResponse:
         if request.constraint is not None:
             check_kind(self._engine, request.constraint)
+        if self.batching:
+            job = await anyio.to_thread.run_sync(self._job, request)
+            if job is not None:
+                return await self._run_job(request, job)
         async with self._shared.loop_lock():
             return await anyio.to_thread.run_sync(self._complete_sync, request)
+
+    async def _run_job(self, request: ChatRequest, job: Job) -> ChatResponse:
+        """Submit ``job`` to the scheduler and wait for it; a cancelled caller cancels its sequences."""
+        loop = asyncio.get_running_loop()
+        finished = loop.create_future()
+
+        def settle() -> None:
+            if not finished.done():
+                finished.set_result(None)
+
+        def done() -> None:  # runs in the scheduler thread
+            loop.call_soon_threadsafe(settle)
+
+        job.on_done = done
+        scheduler = self._shared.batcher()
+        scheduler.submit(job)
+        try:
+            await asyncio.shield(finished)
+        except asyncio.CancelledError:
+            job.cancel.set()  # the sequences stop at the next step and free their cells
+            scheduler.wake()
+            raise
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return self._response(job.prompt, job.result, job.start)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         """The reply's text as it is generated, then one last chunk with the whole response (``n`` must be 1)."""
@@ -207,8 +296,14 @@ class EmbeddedModel:
         def on_text(delta: str) -> None:  # runs in the worker thread
             loop.call_soon_threadsafe(deltas.put_nowait, delta)
 
-        async with self._shared.loop_lock():
-            task = asyncio.ensure_future(anyio.to_thread.run_sync(self._complete_sync, request, on_text, cancel))
+        job = await anyio.to_thread.run_sync(self._job, request) if self.batching else None
+        async with contextlib.AsyncExitStack() as stack:
+            if job is not None:
+                job.on_text, job.cancel = on_text, cancel
+                task = asyncio.ensure_future(self._run_job(request, job))
+            else:
+                await stack.enter_async_context(self._shared.loop_lock())
+                task = asyncio.ensure_future(anyio.to_thread.run_sync(self._complete_sync, request, on_text, cancel))
             try:
                 while True:
                     getter = asyncio.ensure_future(deltas.get())
@@ -224,6 +319,8 @@ class EmbeddedModel:
             finally:
                 if not task.done():  # the consumer stopped early: end decoding, then release the lock
                     cancel.set()
+                    if job is not None:
+                        self._shared.batcher().wake()
                     await asyncio.wait({task})
 
     async def aclose(self) -> None:
@@ -248,42 +345,44 @@ class EmbeddedModel:
     def _close_sync(self) -> None:
         with self._shared.thread_lock:
             shared = self._shared
+            if shared.scheduler is not None:  # fails what still waits or runs, then frees its context
+                shared.scheduler.close()
+                shared.scheduler = None
             if shared.runtime is not None:
                 shared.engines.clear()
                 shared.compiled.clear()
                 shared.runtime.close()
                 shared.runtime = None
 
-    def _complete_sync(
-        self,
-        request: ChatRequest,
-        on_text: Callable[[str], None] | None = None,
-        cancel: threading.Event | None = None,
-    ) -> ChatResponse:
-        start = time.perf_counter()
+    def _job(self, request: ChatRequest) -> Job | None:
+        """The scheduler job for ``request`` (model loaded, constraint compiled, prompt tokenized), or None when its
+        constraint's guides cannot run beside others (outlines engines): then it takes the one-at-a-time path."""
         with self._shared.thread_lock, _translated():
             runtime = self._shared.load()
             compiled = self._shared.compile(self._engine, request.constraint) if request.constraint else None
+            if compiled is not None and not compiled.concurrent:
+                return None
             prompt = runtime.prompt_tokens(request.messages)
-            params = [
-                SampleParams(
-                    temperature=request.temperature,
-                    top_p=request.top_p,
-                    max_tokens=request.max_tokens,
-                    stop=request.stop,
-                    seed=None if request.seed is None else request.seed + i,
-                    logprobs=request.logprobs,
-                    top_logprobs=request.top_logprobs,
-                )
-                for i in range(request.n)
-            ]
-            generations: list[Generation]
-            if runtime.can_batch(prompt, params, compiled):  # n > 1 samples decoded together
-                generations = runtime.generate_batch(prompt, params, compiled, start=start, cancel=cancel)
-            else:
-                generations = [
-                    runtime.generate(prompt, p, compiled, start=start, on_text=on_text, cancel=cancel) for p in params
-                ]
+            runtime.check_prompt(prompt)
+        budget = runtime.n_ctx - len(prompt)  # one sequence never holds more than the per-call context
+        return Job(prompt=prompt, params=self._params(request, budget), compiled=compiled)
+
+    @staticmethod
+    def _params(request: ChatRequest, budget: int | None = None) -> list[SampleParams]:
+        return [
+            SampleParams(
+                temperature=request.temperature,
+                top_p=request.top_p,
+                max_tokens=request.max_tokens if budget is None else min(request.max_tokens, budget),
+                stop=request.stop,
+                seed=None if request.seed is None else request.seed + i,
+                logprobs=request.logprobs,
+                top_logprobs=request.top_logprobs,
+            )
+            for i in range(request.n)
+        ]
+
+    def _response(self, prompt: list[int], generations: list[Generation], start: float) -> ChatResponse:
         first = generations[0]
         return ChatResponse(
             model=self.name,
@@ -302,6 +401,27 @@ class EmbeddedModel:
                 prompt_s=first.prompt_s,
             ),
         )
+
+    def _complete_sync(
+        self,
+        request: ChatRequest,
+        on_text: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ChatResponse:
+        start = time.perf_counter()
+        with self._shared.thread_lock, _translated():
+            runtime = self._shared.load()
+            compiled = self._shared.compile(self._engine, request.constraint) if request.constraint else None
+            prompt = runtime.prompt_tokens(request.messages)
+            params = self._params(request)
+            generations: list[Generation]
+            if runtime.can_batch(prompt, params, compiled):  # n > 1 samples decoded together
+                generations = runtime.generate_batch(prompt, params, compiled, start=start, cancel=cancel)
+            else:
+                generations = [
+                    runtime.generate(prompt, p, compiled, start=start, on_text=on_text, cancel=cancel) for p in params
+                ]
+        return self._response(prompt, generations, start)
 
 
 @contextmanager
