@@ -38,7 +38,7 @@ def plain(prompt: str, max_tokens: int = 24) -> ChatRequest:
 
 def structured(a: int, b: int) -> ChatRequest:
     return ChatRequest(
-        messages=[user(f"Add {a} and {b}. Reply with JSON {{\"total\": <sum>}}.")],
+        messages=[user(f'Add {a} and {b}. Reply with JSON {{"total": <sum>}}.')],
         constraint=JsonSchemaConstraint(json_schema=Sum.model_json_schema()),
         max_tokens=24,
         temperature=0.0,

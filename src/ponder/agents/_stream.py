@@ -10,9 +10,10 @@ from pydantic import BaseModel
 from pydantic_core import from_json
 
 from ponder.agents._events import TextDelta
-from ponder.llm import ChatModel, Message, structured
+from ponder.llm import ChatModel, Message, structured, think_then_answer_n
 
 T = TypeVar("T", bound=BaseModel)
+R = TypeVar("R")
 
 
 class _FieldTail:
@@ -62,6 +63,12 @@ async def stream_structured(
             queue.put_nowait(new)
 
     task = asyncio.create_task(structured(model, messages, output_type, on_text=on_text, **options))
+    async for item in _streamed(task, queue, field):
+        yield item
+
+
+async def _streamed(task: asyncio.Task[R], queue: asyncio.Queue[str], field: str) -> AsyncIterator[TextDelta | R]:
+    """Yield what ``task``'s text callback puts in ``queue`` as :class:`TextDelta` events, then its result."""
     try:
         while not task.done() or not queue.empty():
             getter = asyncio.ensure_future(queue.get())
@@ -74,3 +81,21 @@ async def stream_structured(
     finally:
         if not task.done():
             task.cancel()
+
+
+async def stream_think_then_answer(
+    model: ChatModel,
+    messages: Sequence[Message],
+    output_type: type[T],
+    *,
+    field: str = "reasoning",
+    **options: Any,
+) -> AsyncIterator[TextDelta | tuple[str, T]]:
+    """Yield the free-text reasoning as :class:`TextDelta` events while it is generated, then (reasoning, answer)
+    (see :func:`ponder.llm.think_then_answer_n`)."""
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    task = asyncio.create_task(
+        think_then_answer_n(model, messages, output_type, n=1, on_text=queue.put_nowait, **options)
+    )
+    async for item in _streamed(task, queue, field):
+        yield item[0] if isinstance(item, list) else item

@@ -1,23 +1,29 @@
-"""Chain of thought: the model reasons, then answers, in one constrained JSON object
-``{"reasoning": ..., "answer": <typed per task family>}``."""
+"""Chain of thought: the model reasons, then answers with a typed answer (per task family).
+
+Two forms (issue 24 measures them against each other): ``json`` reasons inside one constrained JSON object
+``{"reasoning": ..., "answer": ...}``; ``free`` reasons in plain text and then answers in a constrained
+``{"answer": ...}`` (:func:`ponder.llm.think_then_answer_n`), so only what code consumes is constrained."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from ponder.agents._base import Context, StrategyResult, Task, answer_model, format_answer, render_question
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted, TextDelta
-from ponder.agents._stream import stream_structured
-from ponder.llm import Message, system, user
+from ponder.agents._stream import stream_structured, stream_think_then_answer
+from ponder.errors import InputError
+from ponder.llm import ANSWER_MARKER, THINK_INSTRUCTIONS, Message, system, user
 
 SYSTEM = (
     "You are a careful reasoner. Think step by step in `reasoning` (short, concrete steps; compute exactly), "
     "then give the final answer in `answer`. Reply with a JSON object only."
 )
+SYSTEM_FREE = f"You are a careful reasoner. {THINK_INSTRUCTIONS}"
+Form = Literal["json", "free"]
 
 
 class ChainOfThought:
@@ -32,21 +38,26 @@ class ChainOfThought:
         exemplars: list[dict[str, Any]] | None = None,
         temperature: float = 0.0,
         max_tokens: int = 512,
+        form: Form = "json",
     ) -> None:
+        """``form``: ``json`` reasons inside the constrained JSON object, ``free`` in plain text before a
+        constrained answer."""
+        if form not in ("json", "free"):
+            raise InputError(f"chain of thought form must be 'json' or 'free', got {form!r}")
         self.exemplars = exemplars or []
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.form: Form = form
 
     def messages(self, task: Task) -> list[Message]:
-        msgs = [system(SYSTEM)]
+        msgs = [system(SYSTEM if self.form == "json" else SYSTEM_FREE)]
         for ex in self.exemplars:
             msgs.append(user(str(ex["question"])))
-            msgs.append(
-                Message(
-                    role="assistant",
-                    content=f'{{"reasoning": {_json_str(ex["reasoning"])}, "answer": {_json_val(ex["answer"])}}}',
-                )
-            )
+            if self.form == "json":
+                content = f'{{"reasoning": {_json_str(ex["reasoning"])}, "answer": {_json_val(ex["answer"])}}}'
+            else:
+                content = f"{ex['reasoning']}\n{ANSWER_MARKER} {ex['answer']}"
+            msgs.append(Message(role="assistant", content=content))
         msgs.append(user(render_question(task)))
         return msgs
 
@@ -57,23 +68,35 @@ class ChainOfThought:
             task,
             {"reasoning": (str, Field(description="step-by-step reasoning, short and concrete"))},
         )
-        yield StepStarted(name="reason", detail="chain of thought")
+        yield StepStarted(name="reason", detail="chain of thought" if self.form == "json" else "think, then answer")
         t0 = time.perf_counter()
-        out: BaseModel | None = None
-        async for item in stream_structured(
-            model,
-            self.messages(task),
-            output_type,
-            field="reasoning",
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-        ):
+        data: dict[str, Any] | None = None
+        stream: AsyncIterator[TextDelta | BaseModel | tuple[str, BaseModel]]
+        if self.form == "json":
+            stream = stream_structured(
+                model,
+                self.messages(task),
+                output_type,
+                field="reasoning",
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+            )
+        else:
+            stream = stream_think_then_answer(
+                model,
+                self.messages(task),
+                answer_model("Answer", task, {}),
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+            )
+        async for item in stream:
             if isinstance(item, TextDelta):
                 yield item
+            elif isinstance(item, tuple):  # free form: (reasoning, answer)
+                data = {"reasoning": item[0], **item[1].model_dump()}
             else:
-                out = item
-        assert out is not None
-        data = out.model_dump()
+                data = item.model_dump()
+        assert data is not None
         yield LLMCall(
             purpose="reason",
             prompt_tokens=model.costs.prompt_tokens,

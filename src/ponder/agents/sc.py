@@ -12,9 +12,9 @@ from pydantic import Field
 
 from ponder.agents._base import Context, StrategyResult, Task, TaskFamily, answer_model, format_answer
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted
-from ponder.agents.cot import ChainOfThought
+from ponder.agents.cot import ChainOfThought, Form
 from ponder.errors import InputError
-from ponder.llm import structured_n
+from ponder.llm import structured_n, think_then_answer_n
 
 
 def vote_key(family: TaskFamily, answer: Any) -> Any:
@@ -51,6 +51,7 @@ class SelfConsistency:
         temperature: float = 0.7,
         max_tokens: int = 512,
         exemplars: list[dict[str, Any]] | None = None,
+        form: Form = "json",
     ) -> None:
         if k < 1:
             raise InputError(f"self-consistency needs k >= 1 samples, got {k}")
@@ -62,7 +63,8 @@ class SelfConsistency:
         self.k = k
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self._cot = ChainOfThought(exemplars=exemplars, max_tokens=max_tokens)
+        self._cot = ChainOfThought(exemplars=exemplars, max_tokens=max_tokens, form=form)
+        self.form = form
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
         model, start = ctx.metered()
@@ -73,15 +75,26 @@ class SelfConsistency:
         )
         yield StepStarted(name="sample", detail=f"{self.k} chains of thought at temperature {self.temperature}")
         t0 = time.perf_counter()
-        samples = await structured_n(
-            model,
-            self._cot.messages(task),
-            output_type,
-            n=self.k,
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-        )
-        chains = [s.model_dump() for s in samples]
+        if self.form == "json":
+            samples = await structured_n(
+                model,
+                self._cot.messages(task),
+                output_type,
+                n=self.k,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+            )
+            chains = [s.model_dump() for s in samples]
+        else:  # free-text reasonings, each then answered in a constrained call (batched together)
+            pairs = await think_then_answer_n(
+                model,
+                self._cot.messages(task),
+                answer_model("Answer", task, {}),
+                n=self.k,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+            )
+            chains = [{"reasoning": reasoning, **answer.model_dump()} for reasoning, answer in pairs]
         yield LLMCall(
             purpose=f"sample x{self.k}",
             prompt_tokens=model.costs.prompt_tokens,

@@ -3,7 +3,15 @@ backends (embedded llama.cpp, OpenAI-compatible servers) and record/replay wrapp
 
 from ponder.llm._meter import Costs, MeteredModel, ObservedModel
 from ponder.llm._record import RecordingModel, ReplayModel
-from ponder.llm._structured import check_supported, schema_constraint, structured, structured_n
+from ponder.llm._structured import (
+    ANSWER_MARKER,
+    THINK_INSTRUCTIONS,
+    check_supported,
+    schema_constraint,
+    structured,
+    structured_n,
+    think_then_answer_n,
+)
 from ponder.llm._types import (
     Capabilities,
     ChatModel,
@@ -30,6 +38,8 @@ from ponder.llm._types import (
 )
 
 __all__ = [
+    "ANSWER_MARKER",
+    "THINK_INSTRUCTIONS",
     "Capabilities",
     "ChatModel",
     "ChatRequest",
@@ -60,5 +70,6 @@ __all__ = [
     "structured",
     "structured_n",
     "system",
+    "think_then_answer_n",
     "user",
 ]

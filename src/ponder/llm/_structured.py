@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -120,6 +121,73 @@ async def structured(
 ) -> T:
     """One reply constrained to ``output_type``'s JSON schema, validated (see :func:`structured_n`)."""
     return (await structured_n(model, messages, output_type, n=1, retries=retries, on_text=on_text, **options))[0]
+
+
+# "Think, then answer" (issue 24): the reasoning is free text, which code only shows; only the answer, which code
+# consumes, is constrained. Two requests sharing a prefix: the reasoning, stopped at ANSWER_MARKER (or at the end of
+# the turn), then the answer constrained to its schema after the same conversation with the reasoning as the
+# assistant's turn. A backend with a prefix cache (the embedded scheduler, vLLM's automatic prefix caching) evaluates
+# only the few tokens the second request adds. Portable to every backend and dialect: the first request is a plain
+# completion with a stop string, the second a json_schema constraint.
+ANSWER_MARKER = "Final answer:"
+THINK_INSTRUCTIONS = (
+    "Think step by step in plain text: short, concrete steps; compute exactly. When you are done, write a last line "
+    f"that starts with `{ANSWER_MARKER}` followed by the answer."
+)
+ANSWER_REQUEST = "Now give the final answer as a JSON object that matches the schema."
+
+
+async def think_then_answer_n(
+    model: ChatModel,
+    messages: Sequence[Message],
+    output_type: type[T],
+    *,
+    n: int = 1,
+    retries: int = 2,
+    on_text: OnText | None = None,
+    answer_max_tokens: int = 128,
+    **options: Any,
+) -> list[tuple[str, T]]:
+    """``n`` free-text reasonings, each followed by an answer constrained to ``output_type``: (reasoning, answer)
+    pairs. ``messages`` should ask for the reasoning to end with :data:`ANSWER_MARKER` (see
+    :data:`THINK_INSTRUCTIONS`). With ``on_text`` and ``n == 1`` the reasoning streams as it is generated.
+
+    A reasoning cut off at ``max_tokens`` raises :class:`OutputTruncated` (the answer is never guessed from it); the
+    answer is validated and retried exactly as :func:`structured_n` does. The answers are sampled greedily (the
+    reasoning carries the sample's diversity)."""
+    check_supported(model, "json_schema")
+    base = list(messages)
+    response = await _first(model, ChatRequest(messages=base, n=n, stop=[ANSWER_MARKER], **options), on_text)
+    if len(response.choices) != n:
+        raise ModelServerError(
+            f"backend {model.name!r} returned {len(response.choices)} choices for n={n}",
+            hint="the backend breaks the ChatModel contract (n > 1 must always work); report it",
+            retryable=False,
+        )
+    reasonings = []
+    for choice in response.choices:
+        if choice.finish_reason == "length":
+            raise OutputTruncated(
+                f"{output_type.__name__}: the reasoning was cut off at max_tokens before it reached the answer",
+                raw=choice.text,
+            )
+        reasonings.append(choice.text.strip())
+    answer_options = {k: v for k, v in options.items() if k not in ("temperature", "max_tokens", "seed", "top_p")}
+
+    async def answer(reasoning: str) -> T:
+        follow_up = [*base, assistant(f"{reasoning}\n{ANSWER_MARKER}"), user(ANSWER_REQUEST)]
+        return await structured(
+            model,
+            follow_up,
+            output_type,
+            retries=retries,
+            temperature=0.0,
+            max_tokens=answer_max_tokens,
+            **answer_options,
+        )
+
+    answers = await asyncio.gather(*(answer(r) for r in reasonings))  # batched together by a batching backend
+    return list(zip(reasonings, answers, strict=True))
 
 
 async def _first(model: ChatModel, request: ChatRequest, on_text: OnText | None) -> ChatResponse:

@@ -1,0 +1,90 @@
+"""Think, then answer (issue 24): free-text reasoning, then an answer constrained to its schema."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+
+from ponder.agents import Context, FinalAnswer, Task, TextDelta, get_strategy, run_to_result
+from ponder.config import Backend
+from ponder.errors import OutputTruncated
+from ponder.llm import ANSWER_MARKER, ChatRequest, Choice, think_then_answer_n, user
+from ponder.llm._openai_payload import build_payload
+from tests.fakes import FunctionModel, ScriptedModel
+
+
+class Answer(BaseModel):
+    answer: int
+
+
+async def test_cot_free_form_constrains_only_the_answer() -> None:
+    model = ScriptedModel(["3 pens of 4 sheep: 3 * 4 = 12.\n", {"answer": 12}])
+    events = [
+        e
+        async for e in get_strategy("cot", form="free").run(
+            Task(question="3 pens of 4 sheep?", family="number"), Context(model)
+        )
+    ]
+    final = events[-1]
+    assert isinstance(final, FinalAnswer) and final.answer == 12.0
+    reasoning, answer = model.requests
+    assert reasoning.constraint is None and reasoning.stop == [ANSWER_MARKER]  # free text up to the marker
+    assert "plain text" in reasoning.messages[0].content
+    assert answer.constraint is not None and list(answer.constraint.json_schema["properties"]) == ["answer"]
+    # the answer request continues the same conversation: the reasoning is the assistant's turn
+    assert answer.messages[: len(reasoning.messages)] == reasoning.messages
+    assert answer.messages[-2].role == "assistant" and answer.messages[-2].content.startswith("3 pens")
+    assert answer.temperature == 0.0
+    assert final.result["details"]["reasoning"].startswith("3 pens")
+    model.assert_complete()
+
+
+async def test_a_reasoning_that_never_reaches_the_answer_is_a_truncation_not_a_guess() -> None:
+    model = ScriptedModel([Choice(index=0, text="First, 3 * 4 is", finish_reason="length")])
+    with pytest.raises(OutputTruncated, match="reasoning was cut off"):
+        await think_then_answer_n(model, [user("3 * 4?")], Answer, max_tokens=8)
+    assert len(model.requests) == 1  # no answer request: nothing is guessed
+
+
+async def test_sc_free_form_votes_over_answered_reasonings() -> None:
+    def play(request: ChatRequest) -> object:
+        if request.constraint is None:
+            return ["a: 12", "b: 12", "c: 13"]
+        return {"answer": int(request.messages[-2].content.split(": ")[1].split()[0])}
+
+    model = FunctionModel(play)
+    task = Task(question="3 pens of 4 sheep?", family="number")
+    result = await run_to_result(get_strategy("sc", k=3, form="free").run(task, Context(model)))
+    assert result.answer == 12.0
+    assert result.details["votes"] == {"12.0": 2, "13.0": 1}
+    assert sum(r.constraint is None for r in model.requests) == 1  # one n=3 request for the reasonings
+
+
+async def test_the_streamed_reasoning_comes_before_the_answer() -> None:
+    model = ScriptedModel(["Step one. Step two.", {"answer": 5}])
+    events = [
+        e async for e in get_strategy("cot", form="free").run(Task(question="2 + 3?", family="number"), Context(model))
+    ]
+    deltas = [i for i, e in enumerate(events) if isinstance(e, TextDelta)]
+    final = next(i for i, e in enumerate(events) if isinstance(e, FinalAnswer))
+    assert deltas and max(deltas) < final
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Step one. Step two."
+
+
+def test_both_requests_are_bodies_vllm_accepts() -> None:
+    from ponder.llm import schema_constraint
+
+    first = ChatRequest(messages=[user("q")], stop=[ANSWER_MARKER], max_tokens=256)
+    second = ChatRequest(messages=[user("q")], constraint=schema_constraint(Answer), max_tokens=64)
+    plain, constrained = build_payload(first, "m", Backend.vllm), build_payload(second, "m", Backend.vllm)
+    assert plain["stop"] == [ANSWER_MARKER] and "response_format" not in plain and "structured_outputs" not in plain
+    schema = constrained["response_format"]["json_schema"]["schema"]  # vLLM's json_schema response format
+    assert schema["properties"]["answer"]["type"] == "integer"
+
+
+@pytest.mark.embedded
+async def test_the_embedded_model_thinks_then_answers(embedded_model: object) -> None:
+    task = Task(question="A farmer has 3 pens with 4 sheep in each pen. How many sheep in total?", family="number")
+    result = await run_to_result(get_strategy("cot", form="free").run(task, Context(embedded_model)))  # type: ignore[arg-type]
+    assert result.answer == 12.0
+    assert result.details["reasoning"] and ANSWER_MARKER not in result.details["reasoning"]
