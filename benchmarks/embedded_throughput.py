@@ -42,7 +42,6 @@ PROMPTS = [
     "Give three tips for writing clean code, with an example each.",
     "Summarise the plot of Romeo and Juliet in a few sentences.",
 ]
-CONCURRENCY = [1, 2, 4, 8]
 
 
 class Reply(BaseModel):
@@ -66,10 +65,15 @@ async def timed(calls: list[Any]) -> tuple[float, list[ChatResponse]]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    settings = LLMSettings(n_threads=args.threads)
+    settings = LLMSettings(n_threads=args.threads, kv_tokens=args.kv_tokens)
     batched = EmbeddedModel.from_settings(settings)
     serial = batched.serial()
-    figures: dict[str, Any] = {"max_tokens": args.max_tokens, "rounds": args.rounds, "threads": args.threads}
+    figures: dict[str, Any] = {
+        "max_tokens": args.max_tokens,
+        "rounds": args.rounds,
+        "threads": args.threads,
+        "kv_tokens": args.kv_tokens,
+    }
     load = [os.getloadavg()[0]]
     async with batched:
         for json_mode in [case == "json" for case in args.cases]:
@@ -77,10 +81,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for r in warm:  # every prompt into both paths' prefix caches
                 await serial.complete(r)
             await asyncio.gather(*(batched.complete(r) for r in warm))
-            totals = {c: {"batched": [0, 0.0], "serial": [0, 0.0]} for c in CONCURRENCY}
+            totals = {c: {"batched": [0, 0.0], "serial": [0, 0.0]} for c in args.concurrency}
             ttft: list[float] = []
             for _ in range(args.rounds):
-                for c in CONCURRENCY:
+                for c in args.concurrency:
                     reqs = [request(p, args.max_tokens, json_mode) for p in PROMPTS[:c]]
                     seconds, out = await timed([batched.complete(r) for r in reqs])
                     totals[c]["batched"][0] += sum(o.usage.completion_tokens for o in out)
@@ -94,7 +98,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     load.append(os.getloadavg()[0])
             case = "json" if json_mode else "free"
             figures[case] = {}
-            for c in CONCURRENCY:
+            for c in args.concurrency:
                 rates = {k: tokens / s for k, (tokens, s) in totals[c].items()}
                 figures[case][str(c)] = {
                     "batched_tok_s": round(rates["batched"], 2),
@@ -107,17 +111,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     flush=True,
                 )
             ordered = sorted(ttft)
-            figures[case]["ttft_8_p50_s"] = round(statistics.median(ordered), 2)
-            figures[case]["ttft_8_p95_s"] = round(ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))], 2)
+            if ordered:
+                figures[case]["ttft_8_p50_s"] = round(statistics.median(ordered), 2)
+                figures[case]["ttft_8_p95_s"] = round(
+                    ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))], 2
+                )
         stats = batched._shared.batcher().stats
         figures["scheduler"] = {"steps": stats.steps, "max_running": stats.max_running}
     main = figures.get("free") or figures["json"]
-    one = main["1"]["serial_tok_s"]
+    one = main[str(args.concurrency[0])]["serial_tok_s"]
     weights_gb = 1.117
     both = "free" in figures and "json" in figures
     figures.update(
-        aggregate_speedup_8=main["8"]["speedup"],
-        aggregate_vs_one_stream_8=round(main["8"]["batched_tok_s"] / one, 2),
+        aggregate_speedup_8=main["8"]["speedup"] if "8" in main else None,
+        aggregate_vs_one_stream_8=round(main["8"]["batched_tok_s"] / one, 2) if "8" in main else None,
         json_vs_free_8=round(figures["json"]["8"]["batched_tok_s"] / figures["free"]["8"]["batched_tok_s"], 2)
         if both
         else None,
@@ -138,9 +145,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--kv-tokens", type=int, default=LLMSettings().kv_tokens)
+    parser.add_argument("--concurrency", default="1,2,4,8", help="the concurrent call counts to measure")
     parser.add_argument("--cases", default="free,json", help="free (plain text), json (a JSON schema), or both")
     args = parser.parse_args()
     args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    args.concurrency = [int(c) for c in args.concurrency.split(",")]
     if args.quick:
         args.rounds, args.max_tokens = 1, 32
     figures = asyncio.run(run(args))

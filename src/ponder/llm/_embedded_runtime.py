@@ -36,10 +36,12 @@ BATCH_SEQUENCES = 8  # the most samples ``generate_batch`` decodes together (its
 
 
 def default_threads() -> int:
-    """1 thread on <= 2 cores: with 2 threads a token waits for the slower core, and decoding collapses to
-    < 1 tok/s while the other core is busy. On bigger machines leave one core free."""
+    """Every core on <= 2 cores, else all but one (at most 8). Measured on 2 cores with llama-cpp-python 0.3.36
+    (``benchmarks/embedded_throughput.py --threads``, README): 2 threads decode one stream at 13.6 tok/s vs 7.5 with
+    one, and 8 batched calls at 45 vs 26 tok/s; with the other core busy, 2 threads lose ~5% against one (7.2 vs
+    7.6 tok/s), the collapse older builds showed (< 1 tok/s) no longer happens."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 1 if cores <= 2 else min(cores - 1, 8)
+    return cores if cores <= 2 else min(cores - 1, 8)
 
 
 def check_model_file(path: Path) -> None:
