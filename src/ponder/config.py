@@ -49,7 +49,9 @@ class LLMSettings(BaseModel):
     model_path: Path | None = Field(default=None, description="GGUF file for the embedded backend")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="where the default model is assembled")
     n_ctx: int = 4096
-    n_threads: int | None = Field(default=None, description="llama.cpp threads; default: every core on <= 2 cores, else all but one")
+    n_threads: int | None = Field(
+        default=None, description="llama.cpp threads; default: every core on <= 2 cores, else all but one"
+    )
     constraint_engine: ConstraintEngine = ConstraintEngine.llguidance
     prompt_cache_mb: int = Field(
         default=512,
