@@ -241,6 +241,21 @@ async def test_stream_error_status_is_typed_and_a_broken_stream_is_unavailable()
     assert len(script.bodies) == 1, "a stream that already began is not retried"
 
 
+async def test_a_streamed_error_event_is_a_typed_error_not_a_short_reply() -> None:
+    error = {"error": {"object": "error", "message": "CUDA out of memory", "type": "InternalServerError", "code": 500}}
+    script = Script(_sse(_delta("partial"), error, "[DONE]"))
+    seen: list[str] = []
+
+    async def consume(model: OpenAICompatModel) -> None:
+        async for chunk in model.stream(REQUEST):
+            seen.append(chunk.delta)
+
+    async with _model(script) as model:
+        with pytest.raises(ModelServerError, match="CUDA out of memory") as caught:
+            await consume(model)
+    assert seen == ["partial"] and caught.value.retryable
+
+
 async def test_stream_without_a_usage_event_counts_one_token_per_content_event() -> None:
     script = Script(_sse(_delta("a"), _delta("b"), _delta("c", "stop"), "[DONE]"))
     async with _model(script, dialect=Backend.llamacpp) as model:

@@ -364,6 +364,7 @@ class EmbeddedModel:
                 return None
             prompt = runtime.prompt_tokens(request.messages)
             runtime.check_prompt(prompt)
+            self._shared.batcher()  # started here, off the event loop: it allocates the batching KV cache
         budget = runtime.n_ctx - len(prompt)  # one sequence never holds more than the per-call context
         return Job(prompt=prompt, params=self._params(request, budget), compiled=compiled)
 

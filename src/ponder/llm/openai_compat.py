@@ -211,9 +211,17 @@ class OpenAICompatModel:
                 if data == "[DONE]":
                     break
                 try:
-                    delta = StreamDelta(json.loads(data))
+                    event = json.loads(data)
                 except ValueError as exc:
                     raise ModelServerError(f"a streamed event is not JSON: {data[:200]!r}", retryable=False) from exc
+                if isinstance(event, dict) and "error" in event:
+                    # vLLM reports a generation that fails after the stream began as `data: {"error": ...}` then
+                    # [DONE]; read as a chunk, it would end the reply early with finish_reason "stop"
+                    raise ModelServerError(
+                        f"the server failed during the streamed reply: {server_message(event, data)}",
+                        hint="the partial reply was discarded; retry the call",
+                    )
+                delta = StreamDelta(event)
                 if delta.text:
                     if first_token_s is None:
                         first_token_s = time.perf_counter() - start
