@@ -94,6 +94,10 @@ def report(folder: Path) -> dict[str, Any]:
                     ),
                     f"{key_a}_tokens": _mean(a, common, "tokens"),
                     f"{key_b}_tokens": _mean(b, common, "tokens"),
+                    # generated tokens alone: the free form's answer request re-sends the prompt and reasoning,
+                    # which a prefix cache serves, so its prompt tokens overstate its cost
+                    f"{key_a}_completion_tokens": _mean(a, common, "completion_tokens"),
+                    f"{key_b}_completion_tokens": _mean(b, common, "completion_tokens"),
                     f"{key_a}_seconds": _mean(a, common, "seconds"),
                     f"{key_b}_seconds": _mean(b, common, "seconds"),
                     f"{key_a}_failed": sum(a.records[i].status == "failed" for i in common),

@@ -171,6 +171,25 @@ def _reasoning(record: RunRecord) -> str | None:
     return str(reasoning) if reasoning else None
 
 
+class _ReasoningText:
+    """What of each event a person reading the reasoning wants to see, as text. A step's reasoning is sent once:
+    as it streams (text deltas), or whole with its LLM call when it did not stream."""
+
+    def __init__(self) -> None:
+        self.streamed = False  # text deltas were sent since the last LLM call
+
+    def __call__(self, event: dict[str, Any]) -> str:
+        kind = event.get("type")
+        if kind == "text_delta" and event.get("field") != "answer":
+            self.streamed = True
+            return str(event.get("text", ""))
+        if kind == "llm_call":
+            streamed, self.streamed = self.streamed, False
+            if streamed:
+                return "\n"
+        return _reasoning_text(event)
+
+
 def _reasoning_text(event: dict[str, Any]) -> str:
     """The part of an event a person reading the reasoning wants to see, as text."""
     kind = event.get("type")
@@ -205,10 +224,11 @@ async def _stream(
         return f"data: {json.dumps(body, separators=(',', ':'))}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
+    reasoning_text = _ReasoningText()
     async for item in service.events.follow(run_id, 0):
         if isinstance(item, StoredEvent):
             event = json.loads(item.data)
-            text = _reasoning_text(event)
+            text = reasoning_text(event)
             if text:
                 yield chunk({"reasoning_content": text})
             if event.get("type") == "error" and event.get("fatal"):
