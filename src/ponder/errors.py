@@ -15,6 +15,7 @@ Hierarchy::
     │   ├── PermissionDenied         the caller may not touch this resource
     │   ├── Unauthenticated          no API key, or an unknown one (HTTP 401)
     │   ├── Conflict                 the resource is not in a state that allows this (HTTP 409)
+    │   │   └── Cancelled            the run was cancelled before it finished
     │   └── PayloadTooLarge          the request body is larger than the server accepts (HTTP 413)
     ├── ModelError                   the LLM backend failed
     │   ├── ModelUnavailable         cannot connect / timed out                         (retryable)
@@ -125,6 +126,12 @@ class Unauthenticated(InputError):
 class Conflict(InputError):
     status_code = 409
     default_hint = "check the resource's current status and try an action it allows"
+
+
+class Cancelled(Conflict):
+    """The run was cancelled (``POST /runs/{id}/cancel``) before it finished: its stored error type."""
+
+    default_hint = "start a new run if you still want the answer"
 
 
 class PayloadTooLarge(InputError):

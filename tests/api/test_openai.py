@@ -86,3 +86,29 @@ def test_streamed_reasoning_is_sent_once() -> None:
     sent = "".join(text(e) for e in streamed_step + quiet_step)
     assert sent.count("3 * 4") == 1
     assert "checked" in sent
+
+
+async def test_a_cancelled_chat_run_is_a_409_in_openai_shape(make_server: Callable[..., Server]) -> None:
+    import asyncio
+
+    from tests.fakes import FunctionModel
+
+    async def slow(request: object) -> str:
+        await asyncio.sleep(30)
+        return "never"
+
+    server = make_server(model=FunctionModel(slow))
+    client = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+    async with client, server.client() as http:
+        asking = asyncio.create_task(
+            client.chat.completions.create(model="ponder-steps", messages=[{"role": "user", "content": "q"}])
+        )
+        for _ in range(100):
+            runs = (await http.get("/runs")).json()
+            running = [r for r in runs.get("runs", runs) if r["status"] == "running"]
+            if running:
+                break
+            await asyncio.sleep(0.05)
+        assert (await http.post(f"/runs/{running[0]['id']}/cancel")).status_code == 200
+        with pytest.raises(openai.ConflictError, match="cancelled"):
+            await asking
