@@ -467,18 +467,7 @@ class _BatchContext:
 
     def _submit(self, items: list[tuple[int, int, int, bool]]) -> None:
         """One ``llama_decode`` of (sequence, token, position, wants logits) items."""
-        import llama_cpp as lc
-
-        batch = self._batch
-        for i, (seq, token, pos, logits) in enumerate(items):
-            batch.token[i] = token
-            batch.pos[i] = pos
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = seq
-            batch.logits[i] = logits
-        batch.n_tokens = len(items)
-        if (rc := lc.llama_decode(self.ctx, batch)) != 0:
-            raise RuntimeError(f"llama_decode returned {rc}")
+        decode_batch(self.ctx, self._batch, items)
 
     def prefill(self, prompt: list[int]) -> int:
         """Put ``prompt`` in sequence 0, evaluating only what follows the prefix already there (or in the prompt
@@ -527,6 +516,23 @@ class _BatchContext:
 
         lc.llama_memory_clear(self._memory, True)
         self._cached = []
+
+
+def decode_batch(ctx: Any, batch: Any, items: list[tuple[int, int, int, bool]]) -> None:
+    """One ``llama_decode`` of (sequence, token, position, wants logits) items through ``batch`` (a
+    ``llama_batch`` made for at least ``len(items)`` tokens); the logits of the k-th item asking for them are row k
+    of the batch's items (``llama_get_logits_ith(ctx, index of the item)``)."""
+    import llama_cpp as lc
+
+    for i, (seq, token, pos, logits) in enumerate(items):
+        batch.token[i] = token
+        batch.pos[i] = pos
+        batch.n_seq_id[i] = 1
+        batch.seq_id[i][0] = seq
+        batch.logits[i] = logits
+    batch.n_tokens = len(items)
+    if (rc := lc.llama_decode(ctx, batch)) != 0:
+        raise RuntimeError(f"llama_decode returned {rc} for a batch of {len(items)} tokens")
 
 
 def _find_stop(out: bytearray, stops: list[str]) -> int | None:

@@ -315,7 +315,7 @@ class Scheduler:
 
     def _step(self) -> None:
         """One ``llama_decode``: a token of every decoding sequence, then prompt chunks of admitted jobs."""
-        import llama_cpp as lc
+        from ponder.llm._embedded_runtime import decode_batch
 
         for job in list(self._running):
             if job.cancel.is_set():
@@ -347,18 +347,9 @@ class Scheduler:
             self.stats.prompt_tokens += take
         if not items:
             return
-        batch = self._batch
-        for i, (slot, token, pos, logits) in enumerate(items):
-            batch.token[i] = token
-            batch.pos[i] = pos
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = slot
-            batch.logits[i] = logits
+        for slot, token, _, _ in items:
             self._kv[slot].append(token)
-        batch.n_tokens = len(items)
-        rc = lc.llama_decode(self.ctx, batch)
-        if rc != 0:
-            raise RuntimeError(f"llama_decode returned {rc} for a batch of {len(items)} tokens")
+        decode_batch(self.ctx, self._batch, items)
         self.stats.steps += 1
         self.stats.decoded_tokens += decoding
         self.stats.max_running = max(self.stats.max_running, decoding)

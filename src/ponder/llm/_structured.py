@@ -78,13 +78,7 @@ async def structured_n(
     constraint = schema_constraint(output_type)
     base = list(messages)
     request = ChatRequest(messages=base, constraint=constraint, n=n, **options)
-    response = await _first(model, request, on_text)
-    if len(response.choices) != n:  # a backend that ignores n would silently shrink the sample
-        raise ModelServerError(
-            f"backend {model.name!r} returned {len(response.choices)} choices for n={n}",
-            hint="the backend breaks the ChatModel contract (n > 1 must always work); report it",
-            retryable=False,
-        )
+    response = _check_n(model, await _first(model, request, on_text), n)
     results: list[T] = []
     for choice in response.choices:
         parsed = _parse(output_type, choice)
@@ -157,13 +151,8 @@ async def think_then_answer_n(
     reasoning carries the sample's diversity)."""
     check_supported(model, "json_schema")
     base = list(messages)
-    response = await _first(model, ChatRequest(messages=base, n=n, stop=[ANSWER_MARKER], **options), on_text)
-    if len(response.choices) != n:
-        raise ModelServerError(
-            f"backend {model.name!r} returned {len(response.choices)} choices for n={n}",
-            hint="the backend breaks the ChatModel contract (n > 1 must always work); report it",
-            retryable=False,
-        )
+    first = ChatRequest(messages=base, n=n, stop=[ANSWER_MARKER], **options)
+    response = _check_n(model, await _first(model, first, on_text), n)
     reasonings = []
     for choice in response.choices:
         if choice.finish_reason == "length":
@@ -188,6 +177,16 @@ async def think_then_answer_n(
 
     answers = await asyncio.gather(*(answer(r) for r in reasonings))  # batched together by a batching backend
     return list(zip(reasonings, answers, strict=True))
+
+
+def _check_n(model: ChatModel, response: ChatResponse, n: int) -> ChatResponse:
+    if len(response.choices) != n:  # a backend that ignores n would silently shrink the sample
+        raise ModelServerError(
+            f"backend {model.name!r} returned {len(response.choices)} choices for n={n}",
+            hint="the backend breaks the ChatModel contract (n > 1 must always work); report it",
+            retryable=False,
+        )
+    return response
 
 
 async def _first(model: ChatModel, request: ChatRequest, on_text: OnText | None) -> ChatResponse:
