@@ -22,7 +22,7 @@ from tests.fakes import ScriptedModel
 
 async def test_number_answer_is_typed_and_costs_are_counted() -> None:
     model = ScriptedModel([{"reasoning": "3 pens * 4 sheep = 12", "answer": 12}])
-    strategy = get_strategy("cot")
+    strategy = get_strategy("cot", form="json")  # the JSON form; test_think_then_answer covers "free"
     events = [e async for e in strategy.run(Task(question="3 pens of 4 sheep?", family="number"), Context(model))]
     final = events[-1]
     assert isinstance(final, FinalAnswer)
@@ -59,7 +59,7 @@ async def test_choice_answer_must_be_one_of_the_labels() -> None:
 async def test_yes_no_and_few_shot_exemplars_are_in_the_prompt() -> None:
     model = ScriptedModel([json.dumps({"reasoning": "Paris is in France", "answer": True})])
     strategy = get_strategy(
-        "cot", exemplars=[{"question": "Is ice cold?", "reasoning": "ice is frozen water", "answer": True}]
+        "cot", form="json", exemplars=[{"question": "Is ice cold?", "reasoning": "ice is frozen water", "answer": True}]
     )
     result = await run_to_result(strategy.run(Task(question="Is Paris in France?", family="yes_no"), Context(model)))
     assert result.answer is True and result.text == "yes"
@@ -71,7 +71,7 @@ async def test_yes_no_and_few_shot_exemplars_are_in_the_prompt() -> None:
 async def test_persistently_invalid_output_raises_typed_error() -> None:
     model = ScriptedModel(["not json", "{}", '{"reasoning": 1}'])
     with pytest.raises(OutputValidationError) as info:
-        await run_to_result(get_strategy("cot").run(Task(question="q", family="number"), Context(model)))
+        await run_to_result(get_strategy("cot", form="json").run(Task(question="q", family="number"), Context(model)))
     assert "ChainOfThought" in info.value.message
     model.assert_complete()
 
@@ -100,7 +100,9 @@ async def test_reasoning_streams_as_text_deltas() -> None:
 
     reasoning = 'Each pen has 4 sheep; "3 pens" means 3 * 4 = 12.'
     model = _StreamingScripted([{"reasoning": reasoning, "answer": 12}])
-    events = [e async for e in get_strategy("cot").run(Task(question="q", family="number"), Context(model))]
+    events = [
+        e async for e in get_strategy("cot", form="json").run(Task(question="q", family="number"), Context(model))
+    ]
     deltas = [e for e in events if isinstance(e, TextDelta)]
     assert len(deltas) > 3, "the reasoning should arrive in several pieces"
     assert "".join(d.text for d in deltas) == reasoning

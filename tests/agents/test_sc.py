@@ -20,7 +20,7 @@ async def test_majority_of_k_samples_wins_and_the_request_samples_k_at_temperatu
             {"reasoning": "12", "answer": 12.0000001},
         ]
     )
-    strategy = get_strategy("sc", k=5, temperature=0.8)
+    strategy = get_strategy("sc", k=5, temperature=0.8, form="json")
     events = [e async for e in strategy.run(Task(question="3 boxes of 4?", family="number"), Context(model))]
     final = events[-1]
     assert isinstance(final, FinalAnswer)

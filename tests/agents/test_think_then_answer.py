@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from ponder.agents import Context, FinalAnswer, Task, TextDelta, get_strategy, run_to_result
+from ponder.agents import Context, FinalAnswer, Task, TaskFamily, TextDelta, get_strategy, run_to_result
 from ponder.config import Backend
 from ponder.errors import OutputTruncated
 from ponder.llm import ANSWER_MARKER, ChatRequest, Choice, think_then_answer_n, user
@@ -88,3 +88,13 @@ async def test_the_embedded_model_thinks_then_answers(embedded_model: object) ->
     result = await run_to_result(get_strategy("cot", form="free").run(task, Context(embedded_model)))  # type: ignore[arg-type]
     assert result.answer == 12.0
     assert result.details["reasoning"] and ANSWER_MARKER not in result.details["reasoning"]
+
+
+def test_auto_picks_the_measured_form_per_family() -> None:
+    from ponder.agents.cot import FAMILY_FORM, ChainOfThought
+
+    cot = ChainOfThought()  # form="auto", the default
+    assert cot.form_for(Task(question="q", family="number")) == FAMILY_FORM[TaskFamily.number] == "free"
+    assert cot.form_for(Task(question="q", family="choice", choices=[{"label": "A", "text": "a"}])) == "json"
+    assert cot.form_for(Task(question="q", family="open")) == "json"  # not measured: the JSON form stays
+    assert ChainOfThought(form="json").form_for(Task(question="q", family="number")) == "json"

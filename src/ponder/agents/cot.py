@@ -12,7 +12,15 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from ponder.agents._base import Context, StrategyResult, Task, answer_model, format_answer, render_question
+from ponder.agents._base import (
+    Context,
+    StrategyResult,
+    Task,
+    TaskFamily,
+    answer_model,
+    format_answer,
+    render_question,
+)
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted, TextDelta
 from ponder.agents._stream import stream_structured, stream_think_then_answer
 from ponder.errors import InputError
@@ -23,7 +31,16 @@ SYSTEM = (
     "then give the final answer in `answer`. Reply with a JSON object only."
 )
 SYSTEM_FREE = f"You are a careful reasoner. {THINK_INSTRUCTIONS}"
-Form = Literal["json", "free"]
+Form = Literal["json", "free", "auto"]
+# What ``auto`` picks per task family, from the measurement of issue 24 on the embedded model
+# (docs/results/reasoning/think-then-answer): free-text reasoning wins on arithmetic (GSM8K), reasoning in JSON on
+# multiple choice (CommonsenseQA); yes/no (StrategyQA) ties, and free text needs fewer tokens. Families not measured
+# keep the JSON form.
+FAMILY_FORM: dict[TaskFamily, Literal["json", "free"]] = {
+    TaskFamily.number: "free",
+    TaskFamily.yes_no: "free",
+    TaskFamily.choice: "json",
+}
 
 
 class ChainOfThought:
@@ -38,22 +55,26 @@ class ChainOfThought:
         exemplars: list[dict[str, Any]] | None = None,
         temperature: float = 0.0,
         max_tokens: int = 512,
-        form: Form = "json",
+        form: Form = "auto",
     ) -> None:
         """``form``: ``json`` reasons inside the constrained JSON object, ``free`` in plain text before a
-        constrained answer."""
-        if form not in ("json", "free"):
-            raise InputError(f"chain of thought form must be 'json' or 'free', got {form!r}")
+        constrained answer, ``auto`` picks per task family what was measured to work better (FAMILY_FORM)."""
+        if form not in ("json", "free", "auto"):
+            raise InputError(f"chain of thought form must be 'json', 'free' or 'auto', got {form!r}")
         self.exemplars = exemplars or []
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.form: Form = form
 
+    def form_for(self, task: Task) -> Literal["json", "free"]:
+        return FAMILY_FORM.get(task.family, "json") if self.form == "auto" else self.form
+
     def messages(self, task: Task) -> list[Message]:
-        msgs = [system(SYSTEM if self.form == "json" else SYSTEM_FREE)]
+        form = self.form_for(task)
+        msgs = [system(SYSTEM if form == "json" else SYSTEM_FREE)]
         for ex in self.exemplars:
             msgs.append(user(str(ex["question"])))
-            if self.form == "json":
+            if form == "json":
                 content = f'{{"reasoning": {_json_str(ex["reasoning"])}, "answer": {_json_val(ex["answer"])}}}'
             else:
                 content = f"{ex['reasoning']}\n{ANSWER_MARKER} {ex['answer']}"
@@ -68,11 +89,12 @@ class ChainOfThought:
             task,
             {"reasoning": (str, Field(description="step-by-step reasoning, short and concrete"))},
         )
-        yield StepStarted(name="reason", detail="chain of thought" if self.form == "json" else "think, then answer")
+        form = self.form_for(task)
+        yield StepStarted(name="reason", detail="chain of thought" if form == "json" else "think, then answer")
         t0 = time.perf_counter()
         data: dict[str, Any] | None = None
         stream: AsyncIterator[TextDelta | BaseModel | tuple[str, BaseModel]]
-        if self.form == "json":
+        if form == "json":
             stream = stream_structured(
                 model,
                 self.messages(task),

@@ -51,7 +51,7 @@ class SelfConsistency:
         temperature: float = 0.7,
         max_tokens: int = 512,
         exemplars: list[dict[str, Any]] | None = None,
-        form: Form = "json",
+        form: Form = "auto",
     ) -> None:
         if k < 1:
             raise InputError(f"self-consistency needs k >= 1 samples, got {k}")
@@ -75,7 +75,7 @@ class SelfConsistency:
         )
         yield StepStarted(name="sample", detail=f"{self.k} chains of thought at temperature {self.temperature}")
         t0 = time.perf_counter()
-        if self.form == "json":
+        if self._cot.form_for(task) == "json":
             samples = await structured_n(
                 model,
                 self._cot.messages(task),

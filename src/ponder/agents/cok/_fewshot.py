@@ -29,4 +29,4 @@ class FewShotChainOfThought(ChainOfThought):
         if self.exemplars:
             return super().messages(task)
         exemplars = [as_cot_exemplar(ex, task) for ex in exemplars_for(task)]
-        return ChainOfThought(exemplars=exemplars).messages(task)
+        return ChainOfThought(exemplars=exemplars, form=self.form).messages(task)
