@@ -89,8 +89,8 @@ def report(folder: Path) -> dict[str, Any]:
                     ("n" if base == "cot" else "sc_n"): n,
                     key_a: round(sum(x for x, _ in pairs) / n, 4) if n else None,
                     key_b: round(sum(y for _, y in pairs) / n, 4) if n else None,
-                    ("p" if base == "cot" else "sc_p"): round(
-                        mcnemar_exact(sum(x and not y for x, y in pairs), sum(y and not x for x, y in pairs)), 4
+                    ("p" if base == "cot" else "sc_p"): float(
+                        f"{mcnemar_exact(sum(x and not y for x, y in pairs), sum(y and not x for x, y in pairs)):.3g}"
                     ),
                     f"{key_a}_tokens": _mean(a, common, "tokens"),
                     f"{key_b}_tokens": _mean(b, common, "tokens"),

@@ -263,7 +263,7 @@ async def test_a_triple_the_knowledge_base_refuses_stays_unjudged_and_the_chain_
 
 async def test_few_shot_cot_shows_the_cok_exemplars_as_prose_reasoning() -> None:
     model = ScriptedModel([{"reasoning": "milk AtLocation fridge", "answer": "B"}])
-    result = await run_to_result(get_strategy("cot-fs").run(choice_task(), Context(model)))
+    result = await run_to_result(get_strategy("cot-fs", form="json").run(choice_task(), Context(model)))
     assert result.answer == "B"
     messages = model.requests[0].messages
     assert [m.role for m in messages] == ["system"] + ["user", "assistant"] * 3 + ["user"]

@@ -46,7 +46,7 @@ async def test_choice_answer_must_be_one_of_the_labels() -> None:
     )
     # the first reply names a label that does not exist: it is retried with the error fed back
     model = ScriptedModel([{"reasoning": "r", "answer": "C"}, {"reasoning": "fish swim", "answer": "B"}])
-    result = await run_to_result(get_strategy("cot").run(task, Context(model)))
+    result = await run_to_result(get_strategy("cot", form="json").run(task, Context(model)))
     assert result.answer == "B"
     assert result.text == "B: water"
     assert result.costs.llm_calls == 2

@@ -41,7 +41,7 @@ async def test_choice_vote_and_tie_goes_to_the_first_sampled() -> None:
         choices=[AnswerChoice(label="A", text="desert"), AnswerChoice(label="B", text="water")],
     )
     model = ScriptedModel([{"reasoning": "r", "answer": a} for a in ["B", "A", "A", "B"]])
-    result = await run_to_result(get_strategy("sc", k=4).run(task, Context(model)))
+    result = await run_to_result(get_strategy("sc", k=4, form="json").run(task, Context(model)))
     assert result.answer == "B" and result.text == "B: water"
 
 

@@ -95,6 +95,6 @@ def test_auto_picks_the_measured_form_per_family() -> None:
 
     cot = ChainOfThought()  # form="auto", the default
     assert cot.form_for(Task(question="q", family="number")) == FAMILY_FORM[TaskFamily.number] == "free"
-    assert cot.form_for(Task(question="q", family="choice", choices=[{"label": "A", "text": "a"}])) == "json"
+    assert cot.form_for(Task(question="q", family="choice", choices=[{"label": "A", "text": "a"}])) == "free"
     assert cot.form_for(Task(question="q", family="open")) == "json"  # not measured: the JSON form stays
     assert ChainOfThought(form="json").form_for(Task(question="q", family="number")) == "json"

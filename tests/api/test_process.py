@@ -178,7 +178,8 @@ def test_ponder_serve_answers_through_a_model_server(tmp_path: Path) -> None:
             reply = httpx.post(url + "/v1/chat/completions", json=body, timeout=60)
             assert reply.status_code == 200, reply.text
             assert reply.json()["choices"][0]["message"]["content"] == "4"
-            assert len(seen) == 1
+            assert len(seen) == 2  # think, then answer: the reasoning, then the constrained answer
+            assert "response_format" not in seen[0] and "response_format" in seen[1]
             assert httpx.get(url + "/", timeout=5).text.startswith("<!doctype html>")
         finally:
             proc.terminate()

@@ -58,7 +58,7 @@ async def test_an_eval_job_on_ray_workers(tmp_path: Path, make_server: Callable[
                 done = (await client.get(f"/evals/{job['id']}")).json()
     assert done["progress"]["done"] == 3
     assert done["result"]["failed"] == 0
-    assert len(seen) == 3  # one chain-of-thought call per item, each made by a Ray worker
+    assert len(seen) == 6  # two calls per item (think, then answer), each made by a Ray worker
     assert all(body["model"] == "shared" for body in seen)
 
 
