@@ -107,7 +107,6 @@ class Scheduler:
 
         self._runtime = runtime
         self.max_sequences = max_sequences
-        self.kv_tokens = kv_tokens
         self.prefill_chunk = max(1, prefill_chunk)
         self.max_queue = max_queue
         self.batch_tokens = batch_tokens
@@ -129,9 +128,8 @@ class Scheduler:
         self._batch = lc.llama_batch_init(batch_tokens, 0, max_sequences)
         self.kv_tokens = lc.llama_n_ctx(ctx)
         self._prompt_cache = PromptCache(prompt_cache_bytes)
-        # per slot: the tokens whose KV cells it holds, its job (None when idle), when it was last used
+        # per slot: the tokens whose KV cells it holds; the idle slots, least recently used first
         self._kv: list[list[int]] = [[] for _ in range(max_sequences)]
-        self._owner: list[Job | None] = [None] * max_sequences
         self._idle: OrderedDict[int, None] = OrderedDict((s, None) for s in range(max_sequences))  # LRU first
         self._waiting: deque[Job] = deque()
         self._running: list[Job] = []
@@ -217,7 +215,7 @@ class Scheduler:
             job = self._waiting[0]
             if job.cancel.is_set():
                 self._waiting.popleft()
-                self._finish_job(job, error=None, cancelled=True)
+                self._finish_job(job, error=None)
                 continue
             n = len(job.params)
             need = self.need(job.prompt, job.params)
@@ -268,26 +266,13 @@ class Scheduler:
                 common = shared_prefix(np.asarray(self._kv[slot], dtype=np.int32), prompt, limit)
                 if common > best:
                     best_slot, best = slot, common
-        # the leader: the idle slot holding the best prefix (reused in place), else an empty slot, else the LRU one
+        # the leader: the idle slot holding the best prefix (reused in place), else a free one
         if best_slot in self._idle:
             leader = best_slot
+            del self._idle[leader]
         else:
-            empty = [s for s in self._idle if not self._kv[s]]
-            leader = empty[0] if empty else next(iter(self._idle))
-            if self._kv[leader]:
-                self._clear_slot(leader, keep=True)
-        del self._idle[leader]
-        others = []
-        for _ in range(len(job.params) - 1):
-            empty = [s for s in self._idle if not self._kv[s]]
-            slot = empty[0] if empty else next(iter(self._idle))
-            if self._kv[slot]:
-                self._clear_slot(slot, keep=True)
-            del self._idle[slot]
-            others.append(slot)
-        job.slots = [leader, *others]
-        for slot in job.slots:
-            self._owner[slot] = job
+            leader = self._take_slot()
+        job.slots = [leader, *(self._take_slot() for _ in range(len(job.params) - 1))]
         if leader == best_slot:
             lc.llama_memory_seq_rm(self._memory, leader, best, -1)
             self._kv[leader] = self._kv[leader][:best]
@@ -312,6 +297,16 @@ class Scheduler:
         job.steps = [0] * len(job.params)
         job.clock = _Clock(job.start)
         self._running.append(job)
+
+    def _take_slot(self) -> int:
+        """An idle slot for a new sequence: an empty one, else the least recently used (its cells saved to the
+        RAM prompt cache, then freed)."""
+        slot = next((s for s in self._idle if not self._kv[s]), None)
+        if slot is None:
+            slot = next(iter(self._idle))
+            self._clear_slot(slot, keep=True)
+        del self._idle[slot]
+        return slot
 
     def _step(self) -> None:
         """One ``llama_decode``: a token of every decoding sequence, then prompt chunks of admitted jobs."""
@@ -424,10 +419,9 @@ class Scheduler:
             lc.llama_memory_seq_rm(self._memory, slot, -1, -1)
             self._kv[slot] = []
         for slot in job.slots:
-            self._owner[slot] = None
             self._idle[slot] = None  # most recently used last
 
-    def _finish_job(self, job: Job, *, error: BaseException | None, cancelled: bool = False) -> None:
+    def _finish_job(self, job: Job, *, error: BaseException | None) -> None:
         for seq in job.seqs:
             seq.close()
         if error is not None:

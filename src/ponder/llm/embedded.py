@@ -56,12 +56,13 @@ _COMPILED_CACHE = 64
 
 @dataclass(frozen=True)
 class BatchingOptions:
-    """In-flight batching of the embedded backend (see :mod:`ponder.llm._embedded_scheduler` and LLMSettings)."""
+    """In-flight batching of the embedded backend (see :mod:`ponder.llm._embedded_scheduler`); the defaults and
+    bounds are LLMSettings' ``max_sequences``, ``kv_tokens``, ``prefill_chunk`` and ``max_queue``."""
 
-    max_sequences: int = 16
-    kv_tokens: int = 16384
-    prefill_chunk: int = 64
-    max_queue: int = 256
+    max_sequences: int
+    kv_tokens: int
+    prefill_chunk: int
+    max_queue: int
 
 
 class _Shared:
