@@ -63,22 +63,56 @@ def _fail(exc: Exception) -> typer.Exit:
 def ask(
     question: Annotated[str, typer.Argument(help="the question or task")],
     strategy: Annotated[str, typer.Option("--strategy", "-s", help="strategy name (see `ponder strategies`)")] = "cot",
-    family: Annotated[str, typer.Option(help="answer type: open, number, choice, yes_no, string")] = "open",
+    family: Annotated[
+        str, typer.Option(help="answer type: open, number, yes_no, choice (with --choice), string, code")
+    ] = "open",
+    choice: Annotated[
+        list[str] | None,
+        typer.Option("--choice", "-c", help="an option of a multiple-choice question, repeated: 'A: text' or 'text'"),
+    ] = None,
     backend: BackendOpt = None,
     base_url: BaseUrlOpt = None,
     model: ModelOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the events as JSON lines")] = False,
 ) -> None:
     """Ask a question; the reasoning streams as it happens, then the answer."""
-    from ponder.agents import Task, TaskFamily
     from ponder.runtime import ask_and_print
 
+    task = build_task(question, family, choice or [])
     settings = load_settings(backend, base_url, model)
     try:
-        task = Task(question=question, family=TaskFamily(family))
         asyncio.run(ask_and_print(settings, strategy, task, console, as_json=as_json))
     except Exception as exc:
         raise _fail(exc) from exc
+
+
+def build_task(question: str, family: str, choices: list[str]) -> Any:
+    """The task ``ask`` sends; a wrong answer type or a choice question without options is a usage error."""
+    from ponder.agents import AnswerChoice, Task, TaskFamily
+
+    try:
+        kind = TaskFamily(family)
+    except ValueError:
+        valid = ", ".join(f.value for f in TaskFamily)
+        raise typer.BadParameter(
+            f"{family!r} is not an answer type; use one of: {valid}", param_hint="--family"
+        ) from None
+    if choices and kind is TaskFamily.open:
+        kind = TaskFamily.choice
+    if kind is TaskFamily.choice and len(choices) < 2:
+        raise typer.BadParameter(
+            "a choice question needs its options: --choice 'A: …' --choice 'B: …'", param_hint="--choice"
+        )
+    if choices and kind is not TaskFamily.choice:
+        raise typer.BadParameter(f"--choice goes with --family choice, not {kind.value}", param_hint="--choice")
+    options = []
+    for i, raw in enumerate(choices):
+        label, sep, text = raw.partition(":")
+        if sep and 0 < len(label.strip()) <= 3 and text.strip():
+            options.append(AnswerChoice(label=label.strip(), text=text.strip()))
+        else:
+            options.append(AnswerChoice(label=chr(ord("A") + i), text=raw.strip()))
+    return Task(question=question, family=kind, choices=options)
 
 
 @app.command()
@@ -113,8 +147,18 @@ def strategies() -> None:
 
 @app.command("config")
 def show_config() -> None:
-    """Print the effective settings (secrets hidden)."""
-    console.print_json(json.dumps(Settings().model_dump(mode="json"), default=str))
+    """Print the effective settings (secrets hidden); values left to a default computed here are filled in."""
+    from ponder.llm._embedded_runtime import default_threads
+
+    values = Settings().model_dump(mode="json")
+    if values["llm"]["n_threads"] is None:
+        values["llm"]["n_threads"] = default_threads()
+        note = "llm.n_threads is not set: this machine's default is shown (every core on <= 2 cores, else all but one)"
+    else:
+        note = ""
+    console.print_json(json.dumps(values, default=str))
+    if note:
+        console.print(f"[dim]{note}[/]")
 
 
 @app.command()

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from rich.console import Console
+from rich.status import Status
 
 from ponder.agents import (
     Context,
@@ -18,7 +19,9 @@ from ponder.agents import (
     Event,
     EvidenceChecked,
     FinalAnswer,
+    LiveModel,
     LLMCall,
+    ModelProgress,
     NeedsHuman,
     PlanUpdated,
     StepStarted,
@@ -28,6 +31,7 @@ from ponder.agents import (
     ToolReturned,
     get_strategy,
 )
+from ponder.agents._live import describe_progress
 from ponder.config import Settings, ToolServerSettings
 from ponder.errors import PonderError
 from ponder.llm import ChatModel, ChatRequest, user
@@ -109,15 +113,21 @@ async def open_context(
 
 
 class EventPrinter:
-    """Prints events for a person at a terminal; streamed text is shown as it comes, not repeated after."""
+    """Prints events for a person at a terminal; streamed text is shown as it comes, not repeated after; a model
+    call that takes a while shows its progress on a transient status line (terminals only)."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.streaming = False
         self.streamed = False
+        self.status: Status | None = None
 
     def __call__(self, event: Event) -> None:
         console = self.console
+        if isinstance(event, ModelProgress):
+            self.progress(event)
+            return
+        self.stop_status()
         if self.streaming and not isinstance(event, TextDelta):
             console.print()
             self.streaming = False
@@ -128,6 +138,22 @@ class EventPrinter:
             console.print(event.text, end="", highlight=False, markup=False, soft_wrap=True)
         else:
             render_event(event, console, show_reasoning=not self.streamed)
+
+    def progress(self, event: ModelProgress) -> None:
+        if event.phase == "done" or self.streaming or not self.console.is_terminal:
+            self.stop_status()
+            return
+        text = f"[dim]{describe_progress(event)}[/]"
+        if self.status is None:
+            self.status = self.console.status(text)
+            self.status.start()
+        else:
+            self.status.update(text)
+
+    def stop_status(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
 
 
 def render_event(event: Event, console: Console, *, show_reasoning: bool = True) -> None:
@@ -175,17 +201,22 @@ async def ask_and_print(
         else:
             printer(event)
 
-    async with open_context(settings) as ctx:
-        if hasattr(strategy, "resume"):  # the planner: human questions are answered at the prompt, then it resumes
-            from ponder.agents.planner import run_interactive
+    try:
+        async with open_context(settings) as ctx:
+            ctx.model = LiveModel(ctx.model, emit)
+            if hasattr(strategy, "resume"):  # the planner: human questions are answered at the prompt, then it resumes
+                from ponder.agents.planner import run_interactive
 
-            async def ask(question: str) -> str:
-                return await asyncio.to_thread(console.input, "[yellow]answer> [/]")
+                async def ask(question: str) -> str:
+                    printer.stop_status()
+                    return await asyncio.to_thread(console.input, "[yellow]answer> [/]")
 
-            await run_interactive(strategy, task, ctx, ask, on_event=emit)  # type: ignore[arg-type]
-        else:
-            async for event in strategy.run(task, ctx):
-                emit(event)
+                await run_interactive(strategy, task, ctx, ask, on_event=emit)  # type: ignore[arg-type]
+            else:
+                async for event in strategy.run(task, ctx):
+                    emit(event)
+    finally:
+        printer.stop_status()
 
 
 async def describe_model(settings: Settings, *, check: bool = True) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from ponder.agents import Context, FinalAnswer, Task, TaskFamily, TextDelta, get_strategy, run_to_result
 from ponder.config import Backend
-from ponder.errors import OutputTruncated
+from ponder.errors import InputError, OutputTruncated, OutputValidationError
 from ponder.llm import ANSWER_MARKER, ChatRequest, Choice, think_then_answer_n, user
 from ponder.llm._openai_payload import build_payload
 from tests.fakes import FunctionModel, ScriptedModel
@@ -96,5 +96,39 @@ def test_auto_picks_the_measured_form_per_family() -> None:
     cot = ChainOfThought()  # form="auto", the default
     assert cot.form_for(Task(question="q", family="number")) == FAMILY_FORM[TaskFamily.number] == "free"
     assert cot.form_for(Task(question="q", family="choice", choices=[{"label": "A", "text": "a"}])) == "free"
-    assert cot.form_for(Task(question="q", family="open")) == "json"  # not measured: the JSON form stays
+    assert cot.form_for(Task(question="q", family="open")) == "text"  # read by a person, not consumed
+    assert cot.form_for(Task(question="q", family="string")) == "json"  # not measured: the JSON form stays
+    with pytest.raises(InputError, match="open questions only"):
+        ChainOfThought(form="text").form_for(Task(question="q", family="number"))
     assert ChainOfThought(form="json").form_for(Task(question="q", family="number")) == "json"
+
+
+async def test_open_questions_answer_in_plain_text_after_the_final_line() -> None:
+    model = ScriptedModel([f"He had 17 sheep and buys 5 more.\n17 + 5 = 22\n{ANSWER_MARKER} 22 sheep"])
+    events = [e async for e in get_strategy("cot").run(Task(question="And now?"), Context(model))]
+    final = events[-1]
+    assert isinstance(final, FinalAnswer) and final.answer == "22 sheep"
+    assert final.result["details"]["answer_from"] == "the 'Final answer:' line"
+    assert final.result["details"]["reasoning"] == "He had 17 sheep and buys 5 more.\n17 + 5 = 22"
+    (request,) = model.requests  # one call, unconstrained, not stopped at the marker
+    assert request.constraint is None and ANSWER_MARKER not in request.stop
+    streamed = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert streamed.startswith("He had 17 sheep")
+
+
+async def test_an_open_answer_without_its_final_line_is_the_last_line_and_says_so() -> None:
+    from ponder.agents.cot import LAST_LINE
+
+    model = ScriptedModel(["17 + 5 = 22\n\nSo he has 22 sheep now.\n"])
+    result = await run_to_result(get_strategy("cot").run(Task(question="And now?"), Context(model)))
+    assert result.answer == "So he has 22 sheep now."
+    assert result.details["answer_from"] == LAST_LINE
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [(Choice(index=0, text="17 + 5 is", finish_reason="length"), OutputTruncated), ("  \n ", OutputValidationError)],
+)
+async def test_an_open_reply_cut_off_or_empty_is_an_error_not_an_answer(reply: object, error: type) -> None:
+    with pytest.raises(error):
+        await run_to_result(get_strategy("cot").run(Task(question="And now?"), Context(ScriptedModel([reply]))))

@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from ponder.api import RunRecord, RunStatus
 from ponder.config import APISettings, Settings
-from ponder.llm import ChatRequest, JsonSchemaConstraint
+from ponder.llm import ANSWER_MARKER, ChatRequest, JsonSchemaConstraint
 
 
 def typed_answer(schema: dict[str, Any]) -> Any:
@@ -30,10 +30,17 @@ def typed_answer(schema: dict[str, Any]) -> Any:
 
 
 def reply(request: ChatRequest) -> Any:
-    """Plays the model: a valid chain-of-thought object for constrained calls, a short word otherwise."""
+    """Plays the model: a valid chain-of-thought object for constrained calls; a reasoning that ends in its
+    ``Final answer:`` line when asked for one in plain text (CoT's text form); a short word otherwise."""
     if isinstance(request.constraint, JsonSchemaConstraint):
         return {"reasoning": "2 plus 2 is 4", "answer": typed_answer(request.constraint.json_schema)}
+    if _wants_final_line([m.content for m in request.messages], request.stop):
+        return f"2 plus 2 is 4\n{ANSWER_MARKER} 4"
     return "hello"
+
+
+def _wants_final_line(contents: list[Any], stop: list[str]) -> bool:
+    return ANSWER_MARKER not in stop and any(isinstance(c, str) and ANSWER_MARKER in c for c in contents[:1])
 
 
 def model_server() -> tuple[FastAPI, list[dict[str, Any]]]:
@@ -49,6 +56,8 @@ def model_server() -> tuple[FastAPI, list[dict[str, Any]]]:
             (body.get("structured_outputs") or {}).get("json") or {}
         )
         content = json.dumps({"reasoning": "worker", "answer": typed_answer(schema)})
+        if not schema and _wants_final_line([m.get("content") for m in body["messages"]], body.get("stop") or []):
+            content = f"worker\n{ANSWER_MARKER} 4"
         if body.get("stream"):  # the OpenAI streaming format: content chunks, then finish and usage, then [DONE]
             chunks = [
                 {"choices": [{"index": 0, "delta": {"role": "assistant", "content": content}, "finish_reason": None}]},

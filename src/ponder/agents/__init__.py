@@ -25,6 +25,7 @@ from ponder.agents._events import (
     EvidenceChecked,
     FinalAnswer,
     LLMCall,
+    ModelProgress,
     NeedsHuman,
     PlanUpdated,
     StepStarted,
@@ -34,6 +35,7 @@ from ponder.agents._events import (
     TreeUpdated,
     event_adapter,
 )
+from ponder.agents._live import LiveModel
 from ponder.agents._run import run_to_result
 
 __all__ = [
@@ -44,6 +46,8 @@ __all__ = [
     "EvidenceChecked",
     "FinalAnswer",
     "LLMCall",
+    "LiveModel",
+    "ModelProgress",
     "NeedsHuman",
     "PlanUpdated",
     "StepStarted",

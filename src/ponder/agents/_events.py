@@ -27,6 +27,21 @@ class LLMCall(_Event):
     output: Any = None
 
 
+class ModelProgress(_Event):
+    """How far a model call that has run for a while has got: sent about once a second while it runs (calls that
+    end sooner send none), then once with ``phase="done"``. ``call`` numbers the run's calls from 1."""
+
+    type: Literal["progress"] = "progress"
+    call: int
+    phase: Literal["waiting", "reading", "writing", "done"]
+    seconds: float
+    prompt_tokens: int = 0
+    prompt_done: int = 0
+    tokens: int = 0
+    tokens_per_s: float | None = None
+    field: str | None = Field(default=None, description="the JSON field being written, for constrained output")
+
+
 class TextDelta(_Event):
     """A piece of streamed text (e.g. the reasoning of a chain of thought) as it is produced."""
 
@@ -97,6 +112,7 @@ class ErrorRaised(_Event):
 Event = Annotated[
     StepStarted
     | LLMCall
+    | ModelProgress
     | TextDelta
     | ToolCalled
     | ToolReturned

@@ -10,7 +10,15 @@ from pydantic import BaseModel
 from pydantic_core import from_json
 
 from ponder.agents._events import TextDelta
-from ponder.llm import ChatModel, Message, structured, think_then_answer_n
+from ponder.llm import (
+    ChatModel,
+    ChatRequest,
+    ChatResponse,
+    Message,
+    stream_or_complete,
+    structured,
+    think_then_answer_n,
+)
 
 T = TypeVar("T", bound=BaseModel)
 R = TypeVar("R")
@@ -99,3 +107,14 @@ async def stream_think_then_answer(
     )
     async for item in _streamed(task, queue, field):
         yield item[0] if isinstance(item, list) else item
+
+
+async def stream_text(
+    model: ChatModel, messages: Sequence[Message], *, field: str = "text", **options: Any
+) -> AsyncIterator[TextDelta | ChatResponse]:
+    """An unconstrained reply: :class:`TextDelta` events as it is generated, then the whole response."""
+    async for chunk in stream_or_complete(model, ChatRequest(messages=list(messages), **options)):
+        if chunk.delta:
+            yield TextDelta(field=field, text=chunk.delta)
+        if chunk.response is not None:
+            yield chunk.response

@@ -15,7 +15,19 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from ponder.agents import Context, ErrorRaised, Event, FinalAnswer, NeedsHuman, StepStarted, Task
+from ponder.agents import (
+    Context,
+    ErrorRaised,
+    Event,
+    FinalAnswer,
+    LiveModel,
+    LLMCall,
+    NeedsHuman,
+    StepStarted,
+    Task,
+    ToolCalled,
+    ToolReturned,
+)
 from ponder.api._catalog import StrategyCatalog, is_resumable
 from ponder.api._lease import Leases
 from ponder.api._metrics import MeasuredModel, Metrics
@@ -218,9 +230,11 @@ class RunManager:
     def _emit(self, run_id: str, live: _Live, event: Event) -> None:
         live.seq += 1
         self.events.emit(StoredEvent(run_id, live.seq, event.type, event.model_dump_json()))
+        _log_event(run_id, event)
 
-    def _context(self, record: RunRecord, costs: Costs) -> Context:
-        model = MeteredModel(MeasuredModel(self.base.model, self.metrics, record.strategy), costs)
+    def _context(self, record: RunRecord, live: _Live, costs: Costs) -> Context:
+        measured = MeasuredModel(self.base.model, self.metrics, record.strategy)
+        model = MeteredModel(LiveModel(measured, lambda event: self._emit(record.id, live, event)), costs)
         return dataclasses.replace(self.base, model=model, run_id=record.id, options=dict(record.options))
 
     def _events(self, record: RunRecord, ctx: Context, mode: Mode, answer: str | None) -> AsyncIterator[Event]:
@@ -245,7 +259,7 @@ class RunManager:
         final: FinalAnswer | None = None
         pending: NeedsHuman | None = None
         try:
-            ctx = self._context(record, costs)
+            ctx = self._context(record, live, costs)
             async for event in self._events(record, ctx, mode, answer):
                 self._emit(run_id, live, event)
                 self.metrics.events.labels(event.type).inc()
@@ -316,6 +330,27 @@ async def _resume_or_restart(resumed: AsyncIterator[Event], fresh: AsyncIterator
     yield first
     async for event in resumed:
         yield event
+
+
+def _log_event(run_id: str, event: Event) -> None:
+    """One INFO line per step of a run (streamed text and progress ticks are left to the event stream)."""
+    if isinstance(event, StepStarted):
+        log.info("%s step %s%s", run_id, event.name, f": {event.detail[:120]}" if event.detail else "")
+    elif isinstance(event, LLMCall):
+        log.info(
+            "%s llm %s: %d+%d tokens, %.1f s",
+            run_id, event.purpose, event.prompt_tokens, event.completion_tokens, event.seconds,
+        )  # fmt: skip
+    elif isinstance(event, ToolCalled):
+        log.info("%s tool %s called", run_id, event.tool)
+    elif isinstance(event, ToolReturned):
+        log.info("%s tool %s %s in %.2f s", run_id, event.tool, "ok" if event.ok else "failed", event.seconds)
+    elif isinstance(event, NeedsHuman):
+        log.info("%s waits for a human: %s", run_id, event.question[:120])
+    elif isinstance(event, FinalAnswer):
+        log.info("%s answered: %s", run_id, event.text[:120])
+    elif isinstance(event, ErrorRaised):
+        log.log(logging.WARNING if event.fatal else logging.INFO, "%s error: %s", run_id, event.error.get("message"))
 
 
 def _internal(exc: BaseException) -> dict[str, Any]:

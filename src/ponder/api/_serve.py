@@ -6,7 +6,9 @@ stopping the server: strategies that need them fail their step with a typed erro
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from typing import Any
 
 import uvicorn
@@ -14,7 +16,7 @@ import uvicorn
 from ponder.api._app import create_app
 from ponder.api._auth import KeyRing, check_binding
 from ponder.config import Settings
-from ponder.errors import PonderError
+from ponder.errors import ConfigError, PonderError
 
 log = logging.getLogger("ponder.serve")
 
@@ -40,6 +42,43 @@ def build_parts(settings: Settings, *, tools: bool = True, search: bool = True) 
     return parts
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail before loading anything when the address is taken, with the fix (uvicorn would only log errno 98)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"port {port} on {host} is in use (another ponder, or another server)",
+                    hint=f"stop it, or pick another port: ponder serve --port {port + 1} (or PONDER_API__PORT)",
+                ) from exc
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(
+                    f"{host} is not an address of this machine", hint="bind 127.0.0.1, 0.0.0.0 or one of its own"
+                ) from exc
+            raise
+
+
+def banner(settings: Settings) -> list[str]:
+    """What a person starting the server needs first: where the UI and docs are, and which model answers."""
+    shown = "localhost" if settings.api.host in ("127.0.0.1", "::1") else settings.api.host
+    url = f"http://{shown}:{settings.api.port}"
+    llm = settings.llm
+    model = llm.model or (str(llm.model_path) if llm.model_path else "the default embedded model")
+    where = f" at {llm.base_url}" if llm.base_url else ""
+    return [
+        f"ponder is serving on {url}",
+        f"  chat UI         {url}/",
+        f"  API docs        {url}/docs  (ReDoc: {url}/redoc)",
+        f"  OpenAI API      {url}/v1  (models: ponder-<strategy>)",
+        f"  model           {llm.backend.value}{where}: {model}",
+        "  keys            " + ("required (Authorization: Bearer ...)" if settings.api.api_keys else "none (loopback)"),
+    ]
+
+
 def serve(
     settings: Settings,
     *,
@@ -51,6 +90,7 @@ def serve(
     """Build everything and serve until interrupted (blocking: this is the process's main loop). With
     ``ray_address`` ("auto", "ray://head:10001", or "local" for a fresh local instance) eval jobs run on Ray."""
     check_binding(settings.api.host, KeyRing(settings.api.api_keys))  # before loading a model
+    check_port(settings.api.host, settings.api.port)
     executor = None
     if ray_address:
         from ponder.evals._ray import RayExecutor
@@ -66,4 +106,7 @@ def serve(
         timeout_graceful_shutdown=5,
         timeout_keep_alive=30,
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    for line in banner(settings):
+        log.info("%s", line)
+    server.run()

@@ -369,6 +369,10 @@ class _Sequence:
         self.n_out = 0
         self._emitted, self._holdback = 0, max((len(s) for s in params.stop), default=1) - 1
 
+    def text_so_far(self) -> str:
+        """The text decoded so far (read from other threads for progress reports: a copy, never the buffer)."""
+        return bytes(self._out).decode("utf-8", errors="ignore")
+
     def sample(self, ctx: Any, row: int, logits: Logits) -> int:
         import llama_cpp as lc
 

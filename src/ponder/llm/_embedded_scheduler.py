@@ -38,6 +38,7 @@ import numpy as np
 
 from ponder.errors import ModelRequestRejected, ModelServerError, PonderError, ServiceBusy
 from ponder.llm._embedded_constraints import Compiled
+from ponder.llm._progress import CallProgress
 from ponder.llm._prompt_cache import PromptCache, shared_prefix
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class Job:
     on_text: Callable[[str], None] | None = None  # n == 1 only: the reply's text as it grows
     cancel: threading.Event = field(default_factory=threading.Event)
     on_done: Callable[[], None] | None = None
+    progress: CallProgress | None = None  # updated after every step, for whoever watches the call
     start: float = field(default_factory=time.perf_counter)
     done: threading.Event = field(default_factory=threading.Event)
     result: list[Generation] | None = None
@@ -296,6 +298,9 @@ class Scheduler:
         job.seqs = [_Sequence(self._runtime, job.prompt, p, job.compiled, job.on_text) for p in job.params]
         job.steps = [0] * len(job.params)
         job.clock = _Clock(job.start)
+        if job.progress is not None:
+            job.progress.prompt_tokens, job.progress.prompt_done = len(job.prompt), job.fed
+            job.progress.peek = job.seqs[0].text_so_far
         self._running.append(job)
 
     def _take_slot(self) -> int:
@@ -338,6 +343,8 @@ class Scheduler:
                 if last:
                     rows.append((job, -1))
             job.fed += take
+            if job.progress is not None:
+                job.progress.prompt_done = job.fed
             budget -= take
             self.stats.prompt_tokens += take
         if not items:
@@ -395,6 +402,8 @@ class Scheduler:
     def _took(self, job: Job, k: int, token: int) -> None:
         job.pending.pop(k, None)
         job.steps[k] += 1
+        if job.progress is not None:
+            job.progress.sampled()
         if not job.seqs[k].accept(token) and job.steps[k] < job.budgets[k]:
             job.pending[k] = token
 

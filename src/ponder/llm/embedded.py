@@ -39,6 +39,7 @@ from ponder.llm._embedded_runtime import (
 )
 from ponder.llm._embedded_scheduler import Job, Scheduler
 from ponder.llm._model_files import ensure_default_model
+from ponder.llm._progress import CallProgress, current_progress
 from ponder.llm._runtime_check import check_runtime
 from ponder.llm._types import (
     Capabilities,
@@ -254,9 +255,11 @@ class EmbeddedModel:
         if self.batching:
             job = await anyio.to_thread.run_sync(self._job, request)
             if job is not None:
+                job.progress = current_progress()
                 return await self._run_job(request, job)
+        progress = current_progress()
         async with self._shared.loop_lock():
-            return await anyio.to_thread.run_sync(self._complete_sync, request)
+            return await anyio.to_thread.run_sync(self._complete_sync, request, None, None, progress)
 
     async def _run_job(self, request: ChatRequest, job: Job) -> ChatResponse:
         """Submit ``job`` to the scheduler and wait for it; a cancelled caller cancels its sequences."""
@@ -300,11 +303,13 @@ class EmbeddedModel:
         job = await anyio.to_thread.run_sync(self._job, request) if self.batching else None
         async with contextlib.AsyncExitStack() as stack:
             if job is not None:
-                job.on_text, job.cancel = on_text, cancel
+                job.on_text, job.cancel, job.progress = on_text, cancel, current_progress()
                 task = asyncio.ensure_future(self._run_job(request, job))
             else:
                 await stack.enter_async_context(self._shared.loop_lock())
-                task = asyncio.ensure_future(anyio.to_thread.run_sync(self._complete_sync, request, on_text, cancel))
+                task = asyncio.ensure_future(
+                    anyio.to_thread.run_sync(self._complete_sync, request, on_text, cancel, current_progress())
+                )
             try:
                 while True:
                     getter = asyncio.ensure_future(deltas.get())
@@ -409,12 +414,15 @@ class EmbeddedModel:
         request: ChatRequest,
         on_text: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
+        progress: CallProgress | None = None,
     ) -> ChatResponse:
         start = time.perf_counter()
         with self._shared.thread_lock, _translated():
             runtime = self._shared.load()
             compiled = self._shared.compile(self._engine, request.constraint) if request.constraint else None
             prompt = runtime.prompt_tokens(request.messages)
+            if progress is not None:  # this path reports only the prompt's size; the watcher counts seconds
+                progress.prompt_tokens = len(prompt)
             params = self._params(request)
             generations: list[Generation]
             if runtime.can_batch(prompt, params, compiled):  # n > 1 samples decoded together
