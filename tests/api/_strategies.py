@@ -100,8 +100,17 @@ class Showcase:
             ],
         }
         yield PlanUpdated(plan=plan, change="initial plan")
-        yield ToolCalled(call_id="c1", tool="python", args={"code": "6*7"})
-        yield ToolReturned(call_id="c1", tool="python", ok=True, output={"stdout": "42"}, seconds=0.01)
+        # tool calls of two subtasks, the first one failing, then the plan with what each subtask found
+        yield ToolCalled(call_id="c0", tool="shell", args={"command": "cat facts.txt"}, group="1")
+        yield ToolReturned(call_id="c0", tool="shell", ok=False, error="exit 1", output={"stderr": "no such file"},
+                           group="1")  # fmt: skip
+        code = "x = 6 * 7\nprint(x)  # the answer"
+        yield ToolCalled(call_id="c1", tool="python", args={"code": code}, group="2.1")
+        yield ToolReturned(call_id="c1", tool="python", ok=True, output={"stdout": "42\n"}, seconds=0.01, group="2.1")
+        failed = {"id": "3", "name": "check units", "goal": "units", "status": "failed", "children": []}
+        later = {**plan, "subtasks": [*plan["subtasks"], failed]}  # type: ignore[misc]
+        outcomes = {"1": "the facts are in the question", "3": "no unit was given"}
+        yield PlanUpdated(plan=later, change="3 failed: no unit was given", outcomes=outcomes)
         triples = [  # Chain-of-Knowledge's checked triples
             {"subject": "Paris", "relation": "capital of", "object": "France", "supported": True, "score": 0.97,
              "source": "kb", "evidence": [], "correction": None},
@@ -129,7 +138,8 @@ class Showcase:
         for word in response.text.split():
             yield TextDelta(field="reasoning", text=word + " ")
         text = f"{response.text} ({answer})"
-        yield FinalAnswer(answer=text, text=text, result=StrategyResult(answer=text, text=text).model_dump())
+        result = StrategyResult(answer=text, text=text, details={"workspace": {"fib.txt": "0 1 1 2 3 5"}})
+        yield FinalAnswer(answer=text, text=text, result=result.model_dump())
 
 
 class UsesTool:

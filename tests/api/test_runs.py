@@ -327,3 +327,31 @@ async def test_run_streams_the_reasoning_token_by_token_when_the_model_streams(
     async with server.client() as client:
         text = (await client.get("/metrics")).text
     assert 'ponder_llm_calls_total{outcome="ok",strategy="cot"} 1.0' in text
+
+
+async def test_a_slow_model_call_streams_progress_and_the_log_has_a_line_per_step(
+    make_server: Callable[..., Server], caplog: pytest.LogCaptureFixture
+) -> None:
+    async def slow(request: ChatRequest) -> Any:
+        await asyncio.sleep(2.3)  # the run reports each second while a call runs
+        return reply(request)
+
+    server = make_server(model=FunctionModel(slow))
+    with caplog.at_level("INFO", logger="ponder.api._runs"):
+        async with server.client(timeout=30) as client:
+            run = (
+                await client.post(
+                    "/runs", json={"strategy": "steps", "input": {"question": "q"}, "options": {"steps": 2}}
+                )
+            ).json()
+            events = await collect(client, run["id"])
+    progress = [json.loads(e["data"]) for e in events if e.get("event") == "progress"]
+    by_call = {p["call"]: [q["phase"] for q in progress if q["call"] == p["call"]] for p in progress}
+    assert sorted(by_call) == [1, 2]
+    for phases in by_call.values():  # this fake cannot tell how far it is: it waits, then it is done
+        assert phases[-1] == "done" and set(phases[:-1]) == {"waiting"} and len(phases) >= 2
+    assert all(p["seconds"] >= 0.9 for p in progress)
+    lines = [r.getMessage() for r in caplog.records if run["id"] in r.getMessage()]
+    assert any("step step 1" in line for line in lines) and any("step step 2" in line for line in lines)
+    assert any("llm step 2:" in line for line in lines) and any("answered:" in line for line in lines)
+    assert not any("progress" in line for line in lines)  # ticks stay in the stream, out of the log

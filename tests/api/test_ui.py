@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
+from tests.api._support import slow_reply
 from tests.api.conftest import Server
+from tests.fakes import FunctionModel
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -47,8 +49,11 @@ async def test_ask_watch_reasoning_and_answer_the_human(
 ) -> None:
     server = make_server()
     page = await open_page(browser, server)
-    await expect(page.locator("#strategy option[value=showcase]")).to_have_count(1)
+    await expect(page.locator("#strategy option[value=showcase]")).to_have_text(
+        "showcase — test: every event type, then asks a human"
+    )
     await page.select_option("#strategy", "showcase")
+    await expect(page.locator("#strategy-about")).to_have_text("showcase: test: every event type, then asks a human")
     await page.fill("#question", "What is 6 times 7?")
     await page.press("#question", "Enter")
 
@@ -57,10 +62,21 @@ async def test_ask_watch_reasoning_and_answer_the_human(
     # the plan tree with its nested subtask and statuses
     await expect(turn.locator(".plan-section")).to_contain_text("2.1 multiply")
     await expect(turn.locator(".plan-section .st.done")).to_have_text("done")
-    # the tool call with its output
-    tool = turn.locator(".tool[data-call=c1]")
+    # tool calls under their subtask: code as a code block, output as text, a failure with its reason
+    group = turn.locator(".group[data-group='2.1']")
+    await expect(group.locator("h5")).to_have_text("subtask 2.1 — multiply")
+    tool = group.locator(".tool[data-call=c1]")
     await expect(tool).to_have_class("tool ok")
-    await expect(tool.locator(".output")).to_contain_text('"stdout": "42"')
+    await expect(tool.locator("pre.code")).to_have_text("x = 6 * 7\nprint(x)  # the answer")
+    await expect(tool.locator("pre.code .tok-c")).to_have_text("# the answer")
+    await expect(tool.locator(".stdout")).to_have_text("42\n")
+    failed = turn.locator(".group[data-group='1'] .tool[data-call=c0]")
+    await expect(failed).to_have_class("tool err")
+    await expect(failed.locator(".meta")).to_have_text("← failed: exit 1")
+    await expect(failed.locator(".stderr")).to_have_text("no such file")
+    await expect(turn.locator(".group[data-group='1'] .group-outcome")).to_have_text("the facts are in the question")
+    await expect(turn.locator(".plan-section .outcome.failed")).to_have_text("why it failed: no unit was given")
+    assert "\\n" not in await turn.locator(".tool-section").inner_text()  # no JSON escapes anywhere
     # evidence triples marked supported / unsupported
     await expect(turn.locator("tr.supported .triple")).to_have_text("(Paris, capital of, France)")
     await expect(turn.locator("tr.unsupported .mark")).to_have_text("✗ unsupported")
@@ -78,7 +94,10 @@ async def test_ask_watch_reasoning_and_answer_the_human(
     await expect(turn.locator(".badge")).to_have_text("succeeded")
     await expect(turn.locator(".human .you")).to_have_text("you answered: metres")
     await expect(turn.locator(".stream[data-field=reasoning]")).to_have_text("hello ")
-    await expect(turn.locator(".costs")).to_contain_text("1 LLM calls")
+    await expect(turn.locator(".costs")).to_contain_text("1 model calls")
+    await expect(turn.locator(".files-section summary")).to_have_text("fib.txt")
+    await turn.locator(".files-section summary").click()
+    await expect(turn.locator(".files-section pre")).to_have_text("0 1 1 2 3 5")
     # the run is among the past runs; opening it replays the whole stream
     past = page.locator("#runs li").first
     await expect(past).to_contain_text("What is 6 times 7?")
@@ -111,3 +130,103 @@ async def test_a_server_with_keys_asks_for_one(browser: Browser, make_server: Ca
     await page.click("#send")
     await expect(page.locator(".turn .answer")).to_have_text("4")
     await expect(page.locator(".turn .stream")).to_contain_text("2 plus 2 is 4")
+
+
+async def test_a_slow_step_shows_its_progress_and_stop_cancels_the_run(
+    browser: Browser, make_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    server = make_server(model=FunctionModel(slow_reply(2.5)))
+    page = await open_page(browser, server)
+    await page.select_option("#strategy", "steps")
+    await page.fill("#question", "count slowly")
+    await page.click("#send")
+    turn = page.locator(".turn").last
+    await expect(turn.locator(".live")).to_contain_text("model call 1: waiting for the model")
+    await expect(turn.locator(".live")).to_contain_text("model call 2:", timeout=10_000)  # it moves on
+    await turn.locator("button.stop").click()
+    await expect(turn.locator(".badge")).to_have_text("cancelled")
+    await expect(turn.locator("button.stop")).to_be_hidden()
+    await expect(turn.locator(".live")).to_have_text("")
+    await expect(turn.locator(".error")).to_contain_text("the run was cancelled")
+
+
+async def test_a_follow_up_carries_the_conversation(
+    browser: Browser, make_server: Callable[..., Server], model: FunctionModel
+) -> None:
+    server = make_server()
+    page = await open_page(browser, server)
+    await page.select_option("#strategy", "cot")
+    await page.fill("#question", "What is 2+2?")
+    await page.click("#send")
+    await expect(page.locator(".turn .answer")).to_have_text("4")
+    await expect(page.locator("#followup")).to_contain_text("Follow-up")
+    await page.fill("#question", "And twice that?")
+    await page.click("#send")
+    second = page.locator(".turn").nth(1)
+    await expect(second.locator(".answer")).to_have_text("4")
+    await expect(second.locator("details.context summary")).to_have_text("follows up on the conversation above")
+    asked = model.requests[-1].messages[-1].content  # what the model read for the second question
+    assert "user: What is 2+2?\nassistant: 4" in asked and "Question: And twice that?" in asked
+    # "New" starts afresh: the next question goes alone
+    await page.click("#new-chat")
+    await expect(page.locator("#followup")).to_be_hidden()
+    await page.fill("#question", "What is 3+3?")
+    await page.click("#send")
+    await expect(page.locator(".turn .answer")).to_have_text("4")
+    assert "Context:" not in model.requests[-1].messages[-1].content
+
+
+async def test_a_choice_question_from_the_page(browser: Browser, make_server: Callable[..., Server]) -> None:
+    server = make_server()
+    page = await open_page(browser, server)
+    await page.select_option("#strategy", "cot")
+    await page.select_option("#family", "choice")
+    await page.fill("#choices", "A: red; B: blue")
+    await page.fill("#question", "Which colour is the sky?")
+    await page.click("#send")
+    await expect(page.locator(".turn .answer")).to_have_text("A: red")  # the fake picks the first option
+
+
+async def test_the_api_docs_render_with_the_network_off(browser: Browser, make_server: Callable[..., Server]) -> None:
+    server = make_server()
+    page = await browser.new_page()
+    outside: list[str] = []
+
+    async def loopback_only(route: Route) -> None:
+        if route.request.url.startswith(server.url):
+            await route.continue_()
+        else:
+            outside.append(route.request.url)
+            await route.abort()
+
+    await page.route("**/*", loopback_only)
+    await page.goto(server.url + "/docs")
+    await expect(page.locator(".swagger-ui .info .title")).to_contain_text("ponder", timeout=15_000)
+    await expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    await page.goto(server.url + "/redoc")
+    await expect(page.locator("h1").first).to_contain_text("ponder", timeout=15_000)
+    assert outside == []  # nothing was even asked of a CDN
+
+
+async def test_a_phone_sized_page_has_no_horizontal_overflow(
+    browser: Browser, make_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    server = make_server()
+    page = await browser.new_page(viewport={"width": 400, "height": 800})
+    page.set_default_timeout(15_000)
+    await page.goto(server.url + "/")
+    await page.select_option("#strategy", "showcase")
+    await page.fill("#question", "What is 6 times 7? " + "Explain every step of the computation. " * 6)
+    await page.click("#send")
+    turn = page.locator(".turn").last
+    await expect(turn.locator(".badge")).to_have_text("waiting")
+    await expect(page.locator("#sidebar")).not_to_be_in_viewport()
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 400, f"the page is {width} px wide at a 400 px viewport"
+    await page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    await page.click("#toggle-runs")
+    await expect(page.locator("#sidebar")).to_be_in_viewport()
+    await expect(page.locator("#runs li").first).to_contain_text("What is 6 times 7?")
+    shots = os.environ.get("PONDER_UI_SCREENSHOTS")
+    if shots:
+        shutil.copy(tmp_path / "phone.png", Path(shots) / "phone.png")

@@ -55,6 +55,7 @@ class ToolCalled(_Event):
     call_id: str
     tool: str
     args: dict[str, Any] = Field(default_factory=dict)
+    group: str | None = Field(default=None, description="the step the call belongs to (the planner's subtask id)")
 
 
 class ToolReturned(_Event):
@@ -65,6 +66,7 @@ class ToolReturned(_Event):
     output: Any = None
     error: str | None = None
     seconds: float = 0.0
+    group: str | None = None
 
 
 class EvidenceChecked(_Event):
@@ -81,6 +83,9 @@ class PlanUpdated(_Event):
     type: Literal["plan"] = "plan"
     plan: dict[str, Any]
     change: str = ""
+    outcomes: dict[str, str] = Field(
+        default_factory=dict, description="what each finished subtask (by id) found, or why it failed"
+    )
 
 
 class TreeUpdated(_Event):

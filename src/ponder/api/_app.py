@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import exc as sa_exc
 
 from ponder.api._auth import KeyRing, check_binding
@@ -129,7 +130,10 @@ def create_app(
             await store.close()
             await stack.aclose()
 
-    app = FastAPI(title="ponder", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc from assets in a kept package (fastapi-offline), not a CDN: they work offline
+    app = FastAPIOffline(
+        title="ponder", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, static_url="/static-docs"
+    )
     app.state.service = service
 
     @app.exception_handler(PonderError)

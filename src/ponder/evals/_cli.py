@@ -167,9 +167,54 @@ def compare_command(
 
 
 @eval_app.command("datasets")
-def datasets_command() -> None:
-    """List the built-in datasets and their answer families."""
-    from ponder.evals._datasets import BUILTIN
+def datasets_command(
+    data_dir: Annotated[Path | None, typer.Option(help="benchmark folder (default: DATA_DIR/benchmarks)")] = None,
+) -> None:
+    """The built-in datasets: answer type, whether this machine has them, license, and how to get them."""
+    from rich.table import Table
 
+    from ponder.cli import load_settings
+    from ponder.evals._datasets import BUILTIN
+    from ponder.evals._fetch import UPSTREAM, how_to_get
+
+    folder = data_dir or load_settings().data_dir / "benchmarks"
+    table = Table(title=f"datasets (looked for in {folder})", title_justify="left")
+    for column in ("name", "answer", "here", "license", "how to get it"):
+        table.add_column(column, overflow="fold")
     for spec in BUILTIN.values():
-        console.print(f"[bold]{spec.name}[/] ({spec.family.value}) {spec.note}")
+        here = "yes" if (folder / spec.file).is_file() else "no"
+        upstream = UPSTREAM.get(spec.name)
+        table.add_row(
+            f"{spec.name}\n[dim]{spec.note}[/]",
+            spec.family.value,
+            here,
+            upstream.license if upstream else "?",
+            how_to_get(spec.name),
+        )
+    console.print(table)
+    console.print(
+        "[dim]Any JSONL file works too: ponder eval -d my.jsonl --family number (--field question=prompt ...).[/]"
+    )
+
+
+@eval_app.command("fetch")
+def fetch_command(
+    name: Annotated[str, typer.Argument(help="a built-in dataset (see `ponder eval datasets`)")],
+    data_dir: Annotated[Path | None, typer.Option(help="benchmark folder (default: DATA_DIR/benchmarks)")] = None,
+    source: Annotated[
+        str | None, typer.Option("--from", help="a mirror URL of the same upstream file (not hash-checked)")
+    ] = None,
+) -> None:
+    """Download a public dataset from its upstream repository (pinned commit, hash-checked) into the benchmark
+    folder, in the form `ponder eval` reads."""
+    from ponder.cli import load_settings
+    from ponder.evals._fetch import UPSTREAM, fetch
+
+    folder = data_dir or load_settings().data_dir / "benchmarks"
+    try:
+        path, count, verified = fetch(name, folder, source=source)
+    except Exception as exc:
+        raise _exit(exc) from exc
+    check = "matches the upstream hash" if verified else "[yellow]not checked against the upstream hash[/]"
+    console.print(f"{name}: {count} items -> {path} ({check}); license: {UPSTREAM[name].license}")
+    console.print(f"try: ponder eval -d {name} --limit 20" + (f" --data-dir {folder}" if data_dir else ""))

@@ -163,16 +163,18 @@ async def act(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
         answer = interrupt({"kind": "question", "question": args["question"], "call_id": call_id})
         text = str(answer or "").strip() or "(the human gave no answer)"
         result = ToolResult(tool=tool, ok=True, output={"answer": text})
-        emit(ToolCalled(call_id=call_id, tool=tool, args=args))  # after the interrupt: once per answered question
-        emit(ToolReturned(call_id=call_id, tool=tool, ok=True, output=result.output))
+        group = state.get("current")
+        emit(ToolCalled(call_id=call_id, tool=tool, args=args, group=group))  # after the interrupt: once per answer
+        emit(ToolReturned(call_id=call_id, tool=tool, ok=True, output=result.output, group=group))
         update["human"] = [*state.get("human", []), {"question": args["question"], "answer": text}]
     elif call_id in done:  # completed before a crash or an interrupt: never run twice
         result = ToolResult.model_validate(done[call_id])
     else:
-        emit(ToolCalled(call_id=call_id, tool=tool, args=args))
+        group = state.get("current")
+        emit(ToolCalled(call_id=call_id, tool=tool, args=args, group=group))
         result = await _run_tool(deps, deps.tool(tool), args, state.get("workspace", {}))
         emit(ToolReturned(call_id=call_id, tool=tool, ok=result.ok, output=result.output, error=result.error,
-                          seconds=result.seconds))  # fmt: skip
+                          seconds=result.seconds, group=group))  # fmt: skip
     done[call_id] = result.model_dump(mode="json")
     if deps.sandbox is not None and (agent_tool := deps.tool(tool)) is not None and agent_tool.kind == "sandbox":
         workspace, notes = await deps.sandbox.snapshot(state.get("workspace", {}))
@@ -215,8 +217,15 @@ def _submit(state: PlannerState, submitted: SubmitResult) -> dict[str, Any]:
         node.status = SubTaskStatus.done if submitted.success else SubTaskStatus.failed
     settle_parents(plan)
     verdict = "done" if submitted.success else "failed"
-    emit(PlanUpdated(plan=plan.model_dump(mode="json"), change=f"{sid} {verdict}: {submitted.conclusion[:200]}"))
     results = {**state.get("results", {}), sid: submitted.model_dump(mode="json")}
+    outcomes = {key: str(r.get("conclusion", "")) for key, r in results.items()}
+    emit(
+        PlanUpdated(
+            plan=plan.model_dump(mode="json"),
+            change=f"{sid} {verdict}: {submitted.conclusion[:200]}",
+            outcomes=outcomes,
+        )
+    )
     return {
         "plan": plan.model_dump(mode="json"),
         "results": results,

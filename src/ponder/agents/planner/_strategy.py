@@ -176,7 +176,12 @@ class Planner:
                         yield NeedsHuman(question=str(intr.value.get("question", "")), interrupt_id=intr.id)
                     return
                 graph_input = Command(resume=answer) if snapshot.interrupts else None
-            yield StepStarted(name="run", detail=run_id)
+            yield StepStarted(
+                name="start" if fresh else "resume",
+                detail="plan, then work through the subtasks with tools"
+                if fresh
+                else "continuing from the last checkpoint" + (" with your answer" if answer is not None else ""),
+            )
             sandbox = (
                 SandboxLink(ctx.toolserver, stack, root=self.workspace_root) if ctx.toolserver is not None else None
             )

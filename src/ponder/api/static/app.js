@@ -49,6 +49,76 @@ function short(value, n = 2000) {
   return text && text.length > n ? text.slice(0, n) + " …" : text;
 }
 
+// A small highlighter for the code the tools run (Python, shell): keywords, strings, comments, numbers. Written here
+// because the page has no build step and a full highlighter (highlight.js, ~100 KB) is more than tool cards need.
+const KEYWORDS = new Set(("False None True and as assert async await break class continue def del elif else except " +
+  "finally for from global if import in is lambda nonlocal not or pass raise return try while with yield print " +
+  "echo cd ls cat grep sed awk export then fi do done esac").split(" "));
+const TOKEN = /(#[^\n]*)|("""[\s\S]*?"""|'''[\s\S]*?'''|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')|(\b\d+(?:\.\d+)?\b)|([A-Za-z_][A-Za-z0-9_]*)/g;
+
+function codeBlock(code, cls = "") {
+  const pre = el("pre", { class: "code " + cls });
+  let last = 0;
+  for (const m of code.matchAll(TOKEN)) {
+    if (m.index > last) pre.append(code.slice(last, m.index));
+    const kind = m[1] ? "c" : m[2] ? "s" : m[3] ? "n" : KEYWORDS.has(m[4]) ? "k" : null;
+    pre.append(kind ? el("span", { class: "tok-" + kind, text: m[0] }) : m[0]);
+    last = m.index + m[0].length;
+  }
+  pre.append(code.slice(last));
+  return pre;
+}
+
+// The arguments of a tool call: code as code, other fields as "name: value" lines.
+function argsView(args) {
+  const box = el("div", { class: "args" });
+  for (const [key, value] of Object.entries(args || {})) {
+    if (typeof value === "string" && (key === "code" || key === "command" || key === "script" || value.includes("\n"))) {
+      box.append(el("div", { class: "argname", text: key }), codeBlock(value));
+    } else {
+      box.append(el("div", { class: "arg", text: `${key}: ${typeof value === "string" ? value : JSON.stringify(value)}` }));
+    }
+  }
+  return box;
+}
+
+// A tool's output as text: stdout, stderr (marked), then any other fields; strings as they are.
+function outputView(output) {
+  if (output == null || output === "") return el("pre", { class: "output", text: "(no output)" });
+  if (typeof output === "string") return el("pre", { class: "output", text: short(output) });
+  if (typeof output !== "object") return el("pre", { class: "output", text: String(output) });
+  const box = el("div", { class: "output" });
+  const { stdout, stderr, ...rest } = output;
+  if (stdout) box.append(el("pre", { class: "stdout", text: short(String(stdout)) }));
+  if (stderr) box.append(el("pre", { class: "stderr", text: short(String(stderr)) }));
+  for (const [key, value] of Object.entries(rest)) {
+    if (value == null || value === "" || (Array.isArray(value) && !value.length)) continue;
+    const text = typeof value === "string" ? value : JSON.stringify(value, null, 1);
+    box.append(text.includes("\n") || text.length > 80
+      ? el("div", {}, el("div", { class: "argname", text: key }), el("pre", { text: short(text) }))
+      : el("div", { class: "arg", text: `${key}: ${text}` }));
+  }
+  if (!box.firstChild) box.append(el("pre", { text: "(no output)" }));
+  return box;
+}
+
+// The words of a progress event (the CLI says the same: ponder.agents._live.describe_progress).
+function progressText(p) {
+  let what = "waiting for the model";
+  if (p.phase === "reading" && p.prompt_tokens) {
+    what = `reading the prompt: ${p.prompt_done.toLocaleString()} of ${p.prompt_tokens.toLocaleString()} tokens (${Math.floor(100 * p.prompt_done / p.prompt_tokens)}%)`;
+  } else if (p.phase === "writing") {
+    what = `writing: ${p.tokens.toLocaleString()} tokens` + (p.tokens_per_s ? ` at ${p.tokens_per_s.toFixed(1)} tok/s` : "") + (p.field ? `, filling “${p.field}”` : "");
+  }
+  return `${what} · ${Math.round(p.seconds)} s`;
+}
+
+const STEP_WORDS = {
+  reason: "reasoning", sample: "sampling answers", vote: "voting", plan: "planning", act: "acting", refine: "revising the plan",
+  start: "started", resume: "resumed", restarted: "restarted", human_answer: "your answer", verify: "checking the facts",
+  answer: "writing the answer",
+};
+
 // ---------- one question and its answer ----------
 
 class Turn {
@@ -56,6 +126,10 @@ class Turn {
     this.run = run;
     this.lastId = 0;
     this.tools = new Map();
+    this.groups = new Map();
+    this.subtaskNames = new Map();
+    this.calls = new Map();  // model call number -> its latest progress event
+    this.llmSteps = 0;
     this.streams = new Map();
     this.done = false;
     this.aborter = new AbortController();
@@ -68,20 +142,50 @@ class Turn {
     this.treeBox = el("div", { class: "section tree-section" });
     this.humanBox = el("div", { class: "human-section" });
     this.answer = el("div", { class: "answer" });
+    this.answerNote = el("div", { class: "answer-note" });
+    this.filesBox = el("div", { class: "section files-section" });
     this.footer = el("div", { class: "costs" });
+    this.live = el("span", { class: "live", "aria-live": "polite" });
+    this.stopButton = el("button", { class: "stop secondary", type: "button", text: "Stop", title: "cancel this run",
+      onclick: () => this.stop() });
+    if (run.status && ["succeeded", "failed", "cancelled"].includes(run.status)) this.stopButton.hidden = true;
     this.reasoning = el("details", { class: "reasoning", open: "" },
       el("summary", { text: "Reasoning" }), this.steps, this.planBox, this.streamBox, this.toolBox,
       this.evidenceBox, this.treeBox);
+    const earlier = run.input.context
+      ? el("details", { class: "context" }, el("summary", { text: "follows up on the conversation above" }),
+        el("pre", { text: run.input.context }))
+      : null;
     this.node = el("section", { class: "turn", "data-run": run.id },
-      el("div", { class: "msg user", text: run.input.question }),
+      el("div", { class: "msg user" }, el("div", { class: "q", text: run.input.question }), earlier),
       el("div", { class: "msg assistant" },
-        el("div", { class: "status" }, el("span", { text: run.strategy }), this.badge),
-        this.reasoning, this.humanBox, this.answer, this.footer));
+        el("div", { class: "status" }, el("span", { text: run.strategy }), this.badge, this.live, this.stopButton),
+        this.reasoning, this.humanBox, this.answer, this.answerNote, this.filesBox, this.footer));
   }
+
+  get question() { return this.run.input.question; }
 
   setStatus(status) {
     this.badge.className = "badge " + status;
     this.badge.textContent = status;
+  }
+
+  async stop() {
+    this.stopButton.disabled = true;
+    try {
+      await api(`/runs/${this.run.id}/cancel`, { method: "POST" });
+    } catch (err) {
+      notice(err.message);
+      this.stopButton.disabled = false;
+    }
+  }
+
+  progress(p) {
+    if (p.phase === "done") this.calls.delete(p.call); else this.calls.set(p.call, p);
+    const latest = [...this.calls.values()].sort((a, b) => b.ts - a.ts)[0];
+    if (!latest) { this.live.textContent = ""; return; }
+    const others = this.calls.size > 1 ? ` (+${this.calls.size - 1} more calls)` : "";
+    this.live.textContent = `model call ${latest.call}: ${progressText(latest)}${others}`;
   }
 
   section(box, title) {
@@ -91,9 +195,12 @@ class Turn {
 
   handle(type, data) {
     switch (type) {
-      case "step_started":
-        this.steps.append(el("li", { text: data.name + (data.detail ? " — " + data.detail : "") }));
+      case "step_started": {
+        const words = STEP_WORDS[data.name] || data.name.replace(/_/g, " ");
+        this.steps.append(el("li", { text: words + (data.detail ? " — " + data.detail : "") }));
         break;
+      }
+      case "progress": this.progress(data); break;
       case "text_delta": this.text(data.field, data.text); break;
       case "llm_call": {
         const out = data.output;
@@ -101,7 +208,8 @@ class Turn {
           this.text("reasoning", out.reasoning);
         }
         const tokens = (data.prompt_tokens || 0) + (data.completion_tokens || 0);
-        this.steps.append(el("li", { class: "llm", text: `LLM ${data.purpose}: ${tokens} tokens, ${(data.seconds || 0).toFixed(1)} s` }));
+        this.llmSteps += 1;
+        this.steps.append(el("li", { class: "llm", text: `model step “${data.purpose}”: ${tokens} tokens, ${(data.seconds || 0).toFixed(1)} s` }));
         break;
       }
       case "tool_call": this.toolCall(data); break;
@@ -110,9 +218,12 @@ class Turn {
       case "plan": this.plan(data); break;
       case "tree": this.tree(data.tree); break;
       case "needs_human": this.askHuman(data); break;
-      case "final":
+      case "final": {
         this.answer.textContent = data.text;
+        const from = ((data.result || {}).details || {}).answer_from;
+        this.answerNote.textContent = from && from.startsWith("the reasoning") ? "answer taken from " + from : "";
         break;
+      }
       case "error":
         if (data.fatal) this.answer.after(el("div", { class: "error", text: "error: " + (data.error.message || "") + (data.error.hint ? " — " + data.error.hint : "") }));
         else this.steps.append(el("li", { class: "error", text: data.error.message || "error" }));
@@ -131,20 +242,49 @@ class Turn {
     box.textContent += piece;
   }
 
-  toolCall(data) {
+  files(workspace) {
+    const entries = Object.entries(workspace || {});
+    if (!entries.length) return;
+    this.filesBox.replaceChildren();
+    this.section(this.filesBox, "Files in the workspace");
+    for (const [path, text] of entries) {
+      this.filesBox.append(el("details", { class: "file" }, el("summary", { text: path }),
+        text == null ? el("div", { class: "more", text: "(binary or too large to show)" }) : el("pre", { text: short(text, 20000) })));
+    }
+  }
+
+  // Tool calls sit under the step they belong to (the planner's subtask), so a failure is read in its place.
+  groupBox(group) {
     this.section(this.toolBox, "Tool calls");
+    if (!group) return this.toolBox;
+    let box = this.groups.get(group);
+    if (!box) {
+      box = el("div", { class: "group", "data-group": group },
+        el("h5", { text: this.groupTitle(group) }), el("div", { class: "group-outcome" }));
+      this.groups.set(group, box);
+      this.toolBox.append(box);
+    }
+    return box;
+  }
+
+  groupTitle(group) {
+    const name = this.subtaskNames.get(group);
+    return `subtask ${group}` + (name ? ` — ${name}` : "");
+  }
+
+  toolCall(data) {
     const card = el("div", { class: "tool pending", "data-call": data.call_id },
-      el("span", { class: "name", text: "⚙ " + data.tool }), el("pre", { class: "args", text: short(data.args, 1500) }));
+      el("span", { class: "name", text: "⚙ " + data.tool }), argsView(data.args));
     this.tools.set(data.call_id, card);
-    this.toolBox.append(card);
+    this.groupBox(data.group).append(card);
   }
 
   toolResult(data) {
     let card = this.tools.get(data.call_id);
-    if (!card) { this.toolCall({ call_id: data.call_id, tool: data.tool, args: {} }); card = this.tools.get(data.call_id); }
+    if (!card) { this.toolCall({ call_id: data.call_id, tool: data.tool, args: {}, group: data.group }); card = this.tools.get(data.call_id); }
     card.className = "tool " + (data.ok ? "ok" : "err");
-    const label = data.ok ? `← ok (${(data.seconds || 0).toFixed(2)} s)` : "← error: " + (data.error || "");
-    card.append(el("div", { class: "meta", text: label }), el("pre", { class: "output", text: short(data.output ?? "") }));
+    const label = data.ok ? `← ok (${(data.seconds || 0).toFixed(2)} s)` : "← failed: " + (data.error || "no reason given");
+    card.append(el("div", { class: "meta", text: label }), outputView(data.output));
   }
 
   evidence(data) {
@@ -170,14 +310,25 @@ class Turn {
     this.planBox.replaceChildren();
     this.section(this.planBox, "Plan");
     const plan = data.plan || {};
-    const render = (items) => el("ul", { class: "plan" }, ...(items || []).map((s) => el("li", {},
-      el("span", { class: "node" },
-        el("span", { class: "st " + (s.status || ""), text: s.status || "" }),
-        el("span", { class: "label", title: s.goal || "", text: `${s.id ? s.id + " " : ""}${s.name || s.goal || ""}` })),
-      (s.children || s.subtasks || []).length ? render(s.children || s.subtasks) : null)));
+    const outcomes = data.outcomes || {};
+    const render = (items) => el("ul", { class: "plan" }, ...(items || []).map((s) => {
+      if (s.id) this.subtaskNames.set(s.id, s.name || s.goal || "");
+      const outcome = outcomes[s.id];
+      return el("li", {},
+        el("span", { class: "node" },
+          el("span", { class: "st " + (s.status || ""), text: s.status || "" }),
+          el("span", { class: "label", title: s.goal || "", text: `${s.id ? s.id + " " : ""}${s.name || s.goal || ""}` })),
+        outcome ? el("div", { class: "outcome " + (s.status || ""), text: (s.status === "failed" ? "why it failed: " : "found: ") + outcome }) : null,
+        (s.children || s.subtasks || []).length ? render(s.children || s.subtasks) : null);
+    }));
     if (plan.goal) this.planBox.append(el("div", { class: "scores", text: "goal: " + plan.goal }));
     this.planBox.append(render(plan.subtasks || plan.children));
     if (data.change) this.planBox.append(el("div", { class: "scores", text: "last change: " + data.change }));
+    for (const [group, box] of this.groups) {  // names may arrive after the first tool call of a subtask
+      box.querySelector("h5").textContent = this.groupTitle(group);
+      const outcome = outcomes[group];
+      if (outcome) box.querySelector(".group-outcome").textContent = outcome;
+    }
   }
 
   tree(tree) {
@@ -239,12 +390,19 @@ class Turn {
   async finish(status) {
     this.done = true;
     this.setStatus(status);
+    this.stopButton.hidden = true;
+    this.calls.clear();
+    this.live.textContent = "";
     for (const form of this.humanBox.querySelectorAll("form")) form.replaceWith(el("div", { class: "you", text: "(closed)" }));
     try {
       const run = await api(`/runs/${this.run.id}`);
+      this.run = run;
+      this.files(((run.result || {}).details || {}).workspace);
       const c = run.costs || {};
       if (c.llm_calls != null) {
-        this.footer.textContent = `${c.llm_calls} LLM calls · ${(c.prompt_tokens || 0) + (c.completion_tokens || 0)} tokens · ${Number(c.llm_seconds || 0).toFixed(1)} s in the model`;
+        // every model request counts, retries and the typed-answer calls included; the list shows the steps
+        const steps = this.llmSteps && this.llmSteps !== c.llm_calls ? ` for ${this.llmSteps} listed model steps` : "";
+        this.footer.textContent = `${c.llm_calls} model calls${steps} · ${(c.prompt_tokens || 0) + (c.completion_tokens || 0)} tokens · ${Number(c.llm_seconds || 0).toFixed(1)} s in the model`;
       }
     } catch (_) { /* the footer is optional */ }
     loadRuns();
@@ -325,9 +483,46 @@ function show(run) {
 async function loadStrategies() {
   state.strategies = await api("/strategies");
   const select = $("#strategy");
-  select.replaceChildren(...state.strategies.map((s) => el("option", { value: s.name, title: s.description, text: s.name })));
+  const label = (s) => `${s.name} — ${s.description.length > 56 ? s.description.slice(0, 55) + "…" : s.description}`;
+  select.replaceChildren(...state.strategies.map((s) => el("option", { value: s.name, title: s.description, text: label(s) })));
   const saved = localStorage.getItem("ponder.strategy");
   select.value = state.strategies.some((s) => s.name === saved) ? saved : (state.strategies.find((s) => s.name === "cot") || state.strategies[0] || {}).name;
+  describeStrategy();
+}
+
+function describeStrategy() {
+  const chosen = state.strategies.find((s) => s.name === $("#strategy").value);
+  $("#strategy-about").textContent = chosen ? `${chosen.name}: ${chosen.description}` : "";
+}
+
+// ---------- the conversation: each question is a run; the earlier turns go with it as its context ----------
+
+const CONTEXT_CHARS = 6000;  // the newest part of a long conversation; the model's context is small
+
+function conversationContext() {
+  const lines = [];
+  turns.forEach((turn, i) => {
+    if (i === 0 && turn.run.input.context) lines.push(turn.run.input.context);  // a follow-up opened from the list
+    lines.push("user: " + turn.question);
+    const answer = turn.answer.textContent.trim();
+    if (answer) lines.push("assistant: " + answer);
+  });
+  const text = lines.join("\n");
+  return text.length > CONTEXT_CHARS ? "…" + text.slice(text.length - CONTEXT_CHARS) : text;
+}
+
+function showFollowup() {
+  const n = turns.length;
+  $("#followup").hidden = !n;
+  $("#followup").textContent = n ? `Follow-up: the ${n === 1 ? "question" : n + " questions"} above go with it. “New” starts afresh.` : "";
+}
+
+// "A: red; B: blue" or "red; blue" -> [{label, text}]
+function parseChoices(raw) {
+  return raw.split(/[;\n]/).map((part) => part.trim()).filter(Boolean).map((part, i) => {
+    const m = part.match(/^([A-Za-z0-9]{1,3})\s*[:.)]\s*(.+)$/);
+    return m ? { label: m[1], text: m[2] } : { label: String.fromCharCode(65 + i), text: part };
+  });
 }
 
 async function loadRuns() {
@@ -335,7 +530,7 @@ async function loadRuns() {
   try { runs = (await api("/runs?limit=40")).runs; } catch (_) { return; }
   $("#runs").replaceChildren(...runs.map((run) => el("li", {
     "data-run": run.id, class: state.current && state.current.run.id === run.id ? "active" : "",
-    onclick: () => { clearConversation(); show(run); loadRuns(); },
+    onclick: () => { clearConversation(); show(run); showFollowup(); document.body.classList.remove("runs-open"); loadRuns(); },
   }, el("span", { class: "q", text: run.input.question }),
   el("span", { class: "meta", text: `${run.strategy} · ${run.status} · ${new Date(run.created_at * 1000).toLocaleString()}` }))));
 }
@@ -345,14 +540,22 @@ async function ask(ev) {
   const question = $("#question").value.trim();
   if (!question) return;
   notice("");
+  const input = { question, family: $("#family").value };
+  if (input.family === "choice") {
+    input.choices = parseChoices($("#choices").value);
+    if (input.choices.length < 2) { notice("A choice question needs at least two options, e.g. “A: red; B: blue”."); return; }
+  }
+  const context = conversationContext();
+  if (context) input.context = context;
   $("#send").disabled = true;
   try {
     const run = await api("/runs", {
       method: "POST",
-      body: JSON.stringify({ strategy: $("#strategy").value, input: { question, family: $("#family").value } }),
+      body: JSON.stringify({ strategy: $("#strategy").value, input }),
     });
     $("#question").value = "";
     show(run);
+    showFollowup();
     loadRuns();
   } catch (err) {
     notice(err.message);
@@ -364,10 +567,15 @@ async function ask(ev) {
 async function start() {
   $("#apikey").value = apiKey();
   $("#apikey").addEventListener("change", () => { localStorage.setItem("ponder.apiKey", $("#apikey").value.trim()); notice(""); start(); });
-  $("#strategy").addEventListener("change", () => localStorage.setItem("ponder.strategy", $("#strategy").value));
+  $("#strategy").addEventListener("change", () => { localStorage.setItem("ponder.strategy", $("#strategy").value); describeStrategy(); });
+  $("#family").addEventListener("change", () => { $("#choices").hidden = $("#family").value !== "choice"; });
+  $("#toggle-runs").onclick = () => {
+    const open = document.body.classList.toggle("runs-open");
+    $("#toggle-runs").setAttribute("aria-expanded", String(open));
+  };
   $("#ask").onsubmit = ask;
   $("#question").onkeydown = (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("#ask").requestSubmit(); } };
-  $("#new-chat").onclick = () => { clearConversation("New conversation."); loadRuns(); };
+  $("#new-chat").onclick = () => { clearConversation("New conversation."); showFollowup(); loadRuns(); };
   try { await loadStrategies(); } catch (err) { notice(err.message); }
   loadRuns();
 }
