@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 
-def ponder(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def ponder(tmp_path: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
+        **extra_env,
         "PONDER_SEARCH__INDEX_DIR": str(tmp_path / "index"),
         "PONDER_SEARCH__KB_PATH": str(tmp_path / "kb.sqlite"),
         "COLUMNS": "200",
@@ -34,7 +35,9 @@ def test_add_search_delete_and_kb(tmp_path: Path) -> None:
 
     found = ponder(tmp_path, "search", "Phobos Deimos", "-k", "1")
     assert found.returncode == 0, found.stderr
-    assert "notes/mars.txt" in found.stdout and "**Phobos**" in found.stdout
+    assert "notes/mars.txt" in found.stdout and "Phobos and Deimos" in found.stdout and "**" not in found.stdout
+    in_colour = ponder(tmp_path, "search", "Phobos", "-k", "1", FORCE_COLOR="1", TERM="xterm")
+    assert "\x1b[1;33mPhobos\x1b[0m" in in_colour.stdout  # the match in bold, as a terminal shows it
 
     gone = ponder(tmp_path, "index", "delete", "notes/mars.txt")
     assert gone.returncode == 0 and "deleted 1" in gone.stdout

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 if TYPE_CHECKING:
     from ponder.config import SearchSettings
@@ -196,6 +197,14 @@ def kb_check_cmd(
     _run(go)
 
 
+def highlighted(snippet: str) -> Text:
+    """A snippet's ``**matched**`` words in bold for a terminal (the text itself is never read as markup)."""
+    out = Text()
+    for i, part in enumerate(snippet.split("**")):
+        out.append(part, style="bold yellow" if i % 2 else None)
+    return out
+
+
 def search_cmd(
     query: Annotated[str, typer.Argument(help="what to look for")],
     k: Annotated[int, typer.Option("-k", help="how many hits")] = 5,
@@ -227,7 +236,7 @@ def search_cmd(
                 print(json.dumps(h.model_dump(mode="json")))
             else:
                 console.print(f"[bold]{i}. {h.title or h.doc_id}[/]  [dim]{h.url or h.doc_id}  {h.score:.2f}[/]")
-                console.print(f"   {h.snippet}", markup=False)
+                console.print(Text("   ").append(highlighted(h.snippet)))
         if not hits and not as_json:
             console.print("no hits")
 

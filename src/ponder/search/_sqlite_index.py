@@ -13,7 +13,7 @@ import anyio.to_thread
 from ponder.errors import ConfigError
 from ponder.search._index import check_document, check_k, not_found
 from ponder.search._protocols import Document, Hit
-from ponder.search._text import query_terms
+from ponder.search._text import candidates, exact_first, query_terms
 
 T = TypeVar("T")
 
@@ -57,15 +57,20 @@ class SqliteIndex:
 
     async def search(self, query: str, k: int = 10) -> list[Hit]:
         k = check_k(k)
-        match = " OR ".join(f'"{t}"' for t in query_terms(query))
+        terms = query_terms(query)
+        match = " OR ".join(f'"{t}"' for t in terms)
 
         def run(conn: sqlite3.Connection) -> list[Hit]:
             rows = conn.execute(
-                "SELECT d.doc_id, d.title, d.url, snippet(fts, 1, '**', '**', '…', 24), -bm25(fts, 2.0, 1.0)"
+                "SELECT d.doc_id, d.title, d.url, snippet(fts, 1, '**', '**', '…', 24), -bm25(fts, 2.0, 1.0), d.text"
                 " FROM fts JOIN docs d ON d.id = fts.rowid WHERE fts MATCH ? ORDER BY bm25(fts, 2.0, 1.0) LIMIT ?",
-                (match, k),
+                (match, candidates(k)),
             ).fetchall()
-            return [Hit(doc_id=r[0], title=r[1] or "", url=r[2], snippet=r[3] or "", score=r[4]) for r in rows]
+            found = [
+                (Hit(doc_id=r[0], title=r[1] or "", url=r[2], snippet=r[3] or "", score=r[4]), r[1] or "", r[5])
+                for r in rows
+            ]
+            return exact_first(found, terms, k)
 
         return await self._run(run)
 

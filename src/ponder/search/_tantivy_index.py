@@ -13,7 +13,7 @@ import tantivy
 from ponder.errors import ConfigError
 from ponder.search._index import check_document, check_k, not_found
 from ponder.search._protocols import Document, Hit
-from ponder.search._text import query_terms
+from ponder.search._text import candidates, exact_first, query_terms
 
 T = TypeVar("T")
 _WRITER_HEAP = 64_000_000
@@ -82,30 +82,30 @@ class TantivyIndex:
 
     async def search(self, query: str, k: int = 10) -> list[Hit]:
         k = check_k(k)
-        text = " ".join(f'"{t}"' for t in query_terms(query))  # quoted: plain words, never query syntax
+        terms = query_terms(query)
+        text = " ".join(f'"{t}"' for t in terms)  # quoted: plain words, never query syntax
 
         def run(index: tantivy.Index) -> list[Hit]:
             q = index.parse_query(text, ["title", "text"], field_boosts={"title": 2.0})
             searcher = index.searcher()
-            result = searcher.search(q, k, count=False)
+            result = searcher.search(q, candidates(k), count=False)
             if not result.hits:
                 return []
             gen = tantivy.SnippetGenerator.create(searcher, q, self._schema, "text")
             gen.set_max_num_chars(_SNIPPET_CHARS)
-            hits = []
+            found = []
             for score, address in result.hits:
                 doc = searcher.doc(address)
-                url = doc.get_first("url")
-                hits.append(
-                    Hit(
-                        doc_id=doc.get_first("doc_id"),
-                        title=doc.get_first("title") or "",
-                        url=url or None,
-                        snippet=_mark(gen.snippet_from_doc(doc)),
-                        score=float(score),
-                    )
+                title = doc.get_first("title") or ""
+                hit = Hit(
+                    doc_id=doc.get_first("doc_id"),
+                    title=title,
+                    url=doc.get_first("url") or None,
+                    snippet=_mark(gen.snippet_from_doc(doc)),
+                    score=float(score),
                 )
-            return hits
+                found.append((hit, title, doc.get_first("text") or ""))
+            return exact_first(found, terms, k)
 
         return await self._run(run)
 

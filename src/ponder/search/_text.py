@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ponder.errors import InputError
+
+T = TypeVar("T")
 
 MAX_QUERY_CHARS = 2000
 MAX_QUERY_TERMS = 64
@@ -78,3 +80,21 @@ def relation_key(relation: str) -> str:
     """``IsA``, ``is a``, ``is-a`` and ``is_a`` all become ``is_a``."""
     spaced = _CAMEL.sub(" ", relation.strip())
     return "_".join(words(spaced.replace("-", " ").replace("_", " "))) or relation.strip().lower()
+
+
+def candidates(k: int) -> int:
+    """How many stemmed matches to fetch for ``k`` hits, so exact matches can be ranked first among them."""
+    return min(max(50, 4 * k), 500)
+
+
+def exact_first(candidates: list[tuple[T, str, str]], terms: list[str], k: int) -> list[T]:
+    """The ``k`` best of ``candidates`` ((hit, title, text), in BM25 order), those that contain the query's words as
+    written ranked first (in the title counting twice). Stemming makes "France" match "franc"; a person asking about
+    France wants the pages that say France before the ones about the currency."""
+    wanted = set(terms)
+
+    def exact(title: str, text: str) -> int:
+        return 2 * len(wanted & set(words(title))) + len(wanted & set(words(text)))
+
+    ranked = sorted(enumerate(candidates), key=lambda pair: (-exact(pair[1][1], pair[1][2]), pair[0]))
+    return [hit for _, (hit, _, _) in ranked[:k]]
