@@ -53,6 +53,8 @@ def test_the_gpu_stack() -> None:
     assert "guided" not in flags  # the removed guided_* options are ignored by current vLLM
     assert "--enable-auto-tool-choice" in flags
     assert "--tool-call-parser=hermes" in flags
+    assert "--generation-config=vllm" in flags and "--enable-prompt-tokens-details" in flags
+    assert not vllm["command"][0].startswith("--") and "--model" not in flags  # the model is positional
     assert "/health" in " ".join(vllm["healthcheck"]["test"])
     assert vllm["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
     assert any(str(v).endswith("/root/.cache/huggingface") or "huggingface" in str(v) for v in vllm["volumes"])
@@ -89,6 +91,7 @@ def test_the_grafana_dashboard_charts_ponder_and_vllm() -> None:
 
     dashboard = json.loads((ROOT / "docker/grafana/dashboards/ponder.json").read_text())
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    assert "vllm:time_per_output_token_seconds" not in exprs  # removed from vLLM; inter_token_latency replaced it
     for metric in ("ponder_runs_total", "ponder_llm_call_seconds_bucket", "ponder_tool_call_seconds_bucket", "vllm:"):
         assert metric in exprs
 

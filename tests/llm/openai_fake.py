@@ -6,7 +6,8 @@
 - A JSON-schema constraint is answered with the smallest document valid against the schema (objects with their
   required properties, the first enum value, ``minItems`` elements); a regex with the shortest string the regex
   parser's syntax tree yields; a choice with the ``i``-th choice. Unconstrained replies echo the last user message.
-- ``max_tokens`` counts whitespace-separated words; ``stop`` cuts before the first stop string.
+- ``max_completion_tokens`` counts whitespace-separated words (``max_tokens`` too, listed in ``deprecated``);
+  ``stop`` cuts before the first stop string; more than 4 stop strings are refused, as vLLM and OpenAI do.
 - ``fail(status, times)`` makes the next ``times`` requests answer with ``status``.
 """
 
@@ -22,9 +23,13 @@ import httpx
 _sre: Any = importlib.import_module("re._parser")
 _c: Any = importlib.import_module("re._constants")
 
-COMMON_FIELDS = {"model", "messages", "temperature", "top_p", "max_tokens", "n", "stop", "seed", "logprobs"}
+COMMON_FIELDS = {"model", "messages", "temperature", "top_p", "max_completion_tokens", "n", "stop", "seed", "logprobs"}
 COMMON_FIELDS |= {"top_logprobs", "response_format", "stream", "stream_options"}
-DIALECT_FIELDS = {"vllm": COMMON_FIELDS | {"structured_outputs"}, "openai": COMMON_FIELDS}
+DIALECT_FIELDS = {
+    "vllm": COMMON_FIELDS | {"structured_outputs", "top_k", "repetition_penalty"},
+    "openai": COMMON_FIELDS,
+}
+DEPRECATED = {"max_tokens": "use max_completion_tokens"}  # accepted by both servers, flagged in ``deprecated``
 
 
 def minimal_instance(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
@@ -91,6 +96,7 @@ class FakeOpenAIServer:
         self.model = model
         self.bodies: list[dict[str, Any]] = []
         self.rejected: list[str] = []
+        self.deprecated: list[str] = []
         self._failures: deque[int] = deque()
 
     def client(self) -> httpx.AsyncClient:
@@ -105,7 +111,8 @@ class FakeOpenAIServer:
 
     def check(self, body: dict[str, Any]) -> str | None:
         """Why a server would refuse ``body``, or None."""
-        unknown = set(body) - DIALECT_FIELDS[self.dialect]
+        self.deprecated += [f"{key}: {why}" for key, why in DEPRECATED.items() if key in body]
+        unknown = set(body) - DIALECT_FIELDS[self.dialect] - set(DEPRECATED)
         if unknown:
             return f"unknown fields: {sorted(unknown)}"
         if any(key.startswith("guided_") for key in body):
@@ -129,6 +136,8 @@ class FakeOpenAIServer:
             return "top_logprobs needs logprobs"
         if "stream_options" in body and body.get("stream") is not True:
             return "stream_options needs stream"
+        if len(body.get("stop") or []) > 4:
+            return "stop: at most 4 sequences"
         return None
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -190,8 +199,9 @@ class FakeOpenAIServer:
             if stop in text:
                 text = text[: text.index(stop)]
         words = text.split(" ")
-        if len(words) > body.get("max_tokens", 16):
-            text, finish = " ".join(words[: body["max_tokens"]]), "length"
+        limit = body.get("max_completion_tokens", body.get("max_tokens", 16))
+        if len(words) > limit:
+            text, finish = " ".join(words[:limit]), "length"
         choice: dict[str, Any] = {
             "index": i,
             "message": {"role": "assistant", "content": text},

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from ponder.config import Backend
-from ponder.errors import ModelServerError, UnsupportedConstraint
+from ponder.errors import ModelRequestRejected, ModelServerError, UnsupportedConstraint
 from ponder.llm import (
     ChatRequest,
     ChoiceConstraint,
@@ -37,7 +37,9 @@ def test_vllm_plain_body_is_exact() -> None:
         "messages": [{"role": "user", "content": "hi"}],
         "temperature": 0.5,
         "top_p": 1.0,
-        "max_tokens": 7,
+        "max_completion_tokens": 7,
+        "top_k": 0,
+        "repetition_penalty": 1.0,
         "n": 2,
         "stop": ["\n"],
         "seed": 3,
@@ -161,3 +163,17 @@ def test_parse_choices_maps_finish_reasons_logprobs_and_usage() -> None:
 def test_parse_choices_refuses_non_completions(data: object) -> None:
     with pytest.raises(ModelServerError):
         parse_choices(data)
+
+
+def test_openai_dialect_sends_max_completion_tokens_and_no_vllm_fields() -> None:
+    body = _body(Backend.openai, max_tokens=9)
+    assert body["max_completion_tokens"] == 9 and "max_tokens" not in body
+    assert "top_k" not in body and "repetition_penalty" not in body
+    assert _body(Backend.llamacpp, max_tokens=9)["max_tokens"] == 9  # llama.cpp's server reads max_tokens
+
+
+@pytest.mark.parametrize("dialect", [Backend.vllm, Backend.openai])
+def test_more_than_four_stop_strings_are_refused_before_sending(dialect: Backend) -> None:
+    assert _body(dialect, stop=list("abcd"))["stop"] == list("abcd")
+    with pytest.raises(ModelRequestRejected, match="at most 4"):
+        _body(dialect, stop=list("abcde"))

@@ -217,4 +217,4 @@ def fetch_command(
         raise _exit(exc) from exc
     check = "matches the upstream hash" if verified else "[yellow]not checked against the upstream hash[/]"
     console.print(f"{name}: {count} items -> {path} ({check}); license: {UPSTREAM[name].license}")
-    console.print(f"try: ponder eval -d {name} --limit 20" + (f" --data-dir {folder}" if data_dir else ""))
+    console.print(f"try: ponder eval run -d {name} --limit 20" + (f" --data-dir {folder}" if data_dir else ""))

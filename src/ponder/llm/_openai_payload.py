@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ponder.config import Backend
-from ponder.errors import ConfigError, ModelServerError, UnsupportedConstraint
+from ponder.errors import ConfigError, ModelRequestRejected, ModelServerError, UnsupportedConstraint
 from ponder.llm._gbnf import choice_grammar, regex_grammar
 from ponder.llm._types import (
     Capabilities,
@@ -34,6 +34,7 @@ from ponder.llm._types import (
 )
 
 ALL_KINDS = frozenset({"json_schema", "regex", "choice", "grammar"})
+MAX_STOP = 4  # OpenAI's and vLLM's limit on stop strings
 
 DIALECT_CAPABILITIES: dict[Backend, Capabilities] = {
     Backend.vllm: Capabilities(constraints=ALL_KINDS, native_n=True),
@@ -110,10 +111,24 @@ def build_payload(request: ChatRequest, model_name: str | None, dialect: Backend
     body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
     body["temperature"] = request.temperature
     body["top_p"] = request.top_p
-    body["max_tokens"] = request.max_tokens
+    if dialect is Backend.llamacpp:
+        body["max_tokens"] = request.max_tokens
+    else:  # OpenAI deprecated max_tokens (its reasoning models reject it); vLLM reads both
+        body["max_completion_tokens"] = request.max_tokens
+    if dialect is Backend.vllm:
+        # what ponder means, whatever the server's generation config says: vLLM's default `--generation-config
+        # auto` applies the model's generation_config.json (Qwen2.5: repetition_penalty 1.05, top_k 20) to every
+        # request that leaves these out, greedy JSON included. top_k 0 considers every token (SamplingParams).
+        body["top_k"] = 0
+        body["repetition_penalty"] = 1.0
     if capabilities_for(dialect).native_n:
         body["n"] = request.n
     if request.stop:
+        if dialect is not Backend.llamacpp and len(request.stop) > MAX_STOP:
+            raise ModelRequestRejected(
+                f"{len(request.stop)} stop strings; the {dialect.value} API accepts at most {MAX_STOP}",
+                hint="keep the 4 that matter most",
+            )
         body["stop"] = list(request.stop)
     if request.seed is not None:
         body["seed"] = request.seed

@@ -2,8 +2,8 @@
 
 The last user message is the question; earlier messages become the task's context. A chat completion is a run
 like any other (listed, persisted, owned by the key), so its reasoning can be inspected later through
-``/runs/{id}``. Streaming sends the reasoning as ``reasoning_content`` deltas (the convention of vLLM and other
-reasoning servers) and the answer as ``content``.
+``/runs/{id}``. Streaming sends the reasoning as ``reasoning_content`` deltas (the field DeepSeek's API and most
+clients read; vLLM 0.33 itself emits ``reasoning``) and the answer as ``content``.
 """
 
 from __future__ import annotations
