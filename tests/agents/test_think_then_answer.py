@@ -132,3 +132,25 @@ async def test_an_open_answer_without_its_final_line_is_the_last_line_and_says_s
 async def test_an_open_reply_cut_off_or_empty_is_an_error_not_an_answer(reply: object, error: type) -> None:
     with pytest.raises(error):
         await run_to_result(get_strategy("cot").run(Task(question="And now?"), Context(ScriptedModel([reply]))))
+
+
+async def test_the_streamed_reasoning_of_an_open_answer_stops_before_its_final_line() -> None:
+    from collections.abc import AsyncIterator
+
+    from ponder.agents._stream import stream_text
+    from ponder.llm import ChatResponse, StreamChunk
+
+    class Pieces(ScriptedModel):
+        async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+            response = await self.complete(request)
+            for i in range(0, len(response.text), 2):  # the marker arrives split across pieces
+                yield StreamChunk(delta=response.text[i : i + 2])
+            yield StreamChunk(response=response)
+
+    text = f"17 + 5 = 22\n{ANSWER_MARKER} 22"
+    items = [i async for i in stream_text(Pieces([text]), [user("q")], field="reasoning", until=ANSWER_MARKER)]
+    assert "".join(i.text for i in items if isinstance(i, TextDelta)) == "17 + 5 = 22"
+    assert isinstance(items[-1], ChatResponse) and items[-1].text == text
+    fin = "He said: Fin"  # ends like the marker's beginning, but the reply ends there: the tail is sent
+    items = [i async for i in stream_text(Pieces([fin]), [user("q")], until=ANSWER_MARKER)]
+    assert "".join(i.text for i in items if isinstance(i, TextDelta)) == fin

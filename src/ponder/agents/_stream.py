@@ -110,11 +110,38 @@ async def stream_think_then_answer(
 
 
 async def stream_text(
-    model: ChatModel, messages: Sequence[Message], *, field: str = "text", **options: Any
+    model: ChatModel, messages: Sequence[Message], *, field: str = "text", until: str | None = None, **options: Any
 ) -> AsyncIterator[TextDelta | ChatResponse]:
-    """An unconstrained reply: :class:`TextDelta` events as it is generated, then the whole response."""
+    """An unconstrained reply: :class:`TextDelta` events as it is generated, then the whole response. With ``until``
+    the deltas stop where that marker starts (the reply's answer line is not part of the streamed reasoning); a
+    tail that could be the marker's beginning, or trailing whitespace, is held back until it is clear what follows."""
+    sent = 0
+    text = ""
+    done = False
     async for chunk in stream_or_complete(model, ChatRequest(messages=list(messages), **options)):
-        if chunk.delta:
-            yield TextDelta(field=field, text=chunk.delta)
+        if chunk.delta and not done:
+            text += chunk.delta
+            cut = text.find(until) if until else -1
+            if cut >= 0:
+                end, done = cut, True
+            elif until:
+                end = len(text) - _partial_suffix(text, until)
+            else:
+                end = len(text)
+            while until and end > sent and text[end - 1].isspace():  # the line before the marker: held too
+                end -= 1
+            if end > sent:
+                yield TextDelta(field=field, text=text[sent:end])
+                sent = end
         if chunk.response is not None:
+            if not done and until and sent < len(text):  # the held-back tail was not the marker after all
+                yield TextDelta(field=field, text=text[sent:])
             yield chunk.response
+
+
+def _partial_suffix(text: str, marker: str) -> int:
+    """The length of the longest end of ``text`` that is a beginning of ``marker``."""
+    for n in range(min(len(marker) - 1, len(text)), 0, -1):
+        if marker.startswith(text[-n:]):
+            return n
+    return 0

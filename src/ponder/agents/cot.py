@@ -110,7 +110,12 @@ class ChainOfThought:
         stream: AsyncIterator[TextDelta | BaseModel | tuple[str, BaseModel] | ChatResponse]
         if form == "text":
             stream = stream_text(
-                model, self.messages(task), field="reasoning", temperature=self.temperature, max_tokens=self.max_tokens
+                model,
+                self.messages(task),
+                field="reasoning",
+                until=ANSWER_MARKER,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
             )
         elif form == "json":
             stream = stream_structured(

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ponder.api._auth import KeyRing, check_binding
 from ponder.api._catalog import StrategyCatalog
@@ -19,6 +20,7 @@ from ponder.api._deps import Service
 from ponder.api._evals import EvalJobs
 from ponder.api._lease import Leases
 from ponder.api._metrics import MeasuredToolServer, Metrics
+from ponder.api._openai_errors import openai_error
 from ponder.api._runs import RunManager
 from ponder.api._store import RunStore
 from ponder.api._writer import EventLog
@@ -139,13 +141,14 @@ def create_app(
     @app.exception_handler(PonderError)
     async def _ponder_error(request: Request, exc: PonderError) -> JSONResponse:
         body = exc.to_dict()
-        if request.url.path.startswith("/v1/"):  # OpenAI clients show only `message`: put the hint in it
-            body["message"] = str(exc)
-            body["code"] = exc.status_code
+        status = exc.status_code
+        if _openai_path(request):  # OpenAI's shape; its clients show only `message`: put the hint in it
+            status = 400 if status == 422 else status  # OpenAI answers any invalid request with 400
+            body = openai_error(status, str(exc), code=type(exc).__name__, extra=body)
         headers = exc.headers()
         if headers is None and exc.status_code == 503 and exc.retryable:  # any retryable 503 is a capacity answer
             headers = ServiceBusy("").headers()
-        return JSONResponse({"error": body}, status_code=exc.status_code, headers=headers)
+        return JSONResponse({"error": body}, status_code=status, headers=headers)
 
     @app.exception_handler(sa_exc.TimeoutError)
     async def _pool_exhausted(request: Request, exc: sa_exc.TimeoutError) -> JSONResponse:
@@ -154,7 +157,7 @@ def create_app(
         return await _ponder_error(request, busy)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err.get('loc', ())) or '(root)'}: {err.get('msg')}" for err in exc.errors()
         )
@@ -165,7 +168,22 @@ def create_app(
             "retryable": False,
             "detail": jsonable(exc.errors()),
         }
+        if _openai_path(request):  # OpenAI answers a malformed request with 400 and names the parameter
+            first = exc.errors()[0] if exc.errors() else {}
+            param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+            body = openai_error(400, str(body["message"]), code="InputError", param=param, extra=body)
+            return JSONResponse({"error": body}, status_code=400)
         return JSONResponse({"error": body}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Unknown paths and wrong methods answer in the same error shape as everything else."""
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        hint = "see /docs for the API's paths" if exc.status_code in (404, 405) else ""
+        body: dict[str, Any] = {"type": "HTTPError", "message": message, "hint": hint, "retryable": False}
+        if _openai_path(request):
+            body = openai_error(exc.status_code, message, code="HTTPError", extra=body)
+        return JSONResponse({"error": body}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     from ponder.api.routes import catalog as catalog_routes
     from ponder.api.routes import evals as evals_routes
@@ -180,6 +198,10 @@ def create_app(
     app.include_router(ui_routes.router)
     ui_routes.mount(app)
     return app
+
+
+def _openai_path(request: Request) -> bool:
+    return request.url.path == "/v1" or request.url.path.startswith("/v1/")
 
 
 def jsonable(value: Any) -> Any:

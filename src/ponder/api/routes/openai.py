@@ -8,25 +8,34 @@ clients read; vLLM 0.33 itself emits ``reasoning``) and the answer as ``content`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import secrets
 import time
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse
 
 import ponder.errors as errors
 from ponder.agents import Task, TaskFamily
 from ponder.api._deps import OwnerDep, ServiceDep
+from ponder.api._direct import DIRECT, build_request, choice_message, completion
+from ponder.api._metrics import MeasuredModel
+from ponder.api._openai_errors import openai_error
 from ponder.api._schemas import ErrorBody
 from ponder.api._store import RunRecord, RunStatus, StoredEvent
 from ponder.errors import InputError, NotFoundError
+from ponder.llm import ChatResponse, stream_or_complete
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 PREFIX = "ponder-"
+PING_S = 15  # keep-alive comments on long streams, so proxies and clients do not time out a thinking run
 
 
 class ChatMessage(BaseModel):
@@ -53,8 +62,17 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, ge=1)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1, description="deprecated by OpenAI: max_completion_tokens")
     max_completion_tokens: int | None = Field(default=None, ge=1)
+    n: int = Field(default=1, ge=1, le=16, description="choices (ponder-direct; strategy models answer one)")
+    stop: str | Annotated[list[str], Field(max_length=4)] | None = Field(default=None, description="at most 4")
+    seed: int | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    response_format: dict[str, Any] | None = Field(default=None, description="text, json_object or json_schema")
+    tools: list[dict[str, Any]] | None = Field(default=None, description="functions the model may call")
+    tool_choice: str | dict[str, Any] | None = Field(default=None, description="none, auto, required or a function")
     family: TaskFamily = Field(default=TaskFamily.open, description="ponder extension: the answer type")
     ponder_options: dict[str, Any] = Field(default_factory=dict, description="ponder extension: strategy options")
 
@@ -72,11 +90,26 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-@router.get("/models", response_model=ModelList, summary="The strategies, as models")
-async def list_models(service: ServiceDep, _owner: OwnerDep) -> ModelList:
-    return ModelList(
-        data=[ModelCard(id=PREFIX + name, description=desc) for name, desc in service.catalog.names().items()]
+def _cards(service: ServiceDep) -> list[ModelCard]:
+    direct = ModelCard(
+        id=DIRECT,
+        description="the backend model itself: response_format and tools enforced by constrained generation, "
+        "n, logprobs, seed, stop",
     )
+    return [direct, *(ModelCard(id=PREFIX + name, description=d) for name, d in service.catalog.names().items())]
+
+
+@router.get("/models", response_model=ModelList, summary="The strategies, as models; ponder-direct: the model itself")
+async def list_models(service: ServiceDep, _owner: OwnerDep) -> ModelList:
+    return ModelList(data=_cards(service))
+
+
+@router.get("/models/{model_id}", response_model=ModelCard, summary="One model")
+async def get_model(model_id: str, service: ServiceDep, _owner: OwnerDep) -> ModelCard:
+    for card in _cards(service):
+        if card.id == model_id:
+            return card
+    raise NotFoundError(f"unknown model {model_id!r}", hint="GET /v1/models lists them")
 
 
 def _task(messages: list[ChatMessage], family: TaskFamily) -> Task:
@@ -128,11 +161,14 @@ def _content(record: RunRecord) -> str:
     },
 )
 async def chat_completions(body: ChatCompletionRequest, service: ServiceDep, owner: OwnerDep) -> Any:
+    if body.model == DIRECT:
+        return await _direct(body, service)
     if not body.model.startswith(PREFIX) or body.model.removeprefix(PREFIX) not in service.catalog.names():
         raise NotFoundError(
             f"unknown model {body.model!r}",
-            hint="choose one of: " + ", ".join(PREFIX + n for n in service.catalog.names()),
+            hint="choose one of: " + ", ".join(c.id for c in _cards(service)),
         )
+    _strategy_fields_only(body)
     strategy = body.model.removeprefix(PREFIX)
     task = _task(body.messages, body.family)
     record = await service.runs.create(owner, strategy, task, _options(service, strategy, body), kind="chat")
@@ -140,14 +176,17 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep, own
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        chunks = _stream(service, record.id, completion_id, created, body.model, include_usage)
-        return StreamingResponse(chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        chunks = _stream(service, owner, record.id, completion_id, created, body.model, include_usage)
+        return EventSourceResponse(chunks, ping=PING_S, headers={"Cache-Control": "no-cache"})
     await service.runs.wait(record.id)
     record = await service.runs.get(record.id, owner)
     if record.status in (RunStatus.failed, RunStatus.cancelled):
         error = dict(record.error or {"type": "StrategyError", "message": "the run failed"})
         error["run_id"] = record.id
-        return JSONResponse({"error": error}, status_code=_error_status(record.error))
+        status = _error_status(record.error)
+        message = str(error.get("message", "")) + (f" ({error['hint']})" if error.get("hint") else "")
+        error_body = openai_error(status, message, code=str(error.get("type", "StrategyError")), extra=error)
+        return JSONResponse({"error": error_body}, status_code=status)
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -163,6 +202,77 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep, own
         "usage": _usage(record),
         "ponder": {"run_id": record.id, "status": record.status.value, "answer": (record.result or {}).get("answer")},
     }
+
+
+def _strategy_fields_only(body: ChatCompletionRequest) -> None:
+    """What a strategy model cannot honour yet is refused, not silently ignored."""
+    unsupported = [
+        name
+        for name, given in (
+            ("tools", bool(body.tools)),
+            ("response_format", (body.response_format or {}).get("type", "text") != "text"),
+            ("n > 1", body.n > 1),
+            ("logprobs", body.logprobs),
+        )
+        if given
+    ]
+    if unsupported:
+        raise InputError(
+            f"{body.model} does not take {', '.join(unsupported)}",
+            hint=f"{DIRECT} does (the backend model with constrained tools and structured output); strategy models "
+            "take the family ponder extension for typed answers",
+        )
+
+
+async def _direct(body: ChatCompletionRequest, service: ServiceDep) -> Any:
+    """``ponder-direct``: the chat goes to the backend model as it is, its constraints enforced."""
+    request, union = build_request(body)
+    model = MeasuredModel(service.context.model, service.metrics, "direct")
+    completion_id = "chatcmpl-" + secrets.token_hex(12)
+    created = int(time.time())
+    if not body.stream:
+        response = await model.complete(request)
+        return completion(response, union, completion_id=completion_id, created=created)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        def chunk(delta: dict[str, Any], finish: str | None = None, index: int = 0) -> dict[str, str]:
+            data = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": DIRECT,
+                "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
+            }
+            return {"data": json.dumps(data, separators=(",", ":"))}
+
+        response: ChatResponse | None = None
+        if request.n == 1 and not union:  # text or structured content streams as it is generated
+            yield chunk({"role": "assistant", "content": ""})
+            async for piece in stream_or_complete(model, request):
+                if piece.delta:
+                    yield chunk({"content": piece.delta})
+                if piece.response is not None:
+                    response = piece.response
+            assert response is not None
+            yield chunk({}, response.choices[0].finish_reason)
+        else:  # a tool call is sent whole once it is valid (clients accumulate deltas either way)
+            response = await model.complete(request)
+            for c in response.choices:
+                message, finish = choice_message(c.text, c.finish_reason, union)
+                delta: dict[str, Any] = {"role": "assistant", "content": message.get("content")}
+                if "tool_calls" in message:
+                    delta["tool_calls"] = [{"index": 0, **call} for call in message["tool_calls"]]
+                yield chunk(delta, None, c.index)
+                yield chunk({}, finish, c.index)
+        if include_usage:
+            usage = completion(response, union, completion_id=completion_id, created=created)["usage"]
+            data = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": DIRECT,
+                    "choices": [], "usage": usage}  # fmt: skip
+            yield {"data": json.dumps(data)}
+        yield {"data": "[DONE]"}
+
+    return EventSourceResponse(events(), ping=PING_S, headers={"Cache-Control": "no-cache"})
 
 
 def _reasoning(record: RunRecord) -> str | None:
@@ -210,9 +320,12 @@ def _reasoning_text(event: dict[str, Any]) -> str:
 
 
 async def _stream(
-    service: ServiceDep, run_id: str, completion_id: str, created: int, model: str, include_usage: bool
-) -> AsyncIterator[str]:
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+    service: ServiceDep, owner: str, run_id: str, completion_id: str, created: int, model: str, include_usage: bool
+) -> AsyncIterator[dict[str, str]]:
+    """The run's reasoning and answer as chunks; a client that goes away before the end cancels the run (nobody
+    would read its answer)."""
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, str]:
         body = {
             "id": completion_id,
             "object": "chat.completion.chunk",
@@ -221,35 +334,42 @@ async def _stream(
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
             **extra,
         }
-        return f"data: {json.dumps(body, separators=(',', ':'))}\n\n"
+        return {"data": json.dumps(body, separators=(",", ":"))}
 
-    yield chunk({"role": "assistant", "content": ""})
-    reasoning_text = _ReasoningText()
-    async for item in service.events.follow(run_id, 0):
-        if isinstance(item, StoredEvent):
-            event = json.loads(item.data)
-            text = reasoning_text(event)
-            if text:
-                yield chunk({"reasoning_content": text})
-            if event.get("type") == "error" and event.get("fatal"):
-                yield chunk({"content": f"error: {event['error'].get('message')}"})
-        elif item.status.finished or item.status is RunStatus.waiting:
-            record = await service.store.get_run(run_id)
-            if record is None:
+    ended = False
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        reasoning_text = _ReasoningText()
+        async for item in service.events.follow(run_id, 0):
+            if isinstance(item, StoredEvent):
+                event = json.loads(item.data)
+                text = reasoning_text(event)
+                if text:
+                    yield chunk({"reasoning_content": text})
+                if event.get("type") == "error" and event.get("fatal"):
+                    yield chunk({"content": f"error: {event['error'].get('message')}"})
+            elif item.status.finished or item.status is RunStatus.waiting:
+                ended = True
+                record = await service.store.get_run(run_id)
+                if record is None:
+                    break
+                if record.status is RunStatus.succeeded or record.status is RunStatus.waiting:
+                    yield chunk({"content": _content(record)})
+                extra: dict[str, Any] = {"ponder": {"run_id": run_id, "status": record.status.value}}
+                yield chunk({}, "stop", **extra)
+                if include_usage:
+                    usage_chunk = {
+                        "id": completion_id,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model,
+                        "choices": [],
+                        "usage": _usage(record),
+                    }
+                    yield {"data": json.dumps(usage_chunk)}
                 break
-            if record.status is RunStatus.succeeded or record.status is RunStatus.waiting:
-                yield chunk({"content": _content(record)})
-            extra: dict[str, Any] = {"ponder": {"run_id": run_id, "status": record.status.value}}
-            yield chunk({}, "stop", **extra)
-            if include_usage:
-                usage_chunk = {
-                    "id": completion_id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
-                    "choices": [],
-                    "usage": _usage(record),
-                }
-                yield f"data: {json.dumps(usage_chunk)}\n\n"
-            break
-    yield "data: [DONE]\n\n"
+        yield {"data": "[DONE]"}
+    finally:
+        if not ended:  # the client disconnected mid-run (sse-starlette closed this generator)
+            with contextlib.suppress(errors.PonderError):
+                await asyncio.shield(service.runs.cancel(run_id, owner))

@@ -1,0 +1,223 @@
+"""``ponder-direct`` on /v1 with the official openai client (issue 20): client tools as constrained tool calls, a
+tool loop across requests, structured output, n, logprobs, streamed tool-call deltas, OpenAI's error shape, and a
+disconnected stream cancelling its run. A scripted model plays the backend; the last tests use the real one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from pydantic import BaseModel
+
+from ponder.llm import ChatRequest, Choice, TokenLogprob
+from tests.api.conftest import Server, wait_status
+from tests.fakes import FunctionModel
+from tests.llm.openai_fake import minimal_instance
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "the weather in a city now",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+CLOCK = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
+
+
+def play(request: ChatRequest) -> Any:
+    """A backend that calls get_weather until it has a tool result, then answers; other constraints get the
+    smallest valid document; logprobs when asked."""
+    schema = request.constraint.json_schema if request.constraint is not None else None
+    if schema is not None and ("anyOf" in schema or "type" in schema.get("properties", {})):
+        branches = schema.get("anyOf", [schema])
+        kinds = {b["properties"]["type"]["const"] for b in branches}
+        if request.messages[-1].content.startswith("Tool result") and "message" in kinds:
+            return {"type": "message", "content": "It is 21 degrees in Paris."}
+        tool = next(b for b in branches if b["properties"]["type"]["const"] == "tool_call")
+        name = tool["properties"]["name"]["const"]
+        return {"type": "tool_call", "name": name, "arguments": {"city": "Paris"} if name == "get_weather" else {}}
+    if schema is not None:
+        return minimal_instance(schema)
+    if request.logprobs:
+        top = {"hi": -0.1, "yo": -2.5}
+        return Choice(text="hi", logprobs=[TokenLogprob(token="hi", logprob=-0.1, top=top)])
+    return f"reply {request.seed}" if request.seed is not None else "hello there"
+
+
+@pytest.fixture
+def backend() -> FunctionModel:
+    return FunctionModel(play)
+
+
+@pytest.fixture
+def direct(make_server: Callable[..., Server], backend: FunctionModel) -> Server:
+    return make_server(model=backend)
+
+
+def client_for(server: Server) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+
+
+async def test_the_openai_tool_loop_works_unchanged(direct: Server, backend: FunctionModel) -> None:
+    messages: list[Any] = [{"role": "user", "content": "What is the weather in Paris?"}]
+    async with client_for(direct) as client:
+        first = await client.chat.completions.create(model="ponder-direct", messages=messages, tools=[WEATHER, CLOCK])
+        choice = first.choices[0]
+        assert choice.finish_reason == "tool_calls" and choice.message.content is None
+        (call,) = choice.message.tool_calls or []
+        assert call.type == "function" and call.function.name == "get_weather"
+        assert json.loads(call.function.arguments) == {"city": "Paris"} and call.id.startswith("call_")
+        # the constraint offered a text reply or either tool, each with its own argument schema
+        union = backend.requests[-1].constraint.json_schema  # type: ignore[union-attr]
+        assert [b["properties"]["type"]["const"] for b in union["anyOf"]] == ["message", "tool_call", "tool_call"]
+        assert union["anyOf"][1]["properties"]["arguments"] == WEATHER["function"]["parameters"]  # type: ignore[index]
+        assert "get_weather: the weather in a city now" in backend.requests[-1].messages[0].content
+
+        messages += [choice.message.model_dump(exclude_none=True), {"role": "tool", "tool_call_id": call.id,
+                                                                    "content": '{"celsius": 21}'}]  # fmt: skip
+        second = await client.chat.completions.create(model="ponder-direct", messages=messages, tools=[WEATHER])
+        assert second.choices[0].finish_reason == "stop"
+        assert second.choices[0].message.content == "It is 21 degrees in Paris."
+    sent = backend.requests[-1].messages
+    assert sent[-1].role == "user" and sent[-1].content == f'Tool result ({call.id}):\n{{"celsius": 21}}'
+    assert sent[-2].role == "assistant" and json.loads(sent[-2].content)["name"] == "get_weather"
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "kinds"),
+    [
+        ("required", ["tool_call", "tool_call"]),
+        ({"type": "function", "function": {"name": "get_time"}}, ["tool_call"]),
+        ("none", None),
+    ],
+)
+async def test_tool_choice_shapes_the_constraint(
+    direct: Server, backend: FunctionModel, tool_choice: Any, kinds: list[str] | None
+) -> None:
+    async with client_for(direct) as client:
+        reply = await client.chat.completions.create(
+            model="ponder-direct",
+            messages=[{"role": "user", "content": "hi"}],
+            tools=[WEATHER, CLOCK],
+            tool_choice=tool_choice,
+        )
+    constraint = backend.requests[-1].constraint
+    if kinds is None:
+        assert constraint is None and reply.choices[0].message.content == "hello there"
+        return
+    assert constraint is not None
+    branches = constraint.json_schema.get("anyOf", [constraint.json_schema])
+    assert [b["properties"]["type"]["const"] for b in branches] == kinds
+    assert reply.choices[0].finish_reason == "tool_calls"
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+async def test_structured_output_n_seed_and_logprobs(direct: Server, backend: FunctionModel) -> None:
+    async with client_for(direct) as client:
+        parsed = await client.chat.completions.parse(
+            model="ponder-direct", messages=[{"role": "user", "content": "a person"}], response_format=Person
+        )
+        person = parsed.choices[0].message.parsed
+        assert isinstance(person, Person)
+        schema = backend.requests[-1].constraint.json_schema  # type: ignore[union-attr]
+        assert set(schema["properties"]) == {"name", "age"}
+        obj = await client.chat.completions.create(
+            model="ponder-direct",
+            messages=[{"role": "user", "content": "json please"}],
+            response_format={"type": "json_object"},
+        )
+        assert isinstance(json.loads(obj.choices[0].message.content or ""), dict)
+        three = await client.chat.completions.create(
+            model="ponder-direct", messages=[{"role": "user", "content": "hi"}], n=3, seed=5, stop=["\n"]
+        )
+        assert [c.index for c in three.choices] == [0, 1, 2]
+        assert backend.requests[-1].n == 3 and backend.requests[-1].seed == 5 and backend.requests[-1].stop == ["\n"]
+        probed = await client.chat.completions.create(
+            model="ponder-direct", messages=[{"role": "user", "content": "hi"}], logprobs=True, top_logprobs=2
+        )
+        content = probed.choices[0].logprobs.content  # type: ignore[union-attr]
+        assert content is not None and content[0].token == "hi"
+        assert [t.token for t in content[0].top_logprobs] == ["hi", "yo"]
+
+
+async def test_streamed_text_and_streamed_tool_call_deltas(direct: Server) -> None:
+    async with client_for(direct) as client:
+        text = ""
+        stream = await client.chat.completions.create(
+            model="ponder-direct", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        async for chunk in stream:
+            text += "".join(c.delta.content or "" for c in chunk.choices)
+        assert text == "hello there"
+        calls: dict[int, dict[str, str]] = {}
+        finish = None
+        stream = await client.chat.completions.create(
+            model="ponder-direct", messages=[{"role": "user", "content": "weather?"}], tools=[WEATHER], stream=True
+        )
+        async for chunk in stream:
+            for c in chunk.choices:
+                finish = c.finish_reason or finish
+                for delta in c.delta.tool_calls or []:
+                    entry = calls.setdefault(delta.index, {"name": "", "arguments": ""})
+                    entry["name"] += (delta.function.name if delta.function else None) or ""
+                    entry["arguments"] += (delta.function.arguments if delta.function else None) or ""
+        assert finish == "tool_calls"
+        assert calls[0]["name"] == "get_weather" and json.loads(calls[0]["arguments"]) == {"city": "Paris"}
+
+
+async def test_errors_come_in_openai_shape(direct: Server) -> None:
+    async with client_for(direct) as client:
+        with pytest.raises(openai.BadRequestError) as bad:
+            await client.chat.completions.create(
+                model="ponder-direct", messages=[{"role": "user", "content": "x"}], n=0
+            )
+        assert bad.value.body["param"] == "n" and bad.value.body["type"] == "invalid_request_error"  # type: ignore[index]
+        with pytest.raises(openai.BadRequestError, match="ponder-direct does"):
+            await client.chat.completions.create(
+                model="ponder-cot", messages=[{"role": "user", "content": "x"}], tools=[WEATHER]
+            )
+        with pytest.raises(openai.BadRequestError, match="image_url"):
+            await client.chat.completions.create(
+                model="ponder-direct",
+                messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}]}],
+            )
+        with pytest.raises(openai.BadRequestError, match="at most 4"):
+            await client.chat.completions.create(
+                model="ponder-direct", messages=[{"role": "user", "content": "x"}], stop=list("abcde")
+            )
+        assert (await client.models.retrieve("ponder-direct")).id == "ponder-direct"
+        with pytest.raises(openai.NotFoundError, match="unknown model"):
+            await client.models.retrieve("gpt-9")
+    async with httpx.AsyncClient(base_url=direct.url) as http:
+        missing = await http.post("/v1/completions", json={"model": "ponder-direct", "prompt": "x"})
+        assert missing.status_code == 404
+        error = missing.json()["error"]
+        assert error["type"] == "not_found_error" and "/v1/completions" in error["message"]
+
+
+async def test_a_disconnected_stream_cancels_its_run(make_server: Callable[..., Server]) -> None:
+    async def slow(request: ChatRequest) -> str:
+        await asyncio.sleep(1.0)
+        return "step"
+
+    server = make_server(model=FunctionModel(slow))
+    async with server.client(timeout=30) as http:
+        body = {"model": "ponder-steps", "messages": [{"role": "user", "content": "q"}], "stream": True,
+                "ponder_options": {"steps": 20}}  # fmt: skip
+        async with http.stream("POST", "/v1/chat/completions", json=body) as response:
+            async for line in response.aiter_lines():
+                if "reasoning_content" in line:  # the run is under way
+                    break
+        runs = (await http.get("/runs")).json()["runs"]
+        run = await wait_status(http, runs[0]["id"], "cancelled", within_s=10)
+        assert run["status"] == "cancelled" and run["costs"]["llm_calls"] < 20
