@@ -146,6 +146,19 @@ class APISettings(BaseModel):
     db_pool_size: int = Field(default=10, ge=1, description="database connections kept open")
     db_max_overflow: int = Field(default=10, ge=0, description="extra connections opened under load")
     db_pool_timeout_s: float = Field(default=10.0, gt=0, description="longest wait for a free connection")
+    # per-key limits (0 or empty: none); answered with 429 and Retry-After
+    rate_limit: str = Field(
+        default="",
+        description="requests per API key in the `limits` notation, e.g. '120/minute' or '10/second;500/hour'",
+    )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="where request counts live: memory:// (one replica) or a shared store such as redis://host:6379",
+    )
+    max_active_runs_per_key: int = Field(default=0, ge=0, description="runs queued or running at once per API key")
+    run_token_budget: int = Field(
+        default=0, ge=0, description="prompt + completion tokens one run may spend before it is stopped"
+    )
 
 
 class Settings(BaseSettings):

@@ -134,6 +134,14 @@ class Cancelled(Conflict):
     default_hint = "start a new run if you still want the answer"
 
 
+class RateLimited(InputError):
+    """A key sent more than its limit allows (per-key rate or concurrent runs)."""
+
+    status_code = 429
+    retryable = True
+    default_hint = "wait for Retry-After seconds, or ask the operator for a higher limit"
+
+
 class PayloadTooLarge(InputError):
     status_code = 413
     default_hint = "send less data per request (split large files, shorten code)"

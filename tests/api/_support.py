@@ -85,11 +85,11 @@ def slow_reply(delay_s: float) -> Any:
     return fn
 
 
-def make_settings(data_dir: Path, keys: list[str] | None = None, database_url: str | None = None) -> Settings:
-    return Settings(
-        data_dir=data_dir,
-        api=APISettings(database_url=database_url or f"sqlite:///{data_dir / 'runs.sqlite'}", api_keys=keys or []),
-    )
+def make_settings(
+    data_dir: Path, keys: list[str] | None = None, database_url: str | None = None, **api: Any
+) -> Settings:
+    url = database_url or f"sqlite:///{data_dir / 'runs.sqlite'}"
+    return Settings(data_dir=data_dir, api=APISettings(database_url=url, api_keys=keys or [], **api))
 
 
 def main() -> None:

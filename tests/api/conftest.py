@@ -81,7 +81,8 @@ def make_server(tmp_path: Path, model: FunctionModel) -> Iterator[Callable[..., 
     with_servers: list[Any] = []
 
     def start(keys: list[str] | None = None, **kwargs: Any) -> Server:
-        app = create_app(make_settings(tmp_path, keys), model=kwargs.pop("model", model), strategies=TEST_STRATEGIES)
+        settings = make_settings(tmp_path, keys, **kwargs.pop("api", {}))
+        app = create_app(settings, model=kwargs.pop("model", model), strategies=TEST_STRATEGIES)
         cm = serve(app)
         with_servers.append(cm)
         return cm.__enter__()

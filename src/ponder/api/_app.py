@@ -19,6 +19,7 @@ from ponder.api._catalog import StrategyCatalog
 from ponder.api._deps import Service
 from ponder.api._evals import EvalJobs
 from ponder.api._lease import Leases
+from ponder.api._limits import KeyLimits
 from ponder.api._metrics import MeasuredToolServer, Metrics
 from ponder.api._openai_errors import openai_error
 from ponder.api._runs import RunManager
@@ -82,7 +83,16 @@ def create_app(
     events = EventLog(store, poll_s=settings.api.stream_poll_s)
     catalog = StrategyCatalog(strategies)
     leases = Leases(store, settings.api.replica_id, lease_s=settings.api.lease_s, renew_s=settings.api.lease_renew_s)
-    runs = RunManager(store, events, catalog, context, metrics, leases)
+    runs = RunManager(
+        store,
+        events,
+        catalog,
+        context,
+        metrics,
+        leases,
+        max_active_per_key=settings.api.max_active_runs_per_key,
+        token_budget=settings.api.run_token_budget,
+    )
     events.is_local = runs.is_live
     if eval_executor is None:
         from ponder.evals import LocalExecutor
@@ -97,6 +107,7 @@ def create_app(
         catalog=catalog,
         metrics=metrics,
         context=context,
+        limits=KeyLimits(settings.api.rate_limit, settings.api.rate_limit_storage),
         evals=EvalJobs(runs, context, metrics, settings.data_dir, eval_executor),
     )
 

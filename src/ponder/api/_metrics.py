@@ -37,6 +37,9 @@ class Metrics:
             "ponder_tool_call_seconds", "Tool call latency", ["tool"], buckets=_LATENCY_BUCKETS, registry=r
         )
         self.events = Counter("ponder_events", "Events streamed by runs", ["type"], registry=r)
+        self.limited = Counter(
+            "ponder_limited", "Requests refused by a per-key limit (429)", ["limit"], registry=r
+        )  # rate, active_runs; runs stopped by their token budget count under ponder_runs{status="failed"}
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -33,8 +33,17 @@ from ponder.api._lease import Leases
 from ponder.api._metrics import MeasuredModel, Metrics
 from ponder.api._store import RunRecord, RunStatus, RunStore, StoredEvent
 from ponder.api._writer import EventLog
-from ponder.errors import Conflict, NotFoundError, PermissionDenied, PonderError
-from ponder.llm import Costs, MeteredModel
+from ponder.errors import BudgetExhausted, Conflict, NotFoundError, PermissionDenied, PonderError, RateLimited
+from ponder.llm import (
+    ChatModel,
+    ChatRequest,
+    ChatResponse,
+    Costs,
+    MeteredModel,
+    ModelWrapper,
+    StreamChunk,
+    stream_or_complete,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +73,9 @@ class RunManager:
         base: Context,
         metrics: Metrics,
         leases: Leases | None = None,
+        *,
+        max_active_per_key: int = 0,
+        token_budget: int = 0,
     ):
         self.store = store
         self.leases = leases or Leases(store, "local")
@@ -73,6 +85,8 @@ class RunManager:
         self.metrics = metrics
         self._live: dict[str, _Live] = {}
         self._closing = False
+        self.max_active_per_key = max_active_per_key  # 0: no limit
+        self.token_budget = token_budget  # 0: no limit
 
     @property
     def closing(self) -> bool:
@@ -89,6 +103,13 @@ class RunManager:
     ) -> RunRecord:
         options = self.catalog.validate_options(strategy, options)
         self.catalog.build(strategy, options)  # fail now, not in the background, if it cannot be built
+        if self.max_active_per_key and await self.store.count_active(owner) >= self.max_active_per_key:
+            self.metrics.limited.labels("active_runs").inc()
+            raise RateLimited(
+                f"this API key has {self.max_active_per_key} runs queued or running, its limit",
+                hint="wait for one to finish (or cancel one), then start this again",
+                retry_after_s=5,
+            )
         now = time.time()
         record = RunRecord(
             id="run_" + secrets.token_hex(10),
@@ -233,7 +254,9 @@ class RunManager:
         _log_event(run_id, event)
 
     def _context(self, record: RunRecord, live: _Live, costs: Costs) -> Context:
-        measured = MeasuredModel(self.base.model, self.metrics, record.strategy)
+        measured: ChatModel = MeasuredModel(self.base.model, self.metrics, record.strategy)
+        if self.token_budget:
+            measured = BudgetedModel(measured, costs, self.token_budget)
         model = MeteredModel(LiveModel(measured, lambda event: self._emit(record.id, live, event)), costs)
         return dataclasses.replace(self.base, model=model, run_id=record.id, options=dict(record.options))
 
@@ -330,6 +353,31 @@ async def _resume_or_restart(resumed: AsyncIterator[Event], fresh: AsyncIterator
     yield first
     async for event in resumed:
         yield event
+
+
+class BudgetedModel(ModelWrapper):
+    """Refuses a run's next model call once the run has spent its token budget (``costs`` is the run's meter)."""
+
+    def __init__(self, inner: ChatModel, costs: Costs, budget: int) -> None:
+        super().__init__(inner)
+        self.costs = costs
+        self.budget = budget
+
+    def _check(self) -> None:
+        if self.costs.tokens >= self.budget:
+            raise BudgetExhausted(
+                f"the run spent {self.costs.tokens} tokens, its budget is {self.budget}",
+                hint="raise PONDER_API__RUN_TOKEN_BUDGET, or ask for less (fewer samples, a smaller search)",
+            )
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        self._check()
+        return await self.inner.complete(request)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        self._check()
+        async for chunk in stream_or_complete(self.inner, request):
+            yield chunk
 
 
 def _log_event(run_id: str, event: Event) -> None:

@@ -226,6 +226,14 @@ class RunStore:
             rows = (await conn.execute(query)).all()
         return [_row_to_record(r) for r in rows]
 
+    async def count_active(self, owner: str) -> int:
+        """Runs of ``owner`` queued or running (a run waiting for a human holds nothing)."""
+        active = [RunStatus.queued.value, RunStatus.running.value]
+        query = sa.select(sa.func.count()).select_from(runs_table)
+        query = query.where(runs_table.c.owner == owner, runs_table.c.status.in_(active))
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
     async def unfinished_runs(self, *, unleased_at: float | None = None) -> list[RunRecord]:
         """Runs not finished; with ``unleased_at``, only those whose lease had expired (or never existed) then."""
         query = runs_table.select().where(runs_table.c.status.in_(_UNFINISHED))
