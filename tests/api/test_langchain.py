@@ -1,0 +1,57 @@
+"""LangChain's ChatOpenAI against ponder's /v1, unchanged (issue 20): bind_tools gives tool calls with valid
+arguments, a tool message gets the final answer, with_structured_output gives a parsed object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from pydantic import BaseModel
+
+from tests.api.conftest import Server
+from tests.api.test_openai_direct import play
+from tests.fakes import FunctionModel
+
+langchain_openai = pytest.importorskip("langchain_openai")
+
+
+def get_weather(city: str) -> str:
+    """The weather in a city now."""
+    return f"21 degrees in {city}"
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+async def test_bind_tools_then_a_tool_message_then_the_answer(make_server: Callable[..., Server]) -> None:
+    from langchain_core.messages import HumanMessage, ToolMessage
+
+    backend = FunctionModel(play)
+    server = make_server(model=backend)
+    llm = langchain_openai.ChatOpenAI(
+        base_url=server.url + "/v1", api_key="unused", model="ponder-direct", max_retries=0, temperature=0
+    )
+    with_tools = llm.bind_tools([get_weather])
+    question = HumanMessage("What is the weather in Paris?")
+    first = await with_tools.ainvoke([question])
+    assert first.tool_calls and first.tool_calls[0]["name"] == "get_weather"
+    assert first.tool_calls[0]["args"] == {"city": "Paris"}
+    result = ToolMessage(get_weather(**first.tool_calls[0]["args"]), tool_call_id=first.tool_calls[0]["id"])
+    final = await with_tools.ainvoke([question, first, result])
+    assert final.content == "It is 21 degrees in Paris." and not final.tool_calls
+    schema = backend.requests[0].constraint.json_schema  # type: ignore[union-attr]
+    tool = next(b for b in schema["anyOf"] if b["properties"]["type"]["const"] == "tool_call")
+    assert tool["properties"]["arguments"]["required"] == ["city"]  # LangChain's schema of the function, enforced
+
+
+async def test_with_structured_output_gives_a_parsed_object(make_server: Callable[..., Server]) -> None:
+    backend = FunctionModel(play)
+    server = make_server(model=backend)
+    llm = langchain_openai.ChatOpenAI(
+        base_url=server.url + "/v1", api_key="unused", model="ponder-direct", max_retries=0
+    )
+    person = await llm.with_structured_output(Person).ainvoke("Describe a person.")
+    assert isinstance(person, Person)
+    assert set(backend.requests[-1].constraint.json_schema["properties"]) == {"name", "age"}  # type: ignore[union-attr]
