@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
+from httpx_sse import EventSource
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -204,10 +205,10 @@ class OpenAICompatModel:
         usage = Usage()
         first_token_s: float | None = None
         try:
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
+            async for sse in EventSource(response).aiter_sse():  # httpx-sse: multi-line data, comments, retries
+                data = sse.data.strip()
+                if not data:
                     continue
-                data = line.removeprefix("data:").strip()
                 if data == "[DONE]":
                     break
                 try:
