@@ -221,3 +221,27 @@ async def test_a_disconnected_stream_cancels_its_run(make_server: Callable[..., 
         runs = (await http.get("/runs")).json()["runs"]
         run = await wait_status(http, runs[0]["id"], "cancelled", within_s=10)
         assert run["status"] == "cancelled" and run["costs"]["llm_calls"] < 20
+
+
+async def test_the_embedded_model_returns_valid_tool_calls_and_objects(
+    make_server: Callable[..., Server], embedded_model: object
+) -> None:
+    server = make_server(model=embedded_model)
+    async with client_for(server) as client:
+        reply = await client.chat.completions.create(
+            model="ponder-direct",
+            messages=[{"role": "user", "content": "What is the weather in Paris right now?"}],
+            tools=[WEATHER],
+            tool_choice="required",
+            max_completion_tokens=48,
+        )
+        (call,) = reply.choices[0].message.tool_calls or []
+        assert call.function.name == "get_weather"
+        assert isinstance(json.loads(call.function.arguments)["city"], str)  # valid by construction
+        parsed = await client.chat.completions.parse(
+            model="ponder-direct",
+            messages=[{"role": "user", "content": "Invent a person: a name and an age."}],
+            response_format=Person,
+            max_completion_tokens=48,
+        )
+        assert isinstance(parsed.choices[0].message.parsed, Person)
