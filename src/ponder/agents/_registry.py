@@ -14,4 +14,8 @@ register("mcts-math", "ponder.agents.mcts:MCTSMath", "MCTS over reasoning steps,
 register("mcts-proof", "ponder.agents.mcts:MCTSProof", "MCTS over Coq tactics, every proof re-checked by coqc")
 register("planner", "ponder.agents.planner:Planner", "dual-loop planner: subtasks solved with tools, plan refined")
 register("react", "ponder.agents.planner:ReAct", "ReACT: one chain of tool calls on the whole task (no plan)")
+register(
+    "pot", "ponder.agents.pot:ProgramOfThought", "program of thought: a program run in the sandbox prints the answer"
+)
+register("pot-sc", "ponder.agents.pot:ProgramOfThoughtSC", "program of thought, k sampled programs, majority vote")
 register("cot-fs", "ponder.agents.cok:FewShotChainOfThought", "few-shot chain of thought (CoK exemplars as prose)")

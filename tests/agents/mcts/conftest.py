@@ -1,25 +1,11 @@
-"""The real sandbox for the MCTS domain tests: the in-process ToolServer over the local Docker engine."""
+"""Recording wrappers around the real sandbox (``toolserver`` comes from ``tests/agents/conftest.py``)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
-from ponder.config import ToolServerSettings
 from ponder.tools import ToolResult, ToolServer, ToolSession
-
-
-@pytest.fixture
-async def toolserver() -> AsyncIterator[ToolServer]:
-    from ponder.tools import build_toolserver
-
-    # a unique instance label: this manager never reaps containers of other test runs
-    settings = ToolServerSettings(instance=f"mcts-{uuid.uuid4().hex[:8]}", pool_size=1, call_timeout_s=60.0)
-    async with build_toolserver(settings) as ts:
-        yield ts
 
 
 class RecordingSession:

@@ -267,7 +267,8 @@ class Turn {
     return box;
   }
 
-  groupTitle(group) {
+  groupTitle(group) {  // a planner subtask by its id and name; other groups (a sampled program) by their own name
+    if (!/^\d+(\.\d+)*$/.test(group)) return group;
     const name = this.subtaskNames.get(group);
     return `subtask ${group}` + (name ? ` — ${name}` : "");
   }

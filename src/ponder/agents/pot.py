@@ -1,0 +1,261 @@
+"""Program of thought (Chen et al. 2022; Gao et al. 2023, PAL): the model writes a short Python program that prints
+the answer, the ToolServer runs it under its limits, and the printed number is the answer, so the arithmetic is
+done by Python, not by the model. A program that crashes, hangs or prints no number is shown its failure once and
+asked for a repair. ``pot-sc`` samples ``k`` programs in one batched request and takes the majority vote over the
+answers they printed; programs that failed count as failed, never as votes.
+
+The program travels as a fenced ``python`` block that the strategy extracts, not inside a JSON string: a small model
+writes code far more reliably without JSON escaping (the same reason CoT reasons in free text, issue 24), and
+what code consumes is checked by running it.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ponder.agents._base import Context, StrategyResult, Task, TaskFamily, format_answer, render_question
+from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted, ToolCalled, ToolReturned
+from ponder.agents.mcts._sandbox import run_command
+from ponder.agents.sc import majority_vote
+from ponder.errors import ConfigError, InputError, StrategyError
+from ponder.llm import ChatRequest, Message, assistant, system, user
+from ponder.tools import ToolSession
+
+SYSTEM = (
+    "You solve problems by writing a short Python program. Read the question, then write a program that computes "
+    "the answer step by step with clearly named variables and prints only the final answer as a number (no units, "
+    "no words). Use only the standard library. Reply with the program in one ```python code block."
+)
+REPAIR = (
+    "Running your program failed: {why}\n{output}Fix the program. Reply with the whole corrected program in one "
+    "```python code block; it must print only the final answer as a number."
+)
+_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:\n```|$)", re.DOTALL)
+_NUMBER = re.compile(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def extract_program(reply: str) -> str | None:
+    """The program in a reply: its first fenced block, else the whole reply if it is Python; None if neither."""
+    match = _FENCE.search(reply)
+    code = match.group(1) if match else reply
+    code = code.strip("\n")
+    if not code.strip():
+        return None
+    try:
+        ast.parse(code)
+    except SyntaxError:
+        return None if match is None else code  # a fenced block that does not parse is run: its error is the news
+    return code
+
+
+def printed_number(output: str) -> float | None:
+    """The number on the last non-empty line a program printed (commas, a currency sign, a % are allowed)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if not lines:
+        return None
+    last = lines[-1].replace("$", "").replace("%", "").strip()
+    numbers = _NUMBER.findall(last)
+    if len(numbers) != 1 or not _NUMBER.fullmatch(last.strip().rstrip(".")):
+        return None
+    try:
+        value = float(numbers[0].replace(",", "").rstrip("."))
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None  # NaN and infinities are no answer
+
+
+@dataclass
+class Attempt:
+    """One sample's program and what running it gave."""
+
+    sample: int
+    reply: str
+    code: str | None = None
+    answer: float | None = None
+    error: str = ""
+    output: str = ""
+    repaired: bool = False
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "sample": self.sample,
+            "code": self.code,
+            "answer": self.answer,
+            "error": self.error,
+            "output": self.output[-400:],
+            "repaired": self.repaired,
+        }
+
+
+class ProgramOfThought:
+    """One program (greedy), run in the sandbox; a failure is fed back once for a repair."""
+
+    name: ClassVar[str] = "pot"
+    description: ClassVar[str] = (
+        "program of thought: the model writes a program, the sandbox runs it, it prints the answer"
+    )
+    default_k: ClassVar[int] = 1
+    default_temperature: ClassVar[float] = 0.0
+
+    def __init__(
+        self,
+        *,
+        k: int | None = None,
+        temperature: float | None = None,
+        max_tokens: int = 400,
+        timeout_s: float = 10.0,
+        repair: bool = True,
+    ) -> None:
+        self.k = self.default_k if k is None else k
+        self.temperature = self.default_temperature if temperature is None else temperature
+        if not 1 <= self.k <= 32:
+            raise InputError(f"{self.name} needs 1 <= k <= 32 programs, got {self.k}")
+        if self.k > 1 and self.temperature <= 0:
+            raise InputError(f"{self.name} samples {self.k} programs at a temperature above 0", hint="e.g. 0.7")
+        if not 0 < timeout_s <= 120:
+            raise InputError(f"timeout_s must be in (0, 120], got {timeout_s}")
+        self.max_tokens = max_tokens
+        self.timeout_s = timeout_s
+        self.repair = repair
+
+    def messages(self, task: Task) -> list[Message]:
+        if task.family is not TaskFamily.number:
+            raise InputError(
+                f"{self.name} answers number questions; this one is {task.family.value}",
+                hint="ask with family 'number', or use cot / sc for other answer types",
+            )
+        return [system(SYSTEM), user(render_question(task))]
+
+    async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
+        if ctx.toolserver is None:
+            raise ConfigError(
+                f"strategy {self.name!r} runs the model's programs in the sandbox and needs a ToolServer",
+                hint="start the Docker engine and build the node image (`ponder toolserver build-image`)",
+            )
+        messages = self.messages(task)
+        model, start = ctx.metered()
+        what = "a program" if self.k == 1 else f"{self.k} programs"
+        yield StepStarted(name="write program", detail=f"{what}, run in the sandbox")
+        t0 = time.perf_counter()
+        request = ChatRequest(
+            messages=messages, n=self.k, temperature=self.temperature, max_tokens=self.max_tokens, seed=0
+        )
+        response = await model.complete(request)
+        yield LLMCall(
+            purpose="write program",
+            prompt_tokens=response.usage.prompt_tokens,
+            completion_tokens=response.usage.completion_tokens,
+            seconds=time.perf_counter() - t0,
+            output=[c.text for c in response.choices],
+        )
+        attempts = [Attempt(sample=i, reply=c.text) for i, c in enumerate(response.choices)]
+        async with ctx.toolserver.session() as session:
+            for attempt in attempts:
+                async for event in self._execute(session, attempt):
+                    yield event
+            failed = [a for a in attempts if a.answer is None]
+            if self.repair and failed:
+                yield StepStarted(name="repair", detail=f"{len(failed)} of {len(attempts)} programs failed")
+                t1 = time.perf_counter()
+                before = model.costs.model_copy()
+                replies = await _gather_repairs(model, messages, failed, self.temperature, self.max_tokens)
+                yield LLMCall(
+                    purpose="repair",
+                    prompt_tokens=model.costs.prompt_tokens - before.prompt_tokens,
+                    completion_tokens=model.costs.completion_tokens - before.completion_tokens,
+                    seconds=time.perf_counter() - t1,
+                    output=replies,
+                )
+                for attempt, reply in zip(failed, replies, strict=True):
+                    attempt.reply, attempt.repaired = reply, True
+                    attempt.error = attempt.output = ""
+                    async for event in self._execute(session, attempt):
+                        yield event
+        answers = [a.answer for a in attempts if a.answer is not None]
+        details: dict[str, Any] = {
+            "programs": [a.record() for a in attempts],
+            "failed": sum(a.answer is None for a in attempts),
+            "repaired": sum(a.repaired for a in attempts),
+        }
+        if not answers:
+            reasons = "; ".join(f"{a.sample}: {a.error}" for a in attempts)
+            raise StrategyError(f"no program printed a number ({reasons})"[:600], hint="see the run's tool calls")
+        if self.k > 1:
+            yield StepStarted(name="vote", detail=f"{len(answers)} answers from {len(attempts)} programs")
+        answer, votes = majority_vote(TaskFamily.number, answers)
+        details["votes"] = votes
+        best = max(votes.values())
+        details["tie"] = sum(1 for v in votes.values() if v == best) > 1  # broken by the first program sampled
+        winner = next(a for a in attempts if a.answer is not None and round(a.answer, 6) == round(answer, 6))
+        details["program"] = winner.code
+        result = StrategyResult(
+            answer=answer,
+            text=format_answer(task, answer),
+            costs=model.costs,
+            tool_calls=len(attempts) + details["repaired"],
+            seconds=time.perf_counter() - start,
+            details=details,
+        )
+        yield FinalAnswer(answer=answer, text=result.text, result=result.model_dump(mode="json"))
+
+    async def _execute(self, session: ToolSession, attempt: Attempt) -> AsyncIterator[Event]:
+        attempt.code = extract_program(attempt.reply)
+        call_id = f"p{attempt.sample}" + ("r" if attempt.repaired else "")
+        group = f"program {attempt.sample + 1}"
+        if attempt.code is None:
+            attempt.error = "the reply holds no Python program"
+            yield ToolReturned(call_id=call_id, tool="python", ok=False, error=attempt.error, group=group)
+            return
+        yield ToolCalled(call_id=call_id, tool="python", args={"code": attempt.code}, group=group)
+        run = await run_command(
+            session, ["python3", "-I", "-c", attempt.code], timeout_s=self.timeout_s, max_output=4000
+        )
+        attempt.output = run.output
+        attempt.answer = printed_number(run.output) if run.ok else None
+        if not run.ok:
+            attempt.error = run.error or "the program failed"
+        elif attempt.answer is None:
+            attempt.error = "it printed no number" if not run.output.strip() else "its last line is not a number"
+        yield ToolReturned(
+            call_id=call_id,
+            tool="python",
+            ok=attempt.answer is not None,
+            output={"stdout": run.output[-2000:]},
+            error=attempt.error or None,
+            seconds=run.seconds,
+            group=group,
+        )
+
+
+async def _gather_repairs(
+    model: Any, messages: list[Message], failed: list[Attempt], temperature: float, max_tokens: int
+) -> list[str]:
+    """One repair request per failed program, sent together (a batching backend decodes them at once)."""
+
+    def request(attempt: Attempt) -> ChatRequest:
+        tail = attempt.output.strip()[-800:]
+        shown = f"Its output ended with:\n{tail}\n" if tail else ""
+        follow_up = [
+            *messages,
+            assistant(attempt.reply),
+            user(REPAIR.format(why=attempt.error, output=shown)),
+        ]
+        return ChatRequest(messages=follow_up, temperature=temperature, max_tokens=max_tokens, seed=attempt.sample)
+
+    responses = await asyncio.gather(*(model.complete(request(a)) for a in failed))
+    return [r.text for r in responses]
+
+
+class ProgramOfThoughtSC(ProgramOfThought):
+    """``k`` programs sampled together, each run (and repaired once), majority vote over the numbers they print."""
+
+    name: ClassVar[str] = "pot-sc"
+    description: ClassVar[str] = "program of thought, k sampled programs run in the sandbox, majority vote"
+    default_k: ClassVar[int] = 5
+    default_temperature: ClassVar[float] = 0.7
