@@ -4,7 +4,8 @@
   sampled in one request, the one passing most *visible* tests kept; MCTS = ``mcts-code``. All three run through
   the same code domain (same visible tests, same sandbox), and the chosen program is scored pass@1 on the
   HIDDEN tests (HumanEval+/MBPP+ ``test``) by ``SandboxCodeChecker`` only after the strategy has answered.
-* math (GSM8K): greedy = ``cot`` (one call); best-of-n = ``sc`` with k = n (majority vote); MCTS = ``mcts-math``.
+* math (GSM8K): greedy = ``cot`` (one call); best-of-n = ``sc`` with k = n (majority vote); MCTS = ``mcts-math``;
+  pot = ``pot`` at budget 1, ``pot-sc`` with k = n above (programs run in the sandbox, majority vote).
 * proof (lemmas of Coq's standard library, see ``mcts_coq_lemmas.py``): greedy = a temperature-0 tactic chain
   (``mcts-proof`` with k = 1) which, at a dead end, asks again at the same state with the failed tactics listed
   (the strategy's default max_children), up to the same budget; MCTS = ``mcts-proof`` (k = 3, temperature 0.8);
@@ -82,6 +83,9 @@ def methods(domain: str, budget: int, seed: int) -> dict[str, tuple[str, dict[st
             "greedy": ("cot", {}),
             "best_of_n": ("sc", {"k": budget, "temperature": 0.7}),
             "mcts": ("mcts-math", {"seed": seed, "budget": budget, "k": 2, "max_depth": 6}),
+            # program of thought: one greedy program (budget 1), or `budget` sampled programs voting; a failed
+            # program's one repair is an extra call, counted in requests_per_item
+            "pot": ("pot", {}) if budget == 1 else ("pot-sc", {"k": budget, "temperature": 0.7}),
         }
     return {
         "greedy": ("mcts-proof", {"seed": seed, "budget": budget, "k": 1, "temperature": 0.0, "max_depth": budget}),
