@@ -199,6 +199,42 @@ def serve(
         raise _fail(exc) from exc
 
 
+@app.command("mcp")
+def mcp_cmd(
+    http: Annotated[bool, typer.Option("--http", help="serve streamable HTTP (at /mcp) instead of stdio")] = False,
+    host: Annotated[str, typer.Option(help="address for --http (others than loopback need API keys)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port for --http")] = 8200,
+) -> None:
+    """Serve the sandbox tools (python, shell, files) over MCP: stdio for a local client, --http for remote ones."""
+    from ponder.toolserver._mcp_server import build_mcp_server
+
+    settings = Settings()
+    server = build_mcp_server(settings.toolserver)
+    if not http:
+        asyncio.run(server.run_stdio_async())
+        return
+    import uvicorn
+
+    from ponder.api._auth import KeyRing, check_binding
+    from ponder.errors import Unauthenticated
+    from ponder.toolserver._mcp_server import guarded
+
+    keys = KeyRing(settings.api.api_keys)
+    try:
+        check_binding(host, keys)
+    except Exception as exc:
+        raise _fail(exc) from exc
+
+    async def allowed(token: str | None) -> bool:
+        try:
+            keys.owner(token)
+        except Unauthenticated:
+            return False
+        return True
+
+    uvicorn.run(guarded(server.streamable_http_app(), allowed), host=host, port=port, log_level="warning")
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,107 @@
+"""``ponder mcp``: the hardened sandbox as an MCP server, so an MCP client (Claude Desktop, an IDE, another agent)
+can run Python and shell commands and edit files in it. Built on the official ``mcp`` SDK (its ``MCPServer``); the
+tools are thin typed wrappers over a ToolServer session, so every call runs in the same unprivileged, offline,
+resource-limited container as ponder's own strategies use, and nothing runs on the host.
+
+One sandbox session per server process (stdio: one client), opened on the first call and closed when the server
+stops. Over streamable HTTP the API's keys guard the endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Literal
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError as MCPToolError
+
+from ponder.config import ToolServerSettings
+from ponder.errors import PonderError
+from ponder.tools import ToolSession
+
+INSTRUCTIONS = (
+    "A sandboxed Linux workspace (no network): run Python (numpy and sympy are installed) in a stateful "
+    "interpreter, run bash commands, and list, read or write text files. State persists between calls."
+)
+
+
+class SandboxLink:
+    """A ToolServer and one session, opened on the first call (a client that only lists tools starts nothing)."""
+
+    def __init__(self, settings: ToolServerSettings) -> None:
+        self.settings = settings
+        self._stack = contextlib.AsyncExitStack()
+        self._session: ToolSession | None = None
+        self._lock = asyncio.Lock()
+
+    async def call(self, tool: str, args: dict[str, Any]) -> Any:
+        async with self._lock:
+            if self._session is None:
+                from ponder.tools import ToolServer, build_toolserver
+
+                server: ToolServer = await self._stack.enter_async_context(build_toolserver(self.settings))
+                self._session = await self._stack.enter_async_context(server.session())
+            session = self._session
+        try:
+            result = await session.call(tool, args)
+        except PonderError as exc:  # a failed call is the client's news, not the server's end
+            raise MCPToolError(str(exc)) from exc
+        if not result.ok:
+            raise MCPToolError(result.error or json.dumps(result.output)[:2000])
+        return result.output
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+        self._session = None
+
+
+def build_mcp_server(settings: ToolServerSettings, link: SandboxLink | None = None) -> MCPServer:
+    sandbox = link or SandboxLink(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_server: MCPServer) -> AsyncIterator[None]:
+        try:
+            yield None
+        finally:
+            await sandbox.aclose()  # the container goes with the server
+
+    server = MCPServer(name="ponder-sandbox", instructions=INSTRUCTIONS, lifespan=lifespan)
+
+    @server.tool(description="Run Python 3 code in the sandbox's stateful interpreter; returns what it printed.")
+    async def python(code: str) -> dict[str, Any]:
+        return dict(await sandbox.call("python", {"code": code}))
+
+    @server.tool(description="Run a bash command in the sandbox's workspace (no network); exit code and output.")
+    async def shell(command: str) -> dict[str, Any]:
+        return dict(await sandbox.call("shell", {"command": command}))
+
+    @server.tool(description="List (op=list), read (op=read) or write (op=write, with content) workspace files.")
+    async def files(op: Literal["list", "read", "write"], path: str = ".", content: str | None = None) -> Any:
+        args: dict[str, Any] = {"op": op, "path": path}
+        if content is not None:
+            args["content"] = content
+        return await sandbox.call("files", args)
+
+    return server
+
+
+def guarded(app: Any, allowed: Callable[[str | None], Awaitable[bool]]) -> Any:
+    """An ASGI wrapper that answers 401 unless ``allowed(bearer token)`` (the API's key ring)."""
+
+    async def guard(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            raw = headers.get(b"authorization", b"").decode()
+            token = raw.removeprefix("Bearer ").strip() if raw.startswith("Bearer ") else None
+            if not await allowed(token):
+                body = b'{"error": {"type": "Unauthenticated", "message": "this MCP endpoint needs an API key"}}'
+                headers_out = [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]
+                await send({"type": "http.response.start", "status": 401, "headers": headers_out})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await app(scope, receive, send)
+
+    return guard
