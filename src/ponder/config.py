@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -161,6 +161,25 @@ class APISettings(BaseModel):
     )
 
 
+class MCPServerSettings(BaseModel):
+    """An MCP server whose tools the planner and ReAct may call: a command (stdio) or a streamable-HTTP URL."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="prefix of its tools' names: <name>_<tool>")
+    command: list[str] = Field(default_factory=list, description="stdio: the command and its arguments")
+    url: str | None = Field(default=None, description="streamable HTTP: the server's URL (…/mcp)")
+    env: dict[str, str] = Field(default_factory=dict, description="stdio: environment of the command")
+    headers: dict[str, str] = Field(default_factory=dict, description="HTTP: headers sent (e.g. Authorization)")
+    allow: list[str] = Field(default_factory=list, description="the tools offered (empty: all the server lists)")
+    timeout_s: float = Field(default=30.0, gt=0, le=600, description="longest wait for one call")
+    allow_private: bool = Field(default=False, description="HTTP: allow a loopback or private address")
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> MCPServerSettings:
+        if bool(self.command) == bool(self.url):
+            raise ValueError(f"MCP server {self.name!r} needs exactly one of command (stdio) or url (HTTP)")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PONDER_",
@@ -175,6 +194,9 @@ class Settings(BaseSettings):
     toolserver: ToolServerSettings = Field(default_factory=ToolServerSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     api: APISettings = Field(default_factory=APISettings)
+    mcp_servers: list[MCPServerSettings] = Field(
+        default_factory=list, description="MCP servers whose tools the planner and ReAct may call (JSON list)"
+    )
     checkpoint_url: str | None = Field(
         default=None,
         description="LangGraph checkpointer: sqlite path or postgresql:// URL; default under data_dir",

@@ -46,6 +46,7 @@ def build_context(settings: Settings, model: ChatModel | None = None) -> Context
     return Context(
         model=model or build_model(settings.llm),
         checkpoint_url=settings.checkpoint_url or f"sqlite:///{settings.data_dir / 'checkpoints.sqlite'}",
+        mcp_servers=list(settings.mcp_servers),
     )
 
 

@@ -110,6 +110,7 @@ class Context:
     options: dict[str, Any] = field(default_factory=dict)
     checkpoint_url: str | None = None
     run_id: str | None = None
+    mcp_servers: list[Any] = field(default_factory=list)  # ponder.config.MCPServerSettings: their tools, for agents
 
     def metered(self) -> tuple[MeteredModel, float]:
         """A metered view of the model for one run, and the start time."""

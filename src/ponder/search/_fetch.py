@@ -98,6 +98,11 @@ class Fetcher:
                     raise BlockedAddress(f"{url} points at {ip}, a loopback, private or link-local address")
         return str(addresses[0])
 
+    async def check_public(self, url: str) -> None:
+        """Raise BlockedAddress unless ``url`` is http(s) and resolves only to public addresses (or private ones
+        are allowed): the same policy as browsing, for other clients that connect out (MCP servers)."""
+        await self._address(check_url(url))
+
     async def fetch(self, url: str) -> Page:
         target = check_url(url)
         timeout = httpx.Timeout(self.settings.fetch_timeout_s)

@@ -110,7 +110,7 @@ async def test_resume_of_an_unknown_run_is_a_clear_error(checkpoint_url: str) ->
 async def test_the_run_id_is_announced_first() -> None:
     model = ScriptedModel([plan("a"), submit("ok"), answer("ok")])
     events = await collect(Planner().run(Task(question="q"), Context(model, run_id="rid-7")))
-    assert isinstance(events[0], StepStarted) and events[0].detail == "rid-7"
+    assert isinstance(events[0], StepStarted) and events[0].detail.endswith("(run rid-7)")
 
 
 # -- limits ----------------------------------------------------------------------------------------------------

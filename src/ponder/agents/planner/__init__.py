@@ -29,7 +29,8 @@ from ponder.agents.planner._schemas import (
 )
 from ponder.agents.planner._state import PlannerLimits
 from ponder.agents.planner._strategy import Planner, ReAct
-from ponder.agents.planner._tools import AgentTool, kb_tools, search_tools, spec_from_function
+from ponder.agents.planner._tools import AgentTool, kb_tools, search_tools
+from ponder.tools._spec import spec_from_function
 
 __all__ = [
     "AddOp",

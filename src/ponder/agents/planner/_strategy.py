@@ -27,10 +27,11 @@ from ponder.agents.planner._tools import (
     browser_tools,
     kb_tools,
     search_tools,
-    spec_from_function,
 )
 from ponder.errors import Conflict, InputError, NotFoundError
 from ponder.llm import check_supported
+from ponder.tools._mcp import mcp_tools
+from ponder.tools._spec import spec_from_function
 
 
 class Planner:
@@ -176,19 +177,25 @@ class Planner:
                         yield NeedsHuman(question=str(intr.value.get("question", "")), interrupt_id=intr.id)
                     return
                 graph_input = Command(resume=answer) if snapshot.interrupts else None
-            yield StepStarted(
-                name="start" if fresh else "resume",
-                detail="plan, then work through the subtasks with tools"
+            what = (
+                "plan, then work through the subtasks with tools"
                 if fresh
-                else "continuing from the last checkpoint" + (" with your answer" if answer is not None else ""),
+                else "continuing from the last checkpoint" + (" with your answer" if answer is not None else "")
             )
+            yield StepStarted(name="start" if fresh else "resume", detail=f"{what} (run {run_id})")
             sandbox = (
                 SandboxLink(ctx.toolserver, stack, root=self.workspace_root) if ctx.toolserver is not None else None
             )
             browser = self._browser(ctx, (state or snapshot.values).get("browser"))
+            tools = self._tools(ctx, browser)
+            if ctx.mcp_servers:  # connected for this segment of the run; their tools go before the control tools
+                connected, problems = await stack.enter_async_context(mcp_tools(ctx.mcp_servers))
+                for problem in problems:
+                    yield StepStarted(name="tools", detail=f"left out: {problem}")
+                tools[-1:-1] = [AgentTool(t.spec, "mcp", t.run) for t in connected]
             deps = Deps(
                 model=ctx.model,
-                tools=self._tools(ctx, browser),
+                tools=tools,
                 browser=browser,
                 limits=self.limits,
                 sandbox=sandbox,

@@ -4,17 +4,17 @@ and the planner's own control tools (``submit``, ``ask_human``), each a :class:`
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field
 
 from ponder.agents.planner._schemas import AskHumanArgs, SubmitResult
 from ponder.errors import PonderError
 from ponder.tools import ToolResult, ToolSpec
 
-ToolKind = Literal["sandbox", "search", "browse", "kb", "control"]
+ToolKind = Literal["sandbox", "search", "browse", "kb", "mcp", "control"]
 Runner = Callable[[dict[str, Any]], Awaitable[ToolResult]]
 
 SUBMIT = ToolSpec(
@@ -41,55 +41,6 @@ class AgentTool:
     @property
     def name(self) -> str:
         return self.spec.name
-
-
-_JSON_TYPES: dict[str, Any] = {
-    "string": str,
-    "integer": int,
-    "number": float,
-    "boolean": bool,
-    "array": list[Any],
-    "object": dict[str, Any],
-}
-
-
-def _field_type(schema: Mapping[str, Any]) -> Any:
-    if "anyOf" in schema:  # e.g. pydantic's ``str | None``: {"anyOf": [{"type": "string"}, {"type": "null"}]}
-        kinds = [_field_type(s) for s in schema["anyOf"] if s.get("type") != "null"]
-        nullable = any(s.get("type") == "null" for s in schema["anyOf"])
-        base = kinds[0] if len(kinds) == 1 else Any
-        return base | None if nullable and base is not Any else base
-    if "const" in schema:
-        return Literal[schema["const"]]
-    if "enum" in schema:
-        return Literal[tuple(schema["enum"])]
-    kind = schema.get("type", "string")
-    if isinstance(kind, list):  # e.g. ["string", "null"]
-        kinds = [k for k in kind if k != "null"]
-        base = _JSON_TYPES.get(kinds[0], Any) if kinds else Any
-        return base | None if "null" in kind else base
-    return _JSON_TYPES.get(kind, Any)
-
-
-def spec_from_function(function_spec: Mapping[str, Any]) -> ToolSpec:
-    """A :class:`ToolSpec` from an OpenAI-style function spec (what ``ToolServer.specs()`` returns).
-
-    Hand-written because pydantic builds schemas from models but not models from schemas; the ToolServer's
-    argument schemas are flat objects of plain JSON types, which is all this covers.
-    """
-    fn = function_spec.get("function", function_spec)
-    params = fn.get("parameters") or {}
-    required = set(params.get("required", []))
-    fields: dict[str, Any] = {}
-    for prop, schema in (params.get("properties") or {}).items():
-        info = Field(description=schema.get("description"))
-        if prop in required:
-            fields[prop] = (_field_type(schema), info)
-        else:
-            info = Field(default=schema.get("default"), description=schema.get("description"))
-            fields[prop] = (_field_type(schema) | None, info)
-    args_model: type[BaseModel] = create_model(f"{fn['name']}_args", **fields)
-    return ToolSpec(name=str(fn["name"]), description=str(fn.get("description", "")), args_model=args_model)
 
 
 def _ok(tool: str, output: dict[str, Any], start: float) -> ToolResult:
