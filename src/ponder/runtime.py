@@ -193,6 +193,9 @@ def render_event(event: Event, console: Console, *, show_reasoning: bool = True)
 async def ask_and_print(
     settings: Settings, strategy_name: str, task: Task, console: Console, *, as_json: bool = False
 ) -> None:
+    from ponder.telemetry import TracedModel, run_span, setup_tracing
+
+    setup_tracing()
     strategy = get_strategy(strategy_name)
     printer = EventPrinter(console)
 
@@ -204,18 +207,19 @@ async def ask_and_print(
 
     try:
         async with open_context(settings) as ctx:
-            ctx.model = LiveModel(ctx.model, emit)
-            if hasattr(strategy, "resume"):  # the planner: human questions are answered at the prompt, then it resumes
-                from ponder.agents.planner import run_interactive
+            ctx.model = LiveModel(TracedModel(ctx.model), emit)
+            with run_span(strategy_name, ctx.run_id or "cli"):
+                if hasattr(strategy, "resume"):  # the planner: questions are answered at the prompt, then it resumes
+                    from ponder.agents.planner import run_interactive
 
-                async def ask(question: str) -> str:
-                    printer.stop_status()
-                    return await asyncio.to_thread(console.input, "[yellow]answer> [/]")
+                    async def ask(question: str) -> str:
+                        printer.stop_status()
+                        return await asyncio.to_thread(console.input, "[yellow]answer> [/]")
 
-                await run_interactive(strategy, task, ctx, ask, on_event=emit)  # type: ignore[arg-type]
-            else:
-                async for event in strategy.run(task, ctx):
-                    emit(event)
+                    await run_interactive(strategy, task, ctx, ask, on_event=emit)  # type: ignore[arg-type]
+                else:
+                    async for event in strategy.run(task, ctx):
+                        emit(event)
     finally:
         printer.stop_status()
 

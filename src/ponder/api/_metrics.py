@@ -11,6 +11,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ponder.llm import ChatModel, ChatResponse, ObservedModel
+from ponder.telemetry import tool_span
 from ponder.tools import ToolResult, ToolSession
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -79,7 +80,9 @@ class _MeasuredSession:
         start = time.perf_counter()
         ok = "error"
         try:
-            result = await self.inner.call(tool, args, timeout_s=timeout_s)
+            with tool_span(tool) as span:
+                result = await self.inner.call(tool, args, timeout_s=timeout_s)
+                span.set_attribute("ponder.tool.ok", result.ok)
             ok = "true" if result.ok else "false"
             return result
         finally:

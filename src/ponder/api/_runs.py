@@ -15,6 +15,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
+from opentelemetry import trace
+
 from ponder.agents import (
     Context,
     ErrorRaised,
@@ -44,6 +46,7 @@ from ponder.llm import (
     StreamChunk,
     stream_or_complete,
 )
+from ponder.telemetry import TracedModel, run_span
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +257,7 @@ class RunManager:
         _log_event(run_id, event)
 
     def _context(self, record: RunRecord, live: _Live, costs: Costs) -> Context:
-        measured: ChatModel = MeasuredModel(self.base.model, self.metrics, record.strategy)
+        measured: ChatModel = TracedModel(MeasuredModel(self.base.model, self.metrics, record.strategy))
         if self.token_budget:
             measured = BudgetedModel(measured, costs, self.token_budget)
         model = MeteredModel(LiveModel(measured, lambda event: self._emit(record.id, live, event)), costs)
@@ -282,14 +285,15 @@ class RunManager:
         final: FinalAnswer | None = None
         pending: NeedsHuman | None = None
         try:
-            ctx = self._context(record, live, costs)
-            async for event in self._events(record, ctx, mode, answer):
-                self._emit(run_id, live, event)
-                self.metrics.events.labels(event.type).inc()
-                if isinstance(event, FinalAnswer):
-                    final = event
-                elif isinstance(event, NeedsHuman):
-                    pending = event
+            with run_span(strategy, run_id):  # the run's trace: its model and tool calls are spans inside
+                ctx = self._context(record, live, costs)
+                async for event in self._events(record, ctx, mode, answer):
+                    self._emit(run_id, live, event)
+                    self.metrics.events.labels(event.type).inc()
+                    if isinstance(event, FinalAnswer):
+                        final = event
+                    elif isinstance(event, NeedsHuman):
+                        pending = event
         except asyncio.CancelledError:
             if not self._closing and not live.lost:
                 self._finish_cancelled(run_id, live, strategy, costs)
@@ -381,8 +385,10 @@ class BudgetedModel(ModelWrapper):
 
 
 def _log_event(run_id: str, event: Event) -> None:
-    """One INFO line per step of a run (streamed text and progress ticks are left to the event stream)."""
+    """One INFO line per step of a run (streamed text and progress ticks are left to the event stream); each step
+    is also an event on the run's span."""
     if isinstance(event, StepStarted):
+        trace.get_current_span().add_event("step", {"name": event.name, "detail": event.detail[:500]})
         log.info("%s step %s%s", run_id, event.name, f": {event.detail[:120]}" if event.detail else "")
     elif isinstance(event, LLMCall):
         log.info(

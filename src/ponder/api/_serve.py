@@ -91,6 +91,10 @@ def serve(
     ``ray_address`` ("auto", "ray://head:10001", or "local" for a fresh local instance) eval jobs run on Ray."""
     check_binding(settings.api.host, KeyRing(settings.api.api_keys))  # before loading a model
     check_port(settings.api.host, settings.api.port)
+    from ponder.telemetry import setup_tracing
+
+    if setup_tracing():
+        log.info("traces go to the OTLP endpoint in OTEL_EXPORTER_OTLP_ENDPOINT")
     executor = None
     if ray_address:
         from ponder.evals._ray import RayExecutor

@@ -17,6 +17,7 @@ from typing import Any, Self, TypeVar
 
 import httpx
 from httpx_sse import EventSource
+from opentelemetry import propagate
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -270,7 +271,10 @@ class OpenAICompatModel:
     async def _send(self, payload: dict[str, Any], *, stream: bool) -> httpx.Response:
         """One HTTP request; transport failures and error statuses leave as typed errors."""
         try:
-            request = self.client.build_request("POST", CHAT_PATH, json=payload)
+            # the W3C trace context, so the server (vLLM) joins its spans to the caller's trace
+            headers: dict[str, str] = {}
+            propagate.inject(headers)
+            request = self.client.build_request("POST", CHAT_PATH, json=payload, headers=headers)
             response = await self.client.send(request, stream=stream)
         except httpx.TimeoutException as exc:
             raise ModelUnavailable(

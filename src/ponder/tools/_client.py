@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from opentelemetry import propagate
 
 from ponder import errors
 from ponder.config import ToolServerSettings
@@ -105,8 +106,10 @@ async def _request(client: httpx.AsyncClient, method: str, url: str, **kwargs: A
 
 
 async def _send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    headers = dict(kwargs.pop("headers", None) or {})
+    propagate.inject(headers)  # the W3C trace context: the ToolServer's spans join the caller's trace
     try:
-        response = await client.request(method, url, **kwargs)
+        response = await client.request(method, url, headers=headers, **kwargs)
     except httpx.TransportError as exc:
         raise SandboxUnavailable(
             f"cannot reach the ToolServer at {client.base_url}: {exc!r}",

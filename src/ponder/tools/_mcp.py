@@ -49,8 +49,10 @@ def _output(result: Any) -> dict[str, Any]:
 def _runner(server: MCPServerSettings, client: Client, tool: str, exposed: str) -> Runner:
     async def run(args: dict[str, Any]) -> ToolResult:
         start = time.perf_counter()
+        from ponder.telemetry import tool_span
+
         try:
-            with anyio.fail_after(server.timeout_s):
+            with tool_span(exposed, "mcp"), anyio.fail_after(server.timeout_s):
                 result = await client.call_tool(tool, args)
         except TimeoutError:
             error: str | None = f"MCP server {server.name!r} did not answer {tool!r} within {server.timeout_s:g} s"

@@ -1,0 +1,140 @@
+"""OpenTelemetry traces (issue 22): a run is one trace with its model calls (GenAI attributes; content only when
+asked) and tool calls inside, and the trace context reaches a model server over HTTP. Spans are read with the
+SDK's in-memory exporter; the model server is a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from ponder.config import Backend, LLMSettings
+from ponder.llm import ChatRequest, stream_or_complete, user
+from ponder.llm.openai_compat import OpenAICompatModel
+from ponder.telemetry import CAPTURE_ENV, TracedModel, run_span, tool_span
+from tests.api.conftest import Server, collect
+from tests.fakes import FunctionModel
+
+EXPORTER = InMemorySpanExporter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def provider() -> None:
+    """The process's tracer provider, once (OpenTelemetry allows one); spans go to memory."""
+    current = trace.get_tracer_provider()
+    if not isinstance(current, TracerProvider):
+        sdk = TracerProvider()
+        sdk.add_span_processor(SimpleSpanProcessor(EXPORTER))
+        trace.set_tracer_provider(sdk)
+    else:
+        current.add_span_processor(SimpleSpanProcessor(EXPORTER))
+
+
+@pytest.fixture(autouse=True)
+def clean() -> None:
+    EXPORTER.clear()
+
+
+def spans(name_prefix: str) -> list[Any]:
+    return [s for s in EXPORTER.get_finished_spans() if s.name.startswith(name_prefix)]
+
+
+async def test_a_model_call_is_a_genai_span_inside_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = TracedModel(FunctionModel(lambda r: "forty-two"))
+    with run_span("cot", "run_1"):
+        await model.complete(ChatRequest(messages=[user("6*7?")], max_tokens=9, temperature=0.2, seed=3))
+    (chat,) = spans("chat ")
+    (run,) = spans("invoke_agent ")
+    assert chat.parent is not None and chat.parent.span_id == run.context.span_id
+    assert chat.context.trace_id == run.context.trace_id
+    attrs = dict(chat.attributes)
+    assert attrs["gen_ai.operation.name"] == "chat" and attrs["gen_ai.request.model"] == "function"
+    assert attrs["gen_ai.request.max_tokens"] == 9 and attrs["gen_ai.request.seed"] == 3
+    assert attrs["gen_ai.usage.output_tokens"] == 1 and list(attrs["gen_ai.response.finish_reasons"]) == ["stop"]
+    assert chat.events == ()  # no prompt or completion unless asked: privacy by default
+    assert dict(run.attributes)["ponder.run_id"] == "run_1"
+
+    monkeypatch.setenv(CAPTURE_ENV, "true")
+    chunks = [c async for c in stream_or_complete(model, ChatRequest(messages=[user("again?")]))]
+    assert chunks[-1].response is not None
+    streamed = spans("chat ")[-1]
+    events = {e.name: dict(e.attributes or {}) for e in streamed.events}
+    assert json.loads(events["gen_ai.content.prompt"]["gen_ai.prompt"]) == [{"role": "user", "content": "again?"}]
+    assert json.loads(events["gen_ai.content.completion"]["gen_ai.completion"]) == ["forty-two"]
+
+
+async def test_a_failed_call_is_an_error_span() -> None:
+    from ponder.errors import ModelUnavailable
+
+    model = TracedModel(FunctionModel(lambda r: ModelUnavailable("down")))
+    with pytest.raises(ModelUnavailable):
+        await model.complete(ChatRequest(messages=[user("x")]))
+    (chat,) = spans("chat ")
+    assert chat.status.status_code.name == "ERROR" and dict(chat.attributes)["error.type"] == "ModelUnavailable"
+
+
+@pytest.fixture
+def model_server() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    seen: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps({"id": "x", "object": "chat.completion", "model": "m", "usage": {},
+                               "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                                            "finish_reason": "stop"}]}).encode()  # fmt: skip
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
+    server.shutdown()
+    server.server_close()
+
+
+async def test_the_trace_context_reaches_the_model_server(model_server: tuple[str, list[dict[str, str]]]) -> None:
+    url, seen = model_server
+    settings = LLMSettings(backend=Backend.vllm, base_url=url, model="m", max_retries=0)
+    inner = OpenAICompatModel.from_settings(settings)
+    with run_span("cot", "run_2"):
+        await TracedModel(inner).complete(ChatRequest(messages=[user("hi")]))
+    (chat,) = spans("chat ")
+    _version, trace_id, span_id, _flags = seen[-1]["traceparent"].split("-")
+    assert int(trace_id, 16) == chat.context.trace_id  # vLLM's own spans would join this trace
+    assert int(span_id, 16) == chat.context.span_id
+
+
+async def test_an_api_run_is_one_trace_with_its_model_calls(make_server: Callable[..., Server]) -> None:
+    server = make_server()
+    async with server.client() as client:
+        run = (
+            await client.post("/runs", json={"strategy": "steps", "input": {"question": "q"}, "options": {"steps": 2}})
+        ).json()
+        await collect(client, run["id"])
+    (root,) = [s for s in spans("invoke_agent steps") if dict(s.attributes)["ponder.run_id"] == run["id"]]
+    calls = [s for s in spans("chat ") if s.context.trace_id == root.context.trace_id]
+    assert len(calls) == 2
+    assert [e.attributes["name"] for e in root.events if e.name == "step"] == ["step 1", "step 2"]  # type: ignore[index]
+
+
+def test_a_tool_span_names_the_tool() -> None:
+    with tool_span("python") as span:
+        span.set_attribute("ponder.tool.ok", True)
+    (tool,) = spans("execute_tool ")
+    assert dict(tool.attributes)["gen_ai.tool.name"] == "python"
