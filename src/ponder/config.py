@@ -156,6 +156,10 @@ class APISettings(BaseModel):
         description="where request counts live: memory:// (one replica) or a shared store such as redis://host:6379",
     )
     max_active_runs_per_key: int = Field(default=0, ge=0, description="runs queued or running at once per API key")
+    record_prompts: bool = Field(
+        default=True,
+        description="keep each model call's messages and outputs in the run's events (the run view's model calls)",
+    )
     run_token_budget: int = Field(
         default=0, ge=0, description="prompt + completion tokens one run may spend before it is stopped"
     )

@@ -161,3 +161,23 @@ async def test_the_embedded_model_reports_its_prompt_and_its_tokens(embedded_mod
     assert reading and reading[0].prompt_tokens > 500 and reading[0].prompt_done < reading[0].prompt_tokens
     assert writing and writing[-1].tokens > 0 and writing[-1].field in ("notes", "count")
     assert seen[-1].phase == "done"
+
+
+async def test_recorded_calls_carry_messages_parameters_outputs_and_failures() -> None:
+    from ponder.agents import ModelCalled
+    from ponder.errors import ModelUnavailable
+
+    seen: list[object] = []
+    replies = iter(["twelve", ModelUnavailable("down")])
+    model = LiveModel(FunctionModel(lambda r: next(replies)), seen.append, record_calls=True, max_chars=5)
+    await model.complete(ChatRequest(messages=[user("3 times 4?")], max_tokens=7, seed=1))
+    with pytest.raises(ModelUnavailable):
+        await model.complete(ChatRequest(messages=[user("again")]))
+    first, second = (e for e in seen if isinstance(e, ModelCalled))
+    assert first.call == 1 and first.messages == [{"role": "user", "content": "3 tim …[5 more characters]"}]
+    assert first.params == {"max_tokens": 7, "seed": 1} and first.outputs == ["twelv …[1 more characters]"]
+    assert first.finish_reasons == ["stop"] and first.completion_tokens == 1 and first.error is None
+    assert second.call == 2 and second.outputs == [] and "ModelUnavailable" in (second.error or "")
+    quiet: list[object] = []
+    await LiveModel(FunctionModel(lambda r: "x"), quiet.append).complete(ChatRequest(messages=[user("q")]))
+    assert quiet == []  # recording is asked for, not the default of the wrapper

@@ -95,6 +95,12 @@ async def test_ask_watch_reasoning_and_answer_the_human(
     await expect(turn.locator(".human .you")).to_have_text("you answered: metres")
     await expect(turn.locator(".stream[data-field=reasoning]")).to_have_text("hello ")
     await expect(turn.locator(".costs")).to_contain_text("1 model calls")
+    # the prompt-level trace: what the model was asked, and what it answered
+    call = turn.locator(".calls-section details.call")
+    await expect(call).to_have_count(1)
+    await call.locator("summary").click()
+    await expect(call.locator("pre.prompt")).to_have_text("answer")
+    await expect(call.locator("pre.reply")).to_have_text("hello")
     await expect(turn.locator(".files-section summary")).to_have_text("fib.txt")
     await turn.locator(".files-section summary").click()
     await expect(turn.locator(".files-section pre")).to_have_text("0 1 1 2 3 5")

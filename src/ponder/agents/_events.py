@@ -42,6 +42,24 @@ class ModelProgress(_Event):
     field: str | None = Field(default=None, description="the JSON field being written, for constrained output")
 
 
+class ModelCalled(_Event):
+    """One model call as the model saw it: the messages, the parameters, what came back (the prompt-level trace of a
+    run; sent when the run records prompts)."""
+
+    type: Literal["model_call"] = "model_call"
+    call: int
+    model: str
+    messages: list[dict[str, str]]
+    params: dict[str, Any] = Field(default_factory=dict)
+    outputs: list[str] = Field(default_factory=list)
+    finish_reasons: list[str] = Field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
 class TextDelta(_Event):
     """A piece of streamed text (e.g. the reasoning of a chain of thought) as it is produced."""
 
@@ -118,6 +136,7 @@ Event = Annotated[
     StepStarted
     | LLMCall
     | ModelProgress
+    | ModelCalled
     | TextDelta
     | ToolCalled
     | ToolReturned

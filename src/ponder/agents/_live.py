@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 
 from pydantic_core import from_json
 
-from ponder.agents._events import ModelProgress
+from ponder.agents._events import ModelCalled, ModelProgress
 from ponder.llm import ChatModel, ChatRequest, ChatResponse, ModelWrapper, StreamChunk, stream_or_complete
 from ponder.llm._progress import CallProgress, watching
 
@@ -30,18 +30,63 @@ def writing_field(text: str) -> str | None:
 
 class LiveModel(ModelWrapper):
     """Delegates to ``inner``; ``emit`` receives a :class:`ModelProgress` every ``interval_s`` while a call runs
-    (none for a call that ends sooner) and one ``done`` after a call that sent any."""
+    (none for a call that ends sooner) and one ``done`` after a call that sent any; with ``record_calls``, a
+    :class:`ModelCalled` after every call (its messages, parameters and outputs)."""
 
-    def __init__(self, inner: ChatModel, emit: Callable[[ModelProgress], None], *, interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        inner: ChatModel,
+        emit: Callable[[ModelProgress | ModelCalled], None],
+        *,
+        interval_s: float = 1.0,
+        record_calls: bool = False,
+        max_chars: int = 20_000,
+    ) -> None:
         super().__init__(inner)
         self._emit = emit
         self._interval_s = interval_s
+        self._record = record_calls
+        self._max_chars = max_chars
         self._calls = 0
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         async with self._watched(request) as progress:
-            with watching(progress):
-                return await self.inner.complete(request)
+            try:
+                with watching(progress):
+                    response = await self.inner.complete(request)
+            except Exception as exc:
+                self._called(request, progress, None, f"{type(exc).__name__}: {exc}")
+                raise
+            self._called(request, progress, response)
+            return response
+
+    def _called(
+        self, request: ChatRequest, progress: CallProgress, response: ChatResponse | None, error: str = ""
+    ) -> None:
+        if not self._record:
+            return
+        cut = self._max_chars
+
+        def clip(text: str) -> str:
+            return text if len(text) <= cut else text[:cut] + f" …[{len(text) - cut} more characters]"
+
+        params = request.model_dump(exclude={"messages"}, exclude_defaults=True, mode="json")
+        usage = response.usage if response is not None else None
+        self._emit(
+            ModelCalled(
+                call=getattr(progress, "call", 0),
+                model=self.name,
+                messages=[{"role": m.role, "content": clip(m.content)} for m in request.messages],
+                params=params,
+                outputs=[clip(c.text) for c in response.choices] if response is not None else [],
+                finish_reasons=[c.finish_reason for c in response.choices] if response is not None else [],
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
+                cached_tokens=usage.cached_tokens if usage else 0,
+                seconds=round(time.perf_counter() - progress.started, 3),
+                error=error or None,
+            )
+        )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         async with self._watched(request) as progress:
@@ -61,6 +106,8 @@ class LiveModel(ModelWrapper):
                     progress.text += pending.delta
                     if progress.peek is None and progress.generated < deltas:  # the backend does not count
                         progress.sampled()
+                if pending.response is not None:
+                    self._called(request, progress, pending.response)
                 yield pending
                 pending = await anext(chunks, None)
 
@@ -68,6 +115,7 @@ class LiveModel(ModelWrapper):
     async def _watched(self, request: ChatRequest) -> AsyncIterator[CallProgress]:
         self._calls += 1
         call, progress, reported = self._calls, CallProgress(), [False]
+        progress.call = call
 
         async def tick() -> None:
             while True:

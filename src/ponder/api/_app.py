@@ -92,6 +92,7 @@ def create_app(
         leases,
         max_active_per_key=settings.api.max_active_runs_per_key,
         token_budget=settings.api.run_token_budget,
+        record_prompts=settings.api.record_prompts,
     )
     events.is_local = runs.is_live
     if eval_executor is None:

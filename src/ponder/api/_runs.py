@@ -79,6 +79,7 @@ class RunManager:
         *,
         max_active_per_key: int = 0,
         token_budget: int = 0,
+        record_prompts: bool = True,
     ):
         self.store = store
         self.leases = leases or Leases(store, "local")
@@ -90,6 +91,7 @@ class RunManager:
         self._closing = False
         self.max_active_per_key = max_active_per_key  # 0: no limit
         self.token_budget = token_budget  # 0: no limit
+        self.record_prompts = record_prompts  # each model call's messages and outputs as a model_call event
 
     @property
     def closing(self) -> bool:
@@ -260,7 +262,10 @@ class RunManager:
         measured: ChatModel = TracedModel(MeasuredModel(self.base.model, self.metrics, record.strategy))
         if self.token_budget:
             measured = BudgetedModel(measured, costs, self.token_budget)
-        model = MeteredModel(LiveModel(measured, lambda event: self._emit(record.id, live, event)), costs)
+        live_model = LiveModel(
+            measured, lambda event: self._emit(record.id, live, event), record_calls=self.record_prompts
+        )
+        model = MeteredModel(live_model, costs)
         return dataclasses.replace(self.base, model=model, run_id=record.id, options=dict(record.options))
 
     def _events(self, record: RunRecord, ctx: Context, mode: Mode, answer: str | None) -> AsyncIterator[Event]:

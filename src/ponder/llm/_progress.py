@@ -26,6 +26,7 @@ class CallProgress:
     text: str = ""  # the first sample's text so far, when the caller streamed it
     peek: Callable[[], str] | None = None  # the first sample's text so far, asked of the backend
     started: float = field(default_factory=time.perf_counter)
+    call: int = 0  # the watcher's number for the call
     first_token_at: float | None = None
 
     def sampled(self, tokens: int = 1) -> None:

@@ -144,6 +144,7 @@ class Turn {
     this.answer = el("div", { class: "answer" });
     this.answerNote = el("div", { class: "answer-note" });
     this.filesBox = el("div", { class: "section files-section" });
+    this.callsBox = el("div", { class: "section calls-section" });
     this.footer = el("div", { class: "costs" });
     this.live = el("span", { class: "live", "aria-live": "polite" });
     this.stopButton = el("button", { class: "stop secondary", type: "button", text: "Stop", title: "cancel this run",
@@ -151,7 +152,7 @@ class Turn {
     if (run.status && ["succeeded", "failed", "cancelled"].includes(run.status)) this.stopButton.hidden = true;
     this.reasoning = el("details", { class: "reasoning", open: "" },
       el("summary", { text: "Reasoning" }), this.steps, this.planBox, this.streamBox, this.toolBox,
-      this.evidenceBox, this.treeBox);
+      this.evidenceBox, this.treeBox, this.callsBox);
     const earlier = run.input.context
       ? el("details", { class: "context" }, el("summary", { text: "follows up on the conversation above" }),
         el("pre", { text: run.input.context }))
@@ -201,6 +202,7 @@ class Turn {
         break;
       }
       case "progress": this.progress(data); break;
+      case "model_call": this.modelCall(data); break;
       case "text_delta": this.text(data.field, data.text); break;
       case "llm_call": {
         const out = data.output;
@@ -240,6 +242,23 @@ class Turn {
       this.streamBox.append(box);
     }
     box.textContent += piece;
+  }
+
+  // The prompt-level trace: what the model was asked at each call, and what it answered.
+  modelCall(data) {
+    this.section(this.callsBox, "Model calls");
+    const tokens = `${data.prompt_tokens.toLocaleString()} prompt` + (data.cached_tokens ? ` (${data.cached_tokens.toLocaleString()} cached)` : "") +
+      ` → ${data.completion_tokens.toLocaleString()} tokens`;
+    const head = `call ${data.call}: ${tokens}, ${Number(data.seconds).toFixed(1)} s` + (data.error ? " — failed" : "");
+    const body = el("div", { class: "call-body" });
+    const params = Object.entries(data.params || {}).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v).slice(0, 120) : v}`);
+    if (params.length) body.append(el("div", { class: "arg", text: params.join(" · ") }));
+    for (const m of data.messages || []) body.append(el("div", { class: "argname", text: m.role }), el("pre", { class: "prompt", text: m.content }));
+    (data.outputs || []).forEach((text, i) => body.append(
+      el("div", { class: "argname", text: `reply${data.outputs.length > 1 ? " " + (i + 1) : ""} (${(data.finish_reasons || [])[i] || ""})` }),
+      el("pre", { class: "reply", text })));
+    if (data.error) body.append(el("div", { class: "error", text: data.error }));
+    this.callsBox.append(el("details", { class: "call", "data-call": String(data.call) }, el("summary", { text: head }), body));
   }
 
   files(workspace) {
