@@ -60,7 +60,7 @@ async def test_reconnect_with_last_event_id_gets_only_the_rest(server: Server) -
         first = await collect(client, run["id"], limit=3)
         assert ids(first) == [1, 2, 3]
         rest = await collect(client, run["id"], headers={"Last-Event-ID": "3"})
-        assert ids(rest) == list(range(4, 10))  # 4 steps x 2 events + final = 9 events
+        assert ids(rest) == list(range(4, 14))  # 4 steps x 3 events (step, model_call, llm_call) + final = 13
         assert rest[-1]["event"] == "end"
         # the query parameter does the same for clients that cannot set headers
         tail = []
@@ -71,7 +71,7 @@ async def test_reconnect_with_last_event_id_gets_only_the_rest(server: Server) -
                 tail.append(event)
                 if event.get("event") == "end":
                     break
-        assert ids(tail) == [8, 9]
+        assert ids(tail) == list(range(8, 14))
         bad = await client.get(f"/runs/{run['id']}/events", headers={"Last-Event-ID": "abc"})
         assert bad.status_code == 422
         assert "Last-Event-ID" in bad.json()["error"]["message"]
@@ -98,8 +98,8 @@ async def test_live_stream_then_human_answer_resumes_the_same_stream(server: Ser
                 if event.get("event") == "end":
                     break
         types = [e["event"] for e in seen if "id" in e]
-        assert types == ["step_started", "needs_human", "step_started", "final"]
-        assert ids(seen) == [1, 2, 3, 4]
+        assert types == ["step_started", "needs_human", "step_started", "model_call", "final"]
+        assert ids(seen) == [1, 2, 3, 4, 5]
         assert json.loads(seen[-1]["data"]) == {"status": "succeeded"}
         done = (await client.get(f"/runs/{run['id']}")).json()
         assert done["text"] == "hello, Ada"
