@@ -39,8 +39,8 @@ async def test_200_concurrent_runs_complete_without_errors(make_server: Callable
         results = await asyncio.gather(*(follow(client, c.json()["id"]) for c in created))
         assert [status for status, _, _ in results] == ["succeeded"] * RUNS
         for _, ids, types in results:
-            assert ids == list(range(1, 8))
-            assert types == ["step_started", "llm_call"] * 3 + ["final"]
+            assert ids == list(range(1, 11))
+            assert types == ["step_started", "model_call", "llm_call"] * 3 + ["final"]
         listed = (await client.get("/runs", params={"limit": 500, "status": "succeeded"})).json()["runs"]
         assert len(listed) == RUNS
         metrics = (await client.get("/metrics")).text
