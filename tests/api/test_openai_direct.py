@@ -245,3 +245,43 @@ async def test_the_embedded_model_returns_valid_tool_calls_and_objects(
             max_completion_tokens=48,
         )
         assert isinstance(parsed.choices[0].message.parsed, Person)
+
+
+async def test_a_client_tool_inside_a_react_run_pauses_and_resumes_across_requests(
+    make_server: Callable[..., Server],
+) -> None:
+    from tests.agents.planner._script import answer, call, submit
+    from tests.fakes import ScriptedModel
+
+    model = ScriptedModel(
+        [call("get_weather", city="Paris"), submit("it is 21 degrees in Paris"), answer("It is 21 degrees in Paris.")]
+    )
+    server = make_server(model=model)
+    messages: list[Any] = [{"role": "user", "content": "What is the weather in Paris?"}]
+    async with client_for(server) as client:
+        first = await client.chat.completions.create(model="ponder-react", messages=messages, tools=[WEATHER])
+        choice = first.choices[0]
+        assert choice.finish_reason == "tool_calls"
+        (tool_call,) = choice.message.tool_calls or []
+        assert tool_call.function.name == "get_weather" and json.loads(tool_call.function.arguments) == {
+            "city": "Paris"
+        }
+        run_id = first.model_extra["ponder"]["run_id"]  # type: ignore[index]
+        assert first.model_extra["ponder"]["status"] == "waiting"  # type: ignore[index]
+        messages += [choice.message.model_dump(exclude_none=True),
+                     {"role": "tool", "tool_call_id": tool_call.id, "content": "21 degrees, sunny"}]  # fmt: skip
+        second = await client.chat.completions.create(model="ponder-react", messages=messages, tools=[WEATHER])
+        assert second.choices[0].finish_reason == "stop"
+        assert second.choices[0].message.content == "It is 21 degrees in Paris."
+        assert second.model_extra["ponder"]["run_id"] == run_id  # type: ignore[index]  # the same durable run
+        with pytest.raises(openai.ConflictError, match="not waiting for a tool result"):
+            await client.chat.completions.create(model="ponder-react", messages=messages, tools=[WEATHER])
+        with pytest.raises(openai.BadRequestError, match="names no tool call of a ponder run"):
+            await client.chat.completions.create(
+                model="ponder-react",
+                messages=[*messages[:2], {"role": "tool", "tool_call_id": "call_abc", "content": "x"}],
+            )
+    # the tool's result reached the model as the tool call's output, in the same run
+    seen = "\n".join(m.content for m in model.requests[1].messages)
+    assert "21 degrees, sunny" in seen
+    model.assert_complete()

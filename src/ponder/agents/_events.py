@@ -117,6 +117,9 @@ class NeedsHuman(_Event):
     type: Literal["needs_human"] = "needs_human"
     question: str
     interrupt_id: str = ""
+    tool_call: dict[str, Any] | None = Field(
+        default=None, description="when the run waits for the client to run one of its tools: id, name, arguments"
+    )
 
 
 class FinalAnswer(_Event):

@@ -313,7 +313,9 @@ class RunManager:
             if final is not None:
                 self._finish(run_id, strategy, RunStatus.succeeded, result=final.result, costs=costs)
             elif pending is not None:
-                question = {"question": pending.question, "interrupt_id": pending.interrupt_id}
+                question: dict[str, Any] = {"question": pending.question, "interrupt_id": pending.interrupt_id}
+                if pending.tool_call is not None:
+                    question["tool_call"] = pending.tool_call
                 self.events.update(
                     run_id,
                     status=RunStatus.waiting,

@@ -19,6 +19,7 @@ class CreateRun(BaseModel):
 class PendingQuestion(BaseModel):
     question: str
     interrupt_id: str = ""
+    tool_call: dict[str, Any] | None = Field(default=None, description="a client tool the run waits on")
 
 
 class RunView(BaseModel):

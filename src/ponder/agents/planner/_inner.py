@@ -167,6 +167,14 @@ async def act(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
         emit(ToolCalled(call_id=call_id, tool=tool, args=args, group=group))  # after the interrupt: once per answer
         emit(ToolReturned(call_id=call_id, tool=tool, ok=True, output=result.output, group=group))
         update["human"] = [*state.get("human", []), {"question": args["question"], "answer": text}]
+    elif (client_tool := deps.tool(tool)) is not None and client_tool.kind == "client":
+        # the API client runs this tool itself: the run waits (durably) for its result, as for a human's answer
+        question = f"run the tool {tool} and send its result"
+        answer = interrupt({"kind": "tool_call", "question": question, "call_id": call_id, "tool": tool, "args": args})
+        result = ToolResult(tool=tool, ok=True, output={"result": str(answer if answer is not None else "")})
+        group = state.get("current")
+        emit(ToolCalled(call_id=call_id, tool=tool, args=args, group=group))
+        emit(ToolReturned(call_id=call_id, tool=tool, ok=True, output=result.output, group=group))
     elif call_id in done:  # completed before a crash or an interrupt: never run twice
         result = ToolResult.model_validate(done[call_id])
     else:

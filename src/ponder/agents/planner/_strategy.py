@@ -45,6 +45,7 @@ class Planner:
 
     name: ClassVar[str] = "planner"
     description: ClassVar[str] = "plan subtasks, solve each with tool calls, refine the plan; asks a human; resumable"
+    accepts_client_tools: ClassVar[bool] = True  # ``client_tools``: the API client runs them; the run waits
 
     def __init__(
         self,
@@ -54,6 +55,7 @@ class Planner:
         ask_human: bool = True,
         browse: bool = False,
         tools: list[AgentTool] | None = None,
+        client_tools: list[dict[str, Any]] | None = None,
         temperature: float = 0.0,
         max_tokens: int = 512,
         workspace_root: str = "/workspace",
@@ -67,6 +69,8 @@ class Planner:
         self.ask_human = ask_human
         self.browse = browse
         self.extra_tools = tools or []
+        # tools the API client runs itself (OpenAI function specs): calling one pauses the run for the result
+        self.client_tools = [AgentTool(spec_from_function(f), "client") for f in client_tools or []]
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.workspace_root = workspace_root
@@ -149,6 +153,7 @@ class Planner:
         if ctx.kb is not None:
             tools.extend(kb_tools(ctx.kb))
         tools.extend(self.extra_tools)
+        tools.extend(self.client_tools)
         if self.ask_human:
             tools.append(AgentTool(ASK_HUMAN, "control"))
         tools.append(AgentTool(SUBMIT, "control"))
@@ -174,7 +179,7 @@ class Planner:
                     return
                 if snapshot.interrupts and answer is None:  # still waiting on a person: ask again
                     for intr in snapshot.interrupts:
-                        yield NeedsHuman(question=str(intr.value.get("question", "")), interrupt_id=intr.id)
+                        yield _needs(intr)
                     return
                 graph_input = Command(resume=answer) if snapshot.interrupts else None
             what = (
@@ -211,7 +216,7 @@ class Planner:
                         yield cast(Event, chunk)
                     elif isinstance(chunk, dict) and "__interrupt__" in chunk:
                         for intr in chunk["__interrupt__"]:
-                            yield NeedsHuman(question=str(intr.value.get("question", "")), interrupt_id=intr.id)
+                            yield _needs(intr)
             except GraphRecursionError:
                 yield ErrorRaised(
                     error={"type": "StrategyError", "message": "the planner's graph ran past its step limit"},
@@ -222,6 +227,15 @@ class Planner:
             if final:
                 self._inboxes.pop(run_id, None)
                 yield _final(final)
+
+
+def _needs(intr: Any) -> NeedsHuman:
+    """What a waiting run asks: a person's answer, or the client's result of one of its own tools."""
+    value = intr.value if isinstance(intr.value, dict) else {}
+    call = None
+    if value.get("kind") == "tool_call":
+        call = {"id": value["call_id"], "name": value["tool"], "arguments": value.get("args", {})}
+    return NeedsHuman(question=str(value.get("question", "")), interrupt_id=intr.id, tool_call=call)
 
 
 def _final(result: dict[str, Any]) -> FinalAnswer:

@@ -14,7 +14,7 @@ from ponder.agents.planner._schemas import AskHumanArgs, SubmitResult
 from ponder.errors import PonderError
 from ponder.tools import ToolResult, ToolSpec
 
-ToolKind = Literal["sandbox", "search", "browse", "kb", "mcp", "control"]
+ToolKind = Literal["sandbox", "search", "browse", "kb", "mcp", "client", "control"]
 Runner = Callable[[dict[str, Any]], Awaitable[ToolResult]]
 
 SUBMIT = ToolSpec(

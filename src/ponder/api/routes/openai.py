@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -168,15 +169,33 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep, own
             f"unknown model {body.model!r}",
             hint="choose one of: " + ", ".join(c.id for c in _cards(service)),
         )
-    _strategy_fields_only(body)
     strategy = body.model.removeprefix(PREFIX)
-    task = _task(body.messages, body.family)
-    record = await service.runs.create(owner, strategy, task, _options(service, strategy, body), kind="chat")
+    takes_tools = bool(getattr(service.catalog.strategy_class(strategy), "accepts_client_tools", False))
+    _strategy_fields_only(body, takes_tools)
+    after = 0
+    resumed = _tool_results(body.messages)
+    if resumed is not None:  # the client's result of a tool the run called: the same run goes on
+        run_id, result = resumed
+        record = await service.runs.get(run_id, owner)
+        pending = record.pending or {}
+        if record.status is not RunStatus.waiting or not pending.get("tool_call"):
+            raise errors.Conflict(
+                f"run {run_id!r} is {record.status.value}, not waiting for a tool result",
+                hint="send a tool message only in answer to the last tool_calls reply",
+            )
+        after = await service.store.last_seq(run_id)
+        await service.runs.answer(run_id, owner, result, pending.get("interrupt_id") or None)
+    else:
+        task = _task(body.messages, body.family)
+        options = _options(service, strategy, body)
+        if body.tools and takes_tools:
+            options["client_tools"] = body.tools
+        record = await service.runs.create(owner, strategy, task, options, kind="chat")
     completion_id = "chatcmpl-" + record.id.removeprefix("run_")
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        chunks = _stream(service, owner, record.id, completion_id, created, body.model, include_usage)
+        chunks = _stream(service, owner, record.id, completion_id, created, body.model, include_usage, after)
         return EventSourceResponse(chunks, ping=PING_S, headers={"Cache-Control": "no-cache"})
     await service.runs.wait(record.id)
     record = await service.runs.get(record.id, owner)
@@ -187,29 +206,63 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep, own
         message = str(error.get("message", "")) + (f" ({error['hint']})" if error.get("hint") else "")
         error_body = openai_error(status, message, code=str(error.get("type", "StrategyError")), extra=error)
         return JSONResponse({"error": error_body}, status_code=status)
+    reply: dict[str, Any] = {
+        "role": "assistant",
+        "content": _content(record),
+        "reasoning_content": _reasoning(record),
+    }
+    calls = _tool_calls(record)
+    if calls:
+        reply.update(content=None, tool_calls=calls)
     return {
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
         "model": body.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": _content(record), "reasoning_content": _reasoning(record)},
-                "finish_reason": "stop",
-            }
-        ],
+        "choices": [{"index": 0, "message": reply, "finish_reason": "tool_calls" if calls else "stop"}],
         "usage": _usage(record),
         "ponder": {"run_id": record.id, "status": record.status.value, "answer": (record.result or {}).get("answer")},
     }
 
 
-def _strategy_fields_only(body: ChatCompletionRequest) -> None:
+_CALL_ID = re.compile(r"^call__(run_[0-9a-f]+)__")
+
+
+def _tool_calls(record: RunRecord) -> list[dict[str, Any]]:
+    """The client tool a waiting run called, as OpenAI ``tool_calls`` (its id names the run, to resume it)."""
+    call = (record.pending or {}).get("tool_call") if record.status is RunStatus.waiting else None
+    if not call:
+        return []
+    step = re.sub(r"[^A-Za-z0-9]", "-", str(call.get("id", "")))
+    return [
+        {
+            "id": f"call__{record.id}__{step}",
+            "type": "function",
+            "function": {"name": call["name"], "arguments": json.dumps(call.get("arguments") or {})},
+        }
+    ]
+
+
+def _tool_results(messages: list[ChatMessage]) -> tuple[str, str] | None:
+    """(run id, the tool's result) when the conversation ends with the result of a tool a ponder run called."""
+    if not messages or messages[-1].role != "tool":
+        return None
+    call_id = str((messages[-1].model_extra or {}).get("tool_call_id", ""))
+    match = _CALL_ID.match(call_id)
+    if match is None:
+        raise InputError(
+            f"tool_call_id {call_id!r} names no tool call of a ponder run",
+            hint="send the tool message in answer to a tool_calls reply of this endpoint, with its id unchanged",
+        )
+    return match.group(1), messages[-1].text()
+
+
+def _strategy_fields_only(body: ChatCompletionRequest, takes_tools: bool) -> None:
     """What a strategy model cannot honour yet is refused, not silently ignored."""
     unsupported = [
         name
         for name, given in (
-            ("tools", bool(body.tools)),
+            ("tools", bool(body.tools) and not takes_tools),
             ("response_format", (body.response_format or {}).get("type", "text") != "text"),
             ("n > 1", body.n > 1),
             ("logprobs", body.logprobs),
@@ -320,7 +373,14 @@ def _reasoning_text(event: dict[str, Any]) -> str:
 
 
 async def _stream(
-    service: ServiceDep, owner: str, run_id: str, completion_id: str, created: int, model: str, include_usage: bool
+    service: ServiceDep,
+    owner: str,
+    run_id: str,
+    completion_id: str,
+    created: int,
+    model: str,
+    include_usage: bool,
+    after: int = 0,
 ) -> AsyncIterator[dict[str, str]]:
     """The run's reasoning and answer as chunks; a client that goes away before the end cancels the run (nobody
     would read its answer)."""
@@ -340,7 +400,7 @@ async def _stream(
     try:
         yield chunk({"role": "assistant", "content": ""})
         reasoning_text = _ReasoningText()
-        async for item in service.events.follow(run_id, 0):
+        async for item in service.events.follow(run_id, after):
             if isinstance(item, StoredEvent):
                 event = json.loads(item.data)
                 text = reasoning_text(event)
@@ -353,10 +413,13 @@ async def _stream(
                 record = await service.store.get_run(run_id)
                 if record is None:
                     break
-                if record.status is RunStatus.succeeded or record.status is RunStatus.waiting:
+                calls = _tool_calls(record)
+                if calls:
+                    yield chunk({"tool_calls": [{"index": i, **c} for i, c in enumerate(calls)]})
+                elif record.status is RunStatus.succeeded or record.status is RunStatus.waiting:
                     yield chunk({"content": _content(record)})
                 extra: dict[str, Any] = {"ponder": {"run_id": run_id, "status": record.status.value}}
-                yield chunk({}, "stop", **extra)
+                yield chunk({}, "tool_calls" if calls else "stop", **extra)
                 if include_usage:
                     usage_chunk = {
                         "id": completion_id,
