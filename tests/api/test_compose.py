@@ -100,3 +100,11 @@ def test_no_placeholder_toolserver_token() -> None:
     result = config("cpu", token=None)
     assert result.returncode != 0
     assert "PONDER_TOOLSERVER_TOKEN" in result.stderr
+
+
+def test_the_tracing_profile_runs_jaeger_and_the_api_can_send_to_it() -> None:
+    stack = services("gpu", "tracing")
+    assert stack["jaeger"]["profiles"] == ["tracing"]
+    published = [p.get("published") if isinstance(p, dict) else str(p).split(":")[0] for p in stack["jaeger"]["ports"]]
+    assert [int(p) for p in published] == [16686]  # only the UI: OTLP stays inside the stack
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" in stack["api"]["environment"]

@@ -138,3 +138,44 @@ def test_a_tool_span_names_the_tool() -> None:
         span.set_attribute("ponder.tool.ok", True)
     (tool,) = spans("execute_tool ")
     assert dict(tool.attributes)["gen_ai.tool.name"] == "python"
+
+
+def test_a_run_trace_reaches_an_otlp_receiver_on_loopback() -> None:
+    """The exporter the standard OTEL_* variables configure, end to end (in a child process: a process has one
+    tracer provider, and this one's belongs to the in-memory exporter)."""
+    import os
+    import subprocess
+    import sys
+
+    received: list[tuple[str, bytes]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append((self.path, self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    script = (
+        "from opentelemetry import trace\n"
+        "from ponder.telemetry import run_span, setup_tracing, tool_span\n"
+        "assert setup_tracing()\n"
+        "with run_span('cot', 'run_otlp'), tool_span('python'):\n"
+        "    pass\n"
+        "trace.get_tracer_provider().shutdown()\n"
+    )
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}"}
+    try:
+        subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120)
+    finally:
+        server.shutdown()
+        server.server_close()
+    paths = {path for path, _ in received}
+    body = b"".join(data for _, data in received)
+    assert paths == {"/v1/traces"}
+    assert b"invoke_agent cot" in body and b"execute_tool python" in body and b"run_otlp" in body

@@ -149,6 +149,10 @@ def create_app(
         title="ponder", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, static_url="/static-docs"
     )
     app.state.service = service
+    # server spans for every request, joined to the caller's trace (W3C traceparent); no-ops without a provider
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,metrics,static")
 
     @app.exception_handler(PonderError)
     async def _ponder_error(request: Request, exc: PonderError) -> JSONResponse:
