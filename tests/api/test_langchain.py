@@ -55,3 +55,15 @@ async def test_with_structured_output_gives_a_parsed_object(make_server: Callabl
     person = await llm.with_structured_output(Person).ainvoke("Describe a person.")
     assert isinstance(person, Person)
     assert set(backend.requests[-1].constraint.json_schema["properties"]) == {"name", "age"}  # type: ignore[union-attr]
+
+
+async def test_langchain_against_the_embedded_model(make_server: Callable[..., Server], embedded_model: object) -> None:
+    server = make_server(model=embedded_model)
+    llm = langchain_openai.ChatOpenAI(
+        base_url=server.url + "/v1", api_key="unused", model="ponder-direct", max_retries=0, max_tokens=48
+    )
+    called = await llm.bind_tools([get_weather], tool_choice="get_weather").ainvoke("What is the weather in Paris?")
+    assert called.tool_calls and called.tool_calls[0]["name"] == "get_weather"
+    assert isinstance(called.tool_calls[0]["args"]["city"], str)  # valid arguments, by construction
+    person = await llm.with_structured_output(Person).ainvoke("Invent a person with a name and an age.")
+    assert isinstance(person, Person)
