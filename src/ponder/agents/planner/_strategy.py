@@ -30,7 +30,6 @@ from ponder.agents.planner._tools import (
 )
 from ponder.errors import Conflict, InputError, NotFoundError
 from ponder.llm import check_supported
-from ponder.tools._mcp import mcp_tools
 from ponder.tools._spec import spec_from_function
 
 
@@ -194,6 +193,8 @@ class Planner:
             browser = self._browser(ctx, (state or snapshot.values).get("browser"))
             tools = self._tools(ctx, browser)
             if ctx.mcp_servers:  # connected for this segment of the run; their tools go before the control tools
+                from ponder.tools._mcp import mcp_tools  # the MCP SDK is imported only when servers are configured
+
                 connected, problems = await stack.enter_async_context(mcp_tools(ctx.mcp_servers))
                 for problem in problems:
                     yield StepStarted(name="tools", detail=f"left out: {problem}")
