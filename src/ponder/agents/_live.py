@@ -74,7 +74,7 @@ class LiveModel(ModelWrapper):
         usage = response.usage if response is not None else None
         self._emit(
             ModelCalled(
-                call=getattr(progress, "call", 0),
+                call=progress.call,
                 model=self.name,
                 messages=[{"role": m.role, "content": clip(m.content)} for m in request.messages],
                 params=params,
