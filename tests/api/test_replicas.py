@@ -105,7 +105,7 @@ async def test_start_up_recovery_leaves_a_run_whose_lease_is_renewed_alone(tmp_p
                     events = await collect(cb, run["id"])
             assert events[-1]["data"] == json.dumps({"status": "succeeded"})
             assert restarts(events) == 0
-            assert ids(events) == list(range(1, 26))  # 12 steps x 2 events + final, each once
+            assert ids(events) == list(range(1, 38))  # 12 steps x 3 events (step, model_call, llm_call) + final, once
             assert len(model_a.requests) == 12
             assert model_b.requests == []
 
@@ -132,7 +132,7 @@ async def test_a_run_whose_replica_died_is_recovered_exactly_once(tmp_path: Path
             await wait_status(client, orphan.id, "succeeded")
             events = await collect(client, orphan.id)
         assert restarts(events) == 1
-        assert ids(events) == list(range(1, 9))  # restarted + 3 steps x 2 + final
+        assert ids(events) == list(range(1, 12))  # restarted + 3 steps x 3 + final
         assert sorted(asked(m, question) for m in models) == [0, 0, 3]
     finally:
         for cm in servers:
