@@ -96,7 +96,7 @@ async def test_the_server_answers_other_requests_when_the_build_cannot_run(tmp_p
                     json={"model": "ponder-cot", "messages": [{"role": "user", "content": "What is 1 + 1?"}]},
                 )
                 assert answer.status_code == 500, answer.text
-                assert answer.json()["error"]["type"] == "ModelRuntimeError", answer.text
+                assert answer.json()["error"]["code"] == "ModelRuntimeError", answer.text  # OpenAI shape: type, code
                 assert "SIGILL" in answer.json()["error"]["message"]
                 health = await client.get("/healthz")
                 assert health.status_code == 200 and health.json()["status"] == "ok"
