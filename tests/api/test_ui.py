@@ -50,7 +50,8 @@ async def test_ask_watch_reasoning_and_answer_the_human(
     server = make_server()
     page = await open_page(browser, server)
     await expect(page.locator("#strategy option[value=showcase]")).to_have_text(
-        "showcase — test: every event type, then asks a human", timeout=30_000  # the catalog imports every strategy
+        "showcase — test: every event type, then asks a human",
+        timeout=30_000,  # the catalog imports every strategy
     )
     await page.select_option("#strategy", "showcase")
     await expect(page.locator("#strategy-about")).to_have_text("showcase: test: every event type, then asks a human")
