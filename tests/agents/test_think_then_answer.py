@@ -154,3 +154,22 @@ async def test_the_streamed_reasoning_of_an_open_answer_stops_before_its_final_l
     fin = "He said: Fin"  # ends like the marker's beginning, but the reply ends there: the tail is sent
     items = [i async for i in stream_text(Pieces([fin]), [user("q")], until=ANSWER_MARKER)]
     assert "".join(i.text for i in items if isinstance(i, TextDelta)) == fin
+
+
+async def test_sc_free_votes_over_the_samples_that_reached_their_answer() -> None:
+    def play(request: ChatRequest) -> object:
+        if request.constraint is None:
+            cut = Choice(index=0, text="First, 3 * 4 is", finish_reason="length")
+            return ["a: 12", cut, "c: 12", "d: 13", cut]
+        return {"answer": int(request.messages[-2].content.split(": ")[1].split()[0])}
+
+    result = await run_to_result(
+        get_strategy("sc", k=5, form="free").run(
+            Task(question="3 pens of 4 sheep?", family="number"), Context(FunctionModel(play))
+        )
+    )
+    assert result.answer == 12.0 and result.details["votes"] == {"12.0": 2, "13.0": 1}
+    assert result.details["cut_off"] == 2  # left out of the vote, counted
+    everything_cut = FunctionModel(lambda r: [Choice(index=0, text="3 *", finish_reason="length")] * 3)
+    with pytest.raises(OutputTruncated, match="every one of the 3 reasonings"):
+        await think_then_answer_n(everything_cut, [user("3 * 4?")], Answer, n=3, skip_truncated=True)

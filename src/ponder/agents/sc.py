@@ -93,6 +93,7 @@ class SelfConsistency:
                 n=self.k,
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
+                skip_truncated=True,  # a sample cut off at max_tokens has no vote; the others still do
             )
             chains = [{"reasoning": reasoning, **answer.model_dump()} for reasoning, answer in pairs]
         yield LLMCall(
@@ -109,6 +110,6 @@ class SelfConsistency:
             text=format_answer(task, answer),
             costs=model.costs,
             seconds=time.perf_counter() - start,
-            details={"votes": votes, "samples": chains},
+            details={"votes": votes, "samples": chains, "cut_off": self.k - len(chains)},
         )
         yield FinalAnswer(answer=answer, text=result.text, result=result.model_dump(mode="json"))

@@ -140,14 +140,16 @@ async def think_then_answer_n(
     retries: int = 2,
     on_text: OnText | None = None,
     answer_max_tokens: int = 128,
+    skip_truncated: bool = False,
     **options: Any,
 ) -> list[tuple[str, T]]:
     """``n`` free-text reasonings, each followed by an answer constrained to ``output_type``: (reasoning, answer)
     pairs. ``messages`` should ask for the reasoning to end with :data:`ANSWER_MARKER` (see
     :data:`THINK_INSTRUCTIONS`). With ``on_text`` and ``n == 1`` the reasoning streams as it is generated.
 
-    A reasoning cut off at ``max_tokens`` raises :class:`OutputTruncated` (the answer is never guessed from it); the
-    answer is validated and retried exactly as :func:`structured_n` does. The answers are sampled greedily (the
+    A reasoning cut off at ``max_tokens`` raises :class:`OutputTruncated` (the answer is never guessed from it); with
+    ``skip_truncated`` (a vote over samples) such samples are left out instead, and only all of them cut off raises.
+    The answer is validated and retried exactly as :func:`structured_n` does. The answers are sampled greedily (the
     reasoning carries the sample's diversity)."""
     check_supported(model, "json_schema")
     base = list(messages)
@@ -155,12 +157,19 @@ async def think_then_answer_n(
     response = _check_n(model, await _first(model, first, on_text), n)
     reasonings = []
     for choice in response.choices:
+        if choice.finish_reason == "length" and skip_truncated:
+            continue
         if choice.finish_reason == "length":
             raise OutputTruncated(
                 f"{output_type.__name__}: the reasoning was cut off at max_tokens before it reached the answer",
                 raw=choice.text,
             )
         reasonings.append(choice.text.strip())
+    if not reasonings:
+        raise OutputTruncated(
+            f"{output_type.__name__}: every one of the {n} reasonings was cut off at max_tokens before its answer",
+            raw=response.choices[0].text,
+        )
     answer_options = {k: v for k, v in options.items() if k not in ("temperature", "max_tokens", "seed", "top_p")}
 
     async def answer(reasoning: str) -> T:
