@@ -73,7 +73,7 @@ def banner(settings: Settings) -> list[str]:
         f"ponder is serving on {url}",
         f"  chat UI         {url}/",
         f"  API docs        {url}/docs  (ReDoc: {url}/redoc)",
-        f"  OpenAI API      {url}/v1  (models: ponder-<strategy>)",
+        f"  OpenAI API      {url}/v1  (models: ponder-direct, ponder-<strategy>)",
         f"  model           {llm.backend.value}{where}: {model}",
         "  keys            " + ("required (Authorization: Bearer ...)" if settings.api.api_keys else "none (loopback)"),
     ]
