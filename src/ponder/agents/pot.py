@@ -59,12 +59,11 @@ def printed_number(output: str) -> float | None:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     if not lines:
         return None
-    last = lines[-1].replace("$", "").replace("%", "").strip()
-    numbers = _NUMBER.findall(last)
-    if len(numbers) != 1 or not _NUMBER.fullmatch(last.strip().rstrip(".")):
+    match = _NUMBER.fullmatch(lines[-1].replace("$", "").replace("%", "").strip().rstrip("."))
+    if match is None:
         return None
     try:
-        value = float(numbers[0].replace(",", "").rstrip("."))
+        value = float(match.group(0).replace(",", ""))
     except ValueError:
         return None
     return value if value == value and abs(value) != float("inf") else None  # NaN and infinities are no answer

@@ -21,7 +21,7 @@ from ponder.api._evals import EvalJobs
 from ponder.api._lease import Leases
 from ponder.api._limits import KeyLimits
 from ponder.api._metrics import MeasuredToolServer, Metrics
-from ponder.api._openai_errors import openai_error
+from ponder.api._openai_errors import openai_error_of
 from ponder.api._runs import RunManager
 from ponder.api._store import RunStore
 from ponder.api._writer import EventLog
@@ -160,7 +160,7 @@ def create_app(
         status = exc.status_code
         if _openai_path(request):  # OpenAI's shape; its clients show only `message`: put the hint in it
             status = 400 if status == 422 else status  # OpenAI answers any invalid request with 400
-            body = openai_error(status, str(exc), code=type(exc).__name__, extra=body)
+            body = openai_error_of(status, body)
         headers = exc.headers()
         if headers is None and exc.status_code == 503 and exc.retryable:  # any retryable 503 is a capacity answer
             headers = ServiceBusy("").headers()
@@ -187,7 +187,7 @@ def create_app(
         if _openai_path(request):  # OpenAI answers a malformed request with 400 and names the parameter
             first = exc.errors()[0] if exc.errors() else {}
             param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-            body = openai_error(400, str(body["message"]), code="InputError", param=param, extra=body)
+            body = openai_error_of(400, body, param=param, hint_in_message=False)
             return JSONResponse({"error": body}, status_code=400)
         return JSONResponse({"error": body}, status_code=422)
 
@@ -198,7 +198,7 @@ def create_app(
         hint = "see /docs for the API's paths" if exc.status_code in (404, 405) else ""
         body: dict[str, Any] = {"type": "HTTPError", "message": message, "hint": hint, "retryable": False}
         if _openai_path(request):
-            body = openai_error(exc.status_code, message, code="HTTPError", extra=body)
+            body = openai_error_of(exc.status_code, body, hint_in_message=False)
         return JSONResponse({"error": body}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     from ponder.api.routes import catalog as catalog_routes

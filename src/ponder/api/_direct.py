@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ponder.errors import InputError
-from ponder.llm import ChatRequest, ChatResponse, JsonSchemaConstraint, Message, TokenLogprob
+from ponder.llm import ChatRequest, ChatResponse, JsonSchemaConstraint, Message, TokenLogprob, Usage
 
 DIRECT = "ponder-direct"
 
@@ -207,6 +207,29 @@ def openai_logprobs(items: list[TokenLogprob] | None) -> dict[str, Any] | None:
     }
 
 
+def openai_usage(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+    }
+
+
+class Chunks:
+    """The ``chat.completion.chunk`` events of one streamed completion, as sse-starlette data items."""
+
+    def __init__(self, completion_id: str, created: int, model: str) -> None:
+        self.head = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
+
+    def delta(self, delta: dict[str, Any], finish: str | None = None, index: int = 0, **extra: Any) -> dict[str, str]:
+        choice = {"index": index, "delta": delta, "finish_reason": finish}
+        return {"data": json.dumps({**self.head, "choices": [choice], **extra}, separators=(",", ":"))}
+
+    def usage(self, usage: dict[str, Any]) -> dict[str, str]:
+        return {"data": json.dumps({**self.head, "choices": [], "usage": usage}, separators=(",", ":"))}
+
+
 def completion(response: ChatResponse, union: bool, *, completion_id: str, created: int) -> dict[str, Any]:
     choices = []
     for c in response.choices:
@@ -214,17 +237,11 @@ def completion(response: ChatResponse, union: bool, *, completion_id: str, creat
         choices.append(
             {"index": c.index, "message": message, "finish_reason": finish, "logprobs": openai_logprobs(c.logprobs)}
         )
-    usage = response.usage
     return {
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
         "model": DIRECT,
         "choices": choices,
-        "usage": {
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens,
-            "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-        },
+        "usage": openai_usage(response.usage),
     }

@@ -28,3 +28,13 @@ def openai_error(
         "param": param,
         "code": code,
     }
+
+
+def openai_error_of(
+    status: int, error: dict[str, Any], *, param: str | None = None, hint_in_message: bool = True
+) -> dict[str, Any]:
+    """OpenAI's error object for one of ponder's error bodies (``PonderError.to_dict()``): the hint joins the
+    message, as ``str(PonderError)`` writes it, because OpenAI clients show only the message."""
+    hint = error.get("hint") if hint_in_message else None
+    message = str(error.get("message", "")) + (f" ({hint})" if hint else "")
+    return openai_error(status, message, code=str(error.get("type", "PonderError")), param=param, extra=error)

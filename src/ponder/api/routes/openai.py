@@ -25,9 +25,9 @@ from sse_starlette import EventSourceResponse
 import ponder.errors as errors
 from ponder.agents import Task, TaskFamily
 from ponder.api._deps import OwnerDep, ServiceDep
-from ponder.api._direct import DIRECT, build_request, choice_message, completion
+from ponder.api._direct import DIRECT, Chunks, build_request, choice_message, completion, openai_usage
 from ponder.api._metrics import MeasuredModel
-from ponder.api._openai_errors import openai_error
+from ponder.api._openai_errors import openai_error_of
 from ponder.api._schemas import ErrorBody
 from ponder.api._store import RunRecord, RunStatus, StoredEvent
 from ponder.errors import InputError, NotFoundError
@@ -203,9 +203,7 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep, own
         error = dict(record.error or {"type": "StrategyError", "message": "the run failed"})
         error["run_id"] = record.id
         status = _error_status(record.error)
-        message = str(error.get("message", "")) + (f" ({error['hint']})" if error.get("hint") else "")
-        error_body = openai_error(status, message, code=str(error.get("type", "StrategyError")), extra=error)
-        return JSONResponse({"error": error_body}, status_code=status)
+        return JSONResponse({"error": openai_error_of(status, error)}, status_code=status)
     reply: dict[str, Any] = {
         "role": "assistant",
         "content": _content(record),
@@ -287,18 +285,9 @@ async def _direct(body: ChatCompletionRequest, service: ServiceDep) -> Any:
         response = await model.complete(request)
         return completion(response, union, completion_id=completion_id, created=created)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    chunk = Chunks(completion_id, created, DIRECT).delta
 
     async def events() -> AsyncIterator[dict[str, str]]:
-        def chunk(delta: dict[str, Any], finish: str | None = None, index: int = 0) -> dict[str, str]:
-            data = {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": DIRECT,
-                "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
-            }
-            return {"data": json.dumps(data, separators=(",", ":"))}
-
         response: ChatResponse | None = None
         if request.n == 1 and not union:  # text or structured content streams as it is generated
             yield chunk({"role": "assistant", "content": ""})
@@ -319,10 +308,7 @@ async def _direct(body: ChatCompletionRequest, service: ServiceDep) -> Any:
                 yield chunk(delta, None, c.index)
                 yield chunk({}, finish, c.index)
         if include_usage:
-            usage = completion(response, union, completion_id=completion_id, created=created)["usage"]
-            data = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": DIRECT,
-                    "choices": [], "usage": usage}  # fmt: skip
-            yield {"data": json.dumps(data)}
+            yield Chunks(completion_id, created, DIRECT).usage(openai_usage(response.usage))
         yield {"data": "[DONE]"}
 
     return EventSourceResponse(events(), ping=PING_S, headers={"Cache-Control": "no-cache"})
@@ -385,17 +371,8 @@ async def _stream(
     """The run's reasoning and answer as chunks; a client that goes away before the end cancels the run (nobody
     would read its answer)."""
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, str]:
-        body = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            **extra,
-        }
-        return {"data": json.dumps(body, separators=(",", ":"))}
-
+    chunks = Chunks(completion_id, created, model)
+    chunk = chunks.delta
     ended = False
     try:
         yield chunk({"role": "assistant", "content": ""})
@@ -421,15 +398,7 @@ async def _stream(
                 extra: dict[str, Any] = {"ponder": {"run_id": run_id, "status": record.status.value}}
                 yield chunk({}, "tool_calls" if calls else "stop", **extra)
                 if include_usage:
-                    usage_chunk = {
-                        "id": completion_id,
-                        "object": "chat.completion.chunk",
-                        "created": created,
-                        "model": model,
-                        "choices": [],
-                        "usage": _usage(record),
-                    }
-                    yield {"data": json.dumps(usage_chunk)}
+                    yield chunks.usage(_usage(record))
                 break
         yield {"data": "[DONE]"}
     finally:
