@@ -1,4 +1,4 @@
-"""The Coq lemma set for ``mcts_budget.py --domain proof``: lemmas of Coq's own standard library, re-proved.
+"""The Coq lemma set for ``execution.py --domain proof``: lemmas of Coq's own standard library, re-proved.
 
 Debian's ``libcoq-stdlib`` (``apt-get install coq``) ships the ``.v`` sources next to the compiled library
 (``coqc -where``/theories). Each top-level ``Lemma``/``Theorem`` of the chosen files becomes one item: its
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,28 @@ _OPEN = re.compile(r"^(Section|Module(?!\s+(Import|Export)\b)(?!.*:=))\s+\w+")
 
 
 def coq_theories() -> Path:
-    where = subprocess.run(["coqc", "-where"], capture_output=True, text=True, check=True).stdout.strip()
-    return Path(where) / "theories"
+    """Coq's standard library sources: the host's Coq if it has one, else copied once out of the sandbox image
+    (the Coq that checks the proofs, so the lemmas always match it)."""
+    if shutil.which("coqc"):
+        where = subprocess.run(["coqc", "-where"], capture_output=True, text=True, check=True).stdout.strip()
+        return Path(where) / "theories"
+    cache = Path.home() / ".cache" / "ponder" / "coq-theories"
+    if not all((cache / rel).exists() for rel in FILES):
+        import docker
+
+        from ponder.config import Settings
+
+        client = docker.from_env()
+        for rel in FILES:  # text files: read as a container's output (its log stream is not byte-safe for a tar)
+            text = client.containers.run(
+                Settings().toolserver.image,
+                ["sh", "-c", f'cat "$(coqc -where)/theories/{rel}"'],
+                remove=True,
+                network_disabled=True,
+            )
+            (cache / rel).parent.mkdir(parents=True, exist_ok=True)
+            (cache / rel).write_bytes(text)
+    return cache
 
 
 def strip_comments(text: str) -> str:

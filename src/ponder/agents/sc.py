@@ -52,7 +52,10 @@ class SelfConsistency:
         max_tokens: int = 512,
         exemplars: list[dict[str, Any]] | None = None,
         form: Form = "auto",
+        seed: int | None = None,
     ) -> None:
+        """``seed`` fixes the samples on backends that honour it (the embedded model, vLLM): a rerun draws the same
+        k chains."""
         if k < 1:
             raise InputError(f"self-consistency needs k >= 1 samples, got {k}")
         if temperature <= 0:
@@ -65,6 +68,7 @@ class SelfConsistency:
         self.max_tokens = max_tokens
         self._cot = ChainOfThought(exemplars=exemplars, max_tokens=max_tokens, form=form)
         self.form = form
+        self.seed = seed
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
         model, start = ctx.metered()
@@ -83,6 +87,7 @@ class SelfConsistency:
                 n=self.k,
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
+                seed=self.seed,
             )
             chains = [s.model_dump() for s in samples]
         else:  # free-text reasonings, each then answered in a constrained call (batched together)
@@ -93,6 +98,7 @@ class SelfConsistency:
                 n=self.k,
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
+                seed=self.seed,
                 skip_truncated=True,  # a sample cut off at max_tokens has no vote; the others still do
             )
             chains = [{"reasoning": reasoning, **answer.model_dump()} for reasoning, answer in pairs]

@@ -1,0 +1,396 @@
+"""Reasoning grounded in execution, measured (issue 17): greedy vs sampling vs search at equal LLM-call budgets, on
+the same items, with every answer checked by execution (embedded model by default).
+
+* code (HumanEval+ and MBPP+): ``greedy`` = one program at temperature 0; ``best_of_n`` = n programs sampled in one
+  request, the one passing most *visible* tests kept; ``mcts_n`` = ``mcts-code`` with budget n. All run through the
+  same code domain (same visible tests, same sandbox); the chosen program is scored pass@1 on the HIDDEN tests
+  (HumanEval+/MBPP+ ``test``) by ``SandboxCodeChecker`` only after the strategy has answered.
+* math (GSM8K): ``cot`` (think-then-answer, one greedy chain), ``sc_5`` (five chains at temperature 0.7, majority
+  vote), ``pot`` (one greedy program run in the sandbox, one repair), ``pot_sc_5`` (five sampled programs, vote over
+  what they printed), ``mcts_math_8`` (``mcts-math``, budget 8).
+* proof (lemmas of Coq's standard library, see ``mcts_coq_lemmas.py``): ``greedy_n`` = a temperature-0 tactic chain
+  (``mcts-proof`` with k = 1) which, at a dead end, asks again at the same state with the failed tactics listed, up
+  to budget n; ``mcts_n`` = ``mcts-proof`` (k = 3, temperature 0.8); solved = a proof ``coqc`` accepts, checked
+  again after the search.
+
+A budget of n counts sampled completions (a request for k samples counts k). Items go in chunks (``--chunk``): every
+method on every item of a chunk, the chunk's runs concurrently (``--concurrency``) so the embedded backend decodes
+them together; a stopped run has compared all methods on the same items. Records (one per item x method, with the
+seed, temperature, answer, costs, the search's own account in ``details`` and the load average) are appended to
+``docs/results/execution/runs/<domain>.jsonl.gz``; rerunning resumes. ``--report`` (also run after every chunk)
+writes ``report.md``, ``summary.json`` and the accuracy-vs-budget plots from the committed records alone:
+
+    python benchmarks/execution.py --domain math --items 100
+    python benchmarks/execution.py --domain code --items 80      # 40 HumanEval+ and 40 MBPP+, alternating
+    python benchmarks/execution.py --domain proof --items 20
+    python benchmarks/execution.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import math
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ponder.agents import Context, Task, TaskFamily, get_strategy, run_to_result
+from ponder.agents.mcts.scoring import SandboxCodeChecker, code_item
+from ponder.config import Settings
+from ponder.evals._report import mcnemar_exact, wilson
+from ponder.llm._factory import build_model
+from ponder.tools import build_toolserver
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent / ".." / "shared" / "benchmarks"
+
+
+def load_items(domain: str, n: int, data_dir: Path) -> list[tuple[str, Task, Any]]:
+    """(id, task the strategy sees, hidden part only the scorer sees)."""
+    if domain == "code":
+        sets = []
+        for name in ("humaneval_plus", "mbpp_plus"):
+            with gzip.open(data_dir / f"{name}.jsonl.gz", "rt", encoding="utf-8") as f:
+                sets.append([(name, json.loads(line)) for line in f])
+        out = []
+        for i in range(n):
+            name, row = sets[i % 2][i // 2]
+            task, hidden = code_item(row, name)
+            out.append((f"{name}/{row['task_id']}", task, hidden))
+        return out
+    if domain == "math":
+        from ponder.evals import load_dataset
+
+        data = load_dataset("gsm8k", data_dir=data_dir, limit=n)
+        return [(item.id, item.task, item.gold) for item in data.items]
+    from mcts_coq_lemmas import load_lemmas  # type: ignore[import-not-found]
+
+    return [(lemma["id"], lemma_task(lemma), lemma) for lemma in load_lemmas(n)]
+
+
+def lemma_task(lemma: dict[str, Any]) -> Task:
+    return Task(question=lemma["statement"], context=lemma["prelude"], family=TaskFamily.open)
+
+
+# (label, strategy, options): the same for every item; seeds and temperatures are part of the options and recorded
+def methods(domain: str, seed: int) -> list[tuple[str, str, dict[str, Any]]]:
+    if domain == "code":
+        common = {"seed": seed, "domain_options": {"model_tests": 0}}
+        greedy = {**common, "budget": 1, "k": 1, "max_depth": 1, "temperature": 0.0}
+        return [
+            ("greedy", "mcts-code", greedy),
+            *((f"best_of_{n}", "mcts-code", {**common, "budget": n, "k": n, "max_depth": 1}) for n in (4, 8)),
+            *((f"mcts_{n}", "mcts-code", {**common, "budget": n, "k": min(3, n), "max_depth": 4}) for n in (4, 8)),
+        ]
+    if domain == "math":
+        return [
+            ("cot", "cot", {}),
+            ("sc_5", "sc", {"k": 5, "temperature": 0.7, "seed": seed}),
+            ("pot", "pot", {}),  # a failed program's one repair is an extra call, counted in requests
+            ("pot_sc_5", "pot-sc", {"k": 5, "temperature": 0.7}),
+            ("mcts_math_8", "mcts-math", {"seed": seed, "budget": 8, "k": 2, "max_depth": 6}),
+        ]
+    return [
+        *(
+            (f"greedy_{n}", "mcts-proof", {"seed": seed, "budget": n, "k": 1, "temperature": 0.0, "max_depth": n})
+            for n in (8, 16)
+        ),
+        *((f"mcts_{n}", "mcts-proof", {"seed": seed, "budget": n, "k": 3, "max_depth": 8}) for n in (8, 16)),
+    ]
+
+
+async def score(domain: str, answer: Any, hidden: Any, checker: SandboxCodeChecker, ts: Any) -> bool:
+    if answer is None:
+        return False
+    if domain == "code":
+        return await checker.check(str(answer), hidden["tests"], {"entry_point": hidden["entry_point"]})
+    if domain == "math":
+        try:
+            return math.isclose(float(answer), float(hidden), rel_tol=1e-6, abs_tol=1e-6)
+        except (TypeError, ValueError):
+            return False
+    from ponder.agents.mcts import SessionPool
+    from ponder.agents.mcts._proof import CoqChecker
+
+    tactics = str(answer).removeprefix("Proof.\n").removesuffix("\nQed.").splitlines()
+    async with SessionPool(ts) as pool:
+        return (await CoqChecker(pool).check(hidden["prelude"], hidden["statement"], tactics)).ok
+
+
+def sampled(details: dict[str, Any], options: dict[str, Any]) -> int:
+    """The budget a run spent: completions sampled by the search (MCTS counts them), else the strategy's k (k
+    samples of SC or pot-sc), else 1. Requests beyond that (a CoT's constrained answer after its free reasoning, a
+    program's one repair) are counted apart, in ``requests``."""
+    if isinstance(details.get("samples"), int):
+        return int(details["samples"])
+    return int(options.get("k", 1))
+
+
+RESULTS = HERE.parent / "docs" / "results" / "execution"
+BASELINE = {"code": "greedy", "math": "cot"}  # proof: greedy at the same budget
+
+
+def dataset_of(domain: str, item_id: str) -> str:
+    return {"code": item_id.split("/")[0], "math": "gsm8k", "proof": "coq"}[domain]
+
+
+def compact(value: Any, limit: int = 400) -> Any:
+    """A record's copy of a strategy's details: long strings cut (the records stay small; gzipped)."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + f"... [{len(value) - limit} more chars]"
+    if isinstance(value, dict):
+        return {str(k): compact(v, limit) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [compact(v, limit) for v in value]
+    return value
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with gzip.open(path, "rt", encoding="utf-8") as f:  # appended gzip members read as one stream
+        return [json.loads(line) for line in f if line.strip()]
+
+
+async def run_one(
+    domain: str, item: tuple[str, Task, Any], method: tuple[str, str, dict[str, Any]], ctx: Context, checker: Any
+) -> dict[str, Any]:
+    item_id, task, hidden = item
+    label, strategy, options = method
+    start = time.perf_counter()
+    try:
+        result = await run_to_result(get_strategy(strategy, **options).run(task, ctx))
+        answer, costs, details = result.answer, result.costs, result.details
+        error = None
+    except Exception as exc:  # noqa: BLE001 - one failing item is recorded, the run goes on
+        answer, costs, details, error = None, None, {}, f"{type(exc).__name__}: {exc}"[:600]
+    seconds = time.perf_counter() - start
+    correct = await score(domain, answer, hidden, checker, ctx.toolserver)
+    return {
+        "id": item_id,
+        "dataset": dataset_of(domain, item_id),
+        "method": label,
+        "strategy": strategy,
+        "options": options,
+        "correct": correct,
+        "answer": compact(answer if answer is None or isinstance(answer, int | float) else str(answer)),
+        "samples": sampled(details, options),
+        "requests": costs.llm_calls if costs else 0,
+        "tokens": costs.tokens if costs else 0,
+        "completion_tokens": costs.completion_tokens if costs else 0,
+        "seconds": round(seconds, 2),
+        "details": compact({k: v for k, v in details.items() if k != "tree"}),
+        "error": error,
+        "load_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+async def measure(args: argparse.Namespace) -> None:
+    settings = Settings()
+    settings.toolserver.instance = "execution-bench"  # its own label: reruns reap its orphans, never others'
+    model = build_model(settings.llm)
+    items = load_items(args.domain, args.items, args.data_dir)
+    plan = methods(args.domain, args.seed)
+    path = args.results / "runs" / f"{args.domain}.jsonl.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = {(r["id"], r["method"]) for r in read_records(path)}
+    deadline = time.time() + args.minutes * 60 if args.minutes else None
+    print(f"model: {model.name}; {len(items)} items x {len(plan)} methods; {len(done)} records already", flush=True)
+    async with build_toolserver(settings.toolserver) as ts:
+        ctx = Context(model=model, toolserver=ts)
+        checker = SandboxCodeChecker(ts)
+        gate = asyncio.Semaphore(args.concurrency)
+
+        async def job(item: tuple[str, Task, Any], method: tuple[str, str, dict[str, Any]]) -> None:
+            async with gate:
+                record = await run_one(args.domain, item, method, ctx, checker)
+            with gzip.open(path, "at", encoding="utf-8") as f:  # one gzip member per record: a crash loses none
+                f.write(json.dumps(record) + "\n")
+            print(json.dumps({k: record[k] for k in ("id", "method", "correct", "samples", "seconds")}), flush=True)
+
+        for first in range(0, len(items), args.chunk):
+            if deadline is not None and time.time() > deadline:
+                print("time limit reached", flush=True)
+                break
+            chunk = items[first : first + args.chunk]
+            todo = [(item, m) for item in chunk for m in plan if (item[0], m[0]) not in done]
+            await asyncio.gather(*(job(item, m) for item, m in todo))
+            done |= {(item[0], m[0]) for item, m in todo}
+            if todo:
+                report(args.results)
+
+
+def paired(rows: list[dict[str, Any]], labels: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """id -> label -> record, for the items every label has answered (the same items for every method)."""
+    by_id: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        by_id.setdefault(r["id"], {})[r["method"]] = r
+    return {i: m for i, m in sorted(by_id.items()) if all(label in m for label in labels)}
+
+
+def baseline_of(domain: str, label: str) -> str:
+    return BASELINE.get(domain) or "greedy_" + label.rsplit("_", 1)[-1]
+
+
+def summarise(domain: str, rows: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the summary.json entry of one dataset, the table rows of the report), over the items every method answered."""
+    labels = [label for label, _, _ in methods(domain, 0)]
+    items = paired(rows, labels)
+    n = len(items)
+    entry: dict[str, Any] = {"n": n}
+    table = []
+    for label in labels:
+        recs = [m[label] for m in items.values()]
+        k = sum(r["correct"] for r in recs)
+        lo, hi = wilson(k, n) if n else (0.0, 0.0)
+        base = baseline_of(domain, label)
+        row: dict[str, Any] = {
+            "method": label,
+            "n": n,
+            "correct": k,
+            "accuracy": round(k / n, 4) if n else None,
+            "ci95": [round(lo, 4), round(hi, 4)],
+            "calls_per_item": round(sum(sampled(r["details"], r["options"]) for r in recs) / n, 2) if n else None,
+            "requests_per_item": round(sum(r["requests"] for r in recs) / n, 2) if n else None,
+            "tokens_per_item": round(sum(r["tokens"] for r in recs) / n, 1) if n else None,
+            "seconds_per_item": round(sum(r["seconds"] for r in recs) / n, 1) if n else None,
+            "failed": sum(r["error"] is not None for r in recs),
+        }
+        entry[label] = row["accuracy"]
+        if label != base and n:
+            wins = sum(m[label]["correct"] and not m[base]["correct"] for m in items.values())
+            losses = sum(m[base]["correct"] and not m[label]["correct"] for m in items.values())
+            row.update(vs=base, wins=wins, losses=losses, p=round(mcnemar_exact(wins, losses), 4))
+            entry[f"p_{label}_vs_{base}"] = row["p"]
+        table.append(row)
+    return entry, table
+
+
+def plot(dataset: str, table: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    families: dict[str, list[dict[str, Any]]] = {}
+    for row in table:
+        families.setdefault(row["method"].rstrip("0123456789").rstrip("_"), []).append(row)
+    for name, rows in families.items():
+        rows.sort(key=lambda r: r["calls_per_item"])
+        xs = [r["calls_per_item"] for r in rows]
+        ys = [r["accuracy"] for r in rows]
+        low = [y - r["ci95"][0] for y, r in zip(ys, rows, strict=True)]
+        high = [r["ci95"][1] - y for y, r in zip(ys, rows, strict=True)]
+        ax.errorbar(xs, ys, yerr=[low, high], marker="o", capsize=3, label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("LLM calls per item (k samples count k)")
+    ax.set_ylabel("pass@1 on the hidden tests" if dataset.endswith("_plus") else "accuracy")
+    ax.set_title(f"{dataset}: accuracy vs budget (n = {table[0]['n']})")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})  # no version stamp: regenerating gives the same bytes
+    plt.close(fig)
+
+
+def why(rows: list[dict[str, Any]]) -> list[str]:
+    """Where the budget went, from the records' details: how the searches stopped, what the programs did."""
+    out = []
+    for label in dict.fromkeys(r["method"] for r in rows):
+        recs = [r for r in rows if r["method"] == label]
+        parts = []
+        stopped = Counter(str(r["details"]["stopped_by"]) for r in recs if "stopped_by" in r["details"])
+        if stopped:
+            parts.append("stopped by " + ", ".join(f"{k} {v}" for k, v in stopped.most_common()))
+        verified = [r for r in recs if r["details"].get("verified") is not None]
+        if verified:
+            ok = [r for r in verified if r["details"]["verified"]]
+            right = sum(r["correct"] for r in ok)
+            parts.append(
+                f"chosen answer passed every visible check in {len(ok)}/{len(verified)} ({right} of them right)"
+            )
+        if any("failed" in r["details"] for r in recs):
+            programs = sum(len(r["details"].get("programs", [])) for r in recs)
+            repaired = sum(r["details"].get("repaired", 0) for r in recs)
+            failed = sum(r["details"].get("failed", 0) for r in recs)
+            ties = sum(bool(r["details"].get("tie")) for r in recs)
+            parts.append(f"{programs} programs, {repaired} repaired, {failed} failed after repair, {ties} tied votes")
+        cut = sum(r["details"].get("cut_off", 0) for r in recs)
+        if cut:
+            parts.append(f"{cut} samples cut off at max_tokens")
+        errors = Counter((r["error"] or "").split(":")[0] for r in recs if r["error"])
+        if errors:
+            parts.append("errors: " + ", ".join(f"{k} {v}" for k, v in errors.most_common()))
+        if parts:
+            out.append(f"- **{label}**: " + "; ".join(parts))
+    return out
+
+
+def report(results: Path) -> dict[str, Any]:
+    """report.md, summary.json and one plot per dataset, from the records under ``results/runs`` alone."""
+    summary: dict[str, Any] = {}
+    lines = [
+        "# Reasoning grounded in execution (issue 17)",
+        "",
+        "Written by `python benchmarks/execution.py --report` from the records in `runs/` (embedded Qwen2.5-Coder-1.5B"
+        " Q4_K_M); only items every method has answered count, so every row is over the same items.",
+        "",
+    ]
+    loads: list[float] = []
+    for domain in ("code", "math", "proof"):
+        records = read_records(results / "runs" / f"{domain}.jsonl.gz")
+        loads += [r["load_1m"] for r in records]
+        for dataset in dict.fromkeys(r["dataset"] for r in records):
+            rows = [r for r in records if r["dataset"] == dataset]
+            entry, table = summarise(domain, rows)
+            summary[dataset] = entry
+            if not entry["n"]:
+                continue
+            plot(dataset, table, results / f"{dataset}.png")
+            both = paired(rows, [t["method"] for t in table])
+            lines += [f"## {dataset}: {entry['n']} items", "", f"![{dataset}]({dataset}.png)", ""]
+            lines += [
+                "| method | accuracy (95 % CI) | vs | wins / losses | exact McNemar p | calls / item | requests / item"
+                " | tokens / item | s / item | failed |",
+                "|---|---|---|---|---|---|---|---|---|---|",
+            ]
+            for row in table:
+                vs = f"{row['vs']} | {row['wins']} / {row['losses']} | {row['p']}" if "vs" in row else "| |"
+                lines.append(
+                    f"| {row['method']} | {row['accuracy']:.1%} ({row['ci95'][0]:.0%}–{row['ci95'][1]:.0%}) | {vs} | "
+                    f"{row['calls_per_item']} | {row['requests_per_item']} | {row['tokens_per_item']:.0f} | "
+                    f"{row['seconds_per_item']} | {row['failed']} |"
+                )
+            lines += ["", "Where the budget went:", "", *why([r for r in rows if r["id"] in both]), ""]
+    if loads:
+        mean = round(sum(loads) / len(loads), 2)
+        summary["load_average_1m"] = {"min": min(loads), "mean": mean, "max": max(loads)}
+        lines.append(f"Load average (1 min) as records were written: min {min(loads)}, mean {mean}, max {max(loads)}.")
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (results / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return summary
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--domain", choices=["code", "math", "proof"])
+    parser.add_argument("--items", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--chunk", type=int, default=4, help="items whose runs go concurrently")
+    parser.add_argument("--concurrency", type=int, default=8, help="strategy runs at once")
+    parser.add_argument("--minutes", type=float, default=0.0, help="start no new chunk after this long")
+    parser.add_argument("--data-dir", type=Path, default=SHARED)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--report", action="store_true", help="only write the report from the records")
+    cli = parser.parse_args()
+    if not cli.report:
+        if cli.domain is None:
+            parser.error("--domain is required unless --report")
+        asyncio.run(measure(cli))
+    print(json.dumps(report(cli.results)))
