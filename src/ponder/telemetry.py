@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from ponder.llm import ChatRequest, ChatResponse, ModelWrapper, StreamChunk, stream_or_complete
@@ -54,13 +54,6 @@ def capture_content() -> bool:
     return os.environ.get(CAPTURE_ENV, "").lower() == "true"
 
 
-def inject_headers(headers: dict[str, str] | None = None) -> dict[str, str]:
-    """``headers`` plus the current trace context (``traceparent``), for an outgoing request."""
-    out = dict(headers or {})
-    propagate.inject(out)
-    return out
-
-
 @contextmanager
 def run_span(strategy: str, run_id: str) -> Iterator[Span]:
     with tracer().start_as_current_span(
@@ -71,10 +64,11 @@ def run_span(strategy: str, run_id: str) -> Iterator[Span]:
 
 
 @contextmanager
-def tool_span(tool: str, kind: str = "sandbox") -> Iterator[Span]:
+def tool_span(tool: str, kind: str = "sandbox", *, span_kind: SpanKind = SpanKind.CLIENT) -> Iterator[Span]:
+    """A tool call: CLIENT where ponder asks a ToolServer or MCP server, INTERNAL where the ToolServer runs it."""
     with tracer().start_as_current_span(
         f"execute_tool {tool}",
-        kind=SpanKind.CLIENT,
+        kind=span_kind,
         attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool, "ponder.tool.kind": kind},
     ) as span:
         yield span

@@ -22,6 +22,7 @@ from ponder.llm.openai_compat import OpenAICompatModel
 from ponder.telemetry import CAPTURE_ENV, TracedModel, run_span, tool_span
 from tests.api.conftest import Server, collect
 from tests.fakes import FunctionModel
+from tests.toolserver.conftest import docker_client  # noqa: F401 - the fixture: the Docker engine, checked
 
 EXPORTER = InMemorySpanExporter()
 
@@ -140,6 +141,31 @@ def test_a_tool_span_names_the_tool() -> None:
     assert dict(tool.attributes)["gen_ai.tool.name"] == "python"
 
 
+@pytest.mark.docker
+@pytest.mark.usefixtures("docker_client")
+async def test_the_toolserver_joins_the_callers_trace() -> None:
+    """A tool call over HTTP: the ToolServer's own spans (its request, the tool it ran) sit in the caller's trace,
+    linked only by the traceparent header (the server task does not share the caller's context)."""
+    from opentelemetry.trace import SpanKind
+
+    from tests.toolserver.conftest import make_settings, running_http_manager
+
+    async with running_http_manager(make_settings()) as running, running.client.session() as session:
+        with tool_span("python") as caller:
+            result = await session.call("python", {"code": "6 * 7"})
+        failed = await session.call("shell", {"command": "exit 3"})
+    assert result.ok and not failed.ok
+    ran = [s for s in spans("execute_tool ") if s.kind == SpanKind.INTERNAL]
+    assert [s.name for s in ran] == ["execute_tool python", "execute_tool shell"]
+    assert ran[0].context.trace_id == caller.context.trace_id
+    request = next(s for s in EXPORTER.get_finished_spans() if s.kind == SpanKind.SERVER and s.context.trace_id
+                   == caller.context.trace_id)  # fmt: skip
+    assert ran[0].parent is not None and request.parent is not None
+    assert request.parent.span_id == caller.context.span_id  # the HTTP server span hangs under the caller's span
+    assert dict(ran[0].attributes)["ponder.tool.ok"] is True
+    assert dict(ran[1].attributes)["ponder.tool.ok"] is False and not ran[1].status.is_ok
+
+
 def test_a_run_trace_reaches_an_otlp_receiver_on_loopback() -> None:
     """The exporter the standard OTEL_* variables configure, end to end (in a child process: a process has one
     tracer provider, and this one's belongs to the in-memory exporter)."""
@@ -179,3 +205,56 @@ def test_a_run_trace_reaches_an_otlp_receiver_on_loopback() -> None:
     body = b"".join(data for _, data in received)
     assert paths == {"/v1/traces"}
     assert b"invoke_agent cot" in body and b"execute_tool python" in body and b"run_otlp" in body
+
+
+async def test_a_planner_run_is_one_trace_and_prompts_are_events_only_when_asked(
+    make_server: Callable[..., Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.agents.planner._script import answer, plan, submit
+    from tests.fakes import ScriptedModel
+
+    model = ScriptedModel([plan("multiply six by seven"), submit("42"), answer("42")] * 2)
+    server = make_server(model=model)
+    traces = []
+    async with server.client() as client:
+        for capture in ("false", "true"):
+            monkeypatch.setenv(CAPTURE_ENV, capture)
+            body = {"strategy": "planner", "input": {"question": "6 times 7?"}}
+            run = (await client.post("/runs", json=body)).json()
+            assert "final" in [e["event"] for e in await collect(client, run["id"])]
+            (root,) = [s for s in spans("invoke_agent planner") if dict(s.attributes)["ponder.run_id"] == run["id"]]
+            calls = [s for s in spans("chat ") if s.context.trace_id == root.context.trace_id]
+            traces.append((root, calls))
+    for root, calls in traces:
+        assert len(calls) == 3  # plan, act (submit), answer
+        assert all(c.parent is not None and c.parent.span_id == root.context.span_id for c in calls)
+        assert all(dict(c.attributes)["gen_ai.usage.output_tokens"] > 0 for c in calls)
+    assert all(c.events == () for c in traces[0][1])  # off by default
+    prompts = [dict(c.events[0].attributes or {})["gen_ai.prompt"] for c in traces[1][1]]
+    assert "multiply six by seven" in prompts[1]  # the act step's prompt names its subtask
+    model.assert_complete()
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("docker_client")
+async def test_an_mcts_run_traces_its_model_and_sandbox_calls() -> None:
+    from ponder.agents import Context, run_to_result
+    from ponder.agents import get_strategy as strategy_named
+    from ponder.api._metrics import MeasuredToolServer, Metrics
+    from ponder.config import ToolServerSettings
+    from ponder.tools import build_toolserver
+    from tests.agents.mcts.test_math import TASK, math_model, step
+
+    plan = {0: [step("3 bags of 4", "3 * 4", False)] * 2, 1: [step("minus 2", "12 - 2", True)] * 2}
+    settings = ToolServerSettings(instance="trace-test", pool_size=1, call_timeout_s=60.0)
+    async with build_toolserver(settings) as ts:
+        ctx = Context(model=TracedModel(math_model(plan)), toolserver=MeasuredToolServer(ts, Metrics()))
+        with run_span("mcts-math", "run_m") as root:
+            result = await run_to_result(strategy_named("mcts-math", budget=4, k=2, max_children=0).run(TASK, ctx))
+    assert result.answer == 10.0
+    inside = [s for s in EXPORTER.get_finished_spans() if s.context.trace_id == root.get_span_context().trace_id]
+    chats = [s for s in inside if s.name.startswith("chat ")]
+    tools = [s for s in inside if s.name.startswith("execute_tool ")]
+    assert chats and tools  # the search's model calls and the arithmetic run in the sandbox, in one trace
+    assert all(dict(s.attributes)["ponder.tool.ok"] for s in tools)
+    assert {dict(s.attributes)["gen_ai.request.model"] for s in chats} == {"function"}

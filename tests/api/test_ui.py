@@ -238,3 +238,31 @@ async def test_a_phone_sized_page_has_no_horizontal_overflow(
     shots = os.environ.get("PONDER_UI_SCREENSHOTS")
     if shots:
         shutil.copy(tmp_path / "phone.png", Path(shots) / "phone.png")
+
+
+async def test_the_trace_shows_what_the_model_was_asked_at_each_planner_step(
+    browser: Browser, make_server: Callable[..., Server]
+) -> None:
+    from tests.agents.planner._script import answer, plan, submit
+    from tests.api.conftest import wait_status
+    from tests.fakes import ScriptedModel
+
+    model = ScriptedModel([plan("multiply six by seven"), submit("6*7 is 42"), answer("42")])
+    server = make_server(model=model)
+    async with server.client() as client:
+        run = (await client.post("/runs", json={"strategy": "planner", "input": {"question": "6 times 7?"}})).json()
+        assert (await wait_status(client, run["id"], "succeeded", "failed"))["status"] == "succeeded"
+    page = await open_page(browser, server)
+    await page.locator("#runs li").first.click()
+    trace = page.locator(".turn .calls-section")
+    await expect(trace.locator("h4")).to_have_text("Trace")
+    # the plan step at the top, the subtask's act step under the subtask, each holding the call it made
+    await expect(trace.locator(":scope > .trace-step[data-purpose=plan] details.call")).to_have_count(1)
+    subtask = trace.locator(".trace-group[data-group='1']")
+    await expect(subtask.locator("> summary")).to_have_text("subtask 1 — multiply")
+    act = subtask.locator(".trace-step[data-purpose=act]")
+    await expect(act.locator(".step-head")).to_contain_text("model step “act”")
+    await act.locator("details.call summary").click()
+    await expect(act.locator("pre.prompt").last).to_contain_text("multiply six by seven")
+    await expect(act.locator("pre.reply")).to_contain_text("6*7 is 42")
+    model.assert_complete()

@@ -19,12 +19,16 @@ class StepStarted(_Event):
 
 
 class LLMCall(_Event):
+    """A step of the strategy made of model calls (the calls since the previous LLMCall); ``group`` names the part
+    of the run it belongs to (the planner's subtask), as on tool calls."""
+
     type: Literal["llm_call"] = "llm_call"
     purpose: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
     output: Any = None
+    group: str | None = None
 
 
 class ModelProgress(_Event):

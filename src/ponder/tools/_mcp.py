@@ -30,13 +30,15 @@ class MCPTool:
     run: Runner
 
 
-def _target(server: MCPServerSettings) -> Any:
+async def _target(server: MCPServerSettings, stack: contextlib.AsyncExitStack) -> Any:
     if server.command:
         return StdioServerParameters(command=server.command[0], args=server.command[1:], env=server.env or None)
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
 
-    return streamable_http_client(str(server.url), http_client=create_mcp_http_client(headers=server.headers))
+    # the SDK does not close an HTTP client it is given: the stack does, after the session
+    http = await stack.enter_async_context(create_mcp_http_client(headers=server.headers))
+    return streamable_http_client(str(server.url), http_client=http)
 
 
 def _output(result: Any) -> dict[str, Any]:
@@ -84,7 +86,7 @@ async def mcp_tools(
                 if server.url:
                     policy = (search or SearchSettings()).model_copy(update={"allow_private": server.allow_private})
                     await Fetcher(policy).check_public(server.url)
-                client = Client(_target(server), read_timeout_seconds=server.timeout_s)
+                client = Client(await _target(server, stack), read_timeout_seconds=server.timeout_s)
                 await stack.enter_async_context(_quiet_exit(client))
                 listed = (await client.list_tools()).tools
             except PonderError as exc:

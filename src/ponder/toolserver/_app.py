@@ -19,11 +19,13 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ponder.errors import InputError, NotFoundError, PayloadTooLarge, PonderError, Unauthenticated
+from ponder.telemetry import tool_span
 from ponder.tools._protocols import ToolResult
 from ponder.toolserver._manager import Manager
 
@@ -106,6 +108,11 @@ def create_app(manager: Manager, token: str | None, *, own_manager: bool = True)
 
     app = FastAPI(title="ponder ToolServer", lifespan=lifespan)
     app.add_middleware(BodyLimit, limit=manager.settings.max_request_bytes)
+    # a server span per request, joined to the caller's trace (the client sends W3C traceparent); no-ops until a
+    # tracer provider is installed (`ponder toolserver serve` installs one when OTEL_EXPORTER_OTLP_ENDPOINT is set)
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
 
     async def authenticate(request: Request) -> None:
         if token is None:
@@ -154,7 +161,12 @@ def create_app(manager: Manager, token: str | None, *, own_manager: bool = True)
 
     @app.post("/sessions/{session_id}/calls", dependencies=auth, response_model=ToolResult)
     async def call(session_id: str, body: CallRequest) -> Response:
-        result = await manager.call(session_id, body.tool, body.args, timeout_s=body.timeout_s)
+        with tool_span(body.tool, "sandbox", span_kind=SpanKind.INTERNAL) as span:
+            span.set_attribute("ponder.session_id", session_id)
+            result = await manager.call(session_id, body.tool, body.args, timeout_s=body.timeout_s)
+            span.set_attribute("ponder.tool.ok", result.ok)
+            if not result.ok:
+                span.set_status(Status(StatusCode.ERROR, (result.error or "failed")[:200]))
         # Serialised once by pydantic-core; FastAPI's response-model pass would validate and encode it again.
         return Response(result.model_dump_json(), media_type="application/json")
 

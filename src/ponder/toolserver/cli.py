@@ -73,6 +73,10 @@ def serve_cmd(
     if token is None:
         token = secrets.token_urlsafe(24)
         console.print(f"no PONDER_TOOLSERVER__TOKEN set; this run's token is: [bold]{token}[/]")
+    from ponder.telemetry import setup_tracing
+
+    if setup_tracing():
+        console.print("traces go to the OTLP endpoint in OTEL_EXPORTER_OTLP_ENDPOINT")
     app = create_app(Manager(settings), token)
     bind_host, bind_port = host or settings.host, port or settings.port
     console.print(f"ToolServer manager on http://{bind_host}:{bind_port} (image {settings.image})")

@@ -1,9 +1,11 @@
-"""A small MCP server over stdio for the planner's MCP tests: ``python -m tests.agents.planner._mcp_shop``."""
+"""A small MCP server for the planner's MCP tests: over stdio (``python -m tests.agents.planner._mcp_shop``) or
+over streamable HTTP on loopback (``... --port N``, at ``http://127.0.0.1:N/mcp``)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 
 from mcp.server.mcpserver import MCPServer
 
@@ -32,4 +34,10 @@ def secret() -> str:
 
 
 if __name__ == "__main__":
-    asyncio.run(server.run_stdio_async())
+    if "--port" in sys.argv:
+        import uvicorn
+
+        port = int(sys.argv[sys.argv.index("--port") + 1])
+        uvicorn.run(server.streamable_http_app(), host="127.0.0.1", port=port, log_level="warning")
+    else:
+        asyncio.run(server.run_stdio_async())

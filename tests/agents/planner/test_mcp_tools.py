@@ -4,8 +4,15 @@ out with the reason, and a private URL refused by the SSRF policy."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from typing import Any
+
+import httpx
+import pytest
 
 from ponder.agents import Context, FinalAnswer, StepStarted, Task, ToolReturned, get_strategy
 from ponder.config import MCPServerSettings
@@ -72,3 +79,39 @@ async def test_unreachable_and_private_servers_are_left_out_with_the_reason(tmp_
     events = await run(model, [private, SHOP], tmp_path)
     assert any(isinstance(e, StepStarted) and e.name == "tools" and "internal" in e.detail for e in events)
     assert isinstance(events[-1], FinalAnswer) and events[-1].answer == 0.75
+
+
+@pytest.fixture
+def shop_over_http() -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "tests.agents.planner._mcp_shop", "--port", str(port)])
+    url = f"http://127.0.0.1:{port}/mcp"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+async def test_react_calls_a_tool_of_a_streamable_http_server(shop_over_http: str, tmp_path: Any) -> None:
+    shop = MCPServerSettings(name="shop", url=shop_over_http, allow=["price"], allow_private=True, timeout_s=10)
+    model = ScriptedModel([call("shop_price", item="pear"), submit("a pear costs 0.75"), answer(0.75)])
+    ctx = Context(model, mcp_servers=[shop], checkpoint_url=f"sqlite:///{tmp_path / 'cp.sqlite'}")
+    react = get_strategy("react", ask_human=False)
+    events = [e async for e in react.run(Task(question="What does a pear cost?", family="number"), ctx)]
+    (result,) = [e for e in events if isinstance(e, ToolReturned)]
+    assert result.ok and result.output == {"item": "pear", "euros": 0.75}
+    assert isinstance(events[-1], FinalAnswer) and events[-1].answer == 0.75
+    # without allow_private the same loopback URL is refused by the SSRF policy, before any connection
+    guarded = shop.model_copy(update={"allow_private": False})
+    async with mcp_tools([guarded]) as (tools, problems):
+        assert tools == [] and "loopback, private or link-local" in problems[0]

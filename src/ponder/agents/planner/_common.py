@@ -45,7 +45,7 @@ class Accounting:
             out[key] += value  # type: ignore[literal-required]
         return out
 
-    def llm_event(self, purpose: str, output: Any) -> LLMCall:
+    def llm_event(self, purpose: str, output: Any, group: str | None = None) -> LLMCall:
         """An event for the calls made since the previous one."""
         now = time.perf_counter()
         p, c = self.model.costs.prompt_tokens, self.model.costs.completion_tokens
@@ -55,6 +55,7 @@ class Accounting:
             completion_tokens=c - self._tokens[1],
             seconds=now - self._mark,
             output=output,
+            group=group,
         )
         self._mark, self._tokens = now, (p, c)
         return event

@@ -123,7 +123,7 @@ async def think(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
         if (done := step.get("call")) is not None:
             made.setdefault(call_key(done["tool"], done["args"]), number)
     call, errors = await ask_tool_call(acct.model, messages, tools, deps, made)
-    emit(acct.llm_event("act", call.model_dump() if call else {"errors": errors}))
+    emit(acct.llm_event("act", call.model_dump() if call else {"errors": errors}, group=sid))
     call_id = f"{sid}#{step_no}"
     update: dict[str, Any] = {"suggestions": suggestions}
     if call is not None:

@@ -129,6 +129,9 @@ class Turn {
     this.groups = new Map();
     this.subtaskNames = new Map();
     this.calls = new Map();  // model call number -> its latest progress event
+    this.traceGroups = new Map();  // the trace's parts: a planner subtask id -> its node
+    this.looseCalls = [];
+    this.traceTools = new Map();  // tool call id -> its card in the trace  // model calls not yet claimed by the strategy step (llm_call) that made them
     this.llmSteps = 0;
     this.streams = new Map();
     this.done = false;
@@ -211,7 +214,9 @@ class Turn {
         }
         const tokens = (data.prompt_tokens || 0) + (data.completion_tokens || 0);
         this.llmSteps += 1;
-        this.steps.append(el("li", { class: "llm", text: `model step “${data.purpose}”: ${tokens} tokens, ${(data.seconds || 0).toFixed(1)} s` }));
+        const line = `model step “${data.purpose}”: ${tokens} tokens, ${(data.seconds || 0).toFixed(1)} s`;
+        this.steps.append(el("li", { class: "llm", text: line }));
+        this.traceStep(data, line);
         break;
       }
       case "tool_call": this.toolCall(data); break;
@@ -244,9 +249,36 @@ class Turn {
     box.textContent += piece;
   }
 
-  // The prompt-level trace: what the model was asked at each call, and what it answered.
+  // The run's trace, a tree built from the run's own events (no tracing backend needed): the parts of the run (a
+  // planner subtask; else the run itself), each with its steps in order: a model step with the calls it made (what
+  // the model was asked, what it answered, tokens, seconds) and the tool calls with their arguments and output.
+  traceNode(group) {
+    this.section(this.callsBox, "Trace");
+    if (!group) return this.callsBox;
+    let node = this.traceGroups.get(group);
+    if (!node) {
+      node = el("details", { class: "trace-group", open: "", "data-group": group }, el("summary", { text: this.groupTitle(group) }));
+      this.traceGroups.set(group, node);
+      this.callsBox.append(node);
+    }
+    return node;
+  }
+
+  traceStep(data, line) {  // a strategy step claims the model calls made since the previous one
+    const step = el("div", { class: "trace-step", "data-purpose": data.purpose }, el("div", { class: "step-head", text: line }));
+    step.append(...this.looseCalls.splice(0));
+    this.traceNode(data.group).append(step);
+  }
+
+  traceTool(data) {
+    const card = el("details", { class: "trace-tool", "data-call": data.call_id },
+      el("summary", { text: "⚙ " + data.tool }), argsView(data.args));
+    this.traceNode(data.group).append(card);
+    return card;
+  }
+
   modelCall(data) {
-    this.section(this.callsBox, "Model calls");
+    this.section(this.callsBox, "Trace");
     const tokens = `${data.prompt_tokens.toLocaleString()} prompt` + (data.cached_tokens ? ` (${data.cached_tokens.toLocaleString()} cached)` : "") +
       ` → ${data.completion_tokens.toLocaleString()} tokens`;
     const head = `call ${data.call}: ${tokens}, ${Number(data.seconds).toFixed(1)} s` + (data.error ? " — failed" : "");
@@ -258,7 +290,9 @@ class Turn {
       el("div", { class: "argname", text: `reply${data.outputs.length > 1 ? " " + (i + 1) : ""} (${(data.finish_reasons || [])[i] || ""})` }),
       el("pre", { class: "reply", text })));
     if (data.error) body.append(el("div", { class: "error", text: data.error }));
-    this.callsBox.append(el("details", { class: "call", "data-call": String(data.call) }, el("summary", { text: head }), body));
+    const call = el("details", { class: "call", "data-call": String(data.call) }, el("summary", { text: head }), body);
+    this.looseCalls.push(call);
+    this.callsBox.append(call);  // shown at once; moved under its step when the step is reported
   }
 
   files(workspace) {
@@ -297,6 +331,7 @@ class Turn {
       el("span", { class: "name", text: "⚙ " + data.tool }), argsView(data.args));
     this.tools.set(data.call_id, card);
     this.groupBox(data.group).append(card);
+    this.traceTools.set(data.call_id, this.traceTool(data));
   }
 
   toolResult(data) {
@@ -305,6 +340,10 @@ class Turn {
     card.className = "tool " + (data.ok ? "ok" : "err");
     const label = data.ok ? `← ok (${(data.seconds || 0).toFixed(2)} s)` : "← failed: " + (data.error || "no reason given");
     card.append(el("div", { class: "meta", text: label }), outputView(data.output));
+    const traced = this.traceTools.get(data.call_id);
+    traced.classList.add(data.ok ? "ok" : "err");
+    traced.querySelector("summary").textContent += " " + label;
+    traced.append(outputView(data.output));
   }
 
   evidence(data) {
