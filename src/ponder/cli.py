@@ -204,12 +204,15 @@ def mcp_cmd(
     http: Annotated[bool, typer.Option("--http", help="serve streamable HTTP (at /mcp) instead of stdio")] = False,
     host: Annotated[str, typer.Option(help="address for --http (others than loopback need API keys)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port for --http")] = 8200,
+    strategies: Annotated[
+        bool, typer.Option("--strategies", help="also offer ask_ponder: questions answered by ponder's strategies")
+    ] = False,
 ) -> None:
     """Serve the sandbox tools (python, shell, files) over MCP: stdio for a local client, --http for remote ones."""
-    from ponder.toolserver._mcp_server import build_mcp_server
+    from ponder.toolserver._mcp_server import StrategyRunner, build_mcp_server
 
     settings = Settings()
-    server = build_mcp_server(settings.toolserver)
+    server = build_mcp_server(settings.toolserver, strategies=StrategyRunner(settings) if strategies else None)
     if not http:
         asyncio.run(server.run_stdio_async())
         return

@@ -97,3 +97,29 @@ async def test_mcp_over_http_needs_the_api_key(http_server: str) -> None:
     ):
         result = await client.call_tool("python", {"code": "print(sum(range(5)))"})
         assert "10" in str(result.structured_content)
+
+
+async def test_ask_ponder_runs_a_strategy_for_an_mcp_client() -> None:
+    from ponder.config import Settings
+    from ponder.llm import ChatRequest
+    from ponder.toolserver._mcp_server import StrategyRunner
+    from tests.fakes import FunctionModel
+
+    def model(request: ChatRequest) -> str:  # pot's program; the sandbox computes what it prints
+        return "```python\napples = 3 * 4\nprint(apples - 2)\n```"
+
+    settings = Settings()
+    settings.toolserver = sandbox_settings()
+    runner = StrategyRunner(settings, model=FunctionModel(model))
+    server = build_mcp_server(settings.toolserver, strategies=runner)
+    async with Client(server) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert set(tools) == {"python", "shell", "files", "ask_ponder"}
+        assert "number" in tools["ask_ponder"].input_schema["properties"]["answer_type"]["enum"]
+        asked = {"question": "3 bags of 4 apples, 2 eaten: how many left?", "strategy": "pot", "answer_type": "number"}
+        result = await client.call_tool("ask_ponder", asked)
+        assert not result.is_error, result
+        out = result.structured_content
+        assert out is not None and out["answer"] == 10.0 and out["llm_calls"] == 1 and out["strategy"] == "pot"
+        unknown = await client.call_tool("ask_ponder", {"question": "x", "strategy": "oracle"})
+        assert unknown.is_error and "unknown strategy 'oracle'" in str(unknown.content)

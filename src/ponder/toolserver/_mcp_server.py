@@ -5,6 +5,10 @@ resource-limited container as ponder's own strategies use, and nothing runs on t
 
 One sandbox session per server process (stdio: one client), opened on the first call and closed when the server
 stops. Over streamable HTTP the API's keys guard the endpoint.
+
+With ``--strategies`` it also offers ``ask_ponder``: a question answered by one of ponder's strategies (``mcts-code``
+writing a function against the examples in its docstring, ``pot-sc`` computing a number, the planner working with
+its tools...), on ponder's configured model, loaded on the first question.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from typing import Any, Literal
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError as MCPToolError
 
-from ponder.config import ToolServerSettings
+from ponder.config import Settings, ToolServerSettings
 from ponder.errors import PonderError
+from ponder.llm import ChatModel
 from ponder.tools import ToolSession
 
 INSTRUCTIONS = (
@@ -58,7 +63,52 @@ class SandboxLink:
         self._session = None
 
 
-def build_mcp_server(settings: ToolServerSettings, link: SandboxLink | None = None) -> MCPServer:
+class StrategyRunner:
+    """ponder's strategies for an MCP client: the run context (model, ToolServer, search) is built on the first
+    question and kept for the next ones; runs never ask a human (an MCP tool call cannot answer one)."""
+
+    def __init__(self, settings: Settings, model: ChatModel | None = None) -> None:
+        self.settings = settings
+        self.model = model
+        self._stack = contextlib.AsyncExitStack()
+        self._ctx: Any = None
+        self._lock = asyncio.Lock()
+
+    async def ask(self, strategy: str, task: Any) -> dict[str, Any]:
+        from ponder.agents import get_strategy, run_to_result, strategy_names
+
+        if strategy not in strategy_names():
+            raise MCPToolError(f"unknown strategy {strategy!r}; choose one of: {', '.join(sorted(strategy_names()))}")
+        async with self._lock:
+            if self._ctx is None:
+                from ponder.runtime import open_context
+
+                self._ctx = await self._stack.enter_async_context(open_context(self.settings, self.model))
+        try:
+            chosen = (
+                get_strategy(strategy, ask_human=False) if strategy in ("planner", "react") else get_strategy(strategy)
+            )
+            result = await run_to_result(chosen.run(task, self._ctx))
+        except PonderError as exc:
+            raise MCPToolError(f"{type(exc).__name__}: {exc}") from exc
+        costs = result.costs
+        return {
+            "answer": result.answer,
+            "text": result.text,
+            "strategy": strategy,
+            "llm_calls": costs.llm_calls if costs else 0,
+            "tokens": costs.tokens if costs else 0,
+            "seconds": round(result.seconds or 0.0, 2),
+        }
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+        self._ctx = None
+
+
+def build_mcp_server(
+    settings: ToolServerSettings, link: SandboxLink | None = None, *, strategies: StrategyRunner | None = None
+) -> MCPServer:
     sandbox = link or SandboxLink(settings)
 
     @contextlib.asynccontextmanager
@@ -67,6 +117,8 @@ def build_mcp_server(settings: ToolServerSettings, link: SandboxLink | None = No
             yield None
         finally:
             await sandbox.aclose()  # the container goes with the server
+            if strategies is not None:
+                await strategies.aclose()
 
     server = MCPServer(name="ponder-sandbox", instructions=INSTRUCTIONS, lifespan=lifespan)
 
@@ -84,6 +136,27 @@ def build_mcp_server(settings: ToolServerSettings, link: SandboxLink | None = No
         if content is not None:
             args["content"] = content
         return await sandbox.call("files", args)
+
+    if strategies is not None:
+        runner = strategies
+
+        @server.tool(
+            description="Ask ponder: a question answered by one of its reasoning strategies (cot, sc, pot, pot-sc, "
+            "mcts-code, mcts-math, planner, react, ...). answer_type types the answer; for code, put the function's "
+            "signature and a docstring with examples in the question and name the function in entry_point."
+        )
+        async def ask_ponder(
+            question: str,
+            strategy: str = "cot",
+            answer_type: Literal["open", "number", "yes_no", "code"] = "open",
+            entry_point: str | None = None,
+            context: str | None = None,
+        ) -> dict[str, Any]:
+            from ponder.agents import Task
+
+            metadata = {"entry_point": entry_point} if entry_point else {}
+            task = Task(question=question, family=answer_type, context=context, metadata=metadata)
+            return await runner.ask(strategy, task)
 
     return server
 
