@@ -4,10 +4,12 @@ arguments, a tool message gets the final answer, with_structured_output gives a 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
+from ponder.llm import ChatRequest
 from tests.api.conftest import Server
 from tests.api.test_openai_direct import play
 from tests.fakes import FunctionModel
@@ -55,6 +57,22 @@ async def test_with_structured_output_gives_a_parsed_object(make_server: Callabl
     person = await llm.with_structured_output(Person).ainvoke("Describe a person.")
     assert isinstance(person, Person)
     assert set(backend.requests[-1].constraint.json_schema["properties"]) == {"name", "age"}  # type: ignore[union-attr]
+
+
+async def test_with_structured_output_on_a_strategy_model(make_server: Callable[..., Server]) -> None:
+    """A strategy model (ponder-cot) reasons its way, then writes its answer in LangChain's schema."""
+
+    def fn(request: ChatRequest) -> Any:
+        if request.constraint is None:
+            return "Ada Lovelace was born in 1815 and died in 1852, at 36.\nFinal answer: Ada Lovelace, 36"
+        return {"name": "Ada Lovelace", "age": 36}
+
+    server = make_server(model=FunctionModel(fn))
+    llm = langchain_openai.ChatOpenAI(base_url=server.url + "/v1", api_key="unused", model="ponder-cot", max_retries=0)
+    person = await llm.with_structured_output(Person).ainvoke(
+        "Who wrote the first program, and at what age did she die?"
+    )
+    assert person == Person(name="Ada Lovelace", age=36)
 
 
 async def test_langchain_against_the_embedded_model(make_server: Callable[..., Server], embedded_model: object) -> None:

@@ -285,3 +285,44 @@ async def test_a_client_tool_inside_a_react_run_pauses_and_resumes_across_reques
     seen = "\n".join(m.content for m in model.requests[1].messages)
     assert "21 degrees, sunny" in seen
     model.assert_complete()
+
+
+class Product(BaseModel):
+    value: int
+    unit: str
+
+
+async def test_a_strategy_model_answers_in_the_clients_schema(make_server: Callable[..., Server]) -> None:
+    """ponder-cot reasons in its own way; response_format then writes its answer in the client's schema (one
+    constrained call after the run, valid by construction), streamed or not; a malformed format is a 400 first."""
+
+    def fn(request: ChatRequest) -> Any:
+        if request.constraint is None:  # cot's free reasoning on an open question
+            return "Six bags of seven apples: 6 * 7 = 42 apples.\nFinal answer: 42 apples"
+        assert request.constraint.name == "Product" and request.temperature == 0.0
+        assert "42 apples" in request.messages[-1].content  # the strategy's answer is what gets written
+        return {"value": 42, "unit": "apples"}
+
+    model = FunctionModel(fn)
+    server = make_server(model=model)
+    question = [{"role": "user", "content": "How many apples are in 6 bags of 7?"}]
+    async with client_for(server) as client:
+        parsed = await client.chat.completions.parse(model="ponder-cot", messages=question, response_format=Product)
+        assert parsed.choices[0].message.parsed == Product(value=42, unit="apples")
+        assert parsed.usage is not None and parsed.usage.completion_tokens > 0
+        stream = await client.chat.completions.create(
+            model="ponder-cot",
+            messages=question,
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "Product", "schema": Product.model_json_schema()},
+            },
+            stream=True,
+        )
+        content = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        assert json.loads(content) == {"value": 42, "unit": "apples"}
+        with pytest.raises(openai.BadRequestError, match="needs a schema object"):
+            await client.chat.completions.create(
+                model="ponder-cot", messages=question, response_format={"type": "json_schema", "json_schema": {}}
+            )
+    assert len([r for r in model.requests if r.constraint is not None]) == 2  # the bad format started no run

@@ -3,7 +3,8 @@
 The last user message is the question; earlier messages become the task's context. A chat completion is a run
 like any other (listed, persisted, owned by the key), so its reasoning can be inspected later through
 ``/runs/{id}``. Streaming sends the reasoning as ``reasoning_content`` deltas (the field DeepSeek's API and most
-clients read; vLLM 0.33 itself emits ``reasoning``) and the answer as ``content``.
+clients read; vLLM 0.33 itself emits ``reasoning``) and the answer as ``content``. With ``response_format`` the
+answer is written in the client's JSON schema after the run (one constrained call: valid by construction).
 """
 
 from __future__ import annotations
@@ -25,13 +26,21 @@ from sse_starlette import EventSourceResponse
 import ponder.errors as errors
 from ponder.agents import Task, TaskFamily
 from ponder.api._deps import OwnerDep, ServiceDep
-from ponder.api._direct import DIRECT, Chunks, build_request, choice_message, completion, openai_usage
+from ponder.api._direct import (
+    DIRECT,
+    Chunks,
+    build_request,
+    choice_message,
+    completion,
+    content_constraint,
+    openai_usage,
+)
 from ponder.api._metrics import MeasuredModel
 from ponder.api._openai_errors import openai_error_of
 from ponder.api._schemas import ErrorBody
 from ponder.api._store import RunRecord, RunStatus, StoredEvent
 from ponder.errors import InputError, NotFoundError
-from ponder.llm import ChatResponse, stream_or_complete
+from ponder.llm import ChatRequest, ChatResponse, JsonSchemaConstraint, stream_or_complete, system, user
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -194,8 +203,7 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep, own
     completion_id = "chatcmpl-" + record.id.removeprefix("run_")
     created = int(time.time())
     if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        chunks = _stream(service, owner, record.id, completion_id, created, body.model, include_usage, after)
+        chunks = _stream(service, owner, record.id, completion_id, created, body, after)
         return EventSourceResponse(chunks, ping=PING_S, headers={"Cache-Control": "no-cache"})
     await service.runs.wait(record.id)
     record = await service.runs.get(record.id, owner)
@@ -209,18 +217,64 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep, own
         "content": _content(record),
         "reasoning_content": _reasoning(record),
     }
+    usage = _usage(record)
     calls = _tool_calls(record)
     if calls:
         reply.update(content=None, tool_calls=calls)
+    elif record.status is RunStatus.succeeded and _structured(body):
+        reply["content"], extra = await _as_json(service, record, body)
+        usage = _add_usage(usage, extra)
     return {
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
         "model": body.model,
         "choices": [{"index": 0, "message": reply, "finish_reason": "tool_calls" if calls else "stop"}],
-        "usage": _usage(record),
+        "usage": usage,
         "ponder": {"run_id": record.id, "status": record.status.value, "answer": (record.result or {}).get("answer")},
     }
+
+
+FORMAT_SYSTEM = (
+    "You write an answer that was already worked out as a JSON object that follows the given schema. Keep the "
+    "answer's content exactly; only its form changes. Fill fields the answer does not give with empty values."
+)
+
+
+async def _as_json(service: ServiceDep, record: RunRecord, body: ChatCompletionRequest) -> tuple[str, dict[str, int]]:
+    """The run's answer written as the JSON ``response_format`` asks for: one constrained call of the backend model
+    after the run (valid by construction), given the question and the strategy's answer; the strategy's reasoning
+    and its typed answer stay as they were. Returns the JSON text and the call's usage."""
+    schema = content_constraint(body.response_format)
+    assert schema is not None
+    name = str(((body.response_format or {}).get("json_schema") or {}).get("name") or "answer")
+    question = str(record.task.get("question", ""))
+    answer = str((record.result or {}).get("text", ""))
+    request = ChatRequest(
+        messages=[
+            system(FORMAT_SYSTEM),
+            user(f"Question:\n{question}\n\nAnswer:\n{answer}\n\nWrite this answer as a JSON object."),
+        ],
+        constraint=JsonSchemaConstraint(json_schema=schema, name=name),
+        temperature=0.0,
+        max_tokens=body.max_completion_tokens or body.max_tokens or 512,
+    )
+    response = await MeasuredModel(service.context.model, service.metrics, record.strategy).complete(request)
+    if response.choices[0].finish_reason == "length":
+        raise errors.OutputTruncated(
+            "the answer, written as JSON, ran past max_completion_tokens",
+            hint="raise max_completion_tokens",
+            raw=response.text,
+        )
+    return response.text, openai_usage(response.usage)
+
+
+def _add_usage(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+
+
+def _structured(body: ChatCompletionRequest) -> bool:
+    return content_constraint(body.response_format) is not None
 
 
 _CALL_ID = re.compile(r"^call__(run_[0-9a-f]+)__")
@@ -256,12 +310,13 @@ def _tool_results(messages: list[ChatMessage]) -> tuple[str, str] | None:
 
 
 def _strategy_fields_only(body: ChatCompletionRequest, takes_tools: bool) -> None:
-    """What a strategy model cannot honour yet is refused, not silently ignored."""
+    """What a strategy model cannot honour yet is refused, not silently ignored (a malformed response_format too,
+    before the run starts)."""
+    content_constraint(body.response_format)
     unsupported = [
         name
         for name, given in (
             ("tools", bool(body.tools) and not takes_tools),
-            ("response_format", (body.response_format or {}).get("type", "text") != "text"),
             ("n > 1", body.n > 1),
             ("logprobs", body.logprobs),
         )
@@ -364,14 +419,13 @@ async def _stream(
     run_id: str,
     completion_id: str,
     created: int,
-    model: str,
-    include_usage: bool,
+    body: ChatCompletionRequest,
     after: int = 0,
 ) -> AsyncIterator[dict[str, str]]:
     """The run's reasoning and answer as chunks; a client that goes away before the end cancels the run (nobody
     would read its answer)."""
-
-    chunks = Chunks(completion_id, created, model)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    chunks = Chunks(completion_id, created, body.model)
     chunk = chunks.delta
     ended = False
     try:
@@ -391,14 +445,19 @@ async def _stream(
                 if record is None:
                     break
                 calls = _tool_calls(record)
+                usage = _usage(record)
                 if calls:
                     yield chunk({"tool_calls": [{"index": i, **c} for i, c in enumerate(calls)]})
+                elif record.status is RunStatus.succeeded and _structured(body):
+                    content, formatting = await _as_json(service, record, body)
+                    usage = _add_usage(usage, formatting)
+                    yield chunk({"content": content})
                 elif record.status is RunStatus.succeeded or record.status is RunStatus.waiting:
                     yield chunk({"content": _content(record)})
                 extra: dict[str, Any] = {"ponder": {"run_id": run_id, "status": record.status.value}}
                 yield chunk({}, "tool_calls" if calls else "stop", **extra)
                 if include_usage:
-                    yield chunks.usage(_usage(record))
+                    yield chunks.usage(usage)
                 break
         yield {"data": "[DONE]"}
     finally:
