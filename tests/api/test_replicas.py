@@ -154,3 +154,62 @@ async def test_a_cleanly_stopped_replica_hands_its_runs_over_at_once(tmp_path: P
     assert restarts(events) == 1
     assert ids(events) == list(range(1, ids(events)[-1] + 1))
     assert model_b.requests
+
+
+async def test_a_planner_run_continues_on_another_replica_from_its_postgres_checkpoint(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Two hosts (their own data folders) on one Postgres: the planner's checkpoints live in that database, so the
+    run A started and paused is resumed by B from where it stopped (no second plan, no repeated tool call)."""
+    from tests.agents.planner._script import answer, call, plan, submit
+    from tests.fakes import ScriptedModel
+
+    model_a = ScriptedModel([plan("ask for x"), call("ask_human", question="What is x?")])
+    model_b = ScriptedModel([submit("x is 3"), answer("3")])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with serve(replica(tmp_path / "a", "a", model_a, database_url=postgres_url)) as a:
+        async with a.client() as ca:
+            body = {"strategy": "planner", "input": {"question": f"x? {secrets.token_hex(4)}"}}
+            run = (await ca.post("/runs", json=body)).json()
+            waiting = await wait_status(ca, run["id"], "waiting", "failed")
+            assert waiting["status"] == "waiting", waiting["error"]
+    assert not list((tmp_path / "a").glob("checkpoints*"))  # nothing kept on host A's disk
+    with serve(replica(tmp_path / "b", "b", model_b, database_url=postgres_url)) as b:
+        async with b.client() as cb:
+            resumed = await cb.post(f"/runs/{run['id']}/answer", json={"answer": "x is 3"})
+            assert resumed.status_code == 200, resumed.text
+            done = await wait_status(cb, run["id"], "succeeded", "failed")
+    assert done["status"] == "succeeded", done["error"]
+    assert done["text"] == "3"
+    model_a.assert_complete()
+    model_b.assert_complete()  # B made exactly the two remaining calls: it did not plan again
+
+
+async def test_planner_runs_share_the_apps_pooled_checkpointer(tmp_path: Path, postgres_url: str) -> None:
+    """The app opens one pooled checkpointer: runs (and their state reads) open no database sessions of their own,
+    where a checkpointer per run opened one session each (counted by Postgres itself)."""
+    import psycopg
+
+    from tests.agents.planner._script import answer, plan, submit
+    from tests.fakes import ScriptedModel
+
+    async def sessions() -> int:
+        async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+            row = await (
+                await conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+            ).fetchone()
+            assert row is not None
+            return int(row[0])
+
+    model = ScriptedModel([plan("add"), submit("2"), answer("2")] * 4)
+    with serve(replica(tmp_path, "a", model, database_url=postgres_url)) as a:
+        async with a.client() as client:
+            await client.get("/healthz")
+            before = await sessions()
+            for _ in range(4):
+                run = (await client.post("/runs", json={"strategy": "planner", "input": {"question": "1+1?"}})).json()
+                assert (await wait_status(client, run["id"], "succeeded", "failed"))["status"] == "succeeded"
+            opened = await sessions() - before - 1  # less the counting connection itself
+    assert opened <= 2, f"{opened} database sessions opened by 4 runs"  # the pools may add one each at most
+    model.assert_complete()

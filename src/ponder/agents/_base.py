@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
@@ -109,6 +109,9 @@ class Context:
     kb: Any = None  # ponder.search.KnowledgeBase
     options: dict[str, Any] = field(default_factory=dict)
     checkpoint_url: str | None = None
+    # an open LangGraph checkpointer the runs share (the API opens one, pooled, per app); without it a resumable
+    # strategy opens one from checkpoint_url per run
+    checkpointer: Any = None
     run_id: str | None = None
     mcp_servers: list[Any] = field(default_factory=list)  # ponder.config.MCPServerSettings: their tools, for agents
 
@@ -125,7 +128,6 @@ class Strategy(Protocol):
     def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]: ...
 
 
-StrategyFactory = Callable[[dict[str, Any]], Strategy]
 _REGISTRY: dict[str, tuple[str, str]] = {}
 
 

@@ -60,11 +60,10 @@ def create_app(
     check_binding(settings.api.host, keys)
     metrics = Metrics()
     context = build_context(settings, model=model)
-    if context.checkpoint_url is None:  # resumable strategies need a durable checkpointer to survive a restart
-        url = settings.api.database_url
-        if not url.startswith(("postgresql://", "postgres://")):
-            url = f"sqlite:///{settings.data_dir / 'checkpoints.sqlite'}"
-        context.checkpoint_url = url
+    if settings.checkpoint_url is None and settings.api.database_url.startswith(("postgresql://", "postgres://")):
+        # replicas on one Postgres keep the planner's checkpoints there too, so any of them resumes any run (a
+        # per-host SQLite file would make a run recovered elsewhere start again from scratch)
+        context.checkpoint_url = settings.api.database_url
     if toolserver is not None:
         context.toolserver = toolserver
     resources = [context.toolserver] if context.toolserver is not None else []  # entered while the app runs
@@ -124,6 +123,12 @@ def create_app(
                 except PonderError as exc:  # e.g. no Docker engine: serve without tools, say why
                     log.warning("%s is unavailable: %s", type(resource).__name__, exc)
                     context.toolserver = None
+        if context.checkpoint_url:  # one checkpointer (pooled on Postgres) for every run of this app
+            from ponder.agents.planner import open_checkpointer
+
+            context.checkpointer = await stack.enter_async_context(
+                open_checkpointer(context.checkpoint_url, pool_size=settings.api.db_pool_size)
+            )
         try:
             if recover:
                 count = await service.runs.recover(startup=True)

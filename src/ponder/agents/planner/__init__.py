@@ -10,7 +10,7 @@ Use it as the ``planner`` strategy, or directly::
         ...
 """
 
-from ponder.agents.planner._checkpoint import default_checkpoint_url, open_checkpointer
+from ponder.agents.planner._checkpoint import open_checkpointer
 from ponder.agents.planner._interactive import Resumable, run_interactive
 from ponder.agents.planner._schemas import (
     AddOp,
@@ -51,7 +51,6 @@ __all__ = [
     "SubmitResult",
     "SubmitType",
     "ToolCall",
-    "default_checkpoint_url",
     "kb_tools",
     "open_checkpointer",
     "run_interactive",

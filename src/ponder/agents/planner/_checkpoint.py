@@ -10,11 +10,6 @@ from typing import Any
 from ponder.errors import ConfigError
 
 
-def default_checkpoint_url(checkpoint_url: str | None, data_dir: Path) -> str:
-    """The configured URL, or a SQLite file under the data directory."""
-    return checkpoint_url or f"sqlite:///{data_dir / 'checkpoints.sqlite'}"
-
-
 def _sqlite_path(url: str) -> str:
     """SQLAlchemy's convention: ``sqlite:///rel/path``, ``sqlite:////abs/path``, ``sqlite://`` for memory."""
     if url.startswith("sqlite:///"):
@@ -25,18 +20,31 @@ def _sqlite_path(url: str) -> str:
 
 
 @asynccontextmanager
-async def open_checkpointer(url: str) -> AsyncIterator[Any]:
+async def open_checkpointer(url: str, *, pool_size: int = 0) -> AsyncIterator[Any]:
     """An async LangGraph checkpointer for ``url``: ``postgresql://…`` (tables are created on first use),
-    ``sqlite:///path``, a plain file path, or ``:memory:``."""
+    ``sqlite:///path``, a plain file path, or ``:memory:``. With ``pool_size`` a Postgres checkpointer keeps a pool
+    of that many connections, for one checkpointer shared by every run of a process (the API's)."""
     if url.startswith(("postgresql://", "postgres://")):
         import psycopg
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
         try:
+            if pool_size:
+                from psycopg.rows import dict_row
+                from psycopg_pool import AsyncConnectionPool
+
+                # the connection settings AsyncPostgresSaver.from_conn_string uses for its one connection
+                kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+                async with AsyncConnectionPool(url, max_size=pool_size, kwargs=kwargs, open=False) as pool:
+                    await pool.open(wait=True, timeout=10)
+                    saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+                    await saver.setup()
+                    yield saver
+                return
             async with AsyncPostgresSaver.from_conn_string(url) as saver:
                 await saver.setup()
                 yield saver
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, TimeoutError) as exc:
             raise ConfigError(
                 f"cannot reach the checkpoint database: {exc}".strip(),
                 hint="check PONDER_CHECKPOINT_URL and that the Postgres server is running",
@@ -52,5 +60,5 @@ async def open_checkpointer(url: str) -> AsyncIterator[Any]:
     path = _sqlite_path(url)
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    async with AsyncSqliteSaver.from_conn_string(path) as saver:
-        yield saver
+    async with AsyncSqliteSaver.from_conn_string(path) as lite:
+        yield lite

@@ -3,7 +3,9 @@ resumes (after a human answer, or after a crash) from the last checkpoint."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any, ClassVar, cast
@@ -31,6 +33,16 @@ from ponder.agents.planner._tools import (
 from ponder.errors import Conflict, InputError, NotFoundError
 from ponder.llm import check_supported
 from ponder.tools._spec import spec_from_function
+
+_COMPILED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def compiled(saver: Any) -> Any:
+    """The planner's graph compiled with ``saver``, once per saver (the app's shared one serves every run)."""
+    app = _COMPILED.get(saver)
+    if app is None:
+        app = _COMPILED[saver] = build_graph().compile(checkpointer=saver)
+    return app
 
 
 class Planner:
@@ -113,7 +125,7 @@ class Planner:
     async def state(self, run_id: str, ctx: Context) -> dict[str, Any]:
         """The run's last checkpointed state (plan, results, counters, ...); empty if there is no such run."""
         async with self._saver(ctx) as saver:
-            snapshot = await build_graph().compile(checkpointer=saver).aget_state(self._config(run_id))
+            snapshot = await compiled(saver).aget_state(self._config(run_id))
             return dict(snapshot.values)
 
     # -- driving the graph ---------------------------------------------------------------------------------------
@@ -125,9 +137,11 @@ class Planner:
         return {"configurable": {"thread_id": run_id}, "recursion_limit": 6 * self.limits.max_llm_calls + 50}
 
     def _saver(self, ctx: Context) -> Any:
+        if ctx.checkpointer is not None:  # the app's, shared by every run: lent, not closed
+            return contextlib.nullcontext(ctx.checkpointer)
         if ctx.checkpoint_url:
             return open_checkpointer(ctx.checkpoint_url)
-        return _Borrowed(self._memory)
+        return contextlib.nullcontext(self._memory)
 
     def _browser(self, ctx: Context, saved: dict[str, Any] | None) -> Any:
         """A WebCPM browser over the context's search engine, in the state the run left it (local documents; the
@@ -165,7 +179,7 @@ class Planner:
         config = self._config(run_id)
         async with AsyncExitStack() as stack:
             saver = await stack.enter_async_context(self._saver(ctx))
-            app = build_graph().compile(checkpointer=saver)
+            app = compiled(saver)
             snapshot = await app.aget_state(config)
             graph_input: Any = state
             if fresh and snapshot.values:
@@ -241,19 +255,6 @@ def _needs(intr: Any) -> NeedsHuman:
 
 def _final(result: dict[str, Any]) -> FinalAnswer:
     return FinalAnswer(answer=result.get("answer"), text=str(result.get("text", "")), result=result)
-
-
-class _Borrowed:
-    """An async context manager that lends an object without closing it."""
-
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
-
-    async def __aenter__(self) -> Any:
-        return self.obj
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
 
 
 class ReAct(Planner):
