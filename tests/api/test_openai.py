@@ -8,9 +8,12 @@ import openai
 import pytest
 
 from tests.api.conftest import Server
+from tests.fakes import FunctionModel
 
 
-async def test_models_and_completions_with_the_openai_client(make_server: Callable[..., Server]) -> None:
+async def test_models_and_completions_with_the_openai_client(
+    make_server: Callable[..., Server], model: FunctionModel
+) -> None:
     server = make_server(keys=["sk-test"])
     client = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key="sk-test", max_retries=0)
     async with client:
@@ -19,7 +22,12 @@ async def test_models_and_completions_with_the_openai_client(make_server: Callab
 
         completion = await client.chat.completions.create(
             model="ponder-cot",
-            messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "What is 2+2?"}],
+            messages=[
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": "I count apples."},
+                {"role": "assistant", "content": "Happy to help."},
+                {"role": "user", "content": "What is 2+2?"},
+            ],
         )
         assert completion.choices[0].message.content == "4"
         assert completion.choices[0].finish_reason == "stop"
@@ -53,8 +61,14 @@ async def test_models_and_completions_with_the_openai_client(make_server: Callab
     async with server.client("sk-test") as http:
         run = (await http.get(f"/runs/{run_id}")).json()
         assert run["input"]["question"] == "What is 2+2?"
-        assert run["input"]["context"] == "system: be brief"
+        assert run["input"]["context"] == "be brief"  # instructions
+        assert run["input"]["conversation"] == [  # the earlier turns, kept as turns
+            {"role": "user", "content": "I count apples."},
+            {"role": "assistant", "content": "Happy to help."},
+        ]
         assert run["kind"] == "chat"
+    asked = next(r for r in model.requests if "What is 2+2?" in r.messages[-1].content).messages
+    assert [(m.role, m.content) for m in asked[1:3]] == [("user", "I count apples."), ("assistant", "Happy to help.")]
 
     other = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key="wrong", max_retries=0)
     async with other:

@@ -172,15 +172,16 @@ async def test_a_follow_up_carries_the_conversation(
     second = page.locator(".turn").nth(1)
     await expect(second.locator(".answer")).to_have_text("4")
     await expect(second.locator("details.context summary")).to_have_text("follows up on the conversation above")
-    asked = model.requests[-1].messages[-1].content  # what the model read for the second question
-    assert "user: What is 2+2?\nassistant: 4" in asked and "Question: And twice that?" in asked
+    asked = model.requests[-1].messages  # what the model read for the second question: the chat, as turns
+    assert [(m.role, m.content) for m in asked[-3:-1]] == [("user", "What is 2+2?"), ("assistant", "4")]
+    assert "Question: And twice that?" in asked[-1].content
     # "New" starts afresh: the next question goes alone
     await page.click("#new-chat")
     await expect(page.locator("#followup")).to_be_hidden()
     await page.fill("#question", "What is 3+3?")
     await page.click("#send")
     await expect(page.locator(".turn .answer")).to_have_text("4")
-    assert "Context:" not in model.requests[-1].messages[-1].content
+    assert [m.role for m in model.requests[-1].messages] == ["system", "user"]
 
 
 async def test_a_choice_question_from_the_page(browser: Browser, make_server: Callable[..., Server]) -> None:

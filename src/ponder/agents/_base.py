@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, create_model
 
 from ponder.agents._events import Event
 from ponder.errors import InputError, NotFoundError
-from ponder.llm import ChatModel, Costs, MeteredModel
+from ponder.llm import ChatModel, Costs, Message, MeteredModel
 
 
 class TaskFamily(StrEnum):
@@ -31,6 +31,13 @@ class AnswerChoice(BaseModel):
     text: str
 
 
+class Turn(BaseModel):
+    """One earlier turn of a conversation the question continues."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
 class Task(BaseModel):
     """What a strategy is asked. It never carries the gold answer or hidden tests."""
 
@@ -38,7 +45,16 @@ class Task(BaseModel):
     family: TaskFamily = TaskFamily.open
     choices: list[AnswerChoice] = Field(default_factory=list)
     context: str | None = None
+    conversation: list[Turn] = Field(
+        default_factory=list, description="earlier turns of the chat, oldest first: the model reads them as turns"
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+def conversation(task: Task) -> list[Message]:
+    """The task's earlier turns as messages: strategies put them between their instructions and the question, so the
+    model reads a chat as a chat (not flattened into the question's text)."""
+    return [Message(role=t.role, content=t.content) for t in task.conversation]
 
 
 def answer_type(task: Task) -> Any:

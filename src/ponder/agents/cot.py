@@ -20,6 +20,7 @@ from ponder.agents._base import (
     Task,
     TaskFamily,
     answer_model,
+    conversation,
     format_answer,
     render_question,
 )
@@ -93,6 +94,7 @@ class ChainOfThought:
             else:
                 content = f"{ex['reasoning']}\n{ANSWER_MARKER} {ex['answer']}"
             msgs.append(Message(role="assistant", content=content))
+        msgs.extend(conversation(task))
         msgs.append(user(render_question(task)))
         return msgs
 

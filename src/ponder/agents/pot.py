@@ -19,7 +19,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ponder.agents._base import Context, StrategyResult, Task, TaskFamily, format_answer, render_question
+from ponder.agents._base import (
+    Context,
+    StrategyResult,
+    Task,
+    TaskFamily,
+    conversation,
+    format_answer,
+    render_question,
+)
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted, ToolCalled, ToolReturned
 from ponder.agents.mcts._sandbox import run_command
 from ponder.agents.sc import majority_vote
@@ -129,7 +137,7 @@ class ProgramOfThought:
                 f"{self.name} answers number questions; this one is {task.family.value}",
                 hint="ask with family 'number', or use cot / sc for other answer types",
             )
-        return [system(SYSTEM), user(render_question(task))]
+        return [system(SYSTEM), *conversation(task), user(render_question(task))]
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
         if ctx.toolserver is None:

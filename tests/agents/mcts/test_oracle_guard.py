@@ -39,7 +39,7 @@ def hidden_fragments(tests: str) -> list[str]:
 
 @pytest.mark.parametrize("dataset", ["humaneval_plus", "mbpp_plus"])
 def test_code_tasks_carry_no_hidden_tests_and_no_solution(dataset: str) -> None:
-    assert set(Task.model_fields) == {"question", "family", "choices", "context", "metadata"}
+    assert set(Task.model_fields) == {"question", "family", "choices", "context", "conversation", "metadata"}
     for row in rows(dataset, 30):
         task, hidden = code_item(row, dataset)
         seen = task.model_dump_json()

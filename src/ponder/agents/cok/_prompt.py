@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ponder.agents._base import AnswerChoice, Task, TaskFamily, answer_model, render_question
+from ponder.agents._base import AnswerChoice, Task, TaskFamily, answer_model, conversation, render_question
 from ponder.errors import ConfigError, InputError
 from ponder.llm import Message, assistant, system, user
 
@@ -92,6 +92,7 @@ def first_messages(task: Task, exemplars: tuple[dict[str, Any], ...] | list[dict
     for ex in exemplars:
         msgs.append(user(render_question(exemplar_task(ex, task.family))))
         msgs.append(assistant(_reply(ex)))
+    msgs.extend(conversation(task))
     msgs.append(user(render_question(task)))
     return msgs
 

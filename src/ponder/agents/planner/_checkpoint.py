@@ -35,8 +35,9 @@ async def open_checkpointer(url: str, *, pool_size: int = 0) -> AsyncIterator[An
 
                 # the connection settings AsyncPostgresSaver.from_conn_string uses for its one connection
                 kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
-                async with AsyncConnectionPool(url, max_size=pool_size, kwargs=kwargs, open=False) as pool:
-                    await pool.open(wait=True, timeout=10)
+                pool = AsyncConnectionPool(url, min_size=1, max_size=pool_size, kwargs=kwargs, open=False)
+                async with pool:
+                    await pool.wait(timeout=10)  # an unreachable database fails start-up, not the first run
                     saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
                     await saver.setup()
                     yield saver

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ponder.agents._base import Task, render_question
+from ponder.agents._base import Task, conversation, render_question
 from ponder.agents.planner._plan import render
 from ponder.agents.planner._schemas import Plan
 from ponder.llm import Message, assistant, system, user
@@ -51,7 +51,7 @@ def _results(results: dict[str, dict[str, Any]]) -> str:
 
 
 def plan_messages(task: Task, width: int) -> list[Message]:
-    return [system(PLAN_SYSTEM.format(width=width)), user(render_question(task))]
+    return [system(PLAN_SYSTEM.format(width=width)), *conversation(task), user(render_question(task))]
 
 
 def act_messages(
@@ -86,7 +86,7 @@ def act_messages(
         head.append("Milestones: " + "; ".join(sub["milestones"]))
     if suggestions:
         head.append("A human suggests: " + " / ".join(suggestions))
-    msgs = [system(ACT_SYSTEM.format(tools=tools_text)), user("\n\n".join(head))]
+    msgs = [system(ACT_SYSTEM.format(tools=tools_text)), *conversation(task), user("\n\n".join(head))]
     shown = steps[-history_steps:]
     if len(steps) > len(shown):
         msgs.append(user(f"({len(steps) - len(shown)} earlier steps not shown)"))
@@ -150,4 +150,5 @@ def refine_messages(
 
 
 def answer_messages(task: Task, results: dict[str, dict[str, Any]]) -> list[Message]:
-    return [system(ANSWER_SYSTEM), user(render_question(task) + "\n\nSubtask results:\n" + _results(results))]
+    question = render_question(task) + "\n\nSubtask results:\n" + _results(results)
+    return [system(ANSWER_SYSTEM), *conversation(task), user(question)]

@@ -1,6 +1,7 @@
 """The OpenAI-compatible endpoint: each strategy is a model (``ponder-cot``, ``ponder-cok``, ...).
 
-The last user message is the question; earlier messages become the task's context. A chat completion is a run
+The last user message is the question; the user and assistant turns before it reach the strategy's model as turns
+(system messages as the question's context). A chat completion is a run
 like any other (listed, persisted, owned by the key), so its reasoning can be inspected later through
 ``/runs/{id}``. Streaming sends the reasoning as ``reasoning_content`` deltas (the field DeepSeek's API and most
 clients read; vLLM 0.33 itself emits ``reasoning``) and the answer as ``content``. With ``response_format`` the
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 
 import ponder.errors as errors
-from ponder.agents import Task, TaskFamily
+from ponder.agents import Task, TaskFamily, Turn
 from ponder.api._deps import OwnerDep, ServiceDep
 from ponder.api._direct import (
     DIRECT,
@@ -123,11 +124,22 @@ async def get_model(model_id: str, service: ServiceDep, _owner: OwnerDep) -> Mod
 
 
 def _task(messages: list[ChatMessage], family: TaskFamily) -> Task:
+    """The last user message is the question; the user and assistant turns before it are the conversation the
+    strategy's model reads as turns; system and developer messages are the question's context (instructions)."""
     last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
     if last_user is None or not messages[last_user].text().strip():
         raise InputError("the messages need a non-empty user message: it is the question")
-    before = [f"{m.role}: {m.text()}" for m in messages[:last_user] if m.text().strip()]
-    return Task(question=messages[last_user].text(), family=family, context="\n".join(before) or None)
+    earlier = messages[:last_user]
+    turns = [
+        Turn(role=m.role, content=m.text()) for m in earlier if m.role in ("user", "assistant") and m.text().strip()
+    ]
+    instructions = [m.text() for m in earlier if m.role in ("system", "developer") and m.text().strip()]
+    return Task(
+        question=messages[last_user].text(),
+        family=family,
+        context="\n".join(instructions) or None,
+        conversation=turns,
+    )
 
 
 def _options(service: ServiceDep, strategy: str, body: ChatCompletionRequest) -> dict[str, Any]:

@@ -156,9 +156,10 @@ class Turn {
     this.reasoning = el("details", { class: "reasoning", open: "" },
       el("summary", { text: "Reasoning" }), this.steps, this.planBox, this.streamBox, this.toolBox,
       this.evidenceBox, this.treeBox, this.callsBox);
-    const earlier = run.input.context
+    const before = (run.input.conversation || []).map((t) => `${t.role}: ${t.content}`).join("\n") || run.input.context;
+    const earlier = before
       ? el("details", { class: "context" }, el("summary", { text: "follows up on the conversation above" }),
-        el("pre", { text: run.input.context }))
+        el("pre", { text: before }))
       : null;
     this.node = el("section", { class: "turn", "data-run": run.id },
       el("div", { class: "msg user" }, el("div", { class: "q", text: run.input.question }), earlier),
@@ -554,20 +555,21 @@ function describeStrategy() {
   $("#strategy-about").textContent = chosen ? `${chosen.name}: ${chosen.description}` : "";
 }
 
-// ---------- the conversation: each question is a run; the earlier turns go with it as its context ----------
+// ---------- the conversation: each question is a run; the earlier turns go with it, as turns ----------
 
 const CONTEXT_CHARS = 6000;  // the newest part of a long conversation; the model's context is small
 
-function conversationContext() {
-  const lines = [];
+function conversationTurns() {
+  const out = [];
   turns.forEach((turn, i) => {
-    if (i === 0 && turn.run.input.context) lines.push(turn.run.input.context);  // a follow-up opened from the list
-    lines.push("user: " + turn.question);
+    if (i === 0) out.push(...(turn.run.input.conversation || []));  // a follow-up opened from the list
+    out.push({ role: "user", content: turn.question });
     const answer = turn.answer.textContent.trim();
-    if (answer) lines.push("assistant: " + answer);
+    if (answer) out.push({ role: "assistant", content: answer });
   });
-  const text = lines.join("\n");
-  return text.length > CONTEXT_CHARS ? "…" + text.slice(text.length - CONTEXT_CHARS) : text;
+  let start = out.length, size = 0;
+  while (start > 0 && size + out[start - 1].content.length <= CONTEXT_CHARS) size += out[--start].content.length;
+  return out.slice(start);
 }
 
 function showFollowup() {
@@ -604,8 +606,8 @@ async function ask(ev) {
     input.choices = parseChoices($("#choices").value);
     if (input.choices.length < 2) { notice("A choice question needs at least two options, e.g. “A: red; B: blue”."); return; }
   }
-  const context = conversationContext();
-  if (context) input.context = context;
+  const conversation = conversationTurns();
+  if (conversation.length) input.conversation = conversation;
   $("#send").disabled = true;
   try {
     const run = await api("/runs", {
