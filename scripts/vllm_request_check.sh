@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${VLLM_CHECK_VENV:-$(mktemp -d)/venv}"
 python3 -m venv "$venv"
-"$venv/bin/pip" install -q "vllm==${VLLM_VERSION:-0.33.0}" -e . pytest pytest-asyncio
+"$venv/bin/pip" install -q "vllm==${VLLM_VERSION:-0.33.0}" -e . pytest pytest-asyncio pytest-timeout
 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/llm/test_vllm_request_model.py "$@"

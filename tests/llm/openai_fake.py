@@ -7,7 +7,8 @@
   required properties, the first enum value, ``minItems`` elements); a regex with the shortest string the regex
   parser's syntax tree yields; a choice with the ``i``-th choice. Unconstrained replies echo the last user message.
 - ``max_completion_tokens`` counts whitespace-separated words (``max_tokens`` too, listed in ``deprecated``);
-  ``stop`` cuts before the first stop string; more than 4 stop strings are refused, as vLLM and OpenAI do.
+  ``stop`` cuts before the first stop string; more than 4 stop strings are refused, as vLLM and OpenAI do; vLLM's
+  refusal of ``n > 1`` at temperature 0 too.
 - ``fail(status, times)`` makes the next ``times`` requests answer with ``status``.
 """
 
@@ -138,6 +139,8 @@ class FakeOpenAIServer:
             return "stream_options needs stream"
         if len(body.get("stop") or []) > 4:
             return "stop: at most 4 sequences"
+        if self.dialect == "vllm" and body.get("n", 1) > 1 and body.get("temperature", 1.0) == 0:
+            return f"n must be 1 when using greedy sampling, got {body['n']}."  # vLLM 0.33's SamplingParams
         return None
 
     def handle(self, request: httpx.Request) -> httpx.Response:

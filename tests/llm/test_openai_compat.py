@@ -286,3 +286,17 @@ async def test_retry_after_is_honoured_up_to_the_backoff_cap() -> None:
         start = time.perf_counter()
         await m.complete(REQUEST)
         assert time.perf_counter() - start < 5.0
+
+
+async def test_greedy_n_on_vllm_is_one_decode_copied() -> None:
+    """vLLM refuses n > 1 at temperature 0; the fake refuses it as vLLM does, and ponder never sends it."""
+    from tests.llm.openai_fake import FakeOpenAIServer
+
+    fake = FakeOpenAIServer("vllm")
+    async with _model(fake.handle) as model:
+        greedy = await model.complete(ChatRequest(messages=[user("echo me")], n=3, temperature=0.0))
+        sampled = await model.complete(ChatRequest(messages=[user("echo me")], n=3, temperature=0.7, seed=1))
+    assert fake.rejected == []
+    assert [b.get("n") for b in fake.bodies] == [1, 3]
+    assert [c.index for c in greedy.choices] == [0, 1, 2]
+    assert len({c.text for c in greedy.choices}) == 1 and len(sampled.choices) == 3

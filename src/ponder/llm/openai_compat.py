@@ -158,9 +158,16 @@ class OpenAICompatModel:
         if request.constraint is not None:
             check_supported(self, request.constraint.kind)
         start = time.perf_counter()
+        copies = 1
+        if request.n > 1 and request.temperature == 0 and self.dialect is Backend.vllm:
+            # vLLM refuses n > 1 at temperature 0 ("n must be 1 when using greedy sampling"); greedy decoding is
+            # deterministic, so one choice decoded once is each of the n
+            copies, request = request.n, request.model_copy(update={"n": 1})
         if self._capabilities.native_n or request.n == 1:
             data = await self._post(build_payload(request, self.model, self.dialect))
             choices, usage = parse_choices(data)
+            if copies > 1:
+                choices = [c.model_copy(update={"index": i}) for i in range(copies) for c in choices]
             model_name = str(data.get("model") or self.model or "")
             prompt_s = _prompt_seconds(data)
         else:
