@@ -184,7 +184,7 @@ async def run_one(
         "tokens": costs.tokens if costs else 0,
         "completion_tokens": costs.completion_tokens if costs else 0,
         "seconds": round(seconds, 2),
-        "details": compact({k: v for k, v in details.items() if k != "tree"}),
+        "details": compact(details, 200),  # MCTS's tree included: the report reads where the search went
         "error": error,
         "load_1m": round(os.getloadavg()[0], 2),
     }
@@ -320,6 +320,16 @@ def why(rows: list[dict[str, Any]]) -> list[str]:
             failed = sum(r["details"].get("failed", 0) for r in recs)
             ties = sum(bool(r["details"].get("tie")) for r in recs)
             parts.append(f"{programs} programs, {repaired} repaired, {failed} failed after repair, {ties} tied votes")
+        trees = [r["details"]["tree"] for r in recs if isinstance(r["details"].get("tree"), dict)]
+        if trees:
+            ends = [n for t in trees for n in t.get("nodes", []) if n.get("terminal")]
+            answered = [n for n in ends if n.get("answer") is not None]
+            depths = Counter(n.get("depth") for n in answered)
+            shown = ", ".join(f"depth {d}: {c}" for d, c in sorted(depths.items(), key=lambda x: str(x[0])))
+            parts.append(
+                f"{len(ends)} terminal nodes in {len(trees)} trees, {len(ends) - len(answered)} of them failed steps;"
+                f" answers reached at {shown or 'no depth'}"
+            )
         cut = sum(r["details"].get("cut_off", 0) for r in recs)
         if cut:
             parts.append(f"{cut} samples cut off at max_tokens")
