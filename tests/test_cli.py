@@ -95,3 +95,62 @@ def test_the_serve_banner_names_the_ui_docs_and_model() -> None:
     assert lines[0] == "ponder is serving on http://localhost:8000"
     text = "\n".join(lines)
     assert "http://localhost:8000/docs" in text and "embedded" in text and "/v1" in text
+
+
+def test_ask_planner_calls_an_mcp_servers_tool(tmp_path: Path) -> None:
+    """`ponder ask -s planner` with PONDER_MCP_SERVERS: the planner calls the MCP server's tool. The model is a
+    loopback OpenAI-compatible server that plays the planner's replies in order."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from typing import Any
+
+    from tests.agents.planner._script import answer, call, plan, submit
+
+    replies = [
+        plan("find the price of a pear"),
+        call("shop_price", item="pear"),
+        submit("a pear costs 0.75"),
+        answer(0.75),
+    ]
+    asked: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            asked.append(body)
+            message = {"role": "assistant", "content": json.dumps(replies.pop(0))}
+            usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+            out = {"id": "x", "object": "chat.completion", "model": "m", "usage": usage,
+                   "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}  # fmt: skip
+            data = json.dumps(out).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    shop = {"name": "shop", "command": [sys.executable, "-m", "tests.agents.planner._mcp_shop"], "allow": ["price"]}
+    env = {
+        "PONDER_LLM__BACKEND": "openai",
+        "PONDER_LLM__BASE_URL": f"http://127.0.0.1:{server.server_address[1]}/v1",
+        "PONDER_LLM__MODEL": "m",
+        "PONDER_MCP_SERVERS": json.dumps([shop]),
+        "PONDER_DATA_DIR": str(tmp_path),
+        "PONDER_CHECKPOINT_URL": f"sqlite:///{tmp_path / 'cp.sqlite'}",
+    }
+    try:
+        out = ponder("ask", "-s", "planner", "--family", "number", "What does a pear cost?", env=env, timeout=120)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert out.returncode == 0, out.stderr
+    assert "shop_price" in out.stdout and "0.75" in out.stdout
+    assert replies == []
+    schema = json.dumps(asked[1]["response_format"])  # the act step was constrained to the MCP tool's schema
+    assert "shop_price" in schema and "item" in schema

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
@@ -61,6 +62,41 @@ def run_span(strategy: str, run_id: str) -> Iterator[Span]:
         attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": strategy, "ponder.run_id": run_id},
     ) as span:
         yield span
+
+
+class StepSpans:
+    """The strategy's steps as spans under the run's: ``start`` opens ``step <name>`` and makes it current, so the
+    model and tool calls that follow are its children until the next step or the end of the run. A strategy's code
+    runs in the task that drives it (an async generator resumes in its caller's context), so the span the driver
+    makes current between two events is the one the strategy's calls see. Each step is also an event on the run's
+    span. Use as ``with StepSpans(run) as steps: ... steps.start(name, detail)``, in the driving task."""
+
+    def __init__(self, run: Span) -> None:
+        self.run = run
+        self._span: Span | None = None
+        self._token: object | None = None
+
+    def start(self, name: str, detail: str = "") -> None:
+        self._end()
+        self.run.add_event("step", {"name": name, "detail": detail[:500]})
+        self._span = tracer().start_span(
+            f"step {name}",
+            context=trace.set_span_in_context(self.run),
+            attributes={"ponder.step.name": name, "ponder.step.detail": detail[:500]},
+        )
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+
+    def _end(self) -> None:
+        if self._span is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+            self._span.end()
+            self._span = self._token = None
+
+    def __enter__(self) -> StepSpans:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._end()
 
 
 @contextmanager

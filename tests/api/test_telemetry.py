@@ -132,6 +132,11 @@ async def test_an_api_run_is_one_trace_with_its_model_calls(make_server: Callabl
     calls = [s for s in spans("chat ") if s.context.trace_id == root.context.trace_id]
     assert len(calls) == 2
     assert [e.attributes["name"] for e in root.events if e.name == "step"] == ["step 1", "step 2"]  # type: ignore[index]
+    # each step is a span under the run's, holding the model call made in it
+    steps = [s for s in spans("step ") if s.context.trace_id == root.context.trace_id]
+    assert [s.name for s in steps] == ["step step 1", "step step 2"]
+    assert all(s.parent is not None and s.parent.span_id == root.context.span_id for s in steps)
+    assert [c.parent.span_id for c in calls if c.parent] == [s.context.span_id for s in steps]
 
 
 def test_a_tool_span_names_the_tool() -> None:
@@ -227,7 +232,9 @@ async def test_a_planner_run_is_one_trace_and_prompts_are_events_only_when_asked
             traces.append((root, calls))
     for root, calls in traces:
         assert len(calls) == 3  # plan, act (submit), answer
-        assert all(c.parent is not None and c.parent.span_id == root.context.span_id for c in calls)
+        (start,) = [s for s in spans("step start") if s.context.trace_id == root.context.trace_id]
+        assert start.parent is not None and start.parent.span_id == root.context.span_id
+        assert all(c.parent is not None and c.parent.span_id == start.context.span_id for c in calls)
         assert all(dict(c.attributes)["gen_ai.usage.output_tokens"] > 0 for c in calls)
     assert all(c.events == () for c in traces[0][1])  # off by default
     prompts = [dict(c.events[0].attributes or {})["gen_ai.prompt"] for c in traces[1][1]]
@@ -258,3 +265,16 @@ async def test_an_mcts_run_traces_its_model_and_sandbox_calls() -> None:
     assert chats and tools  # the search's model calls and the arithmetic run in the sandbox, in one trace
     assert all(dict(s.attributes)["ponder.tool.ok"] for s in tools)
     assert {dict(s.attributes)["gen_ai.request.model"] for s in chats} == {"function"}
+
+
+async def test_a_cot_run_traces_its_reasoning_and_answer_calls(make_server: Callable[..., Server]) -> None:
+    server = make_server()
+    async with server.client() as client:
+        body = {"strategy": "cot", "input": {"question": "What is 2+2?", "family": "number"}}
+        run = (await client.post("/runs", json=body)).json()
+        assert "final" in [e["event"] for e in await collect(client, run["id"])]
+    (root,) = [s for s in spans("invoke_agent cot") if dict(s.attributes)["ponder.run_id"] == run["id"]]
+    calls = [s for s in spans("chat ") if s.context.trace_id == root.context.trace_id]
+    assert len(calls) == 2  # the free reasoning, then the constrained answer
+    assert all(dict(c.attributes)["gen_ai.operation.name"] == "chat" for c in calls)
+    assert [dict(c.attributes)["ponder.constraint"] for c in calls] == ["none", "json_schema"]

@@ -15,8 +15,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from opentelemetry import trace
-
 from ponder.agents import (
     Context,
     ErrorRaised,
@@ -46,7 +44,7 @@ from ponder.llm import (
     StreamChunk,
     stream_or_complete,
 )
-from ponder.telemetry import TracedModel, run_span
+from ponder.telemetry import StepSpans, TracedModel, run_span
 
 log = logging.getLogger(__name__)
 
@@ -290,9 +288,12 @@ class RunManager:
         final: FinalAnswer | None = None
         pending: NeedsHuman | None = None
         try:
-            with run_span(strategy, run_id):  # the run's trace: its model and tool calls are spans inside
+            # the run's trace: its steps are spans inside, holding the model and tool calls made in them
+            with run_span(strategy, run_id) as root, StepSpans(root) as steps:
                 ctx = self._context(record, live, costs)
                 async for event in self._events(record, ctx, mode, answer):
+                    if isinstance(event, StepStarted):
+                        steps.start(event.name, event.detail)
                     self._emit(run_id, live, event)
                     self.metrics.events.labels(event.type).inc()
                     if isinstance(event, FinalAnswer):
@@ -392,10 +393,8 @@ class BudgetedModel(ModelWrapper):
 
 
 def _log_event(run_id: str, event: Event) -> None:
-    """One INFO line per step of a run (streamed text and progress ticks are left to the event stream); each step
-    is also an event on the run's span."""
+    """One INFO line per step of a run (streamed text and progress ticks are left to the event stream)."""
     if isinstance(event, StepStarted):
-        trace.get_current_span().add_event("step", {"name": event.name, "detail": event.detail[:500]})
         log.info("%s step %s%s", run_id, event.name, f": {event.detail[:120]}" if event.detail else "")
     elif isinstance(event, LLMCall):
         log.info(
