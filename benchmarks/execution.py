@@ -44,7 +44,7 @@ from ponder.agents.mcts.scoring import SandboxCodeChecker, code_item
 from ponder.config import Settings
 from ponder.evals._report import mcnemar_exact, wilson
 from ponder.llm._factory import build_model
-from ponder.tools import build_toolserver
+from ponder.wiring import build_toolserver
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent / ".." / "shared" / "benchmarks"

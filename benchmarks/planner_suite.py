@@ -34,7 +34,7 @@ from ponder.agents.planner import Planner
 from ponder.config import Settings
 from ponder.llm._factory import build_model
 from ponder.search import open_index
-from ponder.tools import build_toolserver
+from ponder.wiring import build_toolserver
 
 STRATEGIES = {"planner": True, "react": False}  # name -> outer loop on
 

@@ -23,7 +23,7 @@ from typing import Any
 from ponder.config import Settings
 from ponder.evals import EvalRunner, load_dataset, load_run, summarize, write_report
 from ponder.evals._knowledge import attach_knowledge
-from ponder.runtime import build_context
+from ponder.wiring import build_context
 
 STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
     "cot": ("cot", {}),

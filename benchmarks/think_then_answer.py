@@ -27,7 +27,7 @@ from typing import Any
 
 from ponder.config import Settings
 from ponder.evals import EvalRunner, Run, load_dataset, load_run, mcnemar_exact, summarize, write_report
-from ponder.runtime import build_context
+from ponder.wiring import build_context
 
 STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
     "cot": ("cot", {"form": "json"}),

@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 . .venv/bin/activate
 ruff check src tests
+python scripts/check_imports.py
 exec python -m pytest -q -p no:cacheprovider "$@"

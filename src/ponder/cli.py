@@ -33,25 +33,6 @@ BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compa
 ModelOpt = Annotated[str | None, typer.Option("--model", help="model name on the server, or a GGUF path")]
 
 
-def load_settings(backend: Backend | None = None, base_url: str | None = None, model: str | None = None) -> Settings:
-    """Settings from the environment, with command-line overrides applied."""
-    settings = Settings()
-    if base_url and backend is None:
-        backend = Backend.openai
-    if backend is not None:
-        settings.llm.backend = backend
-    if base_url:
-        settings.llm.base_url = base_url
-    if model:
-        if settings.llm.backend is Backend.embedded:
-            from pathlib import Path
-
-            settings.llm.model_path = Path(model)
-        else:
-            settings.llm.model = model
-    return settings
-
-
 def _fail(exc: Exception) -> typer.Exit:
     from ponder._cli_errors import print_error
 
@@ -76,9 +57,11 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="print the events as JSON lines")] = False,
 ) -> None:
     """Ask a question; the reasoning streams as it happens, then the answer."""
-    from ponder.runtime import ask_and_print
+    from ponder._terminal import ask_and_print
 
     task = build_task(question, family, choice or [])
+    from ponder.wiring import load_settings
+
     settings = load_settings(backend, base_url, model)
     try:
         asyncio.run(ask_and_print(settings, strategy, task, console, as_json=as_json))
@@ -123,7 +106,7 @@ def models(
     check: Annotated[bool, typer.Option(help="send a tiny request to see whether the model answers")] = True,
 ) -> None:
     """Show the configured backend and model, and whether it answers."""
-    from ponder.runtime import describe_model
+    from ponder.wiring import describe_model, load_settings
 
     settings = load_settings(backend, base_url, model)
     try:
@@ -188,6 +171,8 @@ def serve(
     from ponder.api._serve import serve as run_server
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from ponder.wiring import load_settings
+
     settings = load_settings(backend, base_url, model)
     if host is not None:
         settings.api.host = host

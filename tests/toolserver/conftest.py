@@ -17,8 +17,8 @@ import uvicorn
 from docker.client import DockerClient
 
 from ponder.config import ToolServerSettings
-from ponder.tools import HttpToolServer, LocalToolServer, ToolSession
-from ponder.toolserver import Manager, create_app
+from ponder.tools import HttpToolServer, ToolSession
+from ponder.toolserver import LocalToolServer, Manager, create_app
 from ponder.toolserver._docker import INSTANCE_LABEL
 from ponder.toolserver._image import DEFAULT_DOCKER_HOST
 

@@ -9,7 +9,8 @@ import pytest
 import pytest_asyncio
 from docker.client import DockerClient
 
-from ponder.tools import LocalToolServer, ToolServer, ToolSession
+from ponder.tools import ToolServer, ToolSession
+from ponder.toolserver import LocalToolServer
 
 from .conftest import make_settings, running_http_manager
 

@@ -14,8 +14,8 @@ import pytest_asyncio
 from docker.client import DockerClient
 
 from ponder.errors import NotFoundError, SandboxError, SandboxUnavailable
-from ponder.tools import HttpToolServer, LocalToolServer
-from ponder.toolserver import Manager
+from ponder.tools import HttpToolServer
+from ponder.toolserver import LocalToolServer, Manager
 from ponder.toolserver._docker import INSTANCE_LABEL
 
 from .conftest import HttpManager, assert_alive, make_settings

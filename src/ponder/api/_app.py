@@ -54,7 +54,7 @@ def create_app(
 ) -> FastAPI:
     """The API app. ``model`` replaces the configured backend (tests pass a scripted one); ``strategies`` adds
     strategy classes by name next to the registry's; ``eval_executor`` runs eval items (in process by default)."""
-    from ponder.runtime import build_context
+    from ponder.wiring import build_context
 
     keys = KeyRing(settings.api.api_keys)
     check_binding(settings.api.host, keys)

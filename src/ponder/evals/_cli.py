@@ -75,11 +75,10 @@ def run_command(
         console.print(ctx.get_help())
         raise typer.Exit(code=0 if ctx.info_name == "eval" else 2)
     from ponder.agents import TaskFamily
-    from ponder.cli import load_settings
     from ponder.evals._datasets import FieldMap, load_dataset
     from ponder.evals._knowledge import attach_knowledge
     from ponder.evals._runner import EvalRunner, RunSummary, check_strategy
-    from ponder.runtime import open_context
+    from ponder.wiring import load_settings, open_context
 
     try:
         settings = load_settings(backend, base_url, model)
@@ -173,9 +172,9 @@ def datasets_command(
     """The built-in datasets: answer type, whether this machine has them, license, and how to get them."""
     from rich.table import Table
 
-    from ponder.cli import load_settings
     from ponder.evals._datasets import BUILTIN
     from ponder.evals._fetch import UPSTREAM, how_to_get
+    from ponder.wiring import load_settings
 
     folder = data_dir or load_settings().data_dir / "benchmarks"
     table = Table(title=f"datasets (looked for in {folder})", title_justify="left")
@@ -207,8 +206,8 @@ def fetch_command(
 ) -> None:
     """Download a public dataset from its upstream repository (pinned commit, hash-checked) into the benchmark
     folder, in the form `ponder eval` reads."""
-    from ponder.cli import load_settings
     from ponder.evals._fetch import UPSTREAM, fetch
+    from ponder.wiring import load_settings
 
     folder = data_dir or load_settings().data_dir / "benchmarks"
     try:

@@ -22,7 +22,7 @@ from ponder.errors import ConfigError
 def solve_remote(job_json: str, settings_json: str) -> str:
     """Runs in a Ray worker: one job through a context built from the settings; returns the Outcome as JSON."""
     from ponder.evals import Job, make_solver
-    from ponder.runtime import build_context
+    from ponder.wiring import build_context
 
     settings = Settings.model_validate_json(settings_json)
     job = Job.model_validate_json(job_json)

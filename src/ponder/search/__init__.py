@@ -19,9 +19,10 @@ if TYPE_CHECKING:
         build_lemmatizer,
         build_local_search,
         build_search,
+        open_index,
     )
     from ponder.search._fetch import Fetcher, Page, Resolver, SystemResolver, is_public
-    from ponder.search._index import DocumentIndex, EngineName, open_index
+    from ponder.search._index import DocumentIndex, EngineName
     from ponder.search._ingest import path_documents
     from ponder.search._kb import SqliteKnowledgeBase
     from ponder.search._kb_io import read_triples
@@ -62,7 +63,7 @@ _LAZY = {
     "build_search": "ponder.search._factory",
     "iter_synsets": "ponder.search._wordnet",
     "load_wordnet": "ponder.search._default",
-    "open_index": "ponder.search._index",
+    "open_index": "ponder.search._factory",
     "path_documents": "ponder.search._ingest",
     "read_triples": "ponder.search._kb_io",
     "rrf": "ponder.search._dense",

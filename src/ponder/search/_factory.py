@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ponder.config import SearchSettings
-from ponder.errors import ConfigError
-from ponder.search._index import DocumentIndex, open_index
+from ponder.errors import ConfigError, InputError
+from ponder.search._index import DocumentIndex, EngineName
 from ponder.search._kb import SqliteKnowledgeBase
 from ponder.search._protocols import SearchEngine
 from ponder.search._text import Lemmatizer
@@ -23,6 +24,19 @@ def build_lemmatizer(settings: SearchSettings) -> Lemmatizer | None:
         return Morphy.from_dir(settings.wordnet_dir)
     except ConfigError:
         return None
+
+
+def open_index(index_dir: Path, engine: EngineName = "tantivy") -> DocumentIndex:
+    """The local index stored under ``index_dir`` (created when absent) with the chosen engine."""
+    if engine == "sqlite":
+        from ponder.search._sqlite_index import SqliteIndex
+
+        return SqliteIndex(index_dir / "fts5.sqlite")
+    if engine == "tantivy":
+        from ponder.search._tantivy_index import TantivyIndex
+
+        return TantivyIndex(index_dir / "tantivy")
+    raise InputError(f"unknown index engine {engine!r}", hint="use 'tantivy' or 'sqlite'")
 
 
 def build_index(settings: SearchSettings) -> DocumentIndex:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 from ponder.errors import InputError, NotFoundError
@@ -62,16 +61,3 @@ _MARK = re.compile(r"\*\*")
 
 def strip_marks(snippet: str) -> str:
     return _MARK.sub("", snippet)
-
-
-def open_index(index_dir: Path, engine: EngineName = "tantivy") -> DocumentIndex:
-    """The local index stored under ``index_dir`` (created when absent) with the chosen engine."""
-    if engine == "sqlite":
-        from ponder.search._sqlite_index import SqliteIndex
-
-        return SqliteIndex(index_dir / "fts5.sqlite")
-    if engine == "tantivy":
-        from ponder.search._tantivy_index import TantivyIndex
-
-        return TantivyIndex(index_dir / "tantivy")
-    raise InputError(f"unknown index engine {engine!r}", hint="use 'tantivy' or 'sqlite'")

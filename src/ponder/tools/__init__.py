@@ -1,7 +1,7 @@
 """Tools with JSON-schema function specs, and the client side of the ToolServer seam."""
 
 from ponder.tools._builtin import BUILTIN_TOOLS, DownloadArgs, FilesArgs, PythonArgs, ShellArgs, UploadArgs
-from ponder.tools._client import HttpToolServer, LocalToolServer, build_toolserver
+from ponder.tools._client import HttpToolServer
 from ponder.tools._protocols import ToolResult, ToolServer, ToolSession
 from ponder.tools._spec import ToolSpec, find_tool, tool_call_schema
 
@@ -10,7 +10,6 @@ __all__ = [
     "DownloadArgs",
     "FilesArgs",
     "HttpToolServer",
-    "LocalToolServer",
     "PythonArgs",
     "ShellArgs",
     "ToolResult",
@@ -18,7 +17,6 @@ __all__ = [
     "ToolSession",
     "ToolSpec",
     "UploadArgs",
-    "build_toolserver",
     "find_tool",
     "tool_call_schema",
 ]

@@ -1,7 +1,8 @@
-"""ToolServer clients: in process (owns a manager and its pool) or over HTTP (talks to `ponder toolserver serve`).
+"""The ToolServer client over HTTP (talks to `ponder toolserver serve`).
 
-Both are async context managers: entering the in-process one starts the manager (Docker connection, orphan
-clean-up, warm pool); entering the HTTP one opens its connection pool. Sessions are async context managers too::
+The in-process one lives on the server side (``ponder.toolserver.LocalToolServer``); ``ponder.wiring.build_toolserver``
+picks one of the two from the settings. Entering the HTTP one opens its connection pool; sessions are async
+context managers too::
 
     async with build_toolserver(settings.toolserver) as ts:
         async with ts.session() as s:
@@ -12,62 +13,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from opentelemetry import propagate
 
 from ponder import errors
-from ponder.config import ToolServerSettings
 from ponder.errors import PonderError, SandboxUnavailable, ToolError
 from ponder.tools._builtin import BUILTIN_TOOLS
 from ponder.tools._protocols import ToolResult, ToolServer, ToolSession
 from ponder.tools._spec import ToolSpec
-
-if TYPE_CHECKING:
-    from ponder.toolserver._manager import Manager
-
-
-class LocalToolSession:
-    def __init__(self, manager: Manager, session_id: str) -> None:
-        self._manager = manager
-        self._id = session_id
-
-    @property
-    def id(self) -> str:
-        return self._id
-
-    async def call(self, tool: str, args: dict[str, Any], *, timeout_s: float | None = None) -> ToolResult:
-        return await self._manager.call(self._id, tool, args, timeout_s=timeout_s)
-
-
-class LocalToolServer:
-    """Runs the manager in this process. ``async with LocalToolServer(settings) as ts``."""
-
-    def __init__(self, settings: ToolServerSettings, tools: tuple[ToolSpec, ...] = BUILTIN_TOOLS) -> None:
-        from ponder.toolserver._manager import Manager  # the Docker SDK loads only when a local server is built
-
-        self.tools = tools
-        self.manager = Manager(settings, tools)
-
-    async def __aenter__(self) -> LocalToolServer:
-        await self.manager.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.manager.stop()
-
-    @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[ToolSession]:
-        session_id = await self.manager.open_session()
-        try:
-            yield LocalToolSession(self.manager, session_id)
-        finally:
-            with contextlib.suppress(errors.NotFoundError):
-                await self.manager.close_session(session_id)
-
-    def specs(self) -> list[dict[str, Any]]:
-        return [t.function_spec() for t in self.tools]
 
 
 def error_from_response(response: httpx.Response) -> PonderError:
@@ -163,14 +118,5 @@ class HttpToolServer:
         return [t.function_spec() for t in self.tools]
 
 
-def build_toolserver(settings: ToolServerSettings) -> LocalToolServer | HttpToolServer:
-    """The ToolServer the settings describe: a remote manager when ``url`` is set, else one in this process."""
-    if settings.url:
-        token = settings.token.get_secret_value() if settings.token else None
-        return HttpToolServer(settings.url, token, call_timeout_s=settings.call_timeout_s)
-    return LocalToolServer(settings)
-
-
-def _check_protocols() -> None:  # pragma: no cover - a static check for mypy
-    _a: ToolServer = LocalToolServer.__new__(LocalToolServer)
-    _b: ToolServer = HttpToolServer.__new__(HttpToolServer)
+def _check_protocol() -> None:  # pragma: no cover - a static check for mypy: the class meets the seam's protocol
+    _: ToolServer = HttpToolServer.__new__(HttpToolServer)

@@ -1,7 +1,8 @@
 """The sandbox ToolServer: a manager of hardened Docker containers, one per session, each driven by one runner.
 
-``Manager`` works in process; ``create_app`` puts it behind HTTP (``ponder toolserver serve``); ``build_image`` makes
-the node image offline. Strategies use the client in :mod:`ponder.tools` (``build_toolserver``), not this package.
+``Manager`` works in process (``LocalToolServer`` wraps it as a ToolServer); ``create_app`` puts it behind HTTP
+(``ponder toolserver serve``); ``build_image`` makes the node image offline. Strategies see only the ToolServer
+protocol of :mod:`ponder.tools`; ``ponder.wiring.build_toolserver`` picks the local or the HTTP one.
 The names load lazily so that ``ponder --help`` does not import the Docker SDK and FastAPI.
 """
 
@@ -13,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ponder.toolserver._app import create_app
     from ponder.toolserver._image import build_image
+    from ponder.toolserver._local import LocalToolServer
     from ponder.toolserver._manager import Manager
 
-__all__ = ["Manager", "build_image", "create_app"]
-_WHERE = {"Manager": "_manager", "build_image": "_image", "create_app": "_app"}
+__all__ = ["LocalToolServer", "Manager", "build_image", "create_app"]
+_WHERE = {"LocalToolServer": "_local", "Manager": "_manager", "build_image": "_image", "create_app": "_app"}
 
 
 def __getattr__(name: str) -> Any:

@@ -45,7 +45,8 @@ class SandboxLink:
     async def call(self, tool: str, args: dict[str, Any]) -> Any:
         async with self._lock:
             if self._session is None:
-                from ponder.tools import ToolServer, build_toolserver
+                from ponder.tools import ToolServer
+                from ponder.wiring import build_toolserver
 
                 server: ToolServer = await self._stack.enter_async_context(build_toolserver(self.settings))
                 self._session = await self._stack.enter_async_context(server.session())
@@ -81,7 +82,7 @@ class StrategyRunner:
             raise MCPToolError(f"unknown strategy {strategy!r}; choose one of: {', '.join(sorted(strategy_names()))}")
         async with self._lock:
             if self._ctx is None:
-                from ponder.runtime import open_context
+                from ponder.wiring import open_context
 
                 self._ctx = await self._stack.enter_async_context(open_context(self.settings, self.model))
         try:

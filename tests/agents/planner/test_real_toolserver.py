@@ -10,7 +10,7 @@ import pytest
 from ponder.agents import Context, FinalAnswer, NeedsHuman, Task, ToolReturned
 from ponder.agents.planner import Planner
 from ponder.config import ToolServerSettings
-from ponder.tools import LocalToolServer
+from ponder.toolserver import LocalToolServer
 from tests.agents.planner._script import answer, call, plan, submit
 from tests.fakes import ScriptedModel
 

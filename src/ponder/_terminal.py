@@ -1,20 +1,15 @@
-"""Wiring used by the CLI and the API: build a run's context from settings and drive a strategy."""
+"""The CLI's terminal rendering: events printed for a person (streamed text as it comes, a status line for a model
+call that takes a while), and ``ponder ask``'s drive of one strategy."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import logging
-import time
-from collections.abc import AsyncIterator
-from typing import Any
 
 from rich.console import Console
 from rich.status import Status
 
 from ponder.agents import (
-    Context,
     ErrorRaised,
     Event,
     EvidenceChecked,
@@ -32,85 +27,8 @@ from ponder.agents import (
     get_strategy,
 )
 from ponder.agents._live import describe_progress
-from ponder.config import Settings, ToolServerSettings
-from ponder.errors import PonderError
-from ponder.llm import ChatModel, ChatRequest, user
-from ponder.llm._factory import build_model
-from ponder.tools import ToolServer, ToolSession
-
-log = logging.getLogger("ponder")
-
-
-def build_context(settings: Settings, model: ChatModel | None = None) -> Context:
-    """A context with the model only; :func:`open_context` adds tools, search and the knowledge base."""
-    return Context(
-        model=model or build_model(settings.llm),
-        checkpoint_url=settings.checkpoint_url or f"sqlite:///{settings.data_dir / 'checkpoints.sqlite'}",
-        mcp_servers=list(settings.mcp_servers),
-    )
-
-
-class LazyToolServer:
-    """Starts the configured ToolServer on the first session, so runs that use no tools pay nothing for it."""
-
-    def __init__(self, settings: ToolServerSettings) -> None:
-        self._settings = settings
-        self._stack = contextlib.AsyncExitStack()
-        self._server: ToolServer | None = None
-        self._lock = asyncio.Lock()
-
-    async def _ensure(self) -> ToolServer:
-        async with self._lock:
-            if self._server is not None:
-                return self._server
-            from ponder.tools import build_toolserver
-
-            server: ToolServer = await self._stack.enter_async_context(build_toolserver(self._settings))
-            self._server = server
-            return server
-
-    @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[ToolSession]:
-        server = await self._ensure()
-        async with server.session() as session:
-            yield session
-
-    def specs(self) -> list[dict[str, Any]]:
-        from ponder.tools import BUILTIN_TOOLS
-
-        return [t.function_spec() for t in BUILTIN_TOOLS]
-
-    async def __aenter__(self) -> LazyToolServer:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._stack.aclose()
-        self._server = None
-
-
-def build_search_parts(settings: Settings) -> tuple[Any, Any]:
-    """The search engine and knowledge base, or (None, None) with a warning when they are not built yet."""
-    try:
-        from ponder.search import build_kb, build_search
-
-        return build_search(settings.search), build_kb(settings.search)
-    except (PonderError, ImportError, OSError) as exc:
-        log.warning("search and knowledge base unavailable (%s); build them with `ponder index build-default`", exc)
-        return None, None
-
-
-@contextlib.asynccontextmanager
-async def open_context(
-    settings: Settings, model: ChatModel | None = None, *, tools: bool = True, search: bool = True
-) -> AsyncIterator[Context]:
-    """A full run context: the model, a lazily started ToolServer, search and the knowledge base."""
-    ctx = build_context(settings, model)
-    async with contextlib.AsyncExitStack() as stack:
-        if tools:
-            ctx.toolserver = await stack.enter_async_context(LazyToolServer(settings.toolserver))
-        if search:
-            ctx.search, ctx.kb = build_search_parts(settings)
-        yield ctx
+from ponder.config import Settings
+from ponder.wiring import open_context
 
 
 class EventPrinter:
@@ -226,23 +144,3 @@ async def ask_and_print(
                         emit(event)
     finally:
         printer.stop_status()
-
-
-async def describe_model(settings: Settings, *, check: bool = True) -> dict[str, Any]:
-    info: dict[str, Any] = {"backend": settings.llm.backend.value}
-    if settings.llm.base_url:
-        info["base_url"] = settings.llm.base_url
-    model = build_model(settings.llm)
-    info["model"] = model.name
-    info["constraints"] = ", ".join(sorted(model.capabilities.constraints))
-    if check:
-        start = time.perf_counter()
-        try:
-            response = await model.complete(ChatRequest(messages=[user("Say OK.")], max_tokens=4))
-            info["answers"] = True
-            info["reply"] = response.text.strip()
-            info["latency_s"] = round(time.perf_counter() - start, 2)
-        except Exception as exc:  # noqa: BLE001 - any failure means "does not answer"; shown to the user
-            info["answers"] = False
-            info["error"] = str(exc)
-    return info
