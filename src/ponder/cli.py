@@ -34,10 +34,9 @@ ModelOpt = Annotated[str | None, typer.Option("--model", help="model name on the
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    from ponder._cli_errors import print_error
+    from ponder._cli_errors import fail
 
-    print_error(err_console, exc)
-    return typer.Exit(code=1)
+    return fail(err_console, exc)
 
 
 @app.command()

@@ -41,6 +41,9 @@ Hierarchy::
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 
 class PonderError(Exception):
     """Base of every error ponder raises on purpose."""
@@ -82,6 +85,16 @@ class PonderError(Exception):
             "hint": self.hint,
             "retryable": self.retryable,
         }
+
+
+def describe_validation(errors: Sequence[Mapping[str, Any]], *, skip: tuple[str, ...] = ()) -> str:
+    """pydantic's (or FastAPI's) validation errors as one line: ``where: what`` for each, ``;``-separated. ``skip``
+    drops location parts that say nothing to the reader (FastAPI's ``body``)."""
+    parts = []
+    for err in errors:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in skip) or "(root)"
+        parts.append(f"{where}: {err.get('msg')}")
+    return "; ".join(parts)
 
 
 class ConfigError(PonderError):

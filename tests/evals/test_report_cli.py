@@ -66,18 +66,18 @@ def test_cli_refuses_unknown_datasets_strategies_and_bad_options(tmp_path: Path)
     cli = CliRunner()
     for args in (["eval", "run"], ["eval"]):
         result = cli.invoke(app, [*args, "--dataset", "nosuchset", "--data-dir", str(tmp_path)])
-        assert result.exit_code == 2
+        assert result.exit_code == 1  # ponder's errors exit 1; 2 is typer's, for a command line it cannot parse
         assert "unknown dataset 'nosuchset'" in result.output and "gsm8k" in result.output
     data = dataset_file(tmp_path / "codes.jsonl", 2)
     base = ["eval", "run", "--dataset", str(data), "--family", "string", "--runs-dir", str(tmp_path)]
     result = cli.invoke(app, [*base, "--strategy", "telepathy"])
-    assert result.exit_code == 2 and "unknown strategy 'telepathy'" in result.output
+    assert result.exit_code == 1 and "unknown strategy 'telepathy'" in result.output
     result = cli.invoke(app, [*base, "--option", "k"])
     assert result.exit_code == 2 and "key=value" in result.output
     # Ray workers cannot share an in-process model: refused before anything starts, with what to do instead
     result = cli.invoke(app, [*base, "--ray", "local", "--backend", "embedded"])
-    assert result.exit_code == 2 and "shared model endpoint" in result.output
+    assert result.exit_code == 1 and "shared model endpoint" in result.output
     assert "PONDER_LLM__BASE_URL" in result.output
     assert not (tmp_path / "codes-cot").exists()
     result = cli.invoke(app, ["eval", "compare", str(tmp_path / "nothing")])
-    assert result.exit_code == 2 and "not a run folder" in result.output
+    assert result.exit_code == 1 and "not a run folder" in result.output

@@ -26,7 +26,7 @@ from ponder.api._runs import RunManager
 from ponder.api._store import RunStore
 from ponder.api._writer import EventLog
 from ponder.config import Settings
-from ponder.errors import PonderError, ServiceBusy
+from ponder.errors import PonderError, ServiceBusy, describe_validation
 from ponder.llm import ChatModel
 
 log = logging.getLogger(__name__)
@@ -179,12 +179,9 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err.get('loc', ())) or '(root)'}: {err.get('msg')}" for err in exc.errors()
-        )
         body = {
             "type": "InputError",
-            "message": f"invalid request: {problems}",
+            "message": f"invalid request: {describe_validation(exc.errors())}",
             "hint": "see /docs for the request schema",
             "retryable": False,
             "detail": jsonable(exc.errors()),

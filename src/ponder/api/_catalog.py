@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
 from ponder.agents import Context, Event, Strategy, Task, get_strategy, strategy_names
-from ponder.errors import InputError, NotFoundError
+from ponder.errors import InputError, NotFoundError, describe_validation
 
 
 @runtime_checkable
@@ -100,11 +100,8 @@ class StrategyCatalog:
         try:
             return self.options_model(name).model_validate(dict(options))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
-            )
             raise InputError(
-                f"invalid options for strategy {name!r}: {problems}",
+                f"invalid options for strategy {name!r}: {describe_validation(exc.errors())}",
                 hint=f"see GET /strategies for the options {name!r} accepts",
             ) from exc
 

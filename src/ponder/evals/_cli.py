@@ -36,11 +36,9 @@ def parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
 
 
 def _exit(exc: Exception) -> typer.Exit:
-    from ponder._cli_errors import print_error
-    from ponder.errors import PonderError
+    from ponder._cli_errors import fail
 
-    print_error(err_console, exc)
-    return typer.Exit(code=2 if isinstance(exc, PonderError) else 1)
+    return fail(err_console, exc)
 
 
 def run_command(

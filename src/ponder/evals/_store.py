@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ponder.errors import InputError
+from ponder.errors import InputError, describe_validation
 
 RESULTS = "results.jsonl"
 META = "run.json"
@@ -89,7 +89,7 @@ class RunStore:
         try:
             return RunMeta.model_validate_json(path.read_text(encoding="utf-8"))
         except ValidationError as exc:
-            raise InputError(f"{path} is not a valid run description: {exc}") from exc
+            raise InputError(f"{path} is not a valid run description: {describe_validation(exc.errors())}") from exc
 
     def _drop_torn_tail(self) -> None:
         """Cut a last line that a kill left without its newline."""
@@ -111,7 +111,8 @@ class RunStore:
             try:
                 record = ItemRecord.model_validate_json(line)
             except ValidationError as exc:
-                raise InputError(f"{self.results}:{number}: not a result record: {exc.errors()[0]['msg']}") from exc
+                problems = describe_validation(exc.errors())
+                raise InputError(f"{self.results}:{number}: not a result record: {problems}") from exc
             out[record.id] = record
         return out
 

@@ -34,10 +34,9 @@ def _run(make: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(make())  # type: ignore[arg-type]
     except PonderError as exc:
-        from ponder._cli_errors import print_error
+        from ponder._cli_errors import fail
 
-        print_error(err_console, exc)
-        raise typer.Exit(code=1) from exc
+        raise fail(err_console, exc) from exc
 
 
 @index_app.command("build-default")

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from ponder.errors import ToolArgumentsInvalid, UnknownTool
+from ponder.errors import ToolArgumentsInvalid, UnknownTool, describe_validation
 
 
 class ToolSpec(BaseModel):
@@ -37,9 +37,7 @@ class ToolSpec(BaseModel):
         try:
             return self.args_model.model_validate(args)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
-            )
+            problems = describe_validation(exc.errors())
             raise ToolArgumentsInvalid(f"arguments for tool {self.name!r} are invalid: {problems}") from exc
 
 

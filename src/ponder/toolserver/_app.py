@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ponder.errors import InputError, NotFoundError, PayloadTooLarge, PonderError, Unauthenticated
+from ponder.errors import InputError, NotFoundError, PayloadTooLarge, PonderError, Unauthenticated, describe_validation
 from ponder.telemetry import tool_span
 from ponder.tools._protocols import ToolResult
 from ponder.toolserver._manager import Manager
@@ -134,10 +134,7 @@ def create_app(manager: Manager, token: str | None, *, own_manager: bool = True)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'] if p != 'body') or 'body'}: {err['msg']}" for err in exc.errors()
-        )
-        return _error(InputError(f"the request is invalid: {problems}"))
+        return _error(InputError(f"the request is invalid: {describe_validation(exc.errors(), skip=('body',))}"))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

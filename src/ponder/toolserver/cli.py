@@ -14,10 +14,9 @@ console = Console(stderr=True)
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    from ponder._cli_errors import print_error
+    from ponder._cli_errors import fail
 
-    print_error(console, exc)
-    return typer.Exit(code=1)
+    return fail(console, exc)
 
 
 @toolserver_app.command("build-image")

@@ -17,7 +17,7 @@ from ponder.agents._events import Event, FinalAnswer, StepStarted
 from ponder.agents.mcts._engine import MCTS, Budget, Domain, SearchConfig
 from ponder.agents.mcts._pool import SessionPool
 from ponder.agents.mcts._tree import FinalRule
-from ponder.errors import ConfigError, InputError
+from ponder.errors import ConfigError, InputError, describe_validation
 
 
 class MCTSStrategy:
@@ -45,7 +45,7 @@ class MCTSStrategy:
         except ValidationError as exc:
             fields = ", ".join(sorted(SearchConfig.model_fields))
             raise InputError(
-                f"{self.name}: bad options: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}",
+                f"{self.name}: bad options: {describe_validation(exc.errors())}",
                 hint=f"options are budget, tokens, seconds, sessions, domain_options and: {fields}",
             ) from exc
         self.sessions = sessions

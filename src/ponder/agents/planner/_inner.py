@@ -21,7 +21,7 @@ from ponder.agents.planner._sandbox import workspace_text
 from ponder.agents.planner._schemas import TOOL_CALL_FIELDS, Plan, SubmitResult, SubmitType, SubTaskStatus, ToolCall
 from ponder.agents.planner._state import Deps, PlannerState
 from ponder.agents.planner._tools import SUBMIT, AgentTool, describe
-from ponder.errors import ModelError, PonderError, ToolArgumentsInvalid, UnknownTool
+from ponder.errors import ModelError, PonderError, ToolArgumentsInvalid, UnknownTool, describe_validation
 from ponder.llm import ChatModel, ChatRequest, JsonSchemaConstraint, Message, assistant, user
 from ponder.tools import ToolResult, ToolSpec, find_tool, tool_call_schema
 from ponder.tools._spec import inline_refs as inline_refs  # re-exported for the planner's tests
@@ -63,7 +63,7 @@ async def ask_tool_call(
                 spec = find_tool(specs, call.tool)
                 args = spec.validate_args(call.args).model_dump(mode="json", exclude_none=True)
             except ValidationError as exc:
-                problem = f"the reply is not a tool call object: {exc.errors()[0]['msg']}"
+                problem = f"the reply is not a tool call object: {describe_validation(exc.errors())}"
             except (UnknownTool, ToolArgumentsInvalid) as exc:
                 problem = str(exc)
             else:

@@ -30,7 +30,7 @@ from ponder.agents.planner._tools import (
     kb_tools,
     search_tools,
 )
-from ponder.errors import Conflict, InputError, NotFoundError
+from ponder.errors import Conflict, InputError, NotFoundError, describe_validation
 from ponder.llm import check_supported
 from ponder.tools._spec import spec_from_function
 
@@ -75,7 +75,7 @@ class Planner:
         try:
             self.limits = PlannerLimits.model_validate({**(limits or PlannerLimits()).model_dump(), **limit_fields})
         except ValidationError as exc:
-            raise InputError(f"invalid planner options: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
+            raise InputError(f"invalid planner options: {describe_validation(exc.errors())}") from exc
         self.outer = outer
         self.ask_human = ask_human
         self.browse = browse
