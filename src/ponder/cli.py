@@ -119,12 +119,31 @@ def models(
 
 
 @app.command()
-def strategies() -> None:
-    """List the registered strategies."""
-    from ponder.agents import strategy_names
+def strategies(
+    name: Annotated[str | None, typer.Argument(help="one strategy: its options, defaults and bounds")] = None,
+) -> None:
+    """List the registered strategies, or one strategy's options (``ponder strategies sc``)."""
+    from ponder.agents import strategy_class, strategy_names
+    from ponder.api._catalog import options_model
 
-    for name, desc in strategy_names().items():
-        console.print(f"[bold]{name}[/]  {desc}")
+    if name is None:
+        for known, desc in strategy_names().items():
+            console.print(f"[bold]{known}[/]  {desc}")
+        return
+    try:
+        cls = strategy_class(name)
+    except Exception as exc:
+        raise _fail(exc) from exc
+    resumable = "  (resumable)" if getattr(cls, "resumable", False) else ""
+    console.print(f"[bold]{name}[/]  {strategy_names()[name]}{resumable}")
+    schema = options_model(cls).model_json_schema()
+    for field, spec in schema.get("properties", {}).items():
+        bounds = ", ".join(f"{k} {spec[k]}" for k in ("minimum", "exclusiveMinimum", "maximum") if k in spec)
+        default = json.dumps(spec["default"]) if "default" in spec else "required"
+        about = spec.get("description", "")
+        console.print(
+            f"  [cyan]{field}[/] = {default}" + (f" ({bounds})" if bounds else "") + (f"  {about}" if about else "")
+        )
 
 
 @app.command("config")

@@ -55,5 +55,5 @@ def test_vote_groups_strings_without_case_and_space() -> None:
 def test_bad_options_are_refused() -> None:
     with pytest.raises(InputError, match="temperature"):
         get_strategy("sc", temperature=0.0)
-    with pytest.raises(InputError, match="k >= 1"):
+    with pytest.raises(InputError, match="k: Input should be greater than or equal to 1"):
         get_strategy("sc", k=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -24,7 +24,9 @@ from ponder.agents import (
     ToolCalled,
     ToolReturned,
     TreeUpdated,
+    parse_options,
 )
+from ponder.agents import Options as StrategyOptions
 from ponder.llm import ChatRequest, user
 
 
@@ -33,12 +35,16 @@ class Steps:
 
     name: ClassVar[str] = "steps"
     description: ClassVar[str] = "test: several model calls in a row"
+    resumable: ClassVar[bool] = False
 
-    def __init__(
-        self, steps: Annotated[int, Field(ge=1, le=50)] = 3, pause_s: Annotated[float, Field(ge=0, le=5)] = 0.0
-    ) -> None:
-        self.steps = steps
-        self.pause_s = pause_s
+    class Options(StrategyOptions):
+        steps: int = Field(default=3, ge=1, le=50, description="model calls")
+        pause_s: float = Field(default=0.0, ge=0, le=5, description="pause after each call")
+
+    def __init__(self, **options: Any) -> None:
+        o = parse_options(type(self), options)
+        self.steps: int = o.steps
+        self.pause_s: float = o.pause_s
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
         text = ""
@@ -58,6 +64,7 @@ class AskHuman:
 
     name: ClassVar[str] = "ask"
     description: ClassVar[str] = "test: asks a human, resumable"
+    resumable: ClassVar[bool] = True
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
         yield StepStarted(name="think")
@@ -83,6 +90,7 @@ class Showcase:
     """One of every reasoning view the UI draws: plan, tool call and result, evidence, a tree, streamed text."""
 
     name: ClassVar[str] = "showcase"
+    resumable: ClassVar[bool] = True
     description: ClassVar[str] = "test: every event type, then asks a human"
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:

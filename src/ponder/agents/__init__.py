@@ -8,6 +8,7 @@ from ponder.agents import _registry as _registry
 from ponder.agents._base import (
     AnswerChoice,
     Context,
+    Options,
     Strategy,
     StrategyResult,
     Task,
@@ -17,8 +18,10 @@ from ponder.agents._base import (
     conversation,
     format_answer,
     get_strategy,
+    parse_options,
     register,
     render_question,
+    strategy_class,
     strategy_names,
 )
 from ponder.agents._events import (
@@ -53,6 +56,7 @@ __all__ = [
     "ModelCalled",
     "ModelProgress",
     "NeedsHuman",
+    "Options",
     "PlanUpdated",
     "StepStarted",
     "Strategy",
@@ -69,8 +73,10 @@ __all__ = [
     "event_adapter",
     "format_answer",
     "get_strategy",
+    "parse_options",
     "register",
     "render_question",
     "run_to_result",
+    "strategy_class",
     "strategy_names",
 ]

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ponder.agents._events import Event
-from ponder.errors import InputError, NotFoundError
+from ponder.errors import InputError, NotFoundError, describe_validation
 from ponder.llm import ChatModel, Costs, Message, MeteredModel
 
 
@@ -106,8 +106,13 @@ def render_question(task: Task) -> str:
 
 
 class StrategyResult(BaseModel):
+    """What every strategy's final event carries: the typed ``answer``, its ``text``, the ``reasoning`` behind it
+    as a person reads it (the chain of thought, the winning sample, the program, the search's path, the
+    subtasks' conclusions), what it cost, and the strategy's own ``details``."""
+
     answer: Any
     text: str
+    reasoning: str | None = None
     costs: Costs = Field(default_factory=Costs)
     tool_calls: int = 0
     seconds: float = 0.0
@@ -136,10 +141,37 @@ class Context:
         return MeteredModel(self.model), time.perf_counter()
 
 
+class Options(BaseModel):
+    """The base of every strategy's ``Options``: its options with their defaults, bounds and descriptions, the one
+    place they are validated (by the strategy's constructor, the API's ``/strategies`` and run requests, and the
+    eval CLI). An option no strategy field names is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+
+def parse_options(cls: type, options: Mapping[str, Any]) -> Any:
+    """``options`` validated against ``cls.Options``, every problem named in one :class:`InputError`."""
+    model: type[BaseModel] = getattr(cls, "Options", Options)
+    try:
+        return model.model_validate(dict(options))
+    except ValidationError as exc:
+        name = getattr(cls, "name", cls.__name__)
+        raise InputError(
+            f"invalid options for strategy {name!r}: {describe_validation(exc.errors())}",
+            hint=f"{name!r} takes: {', '.join(model.model_fields) or 'no options'} (GET /strategies describes them)",
+        ) from exc
+
+
 @runtime_checkable
 class Strategy(Protocol):
+    """A reasoning strategy: ``run`` turns a task into events ending with a :class:`FinalAnswer`. ``Options`` are
+    its options (see :class:`Options`); a ``resumable`` strategy also has ``resume(run_id, answer, ctx)``, which
+    continues a run from its checkpoint (keyed by ``ctx.run_id``) after a human's answer or a restart."""
+
     name: ClassVar[str]
     description: ClassVar[str]
+    Options: ClassVar[type[BaseModel]]
+    resumable: ClassVar[bool]
 
     def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]: ...
 
@@ -156,12 +188,17 @@ def strategy_names() -> dict[str, str]:
     return {name: desc for name, (_, desc) in sorted(_REGISTRY.items())}
 
 
-def get_strategy(name: str, **options: Any) -> Strategy:
+def strategy_class(name: str) -> type:
+    """The class registered as ``name`` (its module imported now), without building a strategy."""
     if name not in _REGISTRY:
         raise NotFoundError(f"unknown strategy {name!r}", hint=f"choose one of: {', '.join(sorted(_REGISTRY))}")
     import importlib
 
     module_name, _, cls_name = _REGISTRY[name][0].partition(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    strategy: Strategy = cls(**options)
+    cls: type = getattr(importlib.import_module(module_name), cls_name)
+    return cls
+
+
+def get_strategy(name: str, **options: Any) -> Strategy:
+    strategy: Strategy = strategy_class(name)(**options)
     return strategy

@@ -16,12 +16,14 @@ from pydantic import BaseModel, Field
 
 from ponder.agents._base import (
     Context,
+    Options,
     StrategyResult,
     Task,
     TaskFamily,
     answer_model,
     conversation,
     format_answer,
+    parse_options,
     render_question,
 )
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted, TextDelta
@@ -51,29 +53,33 @@ FAMILY_FORM: dict[TaskFamily, ConcreteForm] = {
 LAST_LINE = "the reasoning's last line (the model wrote no 'Final answer:' line)"
 
 
+class CoTOptions(Options):
+    exemplars: list[dict[str, Any]] | None = Field(
+        default=None, description="worked examples, each {question, reasoning, answer}: few-shot instead of zero-shot"
+    )
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="sampling temperature (0: greedy)")
+    max_tokens: int = Field(default=512, ge=1, le=16384, description="longest reasoning, in tokens")
+    form: Form = Field(
+        default="auto",
+        description="json: reason inside the constrained JSON object; free: plain-text reasoning, then a constrained "
+        "answer; text: all plain text (open answers only); auto: per answer type (measured, issue 24)",
+    )
+
+
 class ChainOfThought:
     """Zero-shot chain of thought, or few-shot when ``exemplars`` (question, reasoning, answer) are given."""
 
     name: ClassVar[str] = "cot"
     description: ClassVar[str] = "chain of thought: step-by-step reasoning, then a typed answer"
+    Options: ClassVar[type[CoTOptions]] = CoTOptions
+    resumable: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        *,
-        exemplars: list[dict[str, Any]] | None = None,
-        temperature: float = 0.0,
-        max_tokens: int = 512,
-        form: Form = "auto",
-    ) -> None:
-        """``form``: ``json`` reasons inside the constrained JSON object, ``free`` in plain text before a
-        constrained answer, ``text`` all in plain text (open answers only), ``auto`` picks per task family
-        (FAMILY_FORM)."""
-        if form not in ("json", "free", "text", "auto"):
-            raise InputError(f"chain of thought form must be 'json', 'free', 'text' or 'auto', got {form!r}")
-        self.exemplars = exemplars or []
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.form: Form = form
+    def __init__(self, **options: Any) -> None:
+        o = parse_options(type(self), options)
+        self.exemplars: list[dict[str, Any]] = o.exemplars or []
+        self.temperature: float = o.temperature
+        self.max_tokens: int = o.max_tokens
+        self.form: Form = o.form
 
     def form_for(self, task: Task) -> ConcreteForm:
         form: ConcreteForm = FAMILY_FORM.get(task.family, "json") if self.form == "auto" else self.form
@@ -157,6 +163,7 @@ class ChainOfThought:
         result = StrategyResult(
             answer=answer,
             text=format_answer(task, answer),
+            reasoning=str(data["reasoning"]),
             costs=model.costs,
             seconds=time.perf_counter() - start,
             details={

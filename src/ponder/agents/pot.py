@@ -19,13 +19,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from pydantic import Field, model_validator
+
 from ponder.agents._base import (
     Context,
+    Options,
     StrategyResult,
     Task,
     TaskFamily,
     conversation,
     format_answer,
+    parse_options,
     render_question,
 )
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted, ToolCalled, ToolReturned
@@ -100,6 +104,25 @@ class Attempt:
         }
 
 
+class PoTOptions(Options):
+    k: int = Field(default=1, ge=1, le=32, description="programs sampled together (more than 1: majority vote)")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="sampling temperature (0: greedy)")
+    max_tokens: int = Field(default=400, ge=1, le=8192, description="longest program, in tokens")
+    timeout_s: float = Field(default=10.0, gt=0.0, le=120.0, description="time limit of one program run")
+    repair: bool = Field(default=True, description="show a failed program its failure once and run its repair")
+
+    @model_validator(mode="after")
+    def _sampled_when_several(self) -> PoTOptions:
+        if self.k > 1 and self.temperature <= 0:
+            raise ValueError(f"k = {self.k} programs are sampled at a temperature above 0 (e.g. 0.7)")
+        return self
+
+
+class PoTSCOptions(PoTOptions):
+    k: int = Field(default=5, ge=1, le=32, description="programs sampled together, majority vote over their output")
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0, description="sampling temperature")
+
+
 class ProgramOfThought:
     """One program (greedy), run in the sandbox; a failure is fed back once for a repair."""
 
@@ -107,29 +130,16 @@ class ProgramOfThought:
     description: ClassVar[str] = (
         "program of thought: the model writes a program, the sandbox runs it, it prints the answer"
     )
-    default_k: ClassVar[int] = 1
-    default_temperature: ClassVar[float] = 0.0
+    Options: ClassVar[type[PoTOptions]] = PoTOptions
+    resumable: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        *,
-        k: int | None = None,
-        temperature: float | None = None,
-        max_tokens: int = 400,
-        timeout_s: float = 10.0,
-        repair: bool = True,
-    ) -> None:
-        self.k = self.default_k if k is None else k
-        self.temperature = self.default_temperature if temperature is None else temperature
-        if not 1 <= self.k <= 32:
-            raise InputError(f"{self.name} needs 1 <= k <= 32 programs, got {self.k}")
-        if self.k > 1 and self.temperature <= 0:
-            raise InputError(f"{self.name} samples {self.k} programs at a temperature above 0", hint="e.g. 0.7")
-        if not 0 < timeout_s <= 120:
-            raise InputError(f"timeout_s must be in (0, 120], got {timeout_s}")
-        self.max_tokens = max_tokens
-        self.timeout_s = timeout_s
-        self.repair = repair
+    def __init__(self, **options: Any) -> None:
+        o = parse_options(type(self), options)
+        self.k: int = o.k
+        self.temperature: float = o.temperature
+        self.max_tokens: int = o.max_tokens
+        self.timeout_s: float = o.timeout_s
+        self.repair: bool = o.repair
 
     def messages(self, task: Task) -> list[Message]:
         if task.family is not TaskFamily.number:
@@ -204,6 +214,7 @@ class ProgramOfThought:
         result = StrategyResult(
             answer=answer,
             text=format_answer(task, answer),
+            reasoning=f"```python\n{winner.code}\n```" if winner.code else None,
             costs=model.costs,
             tool_calls=len(attempts) + details["repaired"],
             seconds=time.perf_counter() - start,
@@ -264,5 +275,4 @@ class ProgramOfThoughtSC(ProgramOfThought):
 
     name: ClassVar[str] = "pot-sc"
     description: ClassVar[str] = "program of thought, k sampled programs run in the sandbox, majority vote"
-    default_k: ClassVar[int] = 5
-    default_temperature: ClassVar[float] = 0.7
+    Options: ClassVar[type[PoTOptions]] = PoTSCOptions

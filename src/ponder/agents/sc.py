@@ -10,9 +10,17 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from ponder.agents._base import Context, StrategyResult, Task, TaskFamily, answer_model, format_answer
+from ponder.agents._base import (
+    Context,
+    StrategyResult,
+    Task,
+    TaskFamily,
+    answer_model,
+    format_answer,
+    parse_options,
+)
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted
-from ponder.agents.cot import ChainOfThought, Form
+from ponder.agents.cot import ChainOfThought, CoTOptions, Form
 from ponder.errors import InputError
 from ponder.llm import structured_n, think_then_answer_n
 
@@ -38,37 +46,35 @@ def majority_vote(family: TaskFamily, answers: Sequence[Any]) -> tuple[Any, dict
     return answers[winner_index], votes
 
 
+class SCOptions(CoTOptions):
+    k: int = Field(default=5, ge=1, le=64, description="chains of thought sampled (one batched request)")
+    temperature: float = Field(
+        default=0.7,
+        gt=0.0,
+        le=2.0,
+        description="sampling temperature, above 0 (identical greedy samples make the vote meaningless)",
+    )
+    seed: int | None = Field(
+        default=None, description="fixes the samples on backends that honour it (the embedded model, vLLM)"
+    )
+
+
 class SelfConsistency:
     """``k`` sampled chains of thought (one ``n=k`` request), majority vote on the typed answer."""
 
     name: ClassVar[str] = "sc"
     description: ClassVar[str] = "self-consistency: k sampled chains of thought, majority vote on the typed answer"
+    Options: ClassVar[type[SCOptions]] = SCOptions
+    resumable: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        *,
-        k: int = 5,
-        temperature: float = 0.7,
-        max_tokens: int = 512,
-        exemplars: list[dict[str, Any]] | None = None,
-        form: Form = "auto",
-        seed: int | None = None,
-    ) -> None:
-        """``seed`` fixes the samples on backends that honour it (the embedded model, vLLM): a rerun draws the same
-        k chains."""
-        if k < 1:
-            raise InputError(f"self-consistency needs k >= 1 samples, got {k}")
-        if temperature <= 0:
-            raise InputError(
-                f"self-consistency samples at temperature > 0 (got {temperature})",
-                hint="identical greedy samples make the vote meaningless; use e.g. temperature=0.7",
-            )
-        self.k = k
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self._cot = ChainOfThought(exemplars=exemplars, max_tokens=max_tokens, form=form)
-        self.form = form
-        self.seed = seed
+    def __init__(self, **options: Any) -> None:
+        o = parse_options(type(self), options)
+        self.k: int = o.k
+        self.temperature: float = o.temperature
+        self.max_tokens: int = o.max_tokens
+        self._cot = ChainOfThought(exemplars=o.exemplars, max_tokens=o.max_tokens, form=o.form)
+        self.form: Form = o.form
+        self.seed: int | None = o.seed
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
         model, start = ctx.metered()
@@ -111,9 +117,12 @@ class SelfConsistency:
         )
         answer, votes = majority_vote(task.family, [c["answer"] for c in chains])
         yield StepStarted(name="vote", detail=", ".join(f"{k}: {v}" for k, v in votes.items()))
+        winner = next((c for c in chains if c["answer"] == answer), chains[0])  # a chain that reached the answer
+        share = f"{max(votes.values())} of {len(chains)} samples agree"
         result = StrategyResult(
             answer=answer,
             text=format_answer(task, answer),
+            reasoning=f"{winner['reasoning']}\n({share})",
             costs=model.costs,
             seconds=time.perf_counter() - start,
             details={"votes": votes, "samples": chains, "cut_off": self.k - len(chains)},

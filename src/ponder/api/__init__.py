@@ -5,12 +5,11 @@
 
 from ponder.api._app import create_app
 from ponder.api._auth import KeyRing, check_binding, hash_key, is_loopback
-from ponder.api._catalog import ResumableStrategy, StrategyCatalog, is_resumable
+from ponder.api._catalog import StrategyCatalog, is_resumable
 from ponder.api._store import RunRecord, RunStatus, RunStore
 
 __all__ = [
     "KeyRing",
-    "ResumableStrategy",
     "RunRecord",
     "RunStatus",
     "RunStore",

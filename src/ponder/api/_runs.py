@@ -269,7 +269,7 @@ class RunManager:
     def _events(self, record: RunRecord, ctx: Context, mode: Mode, answer: str | None) -> AsyncIterator[Event]:
         strategy = self.catalog.build(record.strategy, record.options)
         task = Task.model_validate(record.task)
-        if mode == "answer" or (mode == "recover" and is_resumable(strategy)):
+        if mode == "answer" or (mode == "recover" and is_resumable(type(strategy))):
             resume = getattr(strategy, "resume")  # noqa: B009 - checked by is_resumable
             if mode == "recover":
                 return _resume_or_restart(resume(record.id, None, ctx), strategy.run(task, ctx))

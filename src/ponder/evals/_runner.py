@@ -19,7 +19,18 @@ from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ponder.agents import Context, Event, StrategyResult, Task, TaskFamily, TextDelta, get_strategy, run_to_result
+from ponder.agents import (
+    Context,
+    Event,
+    StrategyResult,
+    Task,
+    TaskFamily,
+    TextDelta,
+    get_strategy,
+    parse_options,
+    run_to_result,
+    strategy_class,
+)
 from ponder.errors import ConfigError, InputError, PonderError
 from ponder.evals._datasets import Dataset, EvalItem
 from ponder.evals._scoring import CodeChecker, Score, score_item
@@ -153,11 +164,8 @@ class RunSummary(BaseModel):
 
 
 def check_strategy(strategy: str, options: dict[str, Any]) -> None:
-    """Fail before the run starts on an unknown strategy or options it does not take."""
-    try:
-        get_strategy(strategy, **options)
-    except TypeError as exc:
-        raise InputError(f"strategy {strategy!r} does not take these options: {exc}") from exc
+    """Fail before the run starts on an unknown strategy or options it does not take (its ``Options``)."""
+    parse_options(strategy_class(strategy), options)
 
 
 class EvalRunner:

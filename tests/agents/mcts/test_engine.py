@@ -307,7 +307,7 @@ def test_unknown_or_bad_strategy_options_are_typed_input_errors() -> None:
     from ponder.agents import get_strategy
     from ponder.errors import InputError
 
-    with pytest.raises(InputError, match="bad options") as info:
+    with pytest.raises(InputError, match="invalid options for strategy 'mcts-code': budgte") as info:
         get_strategy("mcts-code", budgte=4)
     assert "budget" in info.value.hint
     with pytest.raises(InputError, match="k"):

@@ -15,9 +15,18 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from ponder.agents._base import Context, StrategyResult, Task, TaskFamily, format_answer, render_question
+from ponder.agents._base import (
+    Context,
+    Options,
+    StrategyResult,
+    Task,
+    TaskFamily,
+    format_answer,
+    parse_options,
+    render_question,
+)
 from ponder.agents._events import Event, EvidenceChecked, FinalAnswer, LLMCall, StepStarted
 from ponder.agents.cok._prompt import EvidenceTriple, cok_output_model, exemplars_for, first_messages, rethink_messages
 from ponder.agents.cok._verify import (
@@ -30,47 +39,49 @@ from ponder.agents.cok._verify import (
     combine,
 )
 from ponder.agents.sc import majority_vote
-from ponder.errors import ConfigError, InputError
+from ponder.errors import ConfigError
 from ponder.llm import Message, MeteredModel, structured_n
 
 JudgeName = Literal["llm", "embedding", "none"]
 
 
+class CoKOptions(Options):
+    verify: bool = Field(default=False, description="F²-verification of the evidence triples, then rethinking")
+    judge: JudgeName = Field(default="llm", description="faithfulness judge: llm, embedding or none")
+    threshold: float = Field(default=0.6, ge=0.0, le=1.0, description="verification score below which to rethink")
+    weight: float = Field(default=0.5, ge=0.0, le=1.0, description="weight of factuality against faithfulness")
+    rethink_rounds: int = Field(default=1, ge=0, le=8, description="rounds of rethinking unsupported evidence")
+    samples: int = Field(default=1, ge=1, le=32, description="chains sampled (more than 1: majority vote)")
+    temperature: float | None = Field(
+        default=None, ge=0.0, le=2.0, description="sampling temperature (default 0, or 0.7 with several samples)"
+    )
+    max_tokens: int = Field(default=512, ge=1, le=16384, description="longest reply, in tokens")
+    max_triples: int = Field(default=4, ge=1, le=32, description="evidence triples per chain")
+    exemplars: list[dict[str, Any]] | None = Field(default=None, description="worked examples (default: packaged)")
+
+
+class CoKF2Options(CoKOptions):
+    verify: bool = Field(default=True, description="F²-verification of the evidence triples, then rethinking")
+
+
 class ChainOfKnowledge:
     name: ClassVar[str] = "cok"
     description: ClassVar[str] = "chain of knowledge: evidence triples, explanation, typed answer"
+    Options: ClassVar[type[CoKOptions]] = CoKOptions
+    resumable: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        *,
-        verify: bool = False,
-        judge: JudgeName = "llm",
-        threshold: float = 0.6,
-        weight: float = 0.5,
-        rethink_rounds: int = 1,
-        samples: int = 1,
-        temperature: float | None = None,
-        max_tokens: int = 512,
-        max_triples: int = 4,
-        exemplars: list[dict[str, Any]] | None = None,
-    ) -> None:
-        if samples < 1 or rethink_rounds < 0 or not 0.0 <= threshold <= 1.0 or not 0.0 <= weight <= 1.0:
-            raise InputError(
-                "CoK needs samples >= 1, rethink_rounds >= 0, and threshold and weight in [0, 1]",
-                hint=f"got samples={samples}, rethink_rounds={rethink_rounds}, threshold={threshold}, weight={weight}",
-            )
-        if judge not in ("llm", "embedding", "none"):
-            raise InputError(f"unknown faithfulness judge {judge!r}", hint="use 'llm', 'embedding' or 'none'")
-        self.verify = verify
-        self.judge_name = judge
-        self.threshold = threshold
-        self.weight = weight
-        self.rethink_rounds = rethink_rounds
-        self.samples = samples
-        self.temperature = temperature if temperature is not None else (0.7 if samples > 1 else 0.0)
-        self.max_tokens = max_tokens
-        self.max_triples = max_triples
-        self.exemplars = exemplars
+    def __init__(self, **options: Any) -> None:
+        o = parse_options(type(self), options)
+        self.verify: bool = o.verify
+        self.judge_name: JudgeName = o.judge
+        self.threshold: float = o.threshold
+        self.weight: float = o.weight
+        self.rethink_rounds: int = o.rethink_rounds
+        self.samples: int = o.samples
+        self.temperature: float = o.temperature if o.temperature is not None else (0.7 if o.samples > 1 else 0.0)
+        self.max_tokens: int = o.max_tokens
+        self.max_triples: int = o.max_triples
+        self.exemplars: list[dict[str, Any]] | None = o.exemplars
 
     def _judge(self, ctx: Context) -> FaithfulnessJudge | None:
         if self.judge_name == "none":
@@ -180,9 +191,11 @@ class ChainOfKnowledge:
         chosen = rounds[best_round]["chain"]
         answer = chosen["answer"]
         verdict_info = rounds[best_round].get("verdict") or {}
+        facts = "; ".join(f"{t['subject']} {t['relation']} {t['object']}" for t in chosen["evidence"])
         result = StrategyResult(
             answer=answer,
             text=format_answer(task, answer),
+            reasoning=f"Evidence: {facts}\n{chosen['explanation']}" if facts else str(chosen["explanation"]),
             costs=model.costs,
             seconds=time.perf_counter() - start,
             details={
@@ -203,6 +216,4 @@ class VerifiedChainOfKnowledge(ChainOfKnowledge):
 
     name: ClassVar[str] = "cok-f2"
     description: ClassVar[str] = "chain of knowledge + F²-verification (factuality, faithfulness) + rethinking"
-
-    def __init__(self, *, verify: bool = True, **options: Any) -> None:
-        super().__init__(verify=verify, **options)
+    Options: ClassVar[type[CoKOptions]] = CoKF2Options

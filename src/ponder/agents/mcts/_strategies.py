@@ -10,46 +10,63 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-from pydantic import ValidationError
+from pydantic import ConfigDict, Field
 
-from ponder.agents._base import Context, StrategyResult, Task, format_answer
+from ponder.agents._base import Context, StrategyResult, Task, format_answer, parse_options
 from ponder.agents._events import Event, FinalAnswer, StepStarted
 from ponder.agents.mcts._engine import MCTS, Budget, Domain, SearchConfig
 from ponder.agents.mcts._pool import SessionPool
 from ponder.agents.mcts._tree import FinalRule
-from ponder.errors import ConfigError, InputError, describe_validation
+from ponder.errors import ConfigError
+
+
+class MCTSOptions(SearchConfig):
+    """The search's budget and sandbox sessions, the domain's own options, and every :class:`SearchConfig` field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    budget: int | None = Field(default=16, ge=1, description="LLM calls the search may spend (k samples count k)")
+    tokens: int | None = Field(default=None, ge=1, description="tokens the search may spend")
+    seconds: float | None = Field(default=None, gt=0, description="seconds the search may take")
+    sessions: int = Field(default=1, ge=1, le=16, description="sandbox sessions that evaluate candidates at once")
+    domain_options: dict[str, Any] = Field(
+        default_factory=dict, description="the domain's own options (e.g. model_tests for code, max_steps for math)"
+    )
+
+
+class MCTSCodeOptions(MCTSOptions):
+    max_depth: int = Field(default=4, ge=1, description="refinements of a program, at most")
+    max_children: int = Field(default=6, ge=0, description="re-expand a node whose children all failed, up to this")
+    final_rule: FinalRule | None = FinalRule.verified
+
+
+class MCTSMathOptions(MCTSOptions):
+    k: int = Field(default=2, ge=1, le=32, description="candidates sampled per expansion, in one request")
+    max_children: int = Field(default=6, ge=0, description="re-expand a node whose children all failed, up to this")
+    final_rule: FinalRule | None = FinalRule.vote
+
+
+class MCTSProofOptions(MCTSOptions):
+    max_depth: int = Field(default=8, ge=1, description="tactics in a proof, at most")
+    max_children: int = Field(default=9, ge=0, description="re-expand a node whose children all failed, up to this")
+    final_rule: FinalRule | None = FinalRule.verified
 
 
 class MCTSStrategy:
-    """Shared wiring. Options: ``budget`` (LLM calls), ``tokens``, ``seconds``, and any :class:`SearchConfig`
-    field (``k``, ``c``, ``selection``, ``workers``, ``seed``, ``reflect``, ``final_rule`` ...)."""
+    """Shared wiring: the options (:class:`MCTSOptions`), the domain, the engine, one final answer."""
 
     name: ClassVar[str] = "mcts"
     description: ClassVar[str] = "Monte Carlo tree search over LLM steps"
     needs_toolserver: ClassVar[bool] = True
-    default_config: ClassVar[dict[str, Any]] = {}
+    Options: ClassVar[type[MCTSOptions]] = MCTSOptions
+    resumable: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        *,
-        budget: int | None = 16,
-        tokens: int | None = None,
-        seconds: float | None = None,
-        sessions: int = 1,
-        domain_options: dict[str, Any] | None = None,
-        **config: Any,
-    ) -> None:
-        try:
-            self.budget = Budget(llm_calls=budget, tokens=tokens, seconds=seconds)
-            self.config = SearchConfig(**{**self.default_config, **config})
-        except ValidationError as exc:
-            fields = ", ".join(sorted(SearchConfig.model_fields))
-            raise InputError(
-                f"{self.name}: bad options: {describe_validation(exc.errors())}",
-                hint=f"options are budget, tokens, seconds, sessions, domain_options and: {fields}",
-            ) from exc
-        self.sessions = sessions
-        self.domain_options = domain_options or {}
+    def __init__(self, **options: Any) -> None:
+        o = parse_options(type(self), options)
+        self.budget = Budget(llm_calls=o.budget, tokens=o.tokens, seconds=o.seconds)
+        self.config = SearchConfig(**o.model_dump(include=set(SearchConfig.model_fields)))
+        self.sessions: int = o.sessions
+        self.domain_options: dict[str, Any] = o.domain_options
 
     def make_domain(self, task: Task, pool: SessionPool) -> Domain:
         raise NotImplementedError
@@ -71,9 +88,11 @@ class MCTSStrategy:
         assert outcome is not None  # set by search() before it returns
         chosen = outcome.chosen
         answer = chosen.answer if chosen is not None else None
+        path = [n.action for n in chosen.path() if n.action] if chosen is not None else []
         result = StrategyResult(
             answer=answer,
             text=format_answer(task, answer) if answer is not None else "",
+            reasoning="\n".join(path) or None,
             costs=model.costs,
             tool_calls=sum(1 for n in outcome.tree.nodes if n.parent is not None),
             seconds=time.perf_counter() - start,
@@ -97,12 +116,7 @@ class MCTSCode(MCTSStrategy):
 
     name: ClassVar[str] = "mcts-code"
     description: ClassVar[str] = "MCTS over programs, rewarded by visible tests run in the sandbox"
-    default_config: ClassVar[dict[str, Any]] = {
-        "k": 3,
-        "max_depth": 4,
-        "max_children": 6,
-        "final_rule": FinalRule.verified,
-    }
+    Options: ClassVar[type[MCTSOptions]] = MCTSCodeOptions
 
     def make_domain(self, task: Task, pool: SessionPool) -> Domain:
         from ponder.agents.mcts._code import CodeDomain
@@ -115,7 +129,7 @@ class MCTSMath(MCTSStrategy):
 
     name: ClassVar[str] = "mcts-math"
     description: ClassVar[str] = "MCTS over reasoning steps with sandbox-checked arithmetic and answer voting"
-    default_config: ClassVar[dict[str, Any]] = {"k": 2, "max_depth": 6, "max_children": 6, "final_rule": FinalRule.vote}
+    Options: ClassVar[type[MCTSOptions]] = MCTSMathOptions
 
     def make_domain(self, task: Task, pool: SessionPool) -> Domain:
         from ponder.agents.mcts._math import MathDomain
@@ -128,12 +142,7 @@ class MCTSProof(MCTSStrategy):
 
     name: ClassVar[str] = "mcts-proof"
     description: ClassVar[str] = "MCTS over Coq tactics, checked by Coq in the sandbox"
-    default_config: ClassVar[dict[str, Any]] = {
-        "k": 3,
-        "max_depth": 8,
-        "max_children": 9,
-        "final_rule": FinalRule.verified,
-    }
+    Options: ClassVar[type[MCTSOptions]] = MCTSProofOptions
 
     def make_domain(self, task: Task, pool: SessionPool) -> Domain:
         from ponder.agents.mcts._proof import ProofDomain

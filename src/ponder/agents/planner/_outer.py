@@ -134,9 +134,11 @@ async def finish(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
         found = "; ".join(f"{sid}: {r.get('conclusion', '')}" for sid, r in results.items()) or "nothing yet"
         text = f"Partial result: stopped because {stopped}, after {len(done)} of {len(leaves(plan))} subtasks. {found}"
     counters = acct.counters()
+    concluded = "\n".join(f"{sid}: {r.get('conclusion', '')}" for sid, r in results.items())
     result = StrategyResult(
         answer=answer,
         text=text,
+        reasoning=concluded or None,
         costs=Costs(
             llm_calls=counters["llm_calls"],
             prompt_tokens=counters["prompt_tokens"],

@@ -13,9 +13,10 @@ from typing import Any, ClassVar, cast
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
-from pydantic import ValidationError
+from pydantic import ConfigDict, Field, ValidationError
+from pydantic.json_schema import SkipJsonSchema
 
-from ponder.agents._base import Context, Task
+from ponder.agents._base import Context, Task, parse_options
 from ponder.agents._events import ErrorRaised, Event, FinalAnswer, NeedsHuman, StepStarted
 from ponder.agents.planner._checkpoint import open_checkpointer
 from ponder.agents.planner._graph import build_graph
@@ -45,6 +46,28 @@ def compiled(saver: Any) -> Any:
     return app
 
 
+class PlannerOptions(PlannerLimits):
+    """The run's limits (:class:`PlannerLimits`, each settable on its own) and how the planner works."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    limits: SkipJsonSchema[PlannerLimits | None] = Field(default=None, description="all limits at once (Python)")
+    outer: bool = Field(default=True, description="plan and refine (the outer loop); off: ReACT on the whole task")
+    ask_human: bool = Field(default=True, description="offer the ask_human tool (the run waits for the answer)")
+    browse: bool = Field(default=False, description="browse the local index WebCPM-style instead of plain search")
+    tools: SkipJsonSchema[list[AgentTool] | None] = Field(default=None, description="extra tools (Python)")
+    client_tools: list[dict[str, Any]] | None = Field(
+        default=None, description="OpenAI function specs the client runs: calling one pauses the run for its result"
+    )
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="sampling temperature (0: greedy)")
+    max_tokens: int = Field(default=512, ge=1, le=16384, description="longest reply per step, in tokens")
+    workspace_root: str = Field(default="/workspace", description="the sandbox folder the run works in")
+
+
+class ReActOptions(PlannerOptions):
+    outer: bool = Field(default=False, description="ReAct has no outer loop")
+
+
 class Planner:
     """XAgent's dual loop, bounded: a plan of subtasks (outer loop), each solved by a chain of tool calls ending in
     ``submit`` (inner loop), the rest of the plan refined after each subtask, then a final answer.
@@ -57,34 +80,25 @@ class Planner:
     name: ClassVar[str] = "planner"
     description: ClassVar[str] = "plan subtasks, solve each with tool calls, refine the plan; asks a human; resumable"
     accepts_client_tools: ClassVar[bool] = True  # ``client_tools``: the API client runs them; the run waits
+    Options: ClassVar[type[PlannerOptions]] = PlannerOptions
+    resumable: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        *,
-        limits: PlannerLimits | None = None,
-        outer: bool = True,
-        ask_human: bool = True,
-        browse: bool = False,
-        tools: list[AgentTool] | None = None,
-        client_tools: list[dict[str, Any]] | None = None,
-        temperature: float = 0.0,
-        max_tokens: int = 512,
-        workspace_root: str = "/workspace",
-        **limit_fields: Any,
-    ) -> None:
-        try:
-            self.limits = PlannerLimits.model_validate({**(limits or PlannerLimits()).model_dump(), **limit_fields})
+    def __init__(self, **options: Any) -> None:
+        o = parse_options(type(self), options)
+        given = o.model_dump(include=set(PlannerLimits.model_fields), exclude_unset=True)
+        try:  # a limits object, then the limit fields given one by one on top of it
+            self.limits = PlannerLimits.model_validate({**(o.limits or PlannerLimits()).model_dump(), **given})
         except ValidationError as exc:
             raise InputError(f"invalid planner options: {describe_validation(exc.errors())}") from exc
-        self.outer = outer
-        self.ask_human = ask_human
-        self.browse = browse
-        self.extra_tools = tools or []
+        self.outer: bool = o.outer
+        self.ask_human: bool = o.ask_human
+        self.browse: bool = o.browse
+        self.extra_tools: list[AgentTool] = o.tools or []
         # tools the API client runs itself (OpenAI function specs): calling one pauses the run for the result
-        self.client_tools = [AgentTool(spec_from_function(f), "client") for f in client_tools or []]
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.workspace_root = workspace_root
+        self.client_tools = [AgentTool(spec_from_function(f), "client") for f in o.client_tools or []]
+        self.temperature: float = o.temperature
+        self.max_tokens: int = o.max_tokens
+        self.workspace_root: str = o.workspace_root
         self._memory = InMemorySaver()  # used when the context names no checkpoint URL (one process only)
         self._inboxes: dict[str, Inbox] = {}
 
@@ -262,7 +276,4 @@ class ReAct(Planner):
 
     name: ClassVar[str] = "react"
     description: ClassVar[str] = "ReACT: one chain of tool calls on the whole task, ending in submit; resumable"
-
-    def __init__(self, **options: Any) -> None:
-        options.setdefault("outer", False)
-        super().__init__(**options)
+    Options: ClassVar[type[PlannerOptions]] = ReActOptions

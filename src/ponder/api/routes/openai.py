@@ -382,8 +382,9 @@ async def _direct(body: ChatCompletionRequest, service: ServiceDep) -> Any:
 
 
 def _reasoning(record: RunRecord) -> str | None:
-    details = (record.result or {}).get("details") or {}
-    reasoning = details.get("reasoning")
+    """The reasoning every strategy's result carries (its chain, winning sample, program, search path or subtask
+    conclusions)."""
+    reasoning = (record.result or {}).get("reasoning")
     return str(reasoning) if reasoning else None
 
 
