@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,7 @@ from ponder.config import Backend, Settings, ToolServerSettings
 from ponder.errors import PonderError
 from ponder.llm import ChatModel, ChatRequest, user
 from ponder.llm._factory import build_model
-from ponder.tools import HttpToolServer, ToolServer, ToolSession
+from ponder.tools import BUILTIN_TOOLS, HttpToolServer, ToolServer, ToolSession, ToolSpec
 
 if TYPE_CHECKING:
     from ponder.toolserver import LocalToolServer
@@ -85,8 +85,11 @@ class LazyToolServer:
         async with server.session() as session:
             yield session
 
+    @property
+    def tools(self) -> Sequence[ToolSpec]:
+        return BUILTIN_TOOLS
+
     def specs(self) -> list[dict[str, Any]]:
-        from ponder.tools import BUILTIN_TOOLS
 
         return [t.function_spec() for t in BUILTIN_TOOLS]
 

@@ -211,8 +211,10 @@ async def test_catalog_health_metrics_and_ui(make_server: Callable[..., Server],
         async def session(self) -> AsyncIterator[FakeSession]:
             yield FakeSession()
 
+        tools = (ToolSpec(name="python", description="run python", args_model=PythonArgs),)
+
         def specs(self) -> list[dict[str, Any]]:
-            return [ToolSpec(name="python", description="run python", args_model=PythonArgs).function_spec()]
+            return [t.function_spec() for t in self.tools]
 
     from ponder.api import create_app
     from tests.api._strategies import TEST_STRATEGIES

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from ponder.agents._events import Event
 from ponder.errors import InputError, NotFoundError, describe_validation
 from ponder.llm import ChatModel, Costs, Message, MeteredModel
+from ponder.search._protocols import KnowledgeBase, SearchEngine
+from ponder.tools._protocols import ToolServer
 
 
 class TaskFamily(StrEnum):
@@ -125,9 +127,9 @@ class Context:
     :class:`ponder.errors.ConfigError` saying how to enable it."""
 
     model: ChatModel
-    toolserver: Any = None  # ponder.tools.ToolServer
-    search: Any = None  # ponder.search.SearchEngine
-    kb: Any = None  # ponder.search.KnowledgeBase
+    toolserver: ToolServer | None = None
+    search: SearchEngine | None = None
+    kb: KnowledgeBase | None = None
     options: dict[str, Any] = field(default_factory=dict)
     checkpoint_url: str | None = None
     # an open LangGraph checkpointer the runs share (the API opens one, pooled, per app); without it a resumable

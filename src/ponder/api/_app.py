@@ -66,7 +66,7 @@ def create_app(
         context.checkpoint_url = settings.api.database_url
     if toolserver is not None:
         context.toolserver = toolserver
-    resources = [context.toolserver] if context.toolserver is not None else []  # entered while the app runs
+    resources: list[Any] = [context.toolserver] if context.toolserver is not None else []  # entered while it runs
     if context.toolserver is not None:
         context.toolserver = MeasuredToolServer(context.toolserver, metrics)
     if search is not None:

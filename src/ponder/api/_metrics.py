@@ -4,7 +4,7 @@ ToolServer at their seams."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from ponder.llm import ChatModel, ChatResponse, ObservedModel
 from ponder.telemetry import tool_span
-from ponder.tools import ToolResult, ToolSession
+from ponder.tools import ToolResult, ToolSession, ToolSpec
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -109,6 +109,10 @@ class MeasuredToolServer:
                 yield _MeasuredSession(session, self.metrics)
             finally:
                 self.metrics.tool_sessions_active.dec()
+
+    @property
+    def tools(self) -> Sequence[ToolSpec]:
+        return self.inner.tools  # type: ignore[no-any-return]
 
     def specs(self) -> list[dict[str, Any]]:
         specs: list[dict[str, Any]] = self.inner.specs()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from ponder.tools._spec import ToolSpec
 
 
 class ToolResult(BaseModel):
@@ -34,7 +38,11 @@ class ToolSession(Protocol):
 
 @runtime_checkable
 class ToolServer(Protocol):
-    """Hands out sessions: ``async with toolserver.session() as s: await s.call("python", {"code": "1+1"})``."""
+    """Hands out sessions: ``async with toolserver.session() as s: await s.call("python", {"code": "1+1"})``.
+    ``tools`` are the tools a session offers, with their exact argument models."""
+
+    @property
+    def tools(self) -> Sequence[ToolSpec]: ...
 
     def session(self) -> AbstractAsyncContextManager[ToolSession]: ...
 

@@ -39,5 +39,9 @@ class RecordingToolServer:
 
         return _session()
 
+    @property
+    def tools(self) -> Any:
+        return self.inner.tools
+
     def specs(self) -> list[dict[str, Any]]:
         return self.inner.specs()

@@ -131,6 +131,8 @@ class FakeToolServer:
         self.sessions += 1
         yield FakeSession(self, self.sessions)
 
+    tools = SPECS
+
     def specs(self) -> list[dict[str, Any]]:
         return [s.function_spec() for s in SPECS]
 

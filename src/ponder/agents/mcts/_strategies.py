@@ -57,7 +57,6 @@ class MCTSStrategy:
 
     name: ClassVar[str] = "mcts"
     description: ClassVar[str] = "Monte Carlo tree search over LLM steps"
-    needs_toolserver: ClassVar[bool] = True
     Options: ClassVar[type[MCTSOptions]] = MCTSOptions
     resumable: ClassVar[bool] = False
 
@@ -72,7 +71,8 @@ class MCTSStrategy:
         raise NotImplementedError
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
-        if self.needs_toolserver and ctx.toolserver is None:
+        toolserver = ctx.toolserver
+        if toolserver is None:
             raise ConfigError(
                 f"strategy {self.name!r} runs candidates in the sandbox and needs a ToolServer",
                 hint="start the Docker engine and build the node image (`ponder toolserver build-image`)",
@@ -80,7 +80,7 @@ class MCTSStrategy:
         model, start = ctx.metered()
         engine = MCTS(self.config, self.budget)
         yield StepStarted(name="search", detail=f"{self.name}: budget {self.budget.model_dump(exclude_none=True)}")
-        async with SessionPool(ctx.toolserver, self.sessions) as pool:
+        async with SessionPool(toolserver, self.sessions) as pool:
             domain = self.make_domain(task, pool)
             async for event in engine.search(domain, model, model.costs):
                 yield event

@@ -170,9 +170,7 @@ class Planner:
     def _tools(self, ctx: Context, browser: Any = None) -> list[AgentTool]:
         tools: list[AgentTool] = []
         if ctx.toolserver is not None:
-            # ponder's own clients expose their ToolSpecs (exact argument models); other servers only JSON specs
-            specs = getattr(ctx.toolserver, "tools", None) or [spec_from_function(f) for f in ctx.toolserver.specs()]
-            tools.extend(AgentTool(s, "sandbox") for s in specs if s.name not in HIDDEN_SANDBOX_TOOLS)
+            tools.extend(AgentTool(s, "sandbox") for s in ctx.toolserver.tools if s.name not in HIDDEN_SANDBOX_TOOLS)
         if browser is not None:
             tools.extend(browser_tools(browser))
         elif ctx.search is not None:
