@@ -81,3 +81,9 @@ def test_cli_refuses_unknown_datasets_strategies_and_bad_options(tmp_path: Path)
     assert not (tmp_path / "codes-cot").exists()
     result = cli.invoke(app, ["eval", "compare", str(tmp_path / "nothing")])
     assert result.exit_code == 1 and "not a run folder" in result.output
+
+
+async def test_the_report_names_its_runs_relative_to_itself(tmp_path: Path) -> None:
+    runs = [load_run(p) for p in await make_runs(tmp_path)]
+    text = write_report(runs, tmp_path / "report")["markdown"].read_text()
+    assert "Runs: `../a`, `../b`" in text and str(tmp_path) not in text  # the same on every machine

@@ -8,6 +8,7 @@ the items all runs of that dataset finished, so the strategies are compared on t
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -212,8 +213,17 @@ def write_report(
         "",
         "![accuracy vs tokens](tokens.png)",
         "",
-        "Runs: " + ", ".join(f"`{r.path}`" for r in runs),
+        "Runs: " + ", ".join(f"`{_shown(r.path, out_dir)}`" for r in runs),
         "",
     ]
     paths["markdown"].write_text("\n".join(text), encoding="utf-8")
     return paths
+
+
+def _shown(path: Path, out_dir: Path) -> str:
+    """A run folder as the report names it: relative to the report (so the report reads the same on every machine
+    and in the repository), or by its name when it lives elsewhere."""
+    try:
+        return os.path.relpath(path.resolve(), out_dir.resolve())
+    except ValueError:  # another drive (Windows)
+        return path.name
