@@ -227,3 +227,29 @@ async def test_task_files_outside_the_workspace_are_refused() -> None:
     task = Task(question="q", metadata={"files": {"../etc/passwd": "x"}})
     with pytest.raises(InputError, match="inside the workspace"):
         await collect(Planner().run(task, Context(ScriptedModel())))
+
+
+async def test_a_later_subtask_does_not_inherit_python_names(toolserver: FakeToolServer) -> None:
+    """Subtasks share files, not the interpreter's names: a value left in a name by subtask 1 is gone in 2."""
+    model = ScriptedModel(
+        [
+            plan("compute the total", "print the total"),
+            call("python", code="total = 5"),
+            call("write_file", path="total.txt", content="5"),
+            submit("total is 5, in total.txt"),
+            call("python", code="print(total)"),  # would silently reuse subtask 1's name
+            call("read_file", path="total.txt"),
+            submit("5"),
+            answer("5"),
+        ]
+    )
+    events = await collect(get_strategy("planner").run(Task(question="total?"), Context(model, toolserver=toolserver)))
+    results = [(e.tool, e.ok, e.error) for e in events if isinstance(e, ToolReturned)]
+    assert [(tool, ok) for tool, ok, _ in results] == [
+        ("python", True),
+        ("write_file", True),
+        ("python", False),
+        ("read_file", True),
+    ]
+    assert "NameError" in (results[2][2] or "")
+    assert final_of(events).text == "5"

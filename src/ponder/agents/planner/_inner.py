@@ -20,7 +20,7 @@ from ponder.agents.planner._prompts import act_messages
 from ponder.agents.planner._sandbox import workspace_text
 from ponder.agents.planner._schemas import TOOL_CALL_FIELDS, Plan, SubmitResult, SubmitType, SubTaskStatus, ToolCall
 from ponder.agents.planner._state import Deps, PlannerState
-from ponder.agents.planner._tools import SUBMIT, AgentTool, describe
+from ponder.agents.planner._tools import EDIT_FILE, SUBMIT, AgentTool, describe, edit_file
 from ponder.errors import ModelError, PonderError, ToolArgumentsInvalid, UnknownTool, describe_validation
 from ponder.llm import ChatModel, ChatRequest, JsonSchemaConstraint, Message, assistant, user
 from ponder.tools import ToolResult, ToolSpec, find_tool, tool_call_schema
@@ -207,9 +207,12 @@ async def _run_tool(deps: Deps, tool: AgentTool | None, args: dict[str, Any], wo
         if tool is None:
             raise UnknownTool(f"unknown tool {name!r}")
         if tool.kind == "sandbox":
-            if deps.sandbox is None:
+            sandbox = deps.sandbox
+            if sandbox is None:
                 raise UnknownTool(f"tool {tool.name!r} needs a ToolServer and none is configured")
-            return await deps.sandbox.call(tool.name, args, workspace)
+            if tool.name == EDIT_FILE.name:  # ponder's own tool, made of the sandbox's files tool
+                return await edit_file(lambda name, a: sandbox.call(name, a, workspace), args)
+            return await sandbox.call(tool.name, args, workspace)
         assert tool.run is not None
         return await tool.run(args)
     except PonderError as exc:

@@ -56,6 +56,8 @@ async def select(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
         return {"current": None, "stopped": reason}
     leaf.status = SubTaskStatus.doing
     settle_parents(plan)
+    if runtime.context.sandbox is not None and state.get("results"):  # a fresh Python namespace; files are shared
+        await runtime.context.sandbox.fresh_namespace()
     emit(PlanUpdated(plan=plan.model_dump(mode="json"), change=f"start {leaf.id} {leaf.name}"))
     return {"plan": plan.model_dump(mode="json"), "current": leaf.id, "steps": []}
 

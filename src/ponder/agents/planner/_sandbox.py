@@ -26,6 +26,10 @@ def _list_files(root: str) -> str:
     )
 
 
+# deletes every name a cell defined in the interpreter's namespace (not the dunder ones it needs)
+_FORGET = "for _ponder_n in [n for n in list(globals()) if not n.startswith('__')]:\n    del globals()[_ponder_n]"
+
+
 class SandboxLink:
     """Opens the session lazily inside ``stack`` (closed when the run's stream ends)."""
 
@@ -50,6 +54,13 @@ class SandboxLink:
     async def call(self, tool: str, args: dict[str, Any], workspace: dict[str, dict[str, Any]]) -> ToolResult:
         session = await self.session(workspace)
         return await session.call(tool, args, timeout_s=self.timeout_s)
+
+    async def fresh_namespace(self) -> None:
+        """Forget the Python names earlier subtasks defined (files stay): a later subtask must not inherit a wrong
+        value through a shared name (issue 21: one subtask shadowed ``sum`` for the next). Nothing to do before
+        the session's first call."""
+        if self._session is not None and self.can_sync:
+            await self._session.call("python", {"code": _FORGET}, timeout_s=self.timeout_s)
 
     async def _restore(self, session: ToolSession, workspace: dict[str, dict[str, Any]]) -> None:
         for path, entry in sorted(workspace.items()):

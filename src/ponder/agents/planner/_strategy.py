@@ -24,6 +24,7 @@ from ponder.agents.planner._sandbox import SandboxLink, seed_workspace
 from ponder.agents.planner._state import Deps, Inbox, PlannerLimits, PlannerState, new_counters
 from ponder.agents.planner._tools import (
     ASK_HUMAN,
+    EDIT_FILE,
     HIDDEN_SANDBOX_TOOLS,
     SUBMIT,
     AgentTool,
@@ -170,7 +171,10 @@ class Planner:
     def _tools(self, ctx: Context, browser: Any = None) -> list[AgentTool]:
         tools: list[AgentTool] = []
         if ctx.toolserver is not None:
-            tools.extend(AgentTool(s, "sandbox") for s in ctx.toolserver.tools if s.name not in HIDDEN_SANDBOX_TOOLS)
+            sandbox = [s for s in ctx.toolserver.tools if s.name not in HIDDEN_SANDBOX_TOOLS]
+            tools.extend(AgentTool(s, "sandbox") for s in sandbox)
+            if any(s.name == "files" for s in sandbox):
+                tools.append(AgentTool(EDIT_FILE, "sandbox"))
         if browser is not None:
             tools.extend(browser_tools(browser))
         elif ctx.search is not None:

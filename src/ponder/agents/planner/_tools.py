@@ -3,6 +3,7 @@ and the planner's own control tools (``submit``, ``ask_human``), each a :class:`
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,25 @@ ASK_HUMAN = ToolSpec(
     description="Ask the human one question when the task is ambiguous or you are stuck; wait for the answer.",
     args_model=AskHumanArgs,
 )
+
+
+class EditFileArgs(BaseModel):
+    path: str = Field(min_length=1, description="the file, relative to the workspace")
+    old: str = Field(
+        default="",
+        description="the exact text to replace; it must occur once in the file (add a neighbouring line if it "
+        "does not); empty: write the whole file",
+    )
+    new: str = Field(description="the text that replaces `old`, or the whole file when `old` is empty")
+
+
+EDIT_FILE = ToolSpec(
+    name="edit_file",
+    description="Change a file in the workspace: replace one exact snippet (old -> new), or write the whole file "
+    "(old empty). Shows the diff of what changed.",
+    args_model=EditFileArgs,
+)
+EDIT_DIFF_CHARS = 4000
 HIDDEN_SANDBOX_TOOLS = frozenset({"upload", "download"})
 """Sandbox tools the model does not see (base64 file transfer); the planner uses them to save and restore the
 workspace."""
@@ -112,6 +132,45 @@ def kb_tools(kb: Any) -> list[AgentTool]:
         args_model=SupportArgs,
     )
     return [AgentTool(spec, "kb", run_support)]
+
+
+async def edit_file(call: Callable[[str, dict[str, Any]], Awaitable[ToolResult]], args: dict[str, Any]) -> ToolResult:
+    """``edit_file`` over the sandbox's ``files`` tool (``call`` runs one sandbox tool): read, replace the one
+    match of ``old`` (or take ``new`` as the whole file), write, and show the unified diff. A small model fixes a
+    script far more reliably this way than by rewriting it in a notebook cell (issue 21). Nothing is written when
+    ``old`` matches nowhere or more than once, or the file is binary or too large to read whole."""
+    start = time.perf_counter()
+    a = EditFileArgs.model_validate(args)
+
+    def failed(error: str) -> ToolResult:
+        return ToolResult(tool=EDIT_FILE.name, ok=False, error=error, seconds=time.perf_counter() - start)
+
+    read = await call("files", {"op": "read", "path": a.path})
+    before = str(read.output.get("content", "")) if read.ok else ""
+    if read.ok and (read.truncated or "\x00" in before or "\ufffd" in before):
+        return failed(f"{a.path} is binary or too large to edit as text; use python to change it")
+    if a.old:
+        if not read.ok:
+            return failed(f"{a.path} does not exist (to create it, leave old empty): {read.error}")
+        count = before.count(a.old)
+        if count != 1:
+            if count:
+                return failed(f"old occurs {count} times in {a.path}; add a neighbouring line so it occurs once")
+            first = a.old.strip().splitlines()[0] if a.old.strip() else a.old
+            near = difflib.get_close_matches(first, before.splitlines(), n=1, cutoff=0.5)
+            hint = f"; the closest line is {near[0]!r}" if near else ""
+            return failed(f"old does not occur in {a.path} (it must match exactly, spaces included){hint}")
+        after = before.replace(a.old, a.new, 1)
+    else:
+        after = a.new
+    written = await call("files", {"op": "write", "path": a.path, "content": after})
+    if not written.ok:
+        return failed(f"writing {a.path} failed: {written.error}")
+    diff = "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True), f"a/{a.path}", f"b/{a.path}"))
+    if len(diff) > EDIT_DIFF_CHARS:
+        diff = diff[:EDIT_DIFF_CHARS] + f"\n…[{len(diff) - EDIT_DIFF_CHARS} more chars of diff]"
+    output = {"path": a.path, "created": not read.ok, "diff": diff or "(no change)"}
+    return ToolResult(tool=EDIT_FILE.name, ok=True, output=output, seconds=time.perf_counter() - start)
 
 
 def spec_of(tool: AgentTool | ToolSpec) -> ToolSpec:
