@@ -253,3 +253,44 @@ async def test_a_later_subtask_does_not_inherit_python_names(toolserver: FakeToo
     ]
     assert "NameError" in (results[2][2] or "")
     assert final_of(events).text == "5"
+
+
+async def test_adaptive_planner_costs_what_react_costs_on_a_one_step_task(toolserver: FakeToolServer) -> None:
+    script = [call("python", code="3 * 3"), submit("9"), answer("9")]
+    calls = []
+    for name, options in (("react", {}), ("planner", {"adaptive": True})):
+        model = ScriptedModel(list(script))
+        events = await collect(
+            get_strategy(name, **options).run(Task(question="3*3?"), Context(model, toolserver=toolserver))
+        )
+        assert final_of(events).text == "9"
+        model.assert_complete()
+        calls.append([r.constraint.name for r in model.requests if r.constraint])
+    assert calls[0] == calls[1] == ["ToolCall", "ToolCall", "PlannerAnswer"]  # no plan call, no refinement
+
+
+async def test_adaptive_planner_escalates_with_what_the_failed_attempt_learned(toolserver: FakeToolServer) -> None:
+    model = ScriptedModel(
+        [
+            call("python", code="rows = [3, 4]\nsum(rows) / 0"),
+            submit("the division failed", success=False),
+            plan("sum the rows", "report the sum"),  # the escalation's plan, made after the failure
+            call("python", code="sum([3, 4])"),
+            submit("the sum is 7"),
+            call("write_file", path="report.txt", content="7"),
+            submit("wrote report.txt"),
+            answer("7"),
+        ]
+    )
+    planner = get_strategy("planner", adaptive=True)
+    events = await collect(
+        planner.run(Task(question="Sum the rows and report it"), Context(model, toolserver=toolserver))
+    )
+    model.assert_complete()
+    planning = next(r for r in model.requests if r.constraint and r.constraint.name == "PlanDraft")
+    prompt = planning.messages[-1].content
+    assert "did not succeed" in prompt and "the division failed" in prompt and "ZeroDivisionError" in prompt
+    final = final_of(events)
+    assert final.text == "7"
+    subtasks = final.result["details"]["plan"]["subtasks"]
+    assert [(s["id"], s["status"]) for s in subtasks] == [("1", "failed"), ("2", "done"), ("3", "done")]

@@ -219,6 +219,22 @@ async def _run_tool(deps: Deps, tool: AgentTool | None, args: dict[str, Any], wo
         return ToolResult(tool=name, ok=False, error=str(exc))
 
 
+def last_steps(state: PlannerState, n: int = 3, chars: int = 300) -> list[str]:
+    """The subtask's last tool calls and what came of them, briefly: the evidence refinement and escalation read."""
+    out = []
+    for step in state.get("steps", [])[-n:]:
+        call, result = step.get("call") or {}, step.get("result") or {}
+        if call.get("tool") == SUBMIT.name:
+            continue
+        args = json.dumps(call.get("args", {}), ensure_ascii=False)[:chars]
+        if result.get("ok"):
+            got = "ok: " + json.dumps(result.get("output"), ensure_ascii=False)[:chars]
+        else:
+            got = "failed: " + str(result.get("error") or step.get("error") or "")[:chars]
+        out.append(f"{call.get('tool')}({args}) -> {got}")
+    return out
+
+
 def _submit(state: PlannerState, submitted: SubmitResult) -> dict[str, Any]:
     sid = state["current"]
     assert sid is not None
@@ -240,7 +256,7 @@ def _submit(state: PlannerState, submitted: SubmitResult) -> dict[str, Any]:
     return {
         "plan": plan.model_dump(mode="json"),
         "results": results,
-        "submission": {"sid": sid, **submitted.model_dump(mode="json")},
+        "submission": {"sid": sid, **submitted.model_dump(mode="json"), "last_steps": last_steps(state)},
         "current": None,
         "steps": [],
         "pending": None,

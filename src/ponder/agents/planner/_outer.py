@@ -30,7 +30,7 @@ async def make_plan(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, An
     acct = Accounting(deps, {"counters": state.get("counters") or new_counters()})
     notes: list[str] = []
     whole = SubTaskDraft(name="solve the task", goal=task.question, milestones=[])
-    if not state.get("outer", True):
+    if not state.get("outer", True) or state.get("adaptive"):  # ReACT, or adaptive's first attempt: no plan call
         drafts = [whole]
     else:
         try:
@@ -69,6 +69,10 @@ async def refine(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
     keep = {"submission": None, "suggestions": suggestions}
     if submission is None or not state.get("outer", True):
         return keep
+    if state.get("adaptive") and not state.get("escalated"):
+        if submission.get("success"):
+            return keep  # solved as ReACT solves it: no plan, no refinement
+        return keep | await _escalate(state, deps, submission)
     wanted = submission.get("refine") or not submission.get("success") or bool(suggestions)
     counters = state.get("counters") or new_counters()
     if not wanted:
@@ -104,6 +108,35 @@ async def refine(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
         "suggestions": [],
         "notes": notes,
         "counters": acct.counters(refinements=1),
+    }
+
+
+async def _escalate(state: PlannerState, deps: Deps, attempt: dict[str, Any]) -> dict[str, Any]:
+    """The first attempt (ReACT on the whole task) failed: plan the rest from what it learned. The failed attempt
+    stays in the plan as subtask 1, with its result; the new subtasks follow it."""
+    task = Task.model_validate(state["task"])
+    acct = Accounting(deps, state)
+    notes = list(state.get("notes", []))
+    if reason := over_budget(state, deps.limits):
+        return {"stopped": reason}
+    width = max(deps.limits.max_width - 1, 1)
+    try:
+        draft = await structured(acct.model, plan_messages(task, width, attempt), PlanDraft, **_options(deps))
+    except ModelError as exc:
+        notes.append(f"planning after the failed first attempt failed ({exc.message}); the attempt's result stands")
+        return {"notes": notes, "counters": acct.counters(), "escalated": True}
+    emit(acct.llm_event("plan", draft.model_dump()))
+    old = Plan.model_validate(state["plan"])
+    first = old.subtasks[0]
+    plan, clipped = new_plan(task.question, [SubTaskDraft(**first.model_dump(include=set(SubTaskDraft.model_fields))),
+                                             *draft.subtasks], width + 1)  # fmt: skip
+    plan.subtasks[0].status = first.status
+    emit(PlanUpdated(plan=plan.model_dump(mode="json"), change="the first attempt failed: planned the rest"))
+    return {
+        "plan": plan.model_dump(mode="json"),
+        "notes": [*notes, *clipped],
+        "counters": acct.counters(),
+        "escalated": True,
     }
 
 

@@ -50,8 +50,19 @@ def _results(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plan_messages(task: Task, width: int) -> list[Message]:
-    return [system(PLAN_SYSTEM.format(width=width)), *conversation(task), user(render_question(task))]
+def plan_messages(task: Task, width: int, attempt: dict[str, Any] | None = None) -> list[Message]:
+    """The planning prompt; with ``attempt`` (a failed first try at the whole task) what it learned goes with it,
+    so the plan builds on it instead of starting over."""
+    text = render_question(task)
+    if attempt is not None:
+        text += (
+            "\n\nA first attempt at the whole task, without a plan, did not succeed. It concluded: "
+            f"{attempt.get('conclusion', '')}"
+        )
+        if attempt.get("last_steps"):
+            text += "\nIts last tool calls:\n" + "\n".join(f"- {s}" for s in attempt["last_steps"])
+        text += "\nPlan the remaining work in subtasks; use what the attempt found and avoid what failed."
+    return [system(PLAN_SYSTEM.format(width=width)), *conversation(task), user(text)]
 
 
 def act_messages(
@@ -142,6 +153,8 @@ def refine_messages(
         f"Subtask {sid} ended ({'success' if submission.get('success') else 'failure'}): "
         f"{submission.get('conclusion', '')}",
     ]
+    if submission.get("last_steps"):
+        parts.append("Its last tool calls:\n" + "\n".join(f"- {s}" for s in submission["last_steps"]))
     if submission.get("suggestions"):
         parts.append("Its advice for the rest of the plan: " + str(submission["suggestions"]))
     if suggestions:

@@ -69,6 +69,8 @@ def add_costs(counters: Counters, costs: Costs, seconds: float) -> Counters:
 class PlannerState(TypedDict, total=False):
     task: dict[str, Any]  # ponder.agents.Task
     outer: bool  # False: the plain ReACT baseline (one subtask, no refinement)
+    adaptive: bool  # start as ReACT; plan only when that attempt fails (escalate)
+    escalated: bool  # the first attempt failed and a plan was made from what it learned
     plan: dict[str, Any]  # Plan
     current: str | None  # id of the subtask being worked on
     steps: list[dict[str, Any]]  # this subtask's steps: {"call_id", "call", "result" | "error"}

@@ -54,6 +54,11 @@ class PlannerOptions(PlannerLimits):
 
     limits: SkipJsonSchema[PlannerLimits | None] = Field(default=None, description="all limits at once (Python)")
     outer: bool = Field(default=True, description="plan and refine (the outer loop); off: ReACT on the whole task")
+    adaptive: bool = Field(
+        default=False,
+        description="start as ReACT on the whole task (no plan call) and plan, from what that attempt learned, only "
+        "if it fails: a one-step task costs what ReACT costs (benchmarks/planner_suite.py measures both)",
+    )
     ask_human: bool = Field(default=True, description="offer the ask_human tool (the run waits for the answer)")
     browse: bool = Field(default=False, description="browse the local index WebCPM-style instead of plain search")
     tools: SkipJsonSchema[list[AgentTool] | None] = Field(default=None, description="extra tools (Python)")
@@ -92,6 +97,7 @@ class Planner:
         except ValidationError as exc:
             raise InputError(f"invalid planner options: {describe_validation(exc.errors())}") from exc
         self.outer: bool = o.outer
+        self.adaptive: bool = o.adaptive and o.outer
         self.ask_human: bool = o.ask_human
         self.browse: bool = o.browse
         self.extra_tools: list[AgentTool] = o.tools or []
@@ -113,6 +119,8 @@ class Planner:
         state: PlannerState = {
             "task": task.model_dump(mode="json"),
             "outer": self.outer,
+            "adaptive": self.adaptive,
+            "escalated": False,
             "counters": new_counters(),
             "results": {},
             "done_calls": {},
