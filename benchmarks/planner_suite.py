@@ -1,5 +1,6 @@
-"""The planner (plan → ReACT tool calls per subtask → refine) against the plain ReACT inner loop alone, on the
-22-task suite of ``planner_tasks.py``, with the configured model (the embedded one by default), the real Docker
+"""The planner (plan → ReACT tool calls per subtask → refine), the adaptive planner (ReACT first, a plan only when
+that fails) and the plain ReACT inner loop alone, on the 32-task suite of ``planner_tasks.py``, with the configured
+model (the embedded one by default), the real Docker
 ToolServer and a local index holding the suite's invented facts.
 
 Each task runs under each strategy in turn (so whenever the run stops both have seen the same tasks); results are
@@ -7,9 +8,10 @@ appended to a JSONL file and skipped when the command is run again (resumable). 
 workspace (or the typed answer) of each run. Prints a table, then ONE line of JSON: success rate, LLM calls, tool
 calls and seconds per task for each strategy, and the planner's ratios to ReACT.
 
-    python benchmarks/planner_suite.py --out runs/planner_suite.jsonl            # all 22 tasks, both strategies
+    python benchmarks/planner_suite.py --out runs/planner_suite.jsonl            # all 32 tasks, every strategy
     python benchmarks/planner_suite.py --tasks c1,d1,f1,s1 --deadline 2026-11-25T11:30
-    python benchmarks/planner_suite.py --out runs/planner/suite.jsonl --report docs/results/planner/table.md
+    python benchmarks/planner_suite.py --out runs/planner/suite.jsonl --report docs/results/planner/table.md \
+        --summary docs/results/planner/summary.json
 """
 
 from __future__ import annotations
@@ -36,7 +38,11 @@ from ponder.llm._factory import build_model
 from ponder.search import open_index
 from ponder.wiring import build_toolserver
 
-STRATEGIES = {"planner": True, "react": False}  # name -> outer loop on
+STRATEGIES: dict[str, dict[str, bool]] = {  # name -> the planner's options
+    "planner": {"outer": True},
+    "adaptive": {"outer": True, "adaptive": True},
+    "react": {"outer": False},
+}
 
 
 def trace(event: Any) -> str:
@@ -66,7 +72,7 @@ def sandbox_runner(server: Any, files: dict[str, str | None]) -> Any:
 
 async def run_one(item: SuiteTask, name: str, args: argparse.Namespace, model: Any, server: Any, index: Any) -> dict:
     planner = Planner(
-        outer=STRATEGIES[name],
+        **STRATEGIES[name],
         ask_human=False,
         max_steps=args.max_steps,
         max_llm_calls=args.max_llm_calls,
@@ -120,11 +126,17 @@ def group(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]
     return by_task
 
 
-def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(records: list[dict[str, Any]], planner: str = "adaptive") -> dict[str, Any]:
+    """Per strategy over the tasks every strategy ran; ``planner`` is the variant compared with ReACT in the
+    issue's summary keys (exact McNemar on the paired tasks)."""
+    from ponder.evals._report import mcnemar_exact
+
     by_task = group(records)
-    paired = [t for t, rs in by_task.items() if all(s in rs for s in STRATEGIES)]
-    figures: dict[str, Any] = {"tasks": len(paired), "task_ids": sorted(paired)}
-    for name in STRATEGIES:
+    ran = {r["strategy"] for r in records}
+    names = [s for s in STRATEGIES if s in ran]
+    paired = [t for t, rs in by_task.items() if all(s in rs for s in names)]
+    figures: dict[str, Any] = {"tasks": len(paired), "task_ids": sorted(paired), "strategies": names}
+    for name in names:
         rows = [by_task[t][name] for t in paired]
         n = max(len(rows), 1)
         figures[name] = {
@@ -133,15 +145,33 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
             "tool_calls_per_task": round(sum(r.get("tool_calls") or 0 for r in rows) / n, 2),
             "seconds_per_task": round(sum(r["seconds"] for r in rows) / n, 1),
         }
-    p, b = figures["planner"], figures["react"]
-    figures["planner_vs_react"] = {
-        key: round(p[key] / b[key], 2) if b[key] else None
-        for key in ("success_rate", "llm_calls_per_task", "tool_calls_per_task", "seconds_per_task")
-    }
+    if planner in names and "react" in names:
+        p, b = figures[planner], figures["react"]
+        figures["planner_vs_react"] = {
+            key: round(p[key] / b[key], 2) if b[key] else None
+            for key in ("success_rate", "llm_calls_per_task", "tool_calls_per_task", "seconds_per_task")
+        }
+        wins = sum(bool(by_task[t][planner]["success"]) and not by_task[t]["react"]["success"] for t in paired)
+        losses = sum(bool(by_task[t]["react"]["success"]) and not by_task[t][planner]["success"] for t in paired)
+        figures["summary"] = {
+            "tasks": len(paired),
+            "planner": planner,
+            "planner_success": sum(bool(by_task[t][planner]["success"]) for t in paired),
+            "react_success": sum(bool(by_task[t]["react"]["success"]) for t in paired),
+            "planner_calls_per_task": p["llm_calls_per_task"],
+            "react_calls_per_task": b["llm_calls_per_task"],
+            "p_mcnemar": round(mcnemar_exact(wins, losses), 4),
+        }
     return figures
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    unknown = set(args.strategies.split(",")) - set(STRATEGIES)
+    if unknown:
+        raise SystemExit(f"unknown strategies {sorted(unknown)}; known: {', '.join(STRATEGIES)}")
+    if args.report_only:
+        records = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
+        return report(records, args.report, args.summary)
     settings = Settings()
     model = build_model(settings.llm)
     done: list[dict[str, Any]] = []
@@ -155,12 +185,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await index.add(FACTS)
         async with build_toolserver(settings.toolserver) as server:
             for item in by_id(args.tasks):
-                for name in STRATEGIES:
+                for name in args.strategies.split(","):
                     if (item.id, name) in seen:
                         continue
                     if deadline is not None and time.time() > deadline:
                         print("deadline reached; rerun the command to continue", flush=True)
-                        return report(done, args.report)
+                        return report(done, args.report, args.summary)
                     record = await run_one(item, name, args, model, server, index)
                     done.append(record)
                     with args.out.open("a") as f:
@@ -169,44 +199,49 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                           f"llm={record.get('llm_calls')} tools={record.get('tool_calls')} {record['seconds']}s "
                           f"{record.get('error') or record.get('answer', '')[:60]!r}", flush=True)  # fmt: skip
         await index.close()
-    return report(done, args.report)
+    return report(done, args.report, args.summary)
 
 
 def markdown(records: list[dict[str, Any]], figures: dict[str, Any]) -> str:
     """A per-task table (both strategies side by side), success by kind, and the summary."""
     by_task = group(records)
-    lines = ["| task | kind | " + " | ".join(f"{s}: ok, LLM calls, tool calls, s" for s in STRATEGIES) + " |",
-             "|---|---|" + "---|" * len(STRATEGIES)]  # fmt: skip
+    names = figures["strategies"]
+    lines = ["| task | kind | " + " | ".join(f"{s}: ok, LLM calls, tool calls, s" for s in names) + " |",
+             "|---|---|" + "---|" * len(names)]  # fmt: skip
     kinds: dict[str, dict[str, list[bool]]] = {}
     for task in sorted(figures["task_ids"], key=lambda t: (t[0], int(t[1:]) if t[1:].isdigit() else 0)):
         rows = by_task[task]
         cells = []
-        for name in STRATEGIES:
+        for name in names:
             r = rows[name]
             kinds.setdefault(r["kind"], {}).setdefault(name, []).append(bool(r["success"]))
             mark = "pass" if r["success"] else "fail"
             cells.append(f"{mark}, {r.get('llm_calls') or 0}, {r.get('tool_calls') or 0}, {r['seconds']:.0f}")
-        lines.append(f"| {task} | {rows['planner']['kind']} | " + " | ".join(cells) + " |")
-    lines += ["", "| kind | tasks | " + " | ".join(STRATEGIES) + " |", "|---|---|" + "---|" * len(STRATEGIES)]
+        lines.append(f"| {task} | {rows[names[0]]['kind']} | " + " | ".join(cells) + " |")
+    lines += ["", "| kind | tasks | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     for kind, results in kinds.items():
-        n = len(results["planner"])
-        lines.append(f"| {kind} | {n} | " + " | ".join(f"{sum(results[s])}/{n}" for s in STRATEGIES) + " |")
+        n = len(results[names[0]])
+        lines.append(f"| {kind} | {n} | " + " | ".join(f"{sum(results[s])}/{n}" for s in names) + " |")
     lines += ["", "| strategy | success | LLM calls / task | tool calls / task | s / task |", "|---|---|---|---|---|"]
-    for name in STRATEGIES:
+    for name in names:
         f = figures[name]
         lines.append(f"| {name} | {f['success_rate']:.0%} | {f['llm_calls_per_task']} | {f['tool_calls_per_task']} | "
                      f"{f['seconds_per_task']} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
-def report(records: list[dict[str, Any]], path: Path | None = None) -> dict[str, Any]:
+def report(records: list[dict[str, Any]], path: Path | None = None, summary: Path | None = None) -> dict[str, Any]:
+    """The per-task table (``path``) and the issue's summary.json (``summary``), from the records alone."""
     figures = summarize(records)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(markdown(records, figures))
-    print(f"\n{figures['tasks']} tasks run under both strategies: {', '.join(figures['task_ids'])}")
+    if summary is not None and "summary" in figures:
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(json.dumps(figures["summary"], indent=2) + "\n")
+    print(f"\n{figures['tasks']} tasks run under every strategy: {', '.join(figures['task_ids'])}")
     print(f"{'strategy':10} {'success':>8} {'llm/task':>9} {'tools/task':>11} {'s/task':>8}")
-    for name in STRATEGIES:
+    for name in figures["strategies"]:
         f = figures[name]
         print(f"{name:10} {f['success_rate']:8.2f} {f['llm_calls_per_task']:9.2f} {f['tool_calls_per_task']:11.2f} "
               f"{f['seconds_per_task']:8.1f}")  # fmt: skip
@@ -215,7 +250,10 @@ def report(records: list[dict[str, Any]], path: Path | None = None) -> dict[str,
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", help="comma-separated task ids (default: all 22)")
+    parser.add_argument("--tasks", help="comma-separated task ids (default: all 32)")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES), help="which of: " + ", ".join(STRATEGIES))
+    parser.add_argument("--summary", type=Path, help="also write the issue's summary.json here")
+    parser.add_argument("--report-only", action="store_true", help="only write the report from --out's records")
     parser.add_argument("--out", type=Path, default=Path("runs/planner_suite.jsonl"))
     parser.add_argument("--deadline", help="UTC time (ISO) after which no new run starts")
     parser.add_argument("--max-steps", type=int, default=5)

@@ -1,10 +1,11 @@
-"""The planner's task suite: 22 tasks written for ponder, each with an automatic checker that inspects the run's
+"""The planner's task suite: 32 tasks written for ponder, each with an automatic checker that inspects the run's
 final workspace (files, and what a fixed script prints when run in a fresh sandbox) or its typed answer, never the
 transcript.
 
 Kinds: ``compute`` (compute a value, write it to a file), ``data`` (read workspace files, compute, write),
 ``fix`` (repair a failing script), ``search`` (find an invented fact in a local index and compute with it; the
-facts are fictional so no model knows them), ``multi`` (several outputs).
+facts are fictional so no model knows them), ``multi`` (several outputs), ``pipeline`` (find an invented fact, use it
+in a computation over a data file, write a report file: the multi-step kind where a plan should help).
 """
 
 from __future__ import annotations
@@ -116,6 +117,25 @@ FACTS = [
              "turbine blades."),
     Document(doc_id="orrin", title="Orrin Lake", text="Orrin Lake has an area of 64 square kilometres and a "
              "greatest depth of 112 metres."),
+    # the pipeline tasks' facts (p1-p10)
+    Document(doc_id="tarnwick", title="Tarnwick ferry", text="The Tarnwick ferry crosses the Sound twice an hour. "
+             "Its fare is 7 crowns per passenger."),
+    Document(doc_id="osk", title="Osk mill", text="The Osk mill, a water mill on the Brenn, grinds 42 sacks of "
+             "grain on each day it runs."),
+    Document(doc_id="vellian", title="Vellian mark", text="The Vellian mark is the coin of Vell. One Vellian mark "
+             "is worth 3 Darn shillings."),
+    Document(doc_id="hask", title="Hask loaf", text="The Hask loaf is a rye bread baked in Hask. A Hask loaf "
+             "weighs 650 grams."),
+    Document(doc_id="drennan", title="Drennan orchards", text="In the Drennan orchards each apple tree yields "
+             "120 apples a season."),
+    Document(doc_id="kesh", title="Kesh market", text="Stalls at the Kesh market pay a market tax of 8 percent "
+             "of their sales."),
+    Document(doc_id="marlow", title="Marlow line", text="The Marlow line runs buses between the villages; each "
+             "Marlow bus seats 36 passengers."),
+    Document(doc_id="ulm", title="Ulm lamp", text="The Ulm lamp, made in Ulmstadt, draws 40 watts."),
+    Document(doc_id="fenwick", title="Fenwick (unit)", text="The fenwick is an old surveyors' unit of length: one "
+             "fenwick equals 2.5 metres."),
+    Document(doc_id="corvin", title="Corvin crate", text="A Corvin crate holds 24 bottles."),
 ]  # fmt: skip
 """The invented facts the ``search`` tasks need, indexed into a local index by the benchmark."""
 
@@ -123,6 +143,36 @@ _BUGGY_SUM = "total = 0\nfor i in range(1, 10):\n    total += i\nprint(total)\n"
 _BUGGY_GREET = 'def greet(name)\n    return "hello, " + name\n\nprint(greet("world"))\n'
 _BUGGY_AREA = "import math\n\ndef area(r):\n    return 2 * math.pi * r\n"
 _BUGGY_COUNT = "words = ['a', 'bb', 'ccc']\nprint(len(word))\n"
+
+_PASSENGERS = [31, 44, 28, 52, 39]
+_MILL_DAYS = [5, 6, 4, 6]
+_PRICES_MARKS = [12.5, 4.0, 7.5, 20.0]
+_LOAVES = {"Ada": 4, "Bo": 10, "Cyr": 6}
+_TREES = [14, 9, 12, 11]
+_SALES = {"fish": 320.0, "cloth": 145.5, "bread": 90.25}
+_GROUPS = [12, 30, 25, 18, 40, 7]
+_LAMPS = [("hall", 3, 5), ("kitchen", 2, 8), ("study", 1, 6)]
+_DISTANCES = [120, 86, 44]
+_BOTTLES = {"north": 100, "south": 77, "east": 35}
+
+
+def _csv(header: str, rows: list[tuple[Any, ...]]) -> str:
+    return header + "\n" + "".join(",".join(str(v) for v in row) + "\n" for row in rows)
+
+
+def file_fields(path: str, expected: dict[str, float]) -> Check:
+    """``path`` holds ``key=value`` (or ``key: value``) lines with these numbers."""
+
+    async def check(o: Outcome) -> bool:
+        found: dict[str, float | None] = {}
+        for line in (o.files.get(path) or "").splitlines():
+            key, sep, value = line.replace(":", "=", 1).partition("=")
+            if sep:
+                found[key.strip().lower()] = _number(value)
+        return all(found.get(k) is not None and abs(found[k] - v) <= 1e-6 for k, v in expected.items())  # type: ignore[operator]
+
+    return check
+
 
 SUITE: list[SuiteTask] = [
     # compute a value and write it to a file
@@ -173,6 +223,47 @@ SUITE: list[SuiteTask] = [
               _squares_csv),
     SuiteTask("m3", "multi", "What is the sum of the digits of 2 to the power 15? Also write 2 to the power 15 to "
               "p15.txt.", all_of(answer_number(26), file_number("p15.txt", 32768)), family=TaskFamily.number),
+    # pipelines: find an invented fact in the index, use it in a computation over a data file, write a report
+    SuiteTask("p1", "pipeline", "Find the Tarnwick ferry's fare in the index. passengers.csv lists the passengers "
+              "of each day. Write the total fare income of those days, in crowns, to income.txt.",
+              file_number("income.txt", 7 * sum(_PASSENGERS)),
+              files={"passengers.csv": _csv("day,passengers", list(enumerate(_PASSENGERS, 1)))}),
+    SuiteTask("p2", "pipeline", "Find in the index how many sacks the Osk mill grinds on a day it runs. "
+              "mill_days.txt lists, one per line, on how many days it ran each week. Write the total number of sacks "
+              "ground to sacks.txt.", file_number("sacks.txt", 42 * sum(_MILL_DAYS)),
+              files={"mill_days.txt": "".join(f"{d}\n" for d in _MILL_DAYS)}),
+    SuiteTask("p3", "pipeline", "prices.json holds prices in Vellian marks. Find the exchange rate to Darn "
+              "shillings in the index and write the total of the prices in Darn shillings to shillings.txt.",
+              file_number("shillings.txt", 3 * sum(_PRICES_MARKS)), files={"prices.json": json.dumps(_PRICES_MARKS)}),
+    SuiteTask("p4", "pipeline", "orders.csv lists customers and how many Hask loaves each ordered. Find the "
+              "weight of a Hask loaf in the index and write the total weight of all the loaves, in kilograms, to "
+              "weight.txt.", file_number("weight.txt", 0.65 * sum(_LOAVES.values()), 1e-6),
+              files={"orders.csv": _csv("customer,loaves", list(_LOAVES.items()))}),
+    SuiteTask("p5", "pipeline", "rows.txt gives the number of apple trees in each row of a Drennan orchard. Find "
+              "in the index how many apples a tree yields a season and write the orchard's season total to "
+              "apples.txt.", file_number("apples.txt", 120 * sum(_TREES)),
+              files={"rows.txt": "".join(f"{n}\n" for n in _TREES)}),
+    SuiteTask("p6", "pipeline", "sales.csv lists each stall's sales at the Kesh market. Find the market tax rate "
+              "in the index and write the total tax the stalls owe, rounded to two decimals, to tax.txt.",
+              file_number("tax.txt", round(0.08 * sum(_SALES.values()), 2), 0.005),
+              files={"sales.csv": _csv("stall,sales", list(_SALES.items()))}),
+    SuiteTask("p7", "pipeline", "groups.txt lists the sizes of the groups travelling on the Marlow line today. "
+              "Find how many passengers a Marlow bus seats and write to buses.txt the fewest buses that seat all "
+              "of the travellers together.", file_number("buses.txt", -(-sum(_GROUPS) // 36)),
+              files={"groups.txt": "".join(f"{n}\n" for n in _GROUPS)}),
+    SuiteTask("p8", "pipeline", "lamps.csv lists rooms, how many Ulm lamps each has and how many hours they burn. "
+              "Find an Ulm lamp's power in the index and write the total energy used, in watt-hours, to energy.txt.",
+              file_number("energy.txt", sum(40 * n * h for _, n, h in _LAMPS)),
+              files={"lamps.csv": _csv("room,lamps,hours", _LAMPS)}),
+    SuiteTask("p9", "pipeline", "distances.txt holds survey distances in fenwicks, one per line. Find the length "
+              "of a fenwick in the index and write the sum of the distances in metres to metres.txt.",
+              file_number("metres.txt", 2.5 * sum(_DISTANCES)),
+              files={"distances.txt": "".join(f"{d}\n" for d in _DISTANCES)}),
+    SuiteTask("p10", "pipeline", "bottles.csv lists how many bottles each shop has. Find how many bottles a Corvin "
+              "crate holds and write report.txt with two lines, crates=<full crates that all the bottles together "
+              "fill> and left=<bottles left over>.",
+              file_fields("report.txt", {"crates": sum(_BOTTLES.values()) // 24, "left": sum(_BOTTLES.values()) % 24}),
+              files={"bottles.csv": _csv("shop,bottles", list(_BOTTLES.items()))}),
 ]  # fmt: skip
 
 
