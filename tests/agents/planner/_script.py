@@ -29,7 +29,7 @@ def submit(conclusion: str, *, success: bool = True, refine: bool = False, sugge
 
 
 def refinement(*operations: dict[str, Any]) -> dict[str, Any]:
-    return {"reasoning": "adjust", "operations": list(operations)}
+    return {"reasoning": "adjust", "decision": "change" if operations else "keep", "operations": list(operations)}
 
 
 def draft(name: str) -> dict[str, Any]:

@@ -124,8 +124,11 @@ async def test_steps_per_subtask_force_submit_then_fail_the_subtask(toolserver: 
             call("python", code="2"),  # the last step offers only submit: this is refused (3 times)
             call("python", code="3"),
             call("python", code="4"),
-            # subtask 1 is failed; refinement is requested by the failure: keep the plan
+            # subtask 1 is failed; refinement is requested by the failure and keeps the plan: a failed subtask is
+            # never skipped silently, so it is tried once more (1 step, forced submit), and that try fails too
             refinement(),
+            submit("still no result", success=False),
+            refinement(),  # after the retry: keep; a retry is not retried again
             submit("second done"),
             answer("partial"),
         ]
@@ -141,8 +144,13 @@ async def test_steps_per_subtask_force_submit_then_fail_the_subtask(toolserver: 
     result = final.result["details"]["results"]["1"]
     assert result["success"] is False and result["submit_type"] == "budget_exhausted"
     assert "no valid submission within 2 steps" in result["conclusion"]
-    assert final.result["details"]["plan"]["subtasks"][0]["status"] == "failed"
-    assert final.result["details"]["plan"]["subtasks"][1]["status"] == "done"
+    subtasks = final.result["details"]["plan"]["subtasks"]
+    assert [(s["name"], s["status"]) for s in subtasks] == [
+        ("loop", "failed"),
+        ("retry: loop", "failed"),
+        ("second", "done"),
+    ]
+    assert "no valid submission within 2 steps" in subtasks[1]["criticism"]  # the retry knows what went wrong
 
 
 @pytest.mark.parametrize(

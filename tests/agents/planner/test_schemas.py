@@ -52,7 +52,7 @@ def test_tool_call_schema_has_no_dangling_refs() -> None:
 
 def test_refinement_parses_each_operation() -> None:
     parsed = PlanRefinement.model_validate(
-        {"reasoning": "r", "operations": [
+        {"reasoning": "r", "decision": "change", "operations": [
             {"op": "split", "target": "1", "into": [{"name": "a", "goal": "a"}, {"name": "b", "goal": "b"}]},
             {"op": "add", "after": "1", "subtask": {"name": "c", "goal": "c"}},
             {"op": "delete", "target": "2"},

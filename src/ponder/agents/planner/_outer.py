@@ -11,10 +11,18 @@ from pydantic import Field
 from ponder.agents._base import StrategyResult, Task, answer_model, format_answer
 from ponder.agents._events import PlanUpdated
 from ponder.agents.planner._common import Accounting, emit, over_budget
-from ponder.agents.planner._plan import RefinementRejected, apply_operation, leaves, new_plan, next_leaf, settle_parents
+from ponder.agents.planner._plan import (
+    RefinementRejected,
+    apply_operation,
+    find,
+    leaves,
+    new_plan,
+    next_leaf,
+    settle_parents,
+)
 from ponder.agents.planner._prompts import answer_messages, plan_messages, refine_messages
 from ponder.agents.planner._sandbox import workspace_text
-from ponder.agents.planner._schemas import Plan, PlanDraft, PlanRefinement, SubTaskDraft, SubTaskStatus
+from ponder.agents.planner._schemas import AddOp, Plan, PlanDraft, PlanRefinement, SubTaskDraft, SubTaskStatus
 from ponder.agents.planner._state import Deps, PlannerState, new_counters
 from ponder.errors import ModelError
 from ponder.llm import Costs, structured
@@ -94,7 +102,19 @@ async def refine(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
         return keep | {"notes": notes, "counters": acct.counters()}
     emit(acct.llm_event("refine", refinement.model_dump()))
     changes = []
-    for op in refinement.operations:
+    operations: list[Any] = list(refinement.operations) if refinement.decision == "change" else []
+    sid = submission["sid"]
+    if not submission.get("success") and not _handles(operations, sid):
+        # a failed subtask is never silently skipped: when the refinement neither split it nor added a subtask
+        # after it, it is tried once more, with its failure and last tool calls in the new goal's criticism
+        retried = find(plan, sid)
+        if retried is not None and not retried.name.startswith("retry:"):
+            evidence = "; ".join(submission.get("last_steps") or [])[:600]
+            criticism = f"the first try failed: {submission.get('conclusion', '')}. Its last calls: {evidence}"
+            retry = SubTaskDraft(name=f"retry: {retried.name}"[:60], goal=retried.goal, criticism=criticism[:160])
+            operations.append(AddOp(after=sid, subtask=retry))
+            notes.append(f"subtask {sid} failed and the refinement left it as it was: tried once more")
+    for op in operations:
         try:
             changes.append(apply_operation(plan, op, max_depth=deps.limits.max_depth, max_width=deps.limits.max_width))
         except RefinementRejected as exc:
@@ -109,6 +129,11 @@ async def refine(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
         "notes": notes,
         "counters": acct.counters(refinements=1),
     }
+
+
+def _handles(operations: list[Any], sid: str) -> bool:
+    """Whether the operations split the failed subtask ``sid`` or add a subtask right after it."""
+    return any((op.op == "split" and op.target == sid) or (op.op == "add" and op.after == sid) for op in operations)
 
 
 async def _escalate(state: PlannerState, deps: Deps, attempt: dict[str, Any]) -> dict[str, Any]:

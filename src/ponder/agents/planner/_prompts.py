@@ -31,7 +31,8 @@ ACT_SYSTEM = (
 REFINE_SYSTEM = (
     "You revise the rest of a plan after a subtask ended. Operations: split (break a pending or failed subtask "
     "into smaller ones), add (a new subtask after an existing one), delete (a pending subtask no longer needed), "
-    "modify (change a pending subtask). Use none if the plan is still good. Reply with a JSON object only."
+    "modify (change a pending subtask). A failed subtask is split or followed by a subtask that tries another "
+    "way; decide 'keep' (no operations) only if the plan is still good, and say why. Reply with a JSON object only."
 )
 
 ANSWER_SYSTEM = (

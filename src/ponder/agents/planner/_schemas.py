@@ -114,10 +114,12 @@ PlanOperation = SplitOp | AddOp | DeleteOp | ModifyOp
 
 
 class PlanRefinement(BaseModel):
-    """Changes to the rest of the plan in the light of the last subtask's result. No operations: keep the plan."""
+    """Changes to the rest of the plan in the light of the last subtask's result and its last tool calls.
+    ``decision`` makes keeping the plan an explicit choice, with its reason."""
 
-    reasoning: str = Field(max_length=300, description="why the plan should (or should not) change, briefly")
-    operations: list[PlanOperation] = Field(default_factory=list)
+    reasoning: str = Field(max_length=300, description="what the result and the tool calls show, briefly")
+    decision: Literal["change", "keep"] = Field(description="change the plan, or keep it as it is (say why above)")
+    operations: list[PlanOperation] = Field(default_factory=list, description="the changes (none to keep)")
 
 
 class ToolCall(BaseModel):
