@@ -19,7 +19,7 @@ from ponder.wiring import build_toolserver
 
 def test_every_builtin_tool_has_a_function_spec() -> None:
     specs = [t.function_spec() for t in BUILTIN_TOOLS]
-    assert [s["function"]["name"] for s in specs] == ["python", "shell", "files", "upload", "download"]
+    assert [s["function"]["name"] for s in specs] == ["python", "shell", "files", "run", "upload", "download"]
     for spec in specs:
         assert spec["type"] == "function"
         assert spec["function"]["description"]

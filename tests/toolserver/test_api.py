@@ -51,7 +51,7 @@ async def test_health_needs_no_token_everything_else_does(http_manager: HttpMana
 
 async def test_tools_lists_function_specs(raw: httpx.AsyncClient) -> None:
     tools = (await raw.get("/tools")).json()
-    assert [t["function"]["name"] for t in tools] == ["python", "shell", "files", "upload", "download"]
+    assert [t["function"]["name"] for t in tools] == ["python", "shell", "files", "run", "upload", "download"]
 
 
 async def test_unknown_tool_is_404_naming_it(raw: httpx.AsyncClient, session_id: str) -> None:

@@ -38,7 +38,7 @@ async def session(server: ToolServer) -> AsyncIterator[ToolSession]:
 
 async def test_specs_name_every_builtin_tool(server: ToolServer) -> None:
     names = [spec["function"]["name"] for spec in server.specs()]
-    assert names == ["python", "shell", "files", "upload", "download"]
+    assert names == ["python", "shell", "files", "run", "upload", "download"]
     python = server.specs()[0]["function"]
     assert python["parameters"]["required"] == ["code"]
 
@@ -188,3 +188,29 @@ async def test_coq_checks_a_proof_in_the_sandbox(session: ToolSession) -> None:
     )
     refused = await session.call("shell", {"command": "coqc bad.v"}, timeout_s=60)
     assert not refused.ok and "Error" in refused.output["stderr"] + refused.output["stdout"]
+
+
+async def test_run_feeds_stdin_splits_nonce_lines_and_caps_output(session: ToolSession) -> None:
+    program = "import sys\ndata = sys.stdin.read()\nprint('@n@' + data.upper())\nprint('x' * 10000)\nsys.exit(3)"
+    result = await session.call("run", {"argv": ["python3", "-c", program], "stdin": "hello", "nonce": "@n@"})
+    assert not result.ok and result.error == "exit code 3"
+    assert result.output["exit_code"] == 3 and result.output["lines"] == ["HELLO"]
+    assert result.output["output_bytes"] == len("@n@HELLO\n") + 10001  # every byte counted, the nonce line too
+    assert result.truncated and len(result.output["output"]) < LIMIT + 100  # kept within the call's limit
+    small = await session.call("run", {"argv": ["echo", "a" * 50], "max_output": 10})
+    assert small.ok and small.output["output"].startswith("aaaaaaaaaa") and small.truncated
+
+
+async def test_run_kills_what_overruns_and_cleans_its_folder(session: ToolSession) -> None:
+    hang = "import subprocess, time\nsubprocess.Popen(['sleep', '300'])\nprint('started', flush=True)\ntime.sleep(300)"
+    result = await session.call("run", {"argv": ["python3", "-c", hang], "timeout_s": 1.5, "files": {"a.txt": "x"}})
+    assert result.timed_out and not result.ok and "ran past 1.5 s" in (result.error or "")
+    assert result.output["output"] == "started\n"
+    leftovers = await session.call("shell", {"command": "pgrep -x sleep || true; ls /workspace"})
+    assert "run-" not in leftovers.output["stdout"] and not leftovers.output["stdout"].strip().isdigit()
+    here = await session.call("run", {"argv": ["cat", "a.txt"], "files": {"a.txt": "in a fresh folder"}})
+    assert here.ok and here.output["output"] == "in a fresh folder"
+    refused = await session.call("run", {"argv": ["true"], "files": {"../escape.txt": "x"}})
+    assert not refused.ok and "not a plain file name" in (refused.error or "")
+    missing = await session.call("run", {"argv": ["no-such-program"]})
+    assert not missing.ok and "could not start" in (missing.error or "")

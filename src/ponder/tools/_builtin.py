@@ -49,6 +49,20 @@ class DownloadArgs(BaseModel):
     path: str = Field(min_length=1, description="a path relative to the workspace")
 
 
+class RunArgs(BaseModel):
+    """Run one program (no shell) with its input; returns its exit code and merged output."""
+
+    model_config = _STRICT
+    argv: list[str] = Field(min_length=1, description='the program and its arguments, e.g. ["python3", "fix.py"]')
+    stdin: str = Field(default="", description="what the program reads on its standard input")
+    files: dict[str, str] = Field(
+        default_factory=dict, description="text files (plain names) for a fresh folder it runs in, removed after"
+    )
+    nonce: str = Field(default="", description="output lines starting with this are returned apart, in lines")
+    timeout_s: float | None = Field(default=None, gt=0, description="its time limit (at most the call's)")
+    max_output: int | None = Field(default=None, ge=1, description="characters of output kept (at most the call's)")
+
+
 BUILTIN_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         name="python",
@@ -67,6 +81,12 @@ BUILTIN_TOOLS: tuple[ToolSpec, ...] = (
         name="files",
         description="List, read or write text files in the sandbox's workspace.",
         args_model=FilesArgs,
+    ),
+    ToolSpec(
+        name="run",
+        description="Run one program (argv, no shell) with optional stdin and a time limit; returns exit_code, the "
+        "merged output (capped) and its size. Everything it starts is killed when it ends or runs over.",
+        args_model=RunArgs,
     ),
     ToolSpec(name="upload", description="Write a binary file into the workspace.", args_model=UploadArgs),
     ToolSpec(name="download", description="Read a binary file from the workspace.", args_model=DownloadArgs),

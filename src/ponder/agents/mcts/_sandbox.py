@@ -1,11 +1,10 @@
 """Running candidates inside a ToolServer session, so a bad candidate costs one node and never the search.
 
-Each run sends one small harness to the session's ``python`` tool. The harness starts a child process (the
-candidate never runs in the session's own interpreter), feeds it its input on stdin, keeps only the first
-``max_output`` bytes of what it prints, kills it at the time limit, and prints one JSON line after a marker.
-A candidate that hangs, crashes the interpreter, floods stdout or kills its parent therefore yields a failed
-result with the reason. Tests report their outcome one line at a time, prefixed by a random nonce the candidate
-is not given, so partial results survive a later hang.
+Each run is one call of the session's ``run`` tool: the runner starts the program as a child process (never in
+the session's own interpreter), feeds it its stdin, keeps only the first ``max_output`` characters of what it
+prints, kills its process group at the time limit and reaps whatever it left. A candidate that hangs, crashes,
+floods stdout or kills its parent therefore yields a failed result with the reason. Tests report their outcome
+one line at a time, prefixed by a random nonce the candidate is not given, so partial results survive a later hang.
 """
 
 from __future__ import annotations
@@ -17,75 +16,6 @@ from typing import Any
 
 from ponder.errors import ToolError
 from ponder.tools import ToolResult, ToolSession
-
-_MARK = "@@PONDER_SANDBOX_RESULT@@"
-
-# The harness runs in the session's interpreter; only the standard library is used. It is plain source text
-# because it is shipped to the sandbox, not imported here.
-_HARNESS = r"""
-import json as _j, subprocess as _sp, sys as _sys, threading as _th, os as _os, time as _t
-def _ponder_run(p):
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": _os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8"}
-    cwd = p.get("cwd")
-    if p.get("files"):
-        import tempfile
-        base = "/workspace" if _os.access("/workspace", _os.W_OK) else None
-        cwd = tempfile.mkdtemp(prefix="ponder-", dir=base)
-        for name, text in p["files"].items():
-            with open(_os.path.join(cwd, name), "w") as f:
-                f.write(text)
-    t0 = _t.monotonic()
-    try:
-        proc = _sp.Popen(p["argv"], stdin=_sp.PIPE, stdout=_sp.PIPE, stderr=_sp.STDOUT, cwd=cwd, env=env,
-                         start_new_session=True)
-    except OSError as e:
-        return {"started": False, "error": f"{type(e).__name__}: {e}"}
-    kept, lines, state = bytearray(), [], {"size": 0, "partial": bytearray()}
-    nonce = p.get("nonce", "").encode()
-    cap = p["max_output"]
-    def _read():
-        while True:
-            chunk = proc.stdout.read1(65536) if hasattr(proc.stdout, "read1") else proc.stdout.read(65536)
-            if not chunk:
-                break
-            state["size"] += len(chunk)
-            buf = state["partial"] + chunk
-            *full, rest = buf.split(b"\n")
-            for line in full:
-                if nonce and line.startswith(nonce):
-                    lines.append(line[len(nonce):].decode("utf-8", "replace"))
-                elif line and len(kept) < cap:
-                    kept.extend(line[: cap - len(kept)] + b"\n")
-            state["partial"] = bytearray(rest[-65536:])
-    reader = _th.Thread(target=_read, daemon=True)
-    reader.start()
-    try:
-        proc.stdin.write(p.get("stdin", "").encode())
-        proc.stdin.close()
-    except OSError:
-        pass
-    timed_out = False
-    try:
-        proc.wait(timeout=p["timeout"])
-    except _sp.TimeoutExpired:
-        timed_out = True
-        try:
-            _os.killpg(proc.pid, 9)
-        except OSError:
-            proc.kill()
-        proc.wait()
-    reader.join(2)
-    if p.get("files"):
-        import shutil
-        shutil.rmtree(cwd, ignore_errors=True)
-    tail = bytes(state["partial"])
-    if tail and len(kept) < cap and not (nonce and tail.startswith(nonce)):
-        kept.extend(tail[: cap - len(kept)])
-    return {"started": True, "returncode": proc.returncode, "timed_out": timed_out, "lines": lines,
-            "output": kept.decode("utf-8", "replace"), "output_bytes": state["size"],
-            "seconds": round(_t.monotonic() - t0, 3)}
-print("MARK" + _j.dumps(_ponder_run(_j.loads(PAYLOAD))))
-"""
 
 # The child that loads a program and runs each test in the same namespace, reporting one line per test.
 _TEST_CHILD = r"""
@@ -166,26 +96,6 @@ class TestRun:
         return self.passed / len(self.outcomes) if self.outcomes else 0.0
 
 
-def _find_marked(value: Any) -> str | None:
-    """The marked line in whatever form the python tool returns its printed output."""
-    if isinstance(value, str):
-        idx = value.rfind(_MARK)
-        if idx >= 0:
-            return value[idx + len(_MARK) :].split("\n", 1)[0]
-        return None
-    if isinstance(value, dict):
-        for v in value.values():
-            found = _find_marked(v)
-            if found is not None:
-                return found
-    if isinstance(value, list):
-        for v in value:
-            found = _find_marked(v)
-            if found is not None:
-                return found
-    return None
-
-
 async def run_command(
     session: ToolSession,
     argv: list[str],
@@ -198,31 +108,19 @@ async def run_command(
 ) -> CommandRun:
     """Run ``argv`` in the sandbox with a time limit. Never raises for what the command does; a broken sandbox
     is reported as a failed run too (the caller scores it 0 with the reason)."""
-    payload = {
-        "argv": argv,
-        "stdin": stdin,
-        "files": files or {},
-        "timeout": timeout_s,
-        "max_output": max_output,
-        "nonce": nonce,
-    }
-    code = _HARNESS.replace("MARK", _MARK).replace("PAYLOAD", repr(json.dumps(payload)))
+    args: dict[str, Any] = {"argv": argv, "stdin": stdin, "timeout_s": timeout_s, "max_output": max_output}
+    if files:
+        args["files"] = files
+    if nonce:
+        args["nonce"] = nonce
     try:
-        result: ToolResult = await session.call("python", {"code": code}, timeout_s=timeout_s + 15.0)
+        result: ToolResult = await session.call("run", args, timeout_s=timeout_s + 15.0)
     except ToolError as exc:
         return CommandRun(False, None, False, "", 0, error=f"sandbox failed: {exc.message}")
-    raw = _find_marked(result.output) or _find_marked(result.error or "")
-    if raw is None:
-        why = result.error or json.dumps(result.output)[:400]
-        return CommandRun(False, None, False, "", 0, error=f"the harness reported nothing: {why}")
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError:
-        return CommandRun(False, None, False, "", 0, error="the sandbox's report was cut short (too much output)")
-    if not data.get("started"):
-        return CommandRun(False, None, False, "", 0, error=str(data.get("error")))
-    rc = data["returncode"]
-    timed_out = bool(data["timed_out"])
+    data = result.output
+    if "exit_code" not in data:  # it never started (or the sandbox refused the call)
+        return CommandRun(False, None, False, "", 0, error=result.error or "the program did not start")
+    rc, timed_out = data["exit_code"], result.timed_out
     error = ""
     if timed_out:
         error = f"timed out after {timeout_s:.0f}s"
@@ -236,9 +134,9 @@ async def run_command(
         timed_out=timed_out,
         output=data["output"],
         output_bytes=data["output_bytes"],
-        lines=data["lines"],
+        lines=list(data["lines"]),
         error=error,
-        seconds=data["seconds"],
+        seconds=float(data["seconds"]),
     )
 
 

@@ -47,9 +47,9 @@ EDIT_FILE = ToolSpec(
     args_model=EditFileArgs,
 )
 EDIT_DIFF_CHARS = 4000
-HIDDEN_SANDBOX_TOOLS = frozenset({"upload", "download"})
-"""Sandbox tools the model does not see (base64 file transfer); the planner uses them to save and restore the
-workspace."""
+HIDDEN_SANDBOX_TOOLS = frozenset({"upload", "download", "run"})
+"""Sandbox tools the model does not see: base64 file transfer (the planner uses it to save and restore the
+workspace) and ``run`` (a program's supervisor for strategies; the model runs scripts with ``shell``)."""
 
 
 @dataclass(frozen=True)

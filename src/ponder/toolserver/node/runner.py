@@ -22,9 +22,12 @@ import json
 import linecache
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import traceback
 from typing import Any
@@ -114,6 +117,49 @@ def kill_strays() -> None:
     with contextlib.suppress(ChildProcessError):
         while os.waitpid(-1, os.WNOHANG)[0] > 0:
             pass
+
+
+def supervise(proc: subprocess.Popen[bytes], streams: dict[str, Any], take: Any, timeout: float) -> tuple[int, bool]:
+    """Read ``streams`` of ``proc`` into ``take(name, chunk)`` until it exits (plus a moment: background jobs keep
+    the pipes open) or ``timeout``; then kill its process group if it ran over, reap it, and kill whatever it left
+    running. Returns (exit code, timed out)."""
+    sel = selectors.DefaultSelector()
+    for name, stream in streams.items():
+        sel.register(stream, selectors.EVENT_READ, name)
+    deadline = time.monotonic() + timeout
+    exited_at: float | None = None
+    timed_out = False
+    while sel.get_map():
+        now = time.monotonic()
+        if now > deadline:
+            timed_out = True
+            break
+        if exited_at is None and proc.poll() is not None:
+            exited_at = now
+        if exited_at is not None and now - exited_at > 0.1:
+            break  # background jobs keep the pipes open; stop reading shortly after the command exits
+        for key, _ in sel.select(timeout=0.05):
+            chunk = os.read(key.fd, 65536)
+            if chunk:
+                take(key.data, chunk)
+            else:
+                sel.unregister(key.fileobj)
+    sel.close()
+    if not timed_out:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            timed_out = True
+    if timed_out:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    code = proc.wait()  # the exit code first: kill_strays reaps children, and with them their status
+    # Nothing the command started keeps running between calls: background jobs, fork bombs, and daemons that
+    # left its process group with setsid.
+    kill_strays()
+    for stream in streams.values():
+        stream.close()
+    return code, timed_out
 
 
 class Runner:
@@ -233,43 +279,12 @@ class Runner:
             start_new_session=True,
         )
         sinks = {"stdout": Bounded(limit), "stderr": Bounded(limit)}
-        sel = selectors.DefaultSelector()
         assert proc.stdout is not None and proc.stderr is not None
-        sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
-        sel.register(proc.stderr, selectors.EVENT_READ, "stderr")
-        deadline = time.monotonic() + timeout
-        exited_at: float | None = None
-        timed_out = False
-        while sel.get_map():
-            now = time.monotonic()
-            if now > deadline:
-                timed_out = True
-                break
-            if exited_at is None and proc.poll() is not None:
-                exited_at = now
-            if exited_at is not None and now - exited_at > 0.1:
-                break  # background jobs keep the pipes open; stop reading shortly after the shell exits
-            for key, _ in sel.select(timeout=0.05):
-                chunk = os.read(key.fd, 65536)
-                if chunk:
-                    sinks[key.data].write(chunk.decode("utf-8", "replace"))
-                else:
-                    sel.unregister(key.fileobj)
-        sel.close()
-        if not timed_out:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                timed_out = True
-        if timed_out:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        code = proc.wait()  # the exit code first: kill_strays reaps children, and with them their status
-        # Nothing the command started keeps running between calls: background jobs, fork bombs, and daemons that
-        # left its process group with setsid.
-        kill_strays()
-        proc.stdout.close()
-        proc.stderr.close()
+
+        def take(name: str, chunk: bytes) -> None:
+            sinks[name].write(chunk.decode("utf-8", "replace"))
+
+        code, timed_out = supervise(proc, {"stdout": proc.stdout, "stderr": proc.stderr}, take, timeout)
         output = {"exit_code": code, "stdout": sinks["stdout"].value(), "stderr": sinks["stderr"].value()}
         error = f"TimeoutError: the command ran past {timeout:g} s" if timed_out else None
         if error is None and code != 0:
@@ -282,6 +297,76 @@ class Runner:
             "truncated": truncated,
             "timed_out": timed_out,
         }
+
+    # -- run: one program, argv and stdin, output merged and capped ----------------------------------------------
+
+    def tool_run(self, args: dict[str, Any], timeout: float, limit: int) -> dict[str, Any]:
+        """Run ``argv`` (no shell) with ``stdin``, in the workspace or, with ``files``, in a fresh folder holding
+        them (removed after). Output lines that start with ``nonce`` are returned apart, in ``lines`` (a program
+        reports results the code it runs cannot forge); the rest is merged stdout and stderr, capped."""
+        argv = [str(a) for a in args.get("argv") or []]
+        budget = min(timeout, float(args.get("timeout_s") or timeout))
+        cap = min(limit, int(args.get("max_output") or limit))
+        nonce = str(args.get("nonce") or "").encode()
+        files = dict(args.get("files") or {})
+        cwd = WORKSPACE
+        if files:
+            cwd = tempfile.mkdtemp(prefix="run-", dir=WORKSPACE)
+            for name, text in files.items():
+                if os.path.basename(name) != name or name in ("", ".", ".."):
+                    shutil.rmtree(cwd, ignore_errors=True)
+                    return {"ok": False, "output": {}, "error": f"files: {name!r} is not a plain file name"}
+                with open(os.path.join(cwd, name), "w", encoding="utf-8") as f:
+                    f.write(str(text))
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd,
+                start_new_session=True,
+            )  # fmt: skip
+        except OSError as exc:
+            if files:
+                shutil.rmtree(cwd, ignore_errors=True)
+            return {"ok": False, "output": {}, "error": f"could not start {argv[:1]}: {type(exc).__name__}: {exc}"}
+        kept, lines = Bounded(cap), []
+        size, partial = [0], [b""]  # updated by take(), a closure
+
+        def feed() -> None:  # in a thread: a large stdin must not block reading the output
+            assert proc.stdin is not None
+            with contextlib.suppress(OSError):
+                proc.stdin.write(str(args.get("stdin") or "").encode())
+                proc.stdin.close()
+
+        def take(_name: str, chunk: bytes) -> None:
+            size[0] += len(chunk)
+            *full, rest = (partial[0] + chunk).split(b"\n")
+            for line in full:
+                if nonce and line.startswith(nonce):
+                    lines.append(line[len(nonce) :].decode("utf-8", "replace"))
+                else:
+                    kept.write(line.decode("utf-8", "replace") + "\n")
+            partial[0] = rest[-65536:]
+
+        threading.Thread(target=feed, daemon=True).start()
+        assert proc.stdout is not None
+        code, timed_out = supervise(proc, {"stdout": proc.stdout}, take, budget)
+        tail = partial[0]
+        if tail and not (nonce and tail.startswith(nonce)):
+            kept.write(tail.decode("utf-8", "replace"))
+        if files:
+            shutil.rmtree(cwd, ignore_errors=True)
+        output = {
+            "exit_code": code,
+            "output": kept.value(),
+            "output_bytes": size[0],
+            "lines": lines,
+            "seconds": round(time.monotonic() - started, 3),
+        }
+        error = f"TimeoutError: the program ran past {budget:g} s" if timed_out else None
+        if error is None and code != 0:
+            error = f"exit code {code}"
+        return {"ok": code == 0 and not timed_out, "output": output, "error": error, "truncated": kept.dropped > 0,
+                "timed_out": timed_out}  # fmt: skip
 
     # -- files ------------------------------------------------------------------------------------------------
 
