@@ -117,7 +117,11 @@ async def test_files_round_trip_inside_the_workspace(session: ToolSession) -> No
     wrote = await session.call("files", {"op": "write", "path": "notes/a.txt", "content": "héllo\nworld"})
     assert wrote.ok and wrote.output["bytes"] == len("héllo\nworld".encode())
     listed = await session.call("files", {"op": "list", "path": "notes"})
-    assert listed.output["entries"] == [{"name": "a.txt", "type": "file", "size": 12}]
+    (entry,) = listed.output["entries"]
+    assert {k: entry[k] for k in ("name", "type", "size")} == {"name": "a.txt", "type": "file", "size": 12}
+    assert entry["mtime_ns"] > 0
+    tree = await session.call("files", {"op": "list", "path": ".", "recursive": True})
+    assert "notes/a.txt" in [e["name"] for e in tree.output["entries"]]  # every file below, by path
     read = await session.call("files", {"op": "read", "path": "notes/a.txt"})
     assert read.output["content"] == "héllo\nworld"
     seen_by_python = await session.call("python", {"code": "open('notes/a.txt').read().upper()"})

@@ -32,6 +32,7 @@ class FilesArgs(BaseModel):
     op: Literal["list", "read", "write"] = Field(description="list a directory, read a file or write a file")
     path: str = Field(default=".", description="a path relative to the workspace")
     content: str | None = Field(default=None, description="the text to write (op=write only)")
+    recursive: bool | None = Field(default=None, description="op=list: every file below the path, not one folder")
 
 
 class UploadArgs(BaseModel):

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ponder.tools import ToolResult, ToolSpec
+from ponder.tools import FilesArgs, ToolResult, ToolSpec
 
 
 class PythonArgs(BaseModel):
@@ -52,6 +52,7 @@ SPECS = [
     ToolSpec(name="read_file", description="Read a text file from the workspace.", args_model=ReadArgs),
     ToolSpec(name="fail", description="A tool that always fails.", args_model=FailArgs),
     ToolSpec(name="sleep", description="Wait some seconds.", args_model=SleepArgs),
+    ToolSpec(name="files", description="List, read or write workspace files.", args_model=FilesArgs),
     ToolSpec(name="upload", description="Write a file from base64.", args_model=UploadArgs),
     ToolSpec(name="download", description="Read a file as base64.", args_model=ReadArgs),
 ]
@@ -93,6 +94,24 @@ class FakeSession:
                 result = ToolResult(tool=tool, ok=True, output={"content": path.read_text()})
             else:
                 result = ToolResult(tool=tool, ok=False, error=f"FileNotFoundError: {args['path']}")
+        elif tool == "files" and args["op"] == "list":  # as the runner's files tool (recursive: every file)
+            entries = [
+                {"name": str(p.relative_to(root)), "type": "file", "size": p.stat().st_size,
+                 "mtime_ns": p.stat().st_mtime_ns}
+                for p in sorted(root.rglob("*")) if p.is_file()
+            ]  # fmt: skip
+            result = ToolResult(tool=tool, ok=True, output={"path": ".", "entries": entries})
+        elif tool == "files" and args["op"] == "read":
+            path = root / args["path"]
+            if path.is_file():
+                result = ToolResult(
+                    tool=tool, ok=True, output={"content": path.read_bytes().decode("utf-8", "replace")}
+                )
+            else:
+                result = ToolResult(tool=tool, ok=False, error=f"FileNotFoundError: {args['path']}")
+        elif tool == "files" and args["op"] == "write":
+            (root / args["path"]).write_text(args["content"])
+            result = ToolResult(tool=tool, ok=True, output={"bytes": len(args["content"].encode())})
         elif tool == "upload":
             (root / args["path"]).parent.mkdir(parents=True, exist_ok=True)
             (root / args["path"]).write_bytes(base64.b64decode(args["content_base64"]))
@@ -120,7 +139,8 @@ class FakeToolServer:
     def log(self, phase: str, tool: str, args: dict[str, Any]) -> None:
         if phase == "start":
             self.calls.append((tool, args))
-        if self.journal is not None and tool not in ("python", "upload", "download"):
+        syncing = tool in ("upload", "download") or (tool == "files" and args.get("op") == "list")
+        if self.journal is not None and tool != "python" and not syncing:  # the workspace sync is not journalled
             with self.journal.open("a") as f:
                 f.write(json.dumps({"phase": phase, "tool": tool, "args": args}) + "\n")
 

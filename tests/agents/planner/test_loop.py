@@ -109,8 +109,18 @@ async def test_tool_call_constraint_offers_each_tool_with_its_own_schema(toolser
     schema = next(r.constraint for r in model.requests if r.constraint and r.constraint.name == "ToolCall")
     assert schema is not None and schema.kind == "json_schema"
     branches = {b["properties"]["tool"]["const"]: b for b in schema.json_schema["anyOf"]}
-    # sandbox tools (base64 transfer hidden), then ask_human and submit
-    assert set(branches) == {"python", "write_file", "read_file", "fail", "sleep", "ask_human", "submit"}
+    # sandbox tools (base64 transfer hidden), edit_file (made of files), then ask_human and submit
+    assert set(branches) == {
+        "python",
+        "write_file",
+        "read_file",
+        "fail",
+        "sleep",
+        "files",
+        "edit_file",
+        "ask_human",
+        "submit",
+    }
     assert branches["write_file"]["properties"]["args"]["required"] == ["path", "content"]
     assert "success" in branches["submit"]["properties"]["args"]["required"]
     assert list(branches["python"]["properties"])[:4] == ["thought", "reasoning", "plan", "criticism"]

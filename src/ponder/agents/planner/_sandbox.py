@@ -3,7 +3,6 @@ a fresh session when the run resumes in another process (Python variables do not
 
 from __future__ import annotations
 
-import ast
 import base64
 from contextlib import AsyncExitStack
 from typing import Any
@@ -15,15 +14,6 @@ from ponder.tools import ToolResult, ToolServer, ToolSession
 WORKSPACE = "/workspace"
 MAX_FILE_BYTES = 1_000_000
 MAX_TOTAL_BYTES = 4_000_000
-
-
-def _list_files(root: str) -> str:
-    """One expression (no names left behind in the session's namespace): path -> [size, mtime_ns] of every file."""
-    return (
-        "(lambda os, base: {os.path.relpath(os.path.join(d, f), base): "
-        "[os.stat(os.path.join(d, f)).st_size, os.stat(os.path.join(d, f)).st_mtime_ns] "
-        "for d, _, fs in os.walk(base) for f in fs})(__import__('os'), " + repr(root) + ")"
-    )
 
 
 # deletes every name a cell defined in the interpreter's namespace (not the dunder ones it needs)
@@ -42,7 +32,7 @@ class SandboxLink:
         self.timeout_s = timeout_s
         self._session: ToolSession | None = None
         names = {str(s.get("function", s).get("name")) for s in toolserver.specs()}
-        self.can_sync = {"python", "upload", "download"} <= names
+        self.can_sync = {"python", "files", "upload", "download"} <= names
 
     async def session(self, workspace: dict[str, dict[str, Any]]) -> ToolSession:
         if self._session is None:
@@ -73,10 +63,12 @@ class SandboxLink:
         if self._session is None or not self.can_sync:
             return previous, []
         try:
-            listing = await self._session.call("python", {"code": _list_files(self.root)})
-            files: dict[str, list[int]] = ast.literal_eval(str(listing.output.get("result"))) if listing.ok else {}
-        except (PonderError, ValueError, SyntaxError):
+            listing = await self._session.call("files", {"op": "list", "path": ".", "recursive": True})
+        except PonderError:
+            listing = None
+        if listing is None or not listing.ok:
             return previous, ["the workspace could not be listed; its snapshot is from an earlier step"]
+        files = {e["name"]: (e["size"], e["mtime_ns"]) for e in listing.output.get("entries", [])}
         out: dict[str, dict[str, Any]] = {}
         notes: list[str] = []
         total = 0

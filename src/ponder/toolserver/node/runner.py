@@ -373,12 +373,23 @@ class Runner:
     def tool_files(self, args: dict[str, Any], timeout: float, limit: int) -> dict[str, Any]:
         op = args.get("op")
         path = in_workspace(str(args.get("path") or "."))
+        if op == "list" and args.get("recursive"):  # every file below, by path, with its size and mtime
+            files = []
+            for folder, dirs, names in os.walk(path):
+                dirs.sort()
+                for name in sorted(names):
+                    full = os.path.join(folder, name)
+                    st = os.stat(full, follow_symlinks=False)
+                    files.append({"name": os.path.relpath(full, path), "type": "file", "size": st.st_size,
+                                  "mtime_ns": st.st_mtime_ns})  # fmt: skip
+            return {"ok": True, "output": {"path": path, "entries": files}}
         if op == "list":
             entries = []
             for entry in sorted(os.scandir(path), key=lambda e: e.name):
                 kind = "dir" if entry.is_dir(follow_symlinks=False) else "file"
-                size = entry.stat(follow_symlinks=False).st_size if kind == "file" else None
-                entries.append({"name": entry.name, "type": kind, "size": size})
+                st = entry.stat(follow_symlinks=False)
+                size = st.st_size if kind == "file" else None
+                entries.append({"name": entry.name, "type": kind, "size": size, "mtime_ns": st.st_mtime_ns})
             return {"ok": True, "output": {"path": path, "entries": entries}}
         if op == "read":
             with open(path, encoding="utf-8", errors="replace") as f:
