@@ -24,6 +24,7 @@ from ponder.agents import (
     TextDelta,
     ToolCalled,
     ToolReturned,
+    drive,
     get_strategy,
 )
 from ponder.agents._live import describe_progress
@@ -111,17 +112,13 @@ def render_event(event: Event, console: Console, *, show_reasoning: bool = True)
 async def ask_and_print(
     settings: Settings, strategy_name: str, task: Task, console: Console, *, as_json: bool = False
 ) -> None:
-    from ponder.telemetry import StepSpans, TracedModel, run_span, setup_tracing
+    from ponder.telemetry import TracedModel, setup_tracing
 
     setup_tracing()
     strategy = get_strategy(strategy_name)
     printer = EventPrinter(console)
 
-    steps: StepSpans | None = None
-
     def emit(event: Event) -> None:
-        if steps is not None and isinstance(event, StepStarted):
-            steps.start(event.name, event.detail)
         if as_json:
             console.print(event.model_dump_json(), highlight=False, soft_wrap=True)
         else:
@@ -130,17 +127,16 @@ async def ask_and_print(
     try:
         async with open_context(settings) as ctx:
             ctx.model = LiveModel(TracedModel(ctx.model), emit)
-            with run_span(strategy_name, ctx.run_id or "cli") as root, StepSpans(root) as steps:
-                if hasattr(strategy, "resume"):  # the planner: questions are answered at the prompt, then it resumes
-                    from ponder.agents.planner import run_interactive
+            if strategy.resumable:  # the planner: questions are answered at the prompt, then it resumes
+                from ponder.agents.planner import run_interactive
 
-                    async def ask(question: str) -> str:
-                        printer.stop_status()
-                        return await asyncio.to_thread(console.input, "[yellow]answer> [/]")
+                async def ask(question: str) -> str:
+                    printer.stop_status()
+                    return await asyncio.to_thread(console.input, "[yellow]answer> [/]")
 
-                    await run_interactive(strategy, task, ctx, ask, on_event=emit)  # type: ignore[arg-type]
-                else:
-                    async for event in strategy.run(task, ctx):
-                        emit(event)
+                await run_interactive(strategy, task, ctx, ask, on_event=emit)  # type: ignore[arg-type]
+            else:
+                async for event in drive(strategy, task, ctx):
+                    emit(event)
     finally:
         printer.stop_status()

@@ -42,7 +42,7 @@ from ponder.agents._events import (
     event_adapter,
 )
 from ponder.agents._live import LiveModel
-from ponder.agents._run import run_to_result
+from ponder.agents._run import drive, run_to_result
 
 __all__ = [
     "AnswerChoice",
@@ -70,6 +70,7 @@ __all__ = [
     "Turn",
     "answer_model",
     "conversation",
+    "drive",
     "event_adapter",
     "format_answer",
     "get_strategy",

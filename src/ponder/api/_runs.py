@@ -13,7 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 
 from ponder.agents import (
     Context,
@@ -27,7 +27,9 @@ from ponder.agents import (
     Task,
     ToolCalled,
     ToolReturned,
+    drive,
 )
+from ponder.agents._run import Mode  # start, answer (a human's, or a client tool's result), recover
 from ponder.api._catalog import StrategyCatalog, is_resumable
 from ponder.api._lease import Leases
 from ponder.api._metrics import MeasuredModel, Metrics
@@ -44,11 +46,9 @@ from ponder.llm import (
     StreamChunk,
     stream_or_complete,
 )
-from ponder.telemetry import StepSpans, TracedModel, run_span
+from ponder.telemetry import TracedModel
 
 log = logging.getLogger(__name__)
-
-Mode = Literal["start", "answer", "recover"]
 
 
 class _Live:
@@ -266,17 +266,6 @@ class RunManager:
         model = MeteredModel(live_model, costs)
         return dataclasses.replace(self.base, model=model, run_id=record.id, options=dict(record.options))
 
-    def _events(self, record: RunRecord, ctx: Context, mode: Mode, answer: str | None) -> AsyncIterator[Event]:
-        strategy = self.catalog.build(record.strategy, record.options)
-        task = Task.model_validate(record.task)
-        if mode == "answer" or (mode == "recover" and is_resumable(type(strategy))):
-            resume = getattr(strategy, "resume")  # noqa: B009 - checked by is_resumable
-            if mode == "recover":
-                return _resume_or_restart(resume(record.id, None, ctx), strategy.run(task, ctx))
-            events: AsyncIterator[Event] = resume(record.id, answer, ctx)
-            return events
-        return strategy.run(task, ctx)
-
     async def _execute(self, record: RunRecord, live: _Live, mode: Mode, answer: str | None) -> None:
         run_id, strategy = record.id, record.strategy
         costs = Costs(**(record.costs or {}))
@@ -288,18 +277,15 @@ class RunManager:
         final: FinalAnswer | None = None
         pending: NeedsHuman | None = None
         try:
-            # the run's trace: its steps are spans inside, holding the model and tool calls made in them
-            with run_span(strategy, run_id) as root, StepSpans(root) as steps:
-                ctx = self._context(record, live, costs)
-                async for event in self._events(record, ctx, mode, answer):
-                    if isinstance(event, StepStarted):
-                        steps.start(event.name, event.detail)
-                    self._emit(run_id, live, event)
-                    self.metrics.events.labels(event.type).inc()
-                    if isinstance(event, FinalAnswer):
-                        final = event
-                    elif isinstance(event, NeedsHuman):
-                        pending = event
+            ctx = self._context(record, live, costs)
+            built = self.catalog.build(record.strategy, record.options)
+            async for event in drive(built, Task.model_validate(record.task), ctx, mode=mode, answer=answer):
+                self._emit(run_id, live, event)
+                self.metrics.events.labels(event.type).inc()
+                if isinstance(event, FinalAnswer):
+                    final = event
+                elif isinstance(event, NeedsHuman):
+                    pending = event
         except asyncio.CancelledError:
             if not self._closing and not live.lost:
                 self._finish_cancelled(run_id, live, strategy, costs)
@@ -350,21 +336,6 @@ class RunManager:
         error = {"type": "Cancelled", "message": "the run was cancelled", "hint": "", "retryable": False}
         self._emit(run_id, live, ErrorRaised(error=error, fatal=True))
         self._finish(run_id, strategy, RunStatus.cancelled, error=error, costs=costs or Costs())
-
-
-async def _resume_or_restart(resumed: AsyncIterator[Event], fresh: AsyncIterator[Event]) -> AsyncIterator[Event]:
-    """After a crash: resume from the checkpoint, or start afresh when the run never reached one."""
-    try:
-        first = await anext(resumed)
-    except NotFoundError:
-        async for event in fresh:
-            yield event
-        return
-    except StopAsyncIteration:
-        return
-    yield first
-    async for event in resumed:
-        yield event
 
 
 class BudgetedModel(ModelWrapper):

@@ -26,6 +26,7 @@ from ponder.agents import (
     Task,
     TaskFamily,
     TextDelta,
+    drive,
     get_strategy,
     parse_options,
     run_to_result,
@@ -129,7 +130,7 @@ def make_solver(ctx: Context, *, keep_events: bool = True) -> Solver:
         result: StrategyResult | None = None
         error: dict[str, Any] | None = None
         try:
-            result = await run_to_result(strategy.run(job.task, item_ctx), on_event=collect)
+            result = await run_to_result(drive(strategy, job.task, item_ctx), on_event=collect)
         except ConfigError:
             raise
         except Exception as exc:  # noqa: BLE001 - one failing item must not stop the run; the error is recorded

@@ -76,7 +76,7 @@ class StrategyRunner:
         self._lock = asyncio.Lock()
 
     async def ask(self, strategy: str, task: Any) -> dict[str, Any]:
-        from ponder.agents import get_strategy, run_to_result, strategy_names
+        from ponder.agents import drive, get_strategy, run_to_result, strategy_names
 
         if strategy not in strategy_names():
             raise MCPToolError(f"unknown strategy {strategy!r}; choose one of: {', '.join(sorted(strategy_names()))}")
@@ -89,7 +89,7 @@ class StrategyRunner:
             chosen = (
                 get_strategy(strategy, ask_human=False) if strategy in ("planner", "react") else get_strategy(strategy)
             )
-            result = await run_to_result(chosen.run(task, self._ctx))
+            result = await run_to_result(drive(chosen, task, self._ctx))
         except PonderError as exc:
             raise MCPToolError(f"{type(exc).__name__}: {exc}") from exc
         costs = result.costs

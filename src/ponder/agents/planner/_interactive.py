@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 
 from ponder.agents._base import Context, Task
 from ponder.agents._events import Event, FinalAnswer, NeedsHuman
+from ponder.agents._run import drive
 
 Ask = Callable[[str], Awaitable[str]]
 
@@ -33,7 +34,7 @@ async def run_interactive(
     Returns the final answer (None only if the stream ended without one, e.g. a fatal error event)."""
     ctx = dataclasses.replace(ctx, run_id=ctx.run_id or uuid.uuid4().hex)
     assert ctx.run_id is not None
-    events = planner.run(task, ctx)
+    events = drive(planner, task, ctx)  # type: ignore[arg-type]
     while True:
         question: str | None = None
         final: FinalAnswer | None = None
@@ -46,4 +47,4 @@ async def run_interactive(
                 final = event
         if question is None:
             return final
-        events = planner.resume(ctx.run_id, await ask(question), ctx)
+        events = drive(planner, task, ctx, mode="answer", answer=await ask(question))  # type: ignore[arg-type]
