@@ -87,6 +87,7 @@ async def test_a_needs_human_question_comes_back_as_the_reply(server: Server) ->
 
 
 def test_streamed_reasoning_is_sent_once() -> None:
+    from ponder.agents import event_adapter
     from ponder.api.routes.openai import _ReasoningText
 
     text = _ReasoningText()
@@ -94,10 +95,10 @@ def test_streamed_reasoning_is_sent_once() -> None:
         {"type": "step_started", "name": "reason"},
         {"type": "text_delta", "field": "reasoning", "text": "3 * 4 "},
         {"type": "text_delta", "field": "reasoning", "text": "= 12"},
-        {"type": "llm_call", "output": {"reasoning": "3 * 4 = 12", "answer": 12}},
+        {"type": "llm_call", "purpose": "reason", "output": {"reasoning": "3 * 4 = 12", "answer": 12}},
     ]
-    quiet_step = [{"type": "llm_call", "output": {"reasoning": "checked", "answer": 12}}]  # did not stream
-    sent = "".join(text(e) for e in streamed_step + quiet_step)
+    quiet_step = [{"type": "llm_call", "purpose": "check", "output": {"reasoning": "checked", "answer": 12}}]
+    sent = "".join(text(event_adapter.validate_python(e)) for e in streamed_step + quiet_step)
     assert sent.count("3 * 4") == 1
     assert "checked" in sent
 

@@ -25,7 +25,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 
 import ponder.errors as errors
-from ponder.agents import Task, TaskFamily, Turn
+from ponder.agents import (
+    ErrorRaised,
+    Event,
+    LLMCall,
+    NeedsHuman,
+    StepStarted,
+    Task,
+    TaskFamily,
+    TextDelta,
+    ToolCalled,
+    ToolReturned,
+    Turn,
+    event_adapter,
+)
 from ponder.api._deps import OwnerDep, ServiceDep
 from ponder.api._direct import (
     DIRECT,
@@ -395,35 +408,26 @@ class _ReasoningText:
     def __init__(self) -> None:
         self.streamed = False  # text deltas were sent since the last LLM call
 
-    def __call__(self, event: dict[str, Any]) -> str:
-        kind = event.get("type")
-        if kind == "text_delta" and event.get("field") != "answer":
-            self.streamed = True
-            return str(event.get("text", ""))
-        if kind == "llm_call":
-            streamed, self.streamed = self.streamed, False
-            if streamed:
-                return "\n"
-        return _reasoning_text(event)
-
-
-def _reasoning_text(event: dict[str, Any]) -> str:
-    """The part of an event a person reading the reasoning wants to see, as text."""
-    kind = event.get("type")
-    if kind == "text_delta" and event.get("field") != "answer":
-        return str(event.get("text", ""))
-    if kind == "step_started":
-        detail = f": {event['detail']}" if event.get("detail") else ""
-        return f"\n▸ {event.get('name')}{detail}\n"
-    if kind == "llm_call" and isinstance(event.get("output"), dict) and event["output"].get("reasoning"):
-        return str(event["output"]["reasoning"]) + "\n"
-    if kind == "tool_call":
-        return f"⚙ {event.get('tool')} {json.dumps(event.get('args', {}))[:500]}\n"
-    if kind == "tool_result":
-        return f"← {'ok' if event.get('ok') else 'error'} {str(event.get('output') or event.get('error'))[:500]}\n"
-    if kind == "needs_human":
-        return f"? {event.get('question')}\n"
-    return ""
+    def __call__(self, event: Event) -> str:
+        match event:
+            case TextDelta(field=field, text=text) if field != "answer":
+                self.streamed = True
+                return text
+            case StepStarted(name=name, detail=detail):
+                return f"\n▸ {name}" + (f": {detail}" if detail else "") + "\n"
+            case LLMCall(output=output):
+                streamed, self.streamed = self.streamed, False
+                if streamed:
+                    return "\n"
+                reasoning = output.get("reasoning") if isinstance(output, dict) else None
+                return f"{reasoning}\n" if reasoning else ""
+            case ToolCalled(tool=tool, args=args):
+                return f"⚙ {tool} {json.dumps(args)[:500]}\n"
+            case ToolReturned(ok=ok, output=output, error=error):
+                return f"← {'ok' if ok else 'error'} {str(output or error)[:500]}\n"
+            case NeedsHuman(question=question):
+                return f"? {question}\n"
+        return ""
 
 
 async def _stream(
@@ -446,12 +450,12 @@ async def _stream(
         reasoning_text = _ReasoningText()
         async for item in service.events.follow(run_id, after):
             if isinstance(item, StoredEvent):
-                event = json.loads(item.data)
+                event = event_adapter.validate_json(item.data)
                 text = reasoning_text(event)
                 if text:
                     yield chunk({"reasoning_content": text})
-                if event.get("type") == "error" and event.get("fatal"):
-                    yield chunk({"content": f"error: {event['error'].get('message')}"})
+                if isinstance(event, ErrorRaised) and event.fatal:
+                    yield chunk({"content": f"error: {event.error.get('message')}"})
             elif item.status.finished or item.status is RunStatus.waiting:
                 ended = True
                 record = await service.store.get_run(run_id)
