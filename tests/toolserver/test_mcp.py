@@ -4,10 +4,7 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -17,6 +14,7 @@ from mcp import Client, StdioServerParameters
 
 from ponder.config import ToolServerSettings
 from ponder.toolserver._mcp_server import build_mcp_server
+from tests._serving import free_port, serving
 
 
 def sandbox_settings() -> ToolServerSettings:
@@ -54,35 +52,13 @@ async def test_ponder_mcp_over_stdio_is_a_real_mcp_server() -> None:
         assert "5" in str(result.structured_content)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def http_server() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PONDER_API__API_KEYS": '["mcp-key"]', "PONDER_TOOLSERVER__INSTANCE": f"mcp-{port}"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ponder.cli", "mcp", "--http", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/mcp"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    try:
+    argv = [sys.executable, "-m", "ponder.cli", "mcp", "--http", "--port", str(port)]
+    with serving(argv, f"http://127.0.0.1:{port}/mcp", env=env) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 async def test_mcp_over_http_needs_the_api_key(http_server: str) -> None:

@@ -4,19 +4,16 @@ out with the reason, and a private URL refused by the SSRF policy."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from ponder.agents import Context, FinalAnswer, StepStarted, Task, ToolReturned, get_strategy
 from ponder.config import MCPServerSettings
 from ponder.tools._mcp import mcp_tools
+from tests._serving import free_port, serving
 from tests.agents.planner._script import answer, call, plan, submit
 from tests.fakes import ScriptedModel
 
@@ -83,23 +80,10 @@ async def test_unreachable_and_private_servers_are_left_out_with_the_reason(tmp_
 
 @pytest.fixture
 def shop_over_http() -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "tests.agents.planner._mcp_shop", "--port", str(port)])
-    url = f"http://127.0.0.1:{port}/mcp"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    try:
+    port = free_port()
+    argv = [sys.executable, "-m", "tests.agents.planner._mcp_shop", "--port", str(port)]
+    with serving(argv, f"http://127.0.0.1:{port}/mcp") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 async def test_react_calls_a_tool_of_a_streamable_http_server(shop_over_http: str, tmp_path: Any) -> None:
