@@ -307,8 +307,8 @@ def why(rows: list[dict[str, Any]]) -> list[str]:
         stopped = Counter(str(r["details"]["stopped_by"]) for r in recs if "stopped_by" in r["details"])
         if stopped:
             parts.append("stopped by " + ", ".join(f"{k} {v}" for k, v in stopped.most_common()))
-        verified = [r for r in recs if r["details"].get("verified") is not None]
-        if verified:
+        verified = [r for r in recs if r["details"].get("verified") is not None and r["dataset"] != "gsm8k"]
+        if verified:  # math has no visible checks to pass
             ok = [r for r in verified if r["details"]["verified"]]
             right = sum(r["correct"] for r in ok)
             parts.append(
