@@ -139,8 +139,10 @@ class Context:
     mcp_servers: list[Any] = field(default_factory=list)  # ponder.config.MCPServerSettings: their tools, for agents
 
     def metered(self) -> tuple[MeteredModel, float]:
-        """A metered view of the model for one run, and the start time."""
-        return MeteredModel(self.model), time.perf_counter()
+        """The run's metered model (the one :func:`~ponder.agents.drive` put in the context; a new meter when a
+        strategy is run without it), and the start time."""
+        model = self.model if isinstance(self.model, MeteredModel) else MeteredModel(self.model)
+        return model, time.perf_counter()
 
 
 class Options(BaseModel):

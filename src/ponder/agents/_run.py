@@ -3,28 +3,40 @@ resume with an answer, or a recovery after a crash), and a stream's final result
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
 from ponder.agents._base import Context, Strategy, StrategyResult, Task
 from ponder.agents._events import Event, FinalAnswer, StepStarted
 from ponder.errors import InputError, NotFoundError, StrategyError
+from ponder.llm import Costs, MeteredModel
 
 Mode = Literal["start", "answer", "recover"]
 
 
 async def drive(
-    strategy: Strategy, task: Task, ctx: Context, *, mode: Mode = "start", answer: str | None = None
+    strategy: Strategy,
+    task: Task,
+    ctx: Context,
+    *,
+    mode: Mode = "start",
+    answer: str | None = None,
+    costs: Costs | None = None,
 ) -> AsyncIterator[Event]:
     """``strategy``'s events for ``task``: ``start`` runs it; ``answer`` resumes run ``ctx.run_id`` with a person's
     answer (or a client tool's result); ``recover`` resumes it after a crash from its checkpoint, or starts it
     afresh when it never reached one (a strategy that cannot resume starts afresh). The run is one trace
-    (``invoke_agent``), each step a span holding the model and tool calls made in it."""
+    (``invoke_agent``), each step a span holding the model and tool calls made in it. The model is metered once,
+    here (into ``costs`` when given: the caller's running total), and the strategy's ``ctx.metered()`` is that meter.
+    """
     from ponder.telemetry import StepSpans, run_span  # OpenTelemetry loads with the first run, not the import
 
     resumable = bool(getattr(strategy, "resumable", False))
     if mode == "answer" and not resumable:
         raise InputError(f"strategy {strategy.name!r} cannot be resumed, so it cannot take an answer")
+    if not isinstance(ctx.model, MeteredModel):
+        ctx = dataclasses.replace(ctx, model=MeteredModel(ctx.model, costs))
     run_id = ctx.run_id or "run"
     with run_span(strategy.name, run_id) as root, StepSpans(root) as steps:
         if mode == "start" or not resumable:

@@ -41,7 +41,6 @@ from ponder.llm import (
     ChatRequest,
     ChatResponse,
     Costs,
-    MeteredModel,
     ModelWrapper,
     StreamChunk,
     stream_or_complete,
@@ -263,8 +262,7 @@ class RunManager:
         live_model = LiveModel(
             measured, lambda event: self._emit(record.id, live, event), record_calls=self.record_prompts
         )
-        model = MeteredModel(live_model, costs)
-        return dataclasses.replace(self.base, model=model, run_id=record.id, options=dict(record.options))
+        return dataclasses.replace(self.base, model=live_model, run_id=record.id, options=dict(record.options))
 
     async def _execute(self, record: RunRecord, live: _Live, mode: Mode, answer: str | None) -> None:
         run_id, strategy = record.id, record.strategy
@@ -279,7 +277,8 @@ class RunManager:
         try:
             ctx = self._context(record, live, costs)
             built = self.catalog.build(record.strategy, record.options)
-            async for event in drive(built, Task.model_validate(record.task), ctx, mode=mode, answer=answer):
+            task = Task.model_validate(record.task)
+            async for event in drive(built, task, ctx, mode=mode, answer=answer, costs=costs):  # metered into costs
                 self._emit(run_id, live, event)
                 self.metrics.events.labels(event.type).inc()
                 if isinstance(event, FinalAnswer):

@@ -9,7 +9,7 @@ from typing import Any
 
 from ponder import errors
 from ponder.config import ToolServerSettings
-from ponder.tools import BUILTIN_TOOLS, ToolResult, ToolServer, ToolSession, ToolSpec
+from ponder.tools import BUILTIN_TOOLS, ToolResult, ToolSession, ToolSpec
 from ponder.toolserver._manager import Manager
 
 
@@ -51,7 +51,3 @@ class LocalToolServer:
 
     def specs(self) -> list[dict[str, Any]]:
         return [t.function_spec() for t in self.tools]
-
-
-def _check_protocol() -> None:  # pragma: no cover - a static check for mypy: the class meets the seam's protocol
-    _: ToolServer = LocalToolServer.__new__(LocalToolServer)
