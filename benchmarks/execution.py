@@ -7,7 +7,8 @@ the same items, with every answer checked by execution (embedded model by defaul
   (HumanEval+/MBPP+ ``test``) by ``SandboxCodeChecker`` only after the strategy has answered.
 * math (GSM8K): ``cot`` (think-then-answer, one greedy chain), ``sc_5`` (five chains at temperature 0.7, majority
   vote), ``pot`` (one greedy program run in the sandbox, one repair), ``pot_sc_5`` (five sampled programs, vote over
-  what they printed), ``mcts_math_8`` (``mcts-math``, budget 8).
+  what they printed), ``mcts_math_8`` (``mcts-math``, budget 8, arithmetic steps) and ``mcts_pot_8`` (the same
+  search over whole programs, added after the first 30 items showed arithmetic steps ending after one step).
 * proof (lemmas of Coq's standard library, see ``mcts_coq_lemmas.py``): ``greedy_n`` = a temperature-0 tactic chain
   (``mcts-proof`` with k = 1) which, at a dead end, asks again at the same state with the failed tactics listed, up
   to budget n; ``mcts_n`` = ``mcts-proof`` (k = 3, temperature 0.8); solved = a proof ``coqc`` accepts, checked
@@ -94,6 +95,8 @@ def methods(domain: str, seed: int) -> list[tuple[str, str, dict[str, Any]]]:
             ("pot", "pot", {}),  # a failed program's one repair is an extra call, counted in requests
             ("pot_sc_5", "pot-sc", {"k": 5, "temperature": 0.7}),
             ("mcts_math_8", "mcts-math", {"seed": seed, "budget": 8, "k": 2, "max_depth": 6}),
+            # the same search over whole programs (pot's nodes): failures repaired, answers valued by agreement
+            ("mcts_pot_8", "mcts-math", {"seed": seed, "budget": 8, "k": 2, "max_depth": 3, "nodes": "programs"}),
         ]
     return [
         *(

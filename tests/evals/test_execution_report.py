@@ -51,14 +51,14 @@ def write(folder: Path, domain: str, records: list[dict[str, Any]]) -> None:
 
 
 def test_report_counts_only_items_every_method_answered_and_tests_against_the_baseline(tmp_path: Path) -> None:
-    methods = ["cot", "sc_5", "pot", "pot_sc_5", "mcts_math_8"]
+    methods = ["cot", "sc_5", "pot", "pot_sc_5", "mcts_math_8", "mcts_pot_8"]
     records = []
     # 12 items: pot_sc_5 right on all, cot right on the first 2 only -> 10 wins, 0 losses
     for i in range(12):
         item = f"gsm8k-{i:02d}"
         for m in methods:
             right = m == "pot_sc_5" or (m == "cot" and i < 2) or (m in ("pot", "sc_5") and i % 2 == 0)
-            details = {"samples": 8, "stopped_by": "budget"} if m == "mcts_math_8" else {}
+            details = {"samples": 8, "stopped_by": "budget"} if m.startswith("mcts") else {}
             records.append(record(item, m, right, details=details))
     # a 13th item that only some methods reached: it must not count
     records += [record("gsm8k-99", "cot", True), record("gsm8k-99", "pot", True)]
@@ -82,7 +82,7 @@ def test_report_counts_only_items_every_method_answered_and_tests_against_the_ba
     # calls per item count samples (k for sc/pot-sc, the search's count for MCTS, 1 otherwise), not requests
     table = bench.summarise("math", [r for r in records if r["id"] != "gsm8k-99"])[1]
     calls = {row["method"]: row["calls_per_item"] for row in table}
-    assert calls == {"cot": 1, "sc_5": 5, "pot": 1, "pot_sc_5": 5, "mcts_math_8": 8}
+    assert calls == {"cot": 1, "sc_5": 5, "pot": 1, "pot_sc_5": 5, "mcts_math_8": 8, "mcts_pot_8": 8}
 
 
 def test_code_datasets_are_reported_apart_and_proof_compares_at_equal_budget(tmp_path: Path) -> None:

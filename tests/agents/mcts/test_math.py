@@ -99,3 +99,32 @@ async def test_disagreeing_answers_lower_the_reward_and_the_majority_wins(toolse
     for n in finals:  # unsure (0.5) self-evaluation, blended with agreement where there was any
         a = n["info"]["agreement"]
         assert n["reward"] == pytest.approx(0.5 if a is None else 0.25 + 0.5 * a)
+
+
+@pytest.mark.docker
+async def test_program_nodes_repair_failures_and_vote_by_agreement(toolserver: ToolServer) -> None:
+    """mcts-math with nodes="programs": programs run in the sandbox; a crashing one is repaired (its child sees the
+    error), answers are rewarded by agreement, and the vote picks the answer most programs printed."""
+    crash = "```python\nbags = 3\nprint(bags * 4 - 2 / 0)\n```"
+    right = "```python\napples = 3 * 4\nprint(apples - 2)\n```"
+    wrong = "```python\nprint(3 * 4 + 2)\n```"
+
+    def fn(request: ChatRequest) -> Any:
+        if "Running your program failed" in request.messages[-1].content:
+            assert "ZeroDivisionError" in request.messages[-1].content  # the repair is shown the failure
+            return right
+        return [crash, wrong, right][: request.n] if request.n > 1 else right
+
+    model = FunctionModel(fn)
+    events: list[Any] = []
+    strategy = get_strategy("mcts-math", nodes="programs", budget=6, k=3, max_children=3, max_depth=3)
+    result = await run_to_result(strategy.run(TASK, Context(model=model, toolserver=toolserver)), events.append)
+    assert result.answer == 10.0
+    tree = [e for e in events if isinstance(e, TreeUpdated)][-1].tree
+    nodes = {n["id"]: n for n in tree["nodes"]}
+    crashed = next(n for n in nodes.values() if n["answer"] is None and n["parent"] == 0)
+    assert crashed["reason"] == "exited with code 1" and not crashed["terminal"]
+    repairs = [n for n in nodes.values() if n["parent"] == crashed["id"]]
+    assert repairs and all(n["action"].startswith("repair:") and n["answer"] == 10.0 for n in repairs)
+    answers = sorted(n["answer"] for n in nodes.values() if n["answer"] is not None)
+    assert answers.count(10.0) > answers.count(14.0) >= 1  # the wrong answer is outvoted

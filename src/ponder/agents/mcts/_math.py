@@ -152,14 +152,6 @@ class MathDomain:
             return 0.5
         return _VERDICT[check.verdict]
 
-    def _agreement(self, node: Node, answer: float) -> float | None:
-        """Share of the terminal answers already in the tree that equal ``answer`` (None if there are none)."""
-        root = node.path()[0]
-        answers = [n.answer for n in _walk(root) if n.answer is not None]
-        if not answers:
-            return None
-        return sum(1 for a in answers if math.isclose(a, answer, rel_tol=1e-6, abs_tol=1e-9)) / len(answers)
-
     async def evaluate(self, model: ChatModel, node: Node) -> Evaluation:
         steps: list[dict[str, Any]] = [dict(s) for s in node.state]
         step = steps[-1]
@@ -174,7 +166,7 @@ class MathDomain:
         info: dict[str, Any] = {"value": value, "self_eval": score if judged else None}
         if not final:
             return Evaluation(score, info=info)
-        agreement = self._agreement(node, value)
+        agreement = agreement_with(node, value)
         info["agreement"] = agreement
         reward = score if agreement is None else 0.5 * score + 0.5 * agreement
         return Evaluation(reward, terminal=True, answer=value, info=info)
@@ -190,3 +182,12 @@ def _walk(node: Node) -> list[Node]:
         out.append(n)
         stack.extend(n.children)
     return out
+
+
+def agreement_with(node: Node, answer: float) -> float | None:
+    """Share of the terminal answers already in ``node``'s tree that equal ``answer`` (None if there are none): the
+    rStar-style consistency a final step is rewarded by."""
+    answers = [n.answer for n in _walk(node.path()[0]) if n.answer is not None]
+    if not answers:
+        return None
+    return sum(1 for a in answers if math.isclose(a, answer, rel_tol=1e-6, abs_tol=1e-9)) / len(answers)

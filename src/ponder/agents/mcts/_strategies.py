@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -41,6 +41,11 @@ class MCTSCodeOptions(MCTSOptions):
 
 
 class MCTSMathOptions(MCTSOptions):
+    nodes: Literal["steps", "programs"] = Field(
+        default="steps",
+        description="steps: one JSON-constrained arithmetic step per node, checked in the sandbox; programs: whole "
+        "programs (the pot way), failures repaired, answers rewarded by their agreement",
+    )
     k: int = Field(default=2, ge=1, le=32, description="candidates sampled per expansion, in one request")
     max_children: int = Field(default=6, ge=0, description="re-expand a node whose children all failed, up to this")
     final_rule: FinalRule | None = FinalRule.vote
@@ -66,6 +71,7 @@ class MCTSStrategy:
         self.config = SearchConfig(**o.model_dump(include=set(SearchConfig.model_fields)))
         self.sessions: int = o.sessions
         self.domain_options: dict[str, Any] = o.domain_options
+        self.nodes: str = getattr(o, "nodes", "steps")
 
     def make_domain(self, task: Task, pool: SessionPool) -> Domain:
         raise NotImplementedError
@@ -132,6 +138,10 @@ class MCTSMath(MCTSStrategy):
     Options: ClassVar[type[MCTSOptions]] = MCTSMathOptions
 
     def make_domain(self, task: Task, pool: SessionPool) -> Domain:
+        if self.nodes == "programs":
+            from ponder.agents.mcts._program import ProgramDomain
+
+            return ProgramDomain(task, pool, **self.domain_options)
         from ponder.agents.mcts._math import MathDomain
 
         return MathDomain(task, pool, **self.domain_options)
