@@ -216,16 +216,23 @@ async def measure(args: argparse.Namespace) -> None:
                 f.write(json.dumps(record) + "\n")
             print(json.dumps({k: record[k] for k in ("id", "method", "correct", "samples", "seconds")}), flush=True)
 
-        for first in range(0, len(items), args.chunk):
+        pending = [item for item in items if any((item[0], m[0]) not in done for m in plan)]
+        while pending:
             if deadline is not None and time.time() > deadline:
                 print("time limit reached", flush=True)
                 break
-            chunk = items[first : first + args.chunk]
-            todo = [(item, m) for item in chunk for m in plan if (item[0], m[0]) not in done]
+            # whole items (every method they still miss) until the chunk's runs fill the concurrency twice over, so
+            # a resumed sweep that misses one method per item still decodes a full batch
+            todo: list[tuple[tuple[str, Task, Any], tuple[str, str, dict[str, Any]]]] = []
+            taken = 0
+            while taken < len(pending) and (taken < args.chunk or len(todo) < 2 * args.concurrency):
+                item = pending[taken]
+                todo += [(item, m) for m in plan if (item[0], m[0]) not in done]
+                taken += 1
+            pending = pending[taken:]
             await asyncio.gather(*(job(item, m) for item, m in todo))
             done |= {(item[0], m[0]) for item, m in todo}
-            if todo:
-                report(args.results)
+            report(args.results)
 
 
 def paired(rows: list[dict[str, Any]], labels: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -395,7 +402,7 @@ if __name__ == "__main__":
     parser.add_argument("--domain", choices=["code", "math", "proof"])
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--chunk", type=int, default=4, help="items whose runs go concurrently")
+    parser.add_argument("--chunk", type=int, default=4, help="items (at least) whose runs go concurrently")
     parser.add_argument("--concurrency", type=int, default=8, help="strategy runs at once")
     parser.add_argument("--minutes", type=float, default=0.0, help="start no new chunk after this long")
     parser.add_argument("--data-dir", type=Path, default=SHARED)
