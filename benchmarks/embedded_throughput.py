@@ -5,7 +5,9 @@ c concurrent calls with c **different** prompts (free text, then the same prompt
 and the same c calls go one after another to the serial path (``EmbeddedModel.serial()``, the behaviour before
 batching) of the same loaded model. Greedy, the same ``max_tokens`` for all. Every prompt is asked once on both paths
 first, so both have it in their prefix caches and the figures measure decoding (the prompts' last tokens are still
-evaluated per call). Rounds interleave the two paths. Also: time to first token p50/p95 under 8 concurrent calls.
+evaluated per call). Rounds interleave the two paths. Also: time to first token p50/p95 under 8 concurrent calls,
+and one stream with and without speculative decoding by prompt lookup (``SPECULATIVE``: a code repair and open
+prose; tok/s after the first token, the share of drafted tokens accepted, and whether the texts are the same).
 
 The limit one stream runs into: every token reads all the weights once (1.1 GB for the default model), so one
 stream's tok/s x weight bytes is the memory bandwidth it uses; a batched step reads them once for every sequence.
@@ -13,7 +15,9 @@ stream's tok/s x weight bytes is the memory bandwidth it uses; a batched step re
     python benchmarks/embedded_throughput.py --quick      # 1 round of 32 tokens per call; ~6 min on 2 quiet cores
     python benchmarks/embedded_throughput.py [--rounds 2] [--max-tokens 64] [--threads 1]
 
-Ends with one JSON line; ``aggregate_speedup_8`` is batched / serial tok/s at 8 concurrent calls (free text).
+Ends with one JSON line; ``aggregate_speedup_8`` is batched / serial tok/s at 8 concurrent calls (free text);
+``speculative_speedup`` is speculative / plain tok/s of one stream on the code prompt (``speculative_speedup_prose``
+on the prose one).
 """
 
 from __future__ import annotations
@@ -42,6 +46,23 @@ PROMPTS = [
     "Give three tips for writing clean code, with an example each.",
     "Summarise the plot of Romeo and Juliet in a few sentences.",
 ]
+
+
+# One stream with and without speculative decoding (prompt lookup): a code repair (the reply restates most of the
+# prompt's code) and open prose (little to look up).
+SPECULATIVE = {
+    "code": "This function should return the running maximum of a list but has a bug. Reply with the whole corrected "
+    "function only.\n\n"
+    "def running_max(values):\n"
+    "    result = []\n"
+    "    best = None\n"
+    "    for value in values:\n"
+    "        if best is None or value < best:\n"
+    "            best = value\n"
+    "        result.append(best)\n"
+    "    return result\n",
+    "prose": "Describe how a bicycle works to a child.",
+}
 
 
 class Reply(BaseModel):
@@ -116,20 +137,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 figures[case]["ttft_8_p95_s"] = round(
                     ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))], 2
                 )
+        if args.speculative_tokens:
+            figures["speculative"] = await speculative(batched, args, load)
         stats = batched._shared.batcher().stats
         figures["scheduler"] = {"steps": stats.steps, "max_running": stats.max_running}
-    main = figures.get("free") or figures["json"]
-    one = main[str(args.concurrency[0])]["serial_tok_s"]
+    main = figures.get("free") or figures.get("json") or {}
+    one = main[str(args.concurrency[0])]["serial_tok_s"] if main else None
     weights_gb = 1.117
     both = "free" in figures and "json" in figures
     figures.update(
         aggregate_speedup_8=main["8"]["speedup"] if "8" in main else None,
-        aggregate_vs_one_stream_8=round(main["8"]["batched_tok_s"] / one, 2) if "8" in main else None,
+        aggregate_vs_one_stream_8=round(main["8"]["batched_tok_s"] / one, 2) if "8" in main and one else None,
         json_vs_free_8=round(figures["json"]["8"]["batched_tok_s"] / figures["free"]["8"]["batched_tok_s"], 2)
         if both
         else None,
-        one_stream_weight_read_gb_s=round(one * weights_gb, 2),
-        speculative_speedup=None,  # not built: see the README's embedded-throughput section
+        one_stream_weight_read_gb_s=round(one * weights_gb, 2) if one else None,
+        speculative_speedup=figures["speculative"]["code"]["speedup"] if "speculative" in figures else None,
+        speculative_speedup_prose=figures["speculative"]["prose"]["speedup"] if "speculative" in figures else None,
+        target_speculative_speedup=1.5,
         target_aggregate_speedup_8=5.0,
         target_json_vs_free=0.9,
         load_average_1m_start=round(load[0], 2),
@@ -137,6 +162,42 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         cpus=os.cpu_count(),
     )
     return figures
+
+
+async def speculative(model: EmbeddedModel, args: argparse.Namespace, load: list[float]) -> dict[str, Any]:
+    """One stream at a time, the same greedy request with and without prompt-lookup drafts, rounds interleaved;
+    tok/s after the first token (the prompt is prefix-cached on both) and the share of draft tokens accepted."""
+    plain = model.without_speculation()
+    stats = model._shared.batcher().stats
+    out: dict[str, Any] = {}
+    for case, prompt in SPECULATIVE.items():
+        req = ChatRequest(messages=[user(prompt)], max_tokens=args.speculative_tokens, temperature=0.0)
+        await plain.complete(req.model_copy(update={"max_tokens": 1}))
+        rate: dict[str, list[float]] = {"speculative": [0, 0.0], "plain": [0, 0.0]}
+        drafted = accepted = 0
+        same = True
+        for _ in range(args.rounds):
+            base = await plain.complete(req)
+            d0, a0 = stats.drafted, stats.accepted
+            spec = await model.complete(req)
+            drafted, accepted = drafted + stats.drafted - d0, accepted + stats.accepted - a0
+            same = same and spec.choices[0].text == base.choices[0].text
+            for key, r in (("plain", base), ("speculative", spec)):
+                rate[key][0] += r.usage.completion_tokens - 1
+                rate[key][1] += r.timings.total_s - (r.timings.first_token_s or 0.0)
+            load.append(os.getloadavg()[0])
+        tok_s = {k: n / s for k, (n, s) in rate.items()}
+        out[case] = {
+            "plain_tok_s": round(tok_s["plain"], 2),
+            "speculative_tok_s": round(tok_s["speculative"], 2),
+            "speedup": round(tok_s["speculative"] / tok_s["plain"], 2),
+            "drafted": drafted,
+            "acceptance": round(accepted / drafted, 2) if drafted else None,
+            "accepted_per_token": round(accepted / max(1, rate["speculative"][0]), 2),
+            "same_text": same,
+        }
+        print(f"speculative {case}: {out[case]}", flush=True)
+    return out
 
 
 def main() -> None:
@@ -148,6 +209,9 @@ def main() -> None:
     parser.add_argument("--kv-tokens", type=int, default=LLMSettings().kv_tokens)
     parser.add_argument("--concurrency", default="1,2,4,8", help="the concurrent call counts to measure")
     parser.add_argument("--cases", default="free,json", help="free (plain text), json (a JSON schema), or both")
+    parser.add_argument(
+        "--speculative-tokens", type=int, default=128, help="tokens per speculative one-stream call (0: skip)"
+    )
     args = parser.parse_args()
     args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
@@ -157,7 +221,9 @@ def main() -> None:
     print(
         f"8 concurrent calls: {figures['aggregate_speedup_8']}x the serial path's tok/s (target 5x); JSON/free at 8: "
         f"{figures['json_vs_free_8']} (target >= 0.9); one stream reads {figures['one_stream_weight_read_gb_s']} GB/s "
-        f"of weights; load average {figures['load_average_1m_start']} -> max {figures['load_average_1m_max']}"
+        f"of weights; one stream speculative/plain: {figures['speculative_speedup']} (code, target 1.5), "
+        f"{figures['speculative_speedup_prose']} (prose); load average {figures['load_average_1m_start']} -> max "
+        f"{figures['load_average_1m_max']}"
     )
     print(json.dumps(figures))
 

@@ -78,6 +78,14 @@ class LLMSettings(BaseModel):
         "a new long prompt delays running streams)",
     )
     max_queue: int = Field(default=256, ge=1, description="embedded backend: calls that may wait for a free sequence")
+    draft_tokens: int = Field(
+        default=8,
+        ge=0,
+        le=32,
+        description="embedded backend: speculative decoding by prompt lookup for greedy calls while at most two "
+        "sequences decode: up to this many tokens that followed the last n-gram earlier in the prompt or reply are "
+        "verified in one step (0: off)",
+    )
     timeout_s: float = 120.0
     max_retries: int = 3
     temperature: float = 0.0

@@ -369,6 +369,14 @@ class _Sequence:
         self.n_out = 0
         self._emitted, self._holdback = 0, max((len(s) for s in params.stop), default=1) - 1
 
+    @property
+    def greedy(self) -> bool:
+        return self._params.temperature <= 0.0
+
+    def tokens(self) -> list[int]:
+        """The prompt and the tokens taken so far."""
+        return self._tokens
+
     def text_so_far(self) -> str:
         """The text decoded so far (read from other threads for progress reports: a copy, never the buffer)."""
         return bytes(self._out).decode("utf-8", errors="ignore")

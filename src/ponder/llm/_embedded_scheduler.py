@@ -18,6 +18,14 @@ step of one. The scheduler does on a CPU what vLLM does on a GPU:
   cache is unified), or from a saved state in the RAM prompt cache where an evicted slot went.
 - **Finished or cancelled sequences free their cells at once**; a full cache or full slot table queues calls in
   FIFO order (bounded by ``max_queue``); a call that could never fit is refused before it waits.
+- **Speculative decoding by prompt lookup** while at most ``SPECULATE_STREAMS`` sequences decode (a lone stream is
+  bandwidth bound: a step of several rows of one sequence costs little more than a step of one): a greedy sequence
+  whose last tokens occurred earlier in its prompt or reply proposes the tokens that followed them there
+  (:func:`lookup_draft`), they are decoded in the same step, and the sequence takes them one by one for as long as
+  each is the token it samples itself from the row before, with its own constraint and stop strings, so its text is
+  the one plain decoding gives (up to the rounding of a many-row step, as in batching); the rejected rows' cells are
+  freed at once. Sampled sequences (temperature > 0) never speculate: an exact speculative sampler would draw other
+  samples for a seed than plain decoding does.
 
 Written by hand because llama-cpp-python serves one sequence per ``Llama`` (its server queues calls), and no kept
 Python library schedules llama.cpp's batch API.
@@ -45,6 +53,8 @@ if TYPE_CHECKING:
     from ponder.llm._embedded_runtime import Generation, LlamaRuntime, SampleParams, _Clock, _Sequence
 
 log = logging.getLogger(__name__)
+
+SPECULATE_STREAMS = 2  # speculate while at most this many sequences decode; beyond, the batch fills the step
 
 
 @dataclass
@@ -75,6 +85,8 @@ class Job:
     pending: dict[int, int] = field(default_factory=dict)  # sample index -> token to decode next
     steps: list[int] = field(default_factory=list)  # sample index -> tokens sampled so far
     clock: _Clock | None = None
+    speculate: bool = True  # greedy samples may decode prompt-lookup drafts (the scheduler's draft_tokens > 0)
+    draft_len: list[int] = field(default_factory=list)  # sample index -> tokens to draft next (adapts to hits)
 
     @property
     def leader(self) -> int:
@@ -88,6 +100,8 @@ class SchedulerStats:
     prompt_tokens: int = 0  # prompt tokens evaluated
     reused_tokens: int = 0  # prompt tokens served by the prefix cache (slots or RAM)
     max_running: int = 0  # the most sequences decoded in one step
+    drafted: int = 0  # prompt-lookup draft tokens decoded for verification
+    accepted: int = 0  # draft tokens the sequences sampled themselves (the rest were rejected and freed)
 
 
 class Scheduler:
@@ -104,6 +118,7 @@ class Scheduler:
         max_queue: int,
         prompt_cache_bytes: int,
         batch_tokens: int = 512,
+        draft_tokens: int = 0,
     ) -> None:
         import llama_cpp as lc
 
@@ -112,6 +127,7 @@ class Scheduler:
         self.prefill_chunk = max(1, prefill_chunk)
         self.max_queue = max_queue
         self.batch_tokens = batch_tokens
+        self.draft_tokens = draft_tokens
         params = lc.llama_context_default_params()
         params.n_ctx = kv_tokens
         params.n_batch = params.n_ubatch = batch_tokens
@@ -297,6 +313,7 @@ class Scheduler:
         job.budgets = [p.max_tokens for p in job.params]
         job.seqs = [_Sequence(self._runtime, job.prompt, p, job.compiled, job.on_text) for p in job.params]
         job.steps = [0] * len(job.params)
+        job.draft_len = [self.draft_tokens] * len(job.params)
         job.clock = _Clock(job.start)
         if job.progress is not None:
             job.progress.prompt_tokens, job.progress.prompt_done = len(job.prompt), job.fed
@@ -321,14 +338,19 @@ class Scheduler:
             if job.cancel.is_set():
                 self._end(job)
         items: list[tuple[int, int, int, bool]] = []  # (slot, token, position, wants logits)
-        rows: list[tuple[Job, int]] = []  # per item with logits: its job and sample (-1: the prompt's last token)
+        # per sampling point: its job, sample (-1: the prompt's last token), item index, and the draft after it
+        rows: list[tuple[Job, int, int, list[int]]] = []
+        decoding = sum(len(job.pending) for job in self._running)
+        speculate = self.draft_tokens > 0 and decoding <= SPECULATE_STREAMS
         for job in self._running:
             for k, token in job.pending.items():
-                slot = job.slots[k]
-                items.append((slot, token, len(self._kv[slot]), True))
-                rows.append((job, k))
-        decoding = len(items)
-        room = self.batch_tokens - decoding
+                slot, pos = job.slots[k], len(self._kv[job.slots[k]])
+                draft = self._draft(job, k) if speculate else []
+                rows.append((job, k, len(items), draft))
+                items.append((slot, token, pos, True))
+                items += [(slot, t, pos + 1 + i, True) for i, t in enumerate(draft)]
+        drafted = len(items) - decoding
+        room = self.batch_tokens - len(items)
         budget = min(room, self.prefill_chunk) if decoding else room
         for job in self._running:
             if budget <= 0:
@@ -339,9 +361,9 @@ class Scheduler:
             for i in range(take):
                 pos = job.fed + i
                 last = pos == len(job.prompt) - 1
-                items.append((job.leader, job.prompt[pos], pos, last))
                 if last:
-                    rows.append((job, -1))
+                    rows.append((job, -1, len(items), []))
+                items.append((job.leader, job.prompt[pos], pos, last))
             job.fed += take
             if job.progress is not None:
                 job.progress.prompt_done = job.fed
@@ -354,16 +376,18 @@ class Scheduler:
         decode_batch(self.ctx, self._batch, items)
         self.stats.steps += 1
         self.stats.decoded_tokens += decoding
+        self.stats.drafted += drafted
         self.stats.max_running = max(self.stats.max_running, decoding)
-        row_of = [i for i, item in enumerate(items) if item[3]]
-        for (job, k), index in zip(rows, row_of, strict=True):
+        for job, k, index, draft in rows:
             if job not in self._running:
                 continue
             try:
                 if k < 0:
                     self._prompt_done(job, index)
-                else:
-                    self._sampled(job, k, index)
+                    continue
+                self._sampled(job, k, index)
+                if draft:
+                    self._verify(job, k, index, draft)
             except PonderError as exc:
                 self._end(job, error=exc)
             except Exception as exc:  # noqa: BLE001 - a guide or sampler failure fails its own job only
@@ -371,6 +395,38 @@ class Scheduler:
         for job in list(self._running):  # every sample has its first token and none has a next one: done
             if job.clock is not None and job.clock.first_token_s is not None and not job.pending:
                 self._end(job)
+
+    def _draft(self, job: Job, k: int) -> list[int]:
+        """Tokens to decode after sample ``k``'s pending token: a greedy sample's prompt-lookup draft, no longer than
+        its remaining budget (so its cells stay within the job's reservation) or its adaptive draft length."""
+        if not job.speculate or not job.seqs[k].greedy:
+            return []
+        room = min(job.draft_len[k], job.budgets[k] - job.steps[k] - 1)
+        if room <= 0:
+            return []
+        return lookup_draft(job.seqs[k].tokens(), room)
+
+    def _verify(self, job: Job, k: int, index: int, draft: list[int]) -> None:
+        """Take the draft tokens of sample ``k`` while each is the token the sample drew from the row before (its
+        cells and logits are then already computed: the row of draft token i is ``index + 1 + i``); free the cells
+        of the rest; adapt the sample's draft length (double it after a full hit, else what was accepted plus one)."""
+        import llama_cpp as lc
+
+        accepted = 0
+        for i, token in enumerate(draft):
+            if job.pending.get(k) != token:
+                break
+            self._sampled(job, k, index + 1 + i)
+            accepted += 1
+        self.stats.accepted += accepted
+        slot = job.slots[k]
+        keep = len(self._kv[slot]) - (len(draft) - accepted)
+        if keep < len(self._kv[slot]):
+            lc.llama_memory_seq_rm(self._memory, slot, keep, -1)
+            del self._kv[slot][keep:]
+        job.draft_len[k] = (
+            min(2 * job.draft_len[k], self.draft_tokens) if accepted == len(draft) else max(1, accepted + 1)
+        )
 
     def _logits(self, index: int) -> Any:
         import llama_cpp as lc
@@ -452,6 +508,24 @@ class Scheduler:
             self._end(job, error=error)
         lc.llama_memory_clear(self._memory, True)
         self._kv = [[] for _ in range(self.max_sequences)]
+
+
+def lookup_draft(tokens: list[int], n: int, *, min_ngram: int = 2, max_ngram: int = 4) -> list[int]:
+    """Up to ``n`` tokens that followed the most recent earlier occurrence of the sequence's last ``max_ngram`` ..
+    ``min_ngram`` tokens (the longest that occurs), or none.
+
+    Hand-written rather than llama-cpp-python's ``LlamaPromptLookupDecoding``: that one falls back to matching a
+    single token (a draft nearly every step, mostly rejected: each costs rows of the step) and takes the earliest
+    occurrence, where the latest (the code being repaired, the line being continued) predicts better."""
+    ids = np.asarray(tokens, dtype=np.int32)
+    for size in range(min(max_ngram, len(ids) - 1), min_ngram - 1, -1):
+        windows = np.lib.stride_tricks.sliding_window_view(ids[:-1], size)  # occurrences before the suffix itself
+        hits = np.flatnonzero((windows == ids[-size:]).all(axis=1))
+        if hits.size:
+            start = int(hits[-1]) + size
+            draft: list[int] = ids[start : start + n].tolist()
+            return draft
+    return []
 
 
 def _failure(exc: BaseException) -> ModelServerError:

@@ -64,6 +64,7 @@ class BatchingOptions:
     kv_tokens: int
     prefill_chunk: int
     max_queue: int
+    draft_tokens: int = 0
 
 
 class _Shared:
@@ -131,6 +132,7 @@ class _Shared:
                 n_threads=self.n_threads,
                 prefill_chunk=self.batching.prefill_chunk,
                 max_queue=self.batching.max_queue,
+                draft_tokens=self.batching.draft_tokens,
                 prompt_cache_bytes=self.prompt_cache_bytes,
             )
         return self.scheduler
@@ -186,6 +188,7 @@ class EmbeddedModel:
         )
         self._engine = constraint_engine
         self._serial = False
+        self._speculate = True
 
     @classmethod
     def from_settings(cls, settings: LLMSettings) -> EmbeddedModel:
@@ -207,6 +210,7 @@ class EmbeddedModel:
                 kv_tokens=settings.kv_tokens,
                 prefill_chunk=settings.prefill_chunk,
                 max_queue=settings.max_queue,
+                draft_tokens=settings.draft_tokens,
             )
             if settings.batching
             else None,
@@ -218,12 +222,19 @@ class EmbeddedModel:
         view._shared = self._shared
         view._engine = engine
         view._serial = self._serial
+        view._speculate = self._speculate
         return view
 
     def serial(self) -> EmbeddedModel:
         """The same loaded model serving one call at a time, not batched (the baseline of comparisons)."""
         view = self.with_engine(self._engine)
         view._serial = True
+        return view
+
+    def without_speculation(self) -> EmbeddedModel:
+        """The same loaded model, batched, never decoding speculatively (the baseline of the speculative figures)."""
+        view = self.with_engine(self._engine)
+        view._speculate = False
         return view
 
     @property
@@ -372,7 +383,7 @@ class EmbeddedModel:
             runtime.check_prompt(prompt)
             self._shared.batcher()  # started here, off the event loop: it allocates the batching KV cache
         budget = runtime.n_ctx - len(prompt)  # one sequence never holds more than the per-call context
-        return Job(prompt=prompt, params=self._params(request, budget), compiled=compiled)
+        return Job(prompt=prompt, params=self._params(request, budget), compiled=compiled, speculate=self._speculate)
 
     @staticmethod
     def _params(request: ChatRequest, budget: int | None = None) -> list[SampleParams]:
