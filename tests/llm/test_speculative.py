@@ -14,7 +14,7 @@ from ponder.llm._embedded_scheduler import lookup_draft
 if TYPE_CHECKING:
     from ponder.llm.embedded import EmbeddedModel
 
-CODE = '''def moving_average(values, window):
+CODE = """def moving_average(values, window):
     if window <= 0:
         raise ValueError("window must be positive")
     out = []
@@ -26,7 +26,7 @@ CODE = '''def moving_average(values, window):
         if i >= window - 1:
             out.append(total / window)
     return out
-'''
+"""
 
 
 class Quote(BaseModel):
