@@ -28,12 +28,15 @@ import json
 import os
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 
 from ponder.config import LLMSettings
 from ponder.llm import ChatRequest, ChatResponse, schema_constraint, user
+from ponder.llm._embedded_runtime import SampleParams, default_threads
 from ponder.llm.embedded import EmbeddedModel
 
 PROMPTS = [
@@ -92,7 +95,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "max_tokens": args.max_tokens,
         "rounds": args.rounds,
-        "threads": args.threads,
+        "threads": args.threads or default_threads(),
         "kv_tokens": args.kv_tokens,
     }
     load = [os.getloadavg()[0]]
@@ -139,6 +142,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
         if args.speculative_tokens:
             figures["speculative"] = await speculative(batched, args, load)
+        if args.draft_model:
+            figures["draft_model"] = await asyncio.to_thread(draft_model_estimate, batched, args)
         stats = batched._shared.batcher().stats
         figures["scheduler"] = {"steps": stats.steps, "max_running": stats.max_running}
     main = figures.get("free") or figures.get("json") or {}
@@ -200,15 +205,96 @@ async def speculative(model: EmbeddedModel, args: argparse.Namespace, load: list
     return out
 
 
+def _step_seconds(model: Any, threads: int, rows: list[int], prompt_len: int = 300, reps: int = 5) -> dict[int, float]:
+    """Median seconds of one ``llama_decode`` of r rows of one sequence after a ``prompt_len``-token prompt."""
+    import llama_cpp as lc
+
+    from ponder.llm._embedded_runtime import decode_batch
+
+    params = lc.llama_context_default_params()
+    params.n_ctx, params.n_batch, params.n_ubatch, params.n_seq_max = 2048, 512, 512, 1
+    params.n_threads = params.n_threads_batch = threads
+    ctx = lc.llama_init_from_model(model, params)
+    memory, batch = lc.llama_get_memory(ctx), lc.llama_batch_init(512, 0, 1)
+    try:
+        decode_batch(ctx, batch, [(0, 1000 + i, i, False) for i in range(prompt_len)])
+        out: dict[int, list[float]] = {r: [] for r in rows}
+        for _ in range(reps):
+            for r in rows:
+                t = time.perf_counter()
+                decode_batch(ctx, batch, [(0, 2000 + i, prompt_len + i, True) for i in range(r)])
+                out[r].append(time.perf_counter() - t)
+                lc.llama_memory_seq_rm(memory, 0, prompt_len, -1)
+        return {r: statistics.median(v) for r, v in out.items()}
+    finally:
+        lc.llama_batch_free(batch)
+        lc.llama_free(ctx)
+
+
+def draft_model_estimate(model: EmbeddedModel, args: argparse.Namespace) -> dict[str, Any]:
+    """Whether a draft model would pay on this host, from measured parts (not built: see the README): the target's
+    cost of verifying r rows in one step, the draft's cost of one token, and how often the draft's greedy token is the
+    target's on the code prompt's greedy reply (teacher-forced). Expected speed-up of drafting g tokens, acceptance a
+    per token (independent): (1 - a^(g+1)) / (1 - a) tokens per (g x draft step + verify(g + 1)), over verify(1)."""
+    import llama_cpp as lc
+
+    from ponder.llm._embedded_runtime import decode_batch
+
+    runtime = model._shared.load()
+    threads = model._shared.n_threads
+    rows = [1, 2, 3, 5, 9]
+    verify = _step_seconds(runtime.llama.model, threads, rows)
+    mparams = lc.llama_model_default_params()
+    draft = lc.llama_model_load_from_file(str(args.draft_model).encode(), mparams)
+    if draft is None:
+        raise SystemExit(f"could not load the draft model {args.draft_model}")
+    try:
+        draft_step = _step_seconds(draft, threads, [1])[1]
+        messages = [user(SPECULATIVE["code"])]
+        prompt = runtime.prompt_tokens(messages)
+        reply = runtime.generate(prompt, SampleParams(max_tokens=args.speculative_tokens or 128), None)
+        target = list(runtime.llama.tokenize(reply.text.encode(), add_bos=False, special=False))
+        params = lc.llama_context_default_params()
+        params.n_ctx = params.n_batch = params.n_ubatch = 1024
+        params.n_threads = params.n_threads_batch = threads
+        ctx = lc.llama_init_from_model(draft, params)
+        batch = lc.llama_batch_init(1024, 0, 1)
+        tokens = prompt + target
+        decode_batch(ctx, batch, [(0, t, i, i >= len(prompt) - 1) for i, t in enumerate(tokens[:-1])])
+        n_vocab = lc.llama_vocab_n_tokens(lc.llama_model_get_vocab(draft))
+        hits = sum(
+            int(np.argmax(np.ctypeslib.as_array(lc.llama_get_logits_ith(ctx, len(prompt) - 1 + j), shape=(n_vocab,))))
+            == token
+            for j, token in enumerate(target)
+        )
+        lc.llama_batch_free(batch)
+        lc.llama_free(ctx)
+    finally:
+        lc.llama_model_free(draft)
+    a = hits / len(target)
+    best = {}
+    for g in (1, 2, 4, 8):
+        cost = g * draft_step + verify[min((r for r in rows if r >= g + 1), default=rows[-1])]
+        expected = (1 - a ** (g + 1)) / (1 - a) if a < 1 else g + 1
+        best[g] = round(expected * verify[1] / cost, 2)
+    return {
+        "verify_s": {str(r): round(v, 4) for r, v in verify.items()},
+        "draft_step_s": round(draft_step, 4),
+        "acceptance": round(a, 2),
+        "expected_speedup_by_draft_len": {str(g): v for g, v in best.items()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="1 round of 32 tokens per call")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, help="llama.cpp threads (default: the product default)")
     parser.add_argument("--kv-tokens", type=int, default=LLMSettings().kv_tokens)
     parser.add_argument("--concurrency", default="1,2,4,8", help="the concurrent call counts to measure")
     parser.add_argument("--cases", default="free,json", help="free (plain text), json (a JSON schema), or both")
+    parser.add_argument("--draft-model", type=Path, help="a draft GGUF (same tokenizer): estimate its speed-up")
     parser.add_argument(
         "--speculative-tokens", type=int, default=128, help="tokens per speculative one-stream call (0: skip)"
     )
