@@ -126,14 +126,16 @@ def group(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]
     return by_task
 
 
-def summarize(records: list[dict[str, Any]], planner: str = "adaptive") -> dict[str, Any]:
-    """Per strategy over the tasks every strategy ran; ``planner`` is the variant compared with ReACT in the
-    issue's summary keys (exact McNemar on the paired tasks)."""
+def summarize(
+    records: list[dict[str, Any]], planner: str = "adaptive", only: list[str] | None = None
+) -> dict[str, Any]:
+    """Per strategy (those in ``only``, default all) over the tasks every one of them ran; ``planner`` is the
+    variant compared with ReACT in the issue's summary keys (exact McNemar on the paired tasks)."""
     from ponder.evals._report import mcnemar_exact
 
     by_task = group(records)
     ran = {r["strategy"] for r in records}
-    names = [s for s in STRATEGIES if s in ran]
+    names = [s for s in STRATEGIES if s in ran and (only is None or s in only)]
     paired = [t for t, rs in by_task.items() if all(s in rs for s in names)]
     figures: dict[str, Any] = {"tasks": len(paired), "task_ids": sorted(paired), "strategies": names}
     for name in names:
@@ -171,7 +173,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"unknown strategies {sorted(unknown)}; known: {', '.join(STRATEGIES)}")
     if args.report_only:
         records = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
-        return report(records, args.report, args.summary)
+        return report(records, args.report, args.summary, args.strategies.split(","))
     settings = Settings()
     model = build_model(settings.llm)
     done: list[dict[str, Any]] = []
@@ -190,7 +192,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         continue
                     if deadline is not None and time.time() > deadline:
                         print("deadline reached; rerun the command to continue", flush=True)
-                        return report(done, args.report, args.summary)
+                        return report(done, args.report, args.summary, args.strategies.split(","))
                     record = await run_one(item, name, args, model, server, index)
                     done.append(record)
                     with args.out.open("a") as f:
@@ -199,7 +201,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                           f"llm={record.get('llm_calls')} tools={record.get('tool_calls')} {record['seconds']}s "
                           f"{record.get('error') or record.get('answer', '')[:60]!r}", flush=True)  # fmt: skip
         await index.close()
-    return report(done, args.report, args.summary)
+    return report(done, args.report, args.summary, args.strategies.split(","))
 
 
 def markdown(records: list[dict[str, Any]], figures: dict[str, Any]) -> str:
@@ -230,9 +232,15 @@ def markdown(records: list[dict[str, Any]], figures: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report(records: list[dict[str, Any]], path: Path | None = None, summary: Path | None = None) -> dict[str, Any]:
-    """The per-task table (``path``) and the issue's summary.json (``summary``), from the records alone."""
-    figures = summarize(records)
+def report(
+    records: list[dict[str, Any]],
+    path: Path | None = None,
+    summary: Path | None = None,
+    only: list[str] | None = None,
+) -> dict[str, Any]:
+    """The per-task table (``path``) and the issue's summary.json (``summary``), from the records alone (of the
+    strategies in ``only``, default all)."""
+    figures = summarize(records, only=only)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(markdown(records, figures))
