@@ -304,3 +304,41 @@ async def test_adaptive_planner_escalates_with_what_the_failed_attempt_learned(t
     assert final.text == "7"
     subtasks = final.result["details"]["plan"]["subtasks"]
     assert [(s["id"], s["status"]) for s in subtasks] == [("1", "failed"), ("2", "done"), ("3", "done")]
+
+
+async def test_adaptive_planner_escalates_on_a_success_claimed_after_a_failed_call(toolserver: FakeToolServer) -> None:
+    # the small model's habit in the suite's traces: its tool call crashes, it submits "done" anyway
+    model = ScriptedModel(
+        [
+            call("python", code="import pandas\nprint(1)"),
+            submit("the best score is {name}"),  # claimed done, on the evidence of a failed call
+            plan("read scores.txt with plain Python and find the best"),
+            call("python", code="max([3, 9, 4])"),
+            submit("the best score is 9"),
+            answer("9"),
+        ]
+    )
+    events = await collect(
+        get_strategy("planner", adaptive=True).run(
+            Task(question="Find the best score"), Context(model, toolserver=toolserver)
+        )
+    )
+    model.assert_complete()
+    planning = next(r for r in model.requests if r.constraint and r.constraint.name == "PlanDraft")
+    prompt = planning.messages[-1].content
+    assert "claimed done, but its last tool call failed" in prompt and "ModuleNotFoundError" in prompt
+    final = final_of(events)
+    assert final.text == "9"
+    subtasks = final.result["details"]["plan"]["subtasks"]
+    assert [(s["id"], s["status"]) for s in subtasks] == [("1", "failed"), ("2", "done")]
+
+
+async def test_adaptive_planner_trusts_a_success_after_a_successful_call(toolserver: FakeToolServer) -> None:
+    script = [call("python", code="max([3, 9, 4])"), submit("9"), answer("9")]
+    model = ScriptedModel(script)
+    events = await collect(
+        get_strategy("planner", adaptive=True).run(Task(question="best?"), Context(model, toolserver=toolserver))
+    )
+    model.assert_complete()
+    assert final_of(events).text == "9"
+    assert not any(r.constraint and r.constraint.name == "PlanDraft" for r in model.requests)

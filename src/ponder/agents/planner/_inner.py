@@ -235,6 +235,15 @@ def last_steps(state: PlannerState, n: int = 3, chars: int = 300) -> list[str]:
     return out
 
 
+def last_tool_ok(state: PlannerState) -> bool | None:
+    """Whether the subtask's last tool call (before it submitted) succeeded; None when it called none."""
+    for step in reversed(state.get("steps", [])):
+        call = step.get("call") or {}
+        if call.get("tool") and call.get("tool") != SUBMIT.name:
+            return bool((step.get("result") or {}).get("ok"))
+    return None
+
+
 def _submit(state: PlannerState, submitted: SubmitResult) -> dict[str, Any]:
     sid = state["current"]
     assert sid is not None
@@ -256,7 +265,12 @@ def _submit(state: PlannerState, submitted: SubmitResult) -> dict[str, Any]:
     return {
         "plan": plan.model_dump(mode="json"),
         "results": results,
-        "submission": {"sid": sid, **submitted.model_dump(mode="json"), "last_steps": last_steps(state)},
+        "submission": {
+            "sid": sid,
+            **submitted.model_dump(mode="json"),
+            "last_steps": last_steps(state),
+            "last_tool_ok": last_tool_ok(state),
+        },
         "current": None,
         "steps": [],
         "pending": None,

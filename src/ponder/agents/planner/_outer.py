@@ -78,7 +78,9 @@ async def refine(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
     if submission is None or not state.get("outer", True):
         return keep
     if state.get("adaptive") and not state.get("escalated"):
-        if submission.get("success"):
+        # a small model often submits "done" right after its last tool call failed (a crash, a missing module):
+        # that claim is not evidence, so the adaptive planner escalates on the failed call as on a failed submission
+        if submission.get("success") and submission.get("last_tool_ok") is not False:
             return keep  # solved as ReACT solves it: no plan, no refinement
         return keep | await _escalate(state, deps, submission)
     wanted = submission.get("refine") or not submission.get("success") or bool(suggestions)
@@ -144,24 +146,30 @@ async def _escalate(state: PlannerState, deps: Deps, attempt: dict[str, Any]) ->
     notes = list(state.get("notes", []))
     if reason := over_budget(state, deps.limits):
         return {"stopped": reason}
+    results = dict(state.get("results", {}))
+    if attempt.get("success"):  # it claimed success after a failed tool call: recorded as the failure it is
+        conclusion = f"{attempt.get('conclusion', '')} (claimed done, but its last tool call failed)"
+        attempt = {**attempt, "success": False, "conclusion": conclusion}
+        results[attempt["sid"]] = {**results.get(attempt["sid"], {}), "success": False, "conclusion": conclusion}
     width = max(deps.limits.max_width - 1, 1)
     try:
         draft = await structured(acct.model, plan_messages(task, width, attempt), PlanDraft, **_options(deps))
     except ModelError as exc:
         notes.append(f"planning after the failed first attempt failed ({exc.message}); the attempt's result stands")
-        return {"notes": notes, "counters": acct.counters(), "escalated": True}
+        return {"notes": notes, "counters": acct.counters(), "escalated": True, "results": results}
     emit(acct.llm_event("plan", draft.model_dump()))
     old = Plan.model_validate(state["plan"])
     first = old.subtasks[0]
     plan, clipped = new_plan(task.question, [SubTaskDraft(**first.model_dump(include=set(SubTaskDraft.model_fields))),
                                              *draft.subtasks], width + 1)  # fmt: skip
-    plan.subtasks[0].status = first.status
+    plan.subtasks[0].status = SubTaskStatus.failed
     emit(PlanUpdated(plan=plan.model_dump(mode="json"), change="the first attempt failed: planned the rest"))
     return {
         "plan": plan.model_dump(mode="json"),
         "notes": [*notes, *clipped],
         "counters": acct.counters(),
         "escalated": True,
+        "results": results,
     }
 
 
