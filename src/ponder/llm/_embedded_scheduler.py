@@ -19,7 +19,8 @@ step of one. The scheduler does on a CPU what vLLM does on a GPU:
 - **Finished or cancelled sequences free their cells at once**; a full cache or full slot table queues calls in
   FIFO order (bounded by ``max_queue``); a call that could never fit is refused before it waits.
 - **Speculative decoding by prompt lookup** while at most ``SPECULATE_STREAMS`` sequences decode (a lone stream is
-  bandwidth bound: a step of several rows of one sequence costs little more than a step of one): a greedy sequence
+  bandwidth bound: a step of nine rows of one sequence costs about twice a step of one here, 0.22 vs 0.11 s, so a
+  draft pays once about two of its tokens are kept on average): a greedy sequence
   whose last tokens occurred earlier in its prompt or reply proposes the tokens that followed them there
   (:func:`lookup_draft`), they are decoded in the same step, and the sequence takes them one by one for as long as
   each is the token it samples itself from the row before, with its own constraint and stop strings, so its text is
