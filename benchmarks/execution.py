@@ -136,6 +136,8 @@ def sampled(details: dict[str, Any], options: dict[str, Any]) -> int:
 
 RESULTS = HERE.parent / "docs" / "results" / "execution"
 BASELINE = {"code": "greedy", "math": "cot"}  # proof: greedy at the same budget
+# issue 17's targets (goals, reported as met or missed): dataset -> (method, baseline, points it must gain, with p<0.05)
+TARGETS = {"humaneval_plus": ("mcts_8", "greedy", 10), "gsm8k": ("pot_sc_5", "cot", 15)}
 
 
 def dataset_of(domain: str, item_id: str) -> str:
@@ -281,6 +283,22 @@ def summarise(domain: str, rows: list[dict[str, Any]]) -> tuple[dict[str, Any], 
     return entry, table
 
 
+def target(dataset: str, table: list[dict[str, Any]]) -> list[str]:
+    """The issue's target for this dataset, stated with what was measured (empty where it sets none)."""
+    if dataset not in TARGETS:
+        return []
+    label, base, points = TARGETS[dataset]
+    rows = {row["method"]: row for row in table}
+    gain = round((rows[label]["accuracy"] - rows[base]["accuracy"]) * 100, 1)
+    p = rows[label]["p"]
+    met = gain >= points and p < 0.05
+    return [
+        f"**Target** {label} ≥ {base} + {points} points with p < 0.05: **{'met' if met else 'missed'}** "
+        f"({rows[label]['accuracy']:.1%} vs {rows[base]['accuracy']:.1%}, {gain:+} points, exact McNemar p = {p}).",
+        "",
+    ]
+
+
 def plot(dataset: str, table: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
@@ -386,7 +404,14 @@ def report(results: Path) -> dict[str, Any]:
                     f"{row['calls_per_item']} | {row['requests_per_item']} | {row['tokens_per_item']:.0f} | "
                     f"{row['seconds_per_item']} | {row['failed']} |"
                 )
-            lines += ["", "Where the budget went:", "", *why([r for r in rows if r["id"] in both]), ""]
+            lines += [
+                "",
+                *target(dataset, table),
+                "Where the budget went:",
+                "",
+                *why([r for r in rows if r["id"] in both]),
+                "",
+            ]
     if loads:
         mean = round(sum(loads) / len(loads), 2)
         summary["load_average_1m"] = {"min": min(loads), "mean": mean, "max": max(loads)}

@@ -78,6 +78,7 @@ def test_report_counts_only_items_every_method_answered_and_tests_against_the_ba
     text = (tmp_path / "report.md").read_text()
     assert "## gsm8k: 12 items" in text
     assert "stopped by budget 12" in text
+    assert "pot_sc_5 ≥ cot + 15 points with p < 0.05: **met** (100.0% vs 16.7%, +83.3 points" in text
     assert (tmp_path / "gsm8k.png").stat().st_size > 1000
     # calls per item count samples (k for sc/pot-sc, the search's count for MCTS, 1 otherwise), not requests
     table = bench.summarise("math", [r for r in records if r["id"] != "gsm8k-99"])[1]
@@ -107,7 +108,11 @@ def test_code_datasets_are_reported_apart_and_proof_compares_at_equal_budget(tmp
     assert "p_mcts_8_vs_greedy" in summary["mbpp_plus"]
     assert "p_mcts_16_vs_greedy_16" in summary["coq"] and "p_mcts_8_vs_greedy_8" in summary["coq"]
     assert "p_mcts_16_vs_greedy_8" not in summary["coq"]
-    assert "errors: StrategyError 3" in (tmp_path / "report.md").read_text()
+    text = (tmp_path / "report.md").read_text()
+    assert "errors: StrategyError 3" in text
+    # +66.7 points, but 2 discordant pairs cannot reach p < 0.05; MBPP+ and Coq have no target
+    assert "mcts_8 ≥ greedy + 10 points with p < 0.05: **missed** (100.0% vs 33.3%, +66.7 points" in text
+    assert text.count("**Target**") == 1
 
 
 def test_the_committed_summary_is_what_the_committed_records_give(tmp_path: Path) -> None:
