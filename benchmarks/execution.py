@@ -326,6 +326,14 @@ def plot(dataset: str, table: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def votes_of(details: dict[str, Any]) -> Counter[str]:
+    """The answers a vote counted (SC's and pot-sc's ``votes``); empty where one answer was all there was to count."""
+    votes = details.get("votes")
+    if not isinstance(votes, dict) or sum(int(v) for v in votes.values()) < 2:
+        return Counter()
+    return Counter({str(k): int(v) for k, v in votes.items()})
+
+
 def why(rows: list[dict[str, Any]]) -> list[str]:
     """Where the budget went, from the records' details: how the searches stopped, what the programs did."""
     out = []
@@ -348,6 +356,15 @@ def why(rows: list[dict[str, Any]]) -> list[str]:
             failed = sum(r["details"].get("failed", 0) for r in recs)
             ties = sum(bool(r["details"].get("tie")) for r in recs)
             parts.append(f"{programs} programs, {repaired} repaired, {failed} failed after repair, {ties} tied votes")
+        voted = [(r, votes_of(r["details"])) for r in recs]
+        voted = [(r, v) for r, v in voted if v]
+        if voted:  # a split vote is where a better selector could still gain; a unanimous wrong one is not
+            whole = [r for r, v in voted if len(v) == 1]
+            split = [r for r, v in voted if len(v) > 1]
+            parts.append(
+                f"votes unanimous on {len(whole)} items ({sum(r['correct'] for r in whole)} right), split on"
+                f" {len(split)} ({sum(r['correct'] for r in split)} right)"
+            )
         trees = [r["details"]["tree"] for r in recs if isinstance(r["details"].get("tree"), dict)]
         if trees:
             ends = [n for t in trees for n in t.get("nodes", []) if n.get("terminal")]

@@ -59,6 +59,10 @@ def test_report_counts_only_items_every_method_answered_and_tests_against_the_ba
         for m in methods:
             right = m == "pot_sc_5" or (m == "cot" and i < 2) or (m in ("pot", "sc_5") and i % 2 == 0)
             details = {"samples": 8, "stopped_by": "budget"} if m.startswith("mcts") else {}
+            if m == "sc_5":  # split votes on the even items (which it gets right), unanimous on the odd ones
+                details = {"votes": {"12": 3, "7": 2} if i % 2 == 0 else {"7": 5}}
+            if m == "pot":  # one program: nothing was voted on
+                details = {"votes": {"12": 1}}
             records.append(record(item, m, right, details=details))
     # a 13th item that only some methods reached: it must not count
     records += [record("gsm8k-99", "cot", True), record("gsm8k-99", "pot", True)]
@@ -78,6 +82,8 @@ def test_report_counts_only_items_every_method_answered_and_tests_against_the_ba
     text = (tmp_path / "report.md").read_text()
     assert "## gsm8k: 12 items" in text
     assert "stopped by budget 12" in text
+    assert "**sc_5**: votes unanimous on 6 items (0 right), split on 6 (6 right)" in text
+    assert "**pot**" not in text
     assert "pot_sc_5 ≥ cot + 15 points with p < 0.05: **met** (100.0% vs 16.7%, +83.3 points" in text
     assert (tmp_path / "gsm8k.png").stat().st_size > 1000
     # calls per item count samples (k for sc/pot-sc, the search's count for MCTS, 1 otherwise), not requests
