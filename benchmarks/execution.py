@@ -35,6 +35,7 @@ import gzip
 import json
 import math
 import os
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -326,6 +327,15 @@ def plot(dataset: str, table: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def failure(reason: str) -> str:
+    """A failed step's reason with the names it quotes taken out, so the same failure on other names counts once."""
+    reason = re.sub(r"\b(reference|variable|constant)\s+\S+", r"\1 _", str(reason))
+    reason = re.sub(r"^\S+ is already used", "_ is already used", reason)
+    reason = re.sub(r"'[^'\n]*'", "_", reason)  # a quoted expression or tactic
+    reason = re.sub(r"\s*(…|\.\.\.) ?\[(truncated: )?\d+ more char\w*\]", "…", reason)  # where it was cut
+    return reason.split("\n")[0][:60]
+
+
 def votes_of(details: dict[str, Any]) -> Counter[str]:
     """The answers a vote counted (SC's and pot-sc's ``votes``); empty where one answer was all there was to count."""
     votes = details.get("votes")
@@ -375,6 +385,9 @@ def why(rows: list[dict[str, Any]]) -> list[str]:
                 f"{len(ends)} terminal nodes in {len(trees)} trees, {len(ends) - len(answered)} of them failed steps;"
                 f" answers reached at {shown or 'no depth'}"
             )
+            reasons = Counter(failure(n["reason"]) for n in ends if n.get("answer") is None and n.get("reason"))
+            if reasons:
+                parts.append("failed steps: " + ", ".join(f"{k!r} {v}" for k, v in reasons.most_common(3)))
         cut = sum(r["details"].get("cut_off", 0) for r in recs)
         if cut:
             parts.append(f"{cut} samples cut off at max_tokens")

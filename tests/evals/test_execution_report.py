@@ -59,6 +59,9 @@ def test_report_counts_only_items_every_method_answered_and_tests_against_the_ba
         for m in methods:
             right = m == "pot_sc_5" or (m == "cot" and i < 2) or (m in ("pot", "sc_5") and i % 2 == 0)
             details = {"samples": 8, "stopped_by": "budget"} if m.startswith("mcts") else {}
+            if m == "mcts_math_8":  # two failed steps, the same failure on other expressions
+                ends = [{"terminal": True, "answer": None, "reason": f"the calculation '{x}' failed: E"} for x in "ab"]
+                details["tree"] = {"nodes": [*ends, {"terminal": True, "answer": 3, "depth": 1, "reason": ""}]}
             if m == "sc_5":  # split votes on the even items (which it gets right), unanimous on the odd ones
                 details = {"votes": {"12": 3, "7": 2} if i % 2 == 0 else {"7": 5}}
             if m == "pot":  # one program: nothing was voted on
@@ -82,6 +85,8 @@ def test_report_counts_only_items_every_method_answered_and_tests_against_the_ba
     text = (tmp_path / "report.md").read_text()
     assert "## gsm8k: 12 items" in text
     assert "stopped by budget 12" in text
+    assert "36 terminal nodes in 12 trees, 24 of them failed steps; answers reached at depth 1: 12" in text
+    assert "failed steps: 'the calculation _ failed: E' 24" in text
     assert "**sc_5**: votes unanimous on 6 items (0 right), split on 6 (6 right)" in text
     assert "**pot**" not in text
     assert "pot_sc_5 ≥ cot + 15 points with p < 0.05: **met** (100.0% vs 16.7%, +83.3 points" in text
