@@ -9,6 +9,9 @@ the same items, with every answer checked by execution (embedded model by defaul
   vote), ``pot`` (one greedy program run in the sandbox, one repair), ``pot_sc_5`` (five sampled programs, vote over
   what they printed), ``mcts_math_8`` (``mcts-math``, budget 8, arithmetic steps) and ``mcts_pot_8`` (the same
   search over whole programs, added after the first 30 items showed arithmetic steps ending after one step).
+* votes (the next GSM8K items, 101 on, which played no part in choosing what is compared): at an equal budget of
+  10 samples, ``sc_10`` (ten chains), ``pot_sc_10`` (ten programs) and ``pot_sc_5_chains_5`` (five programs and five
+  chains of thought in one vote, the combination ``execution_votes.py`` pointed to on the first 100), against ``cot``.
 * proof (lemmas of Coq's standard library, see ``mcts_coq_lemmas.py``): ``greedy_n`` = a temperature-0 tactic chain
   (``mcts-proof`` with k = 1) which, at a dead end, asks again at the same state with the failed tactics listed, up
   to budget n; ``mcts_n`` = ``mcts-proof`` (k = 3, temperature 0.8); solved = a proof ``coqc`` accepts, checked
@@ -24,6 +27,7 @@ writes ``report.md``, ``summary.json`` and the accuracy-vs-budget plots from the
     python benchmarks/execution.py --domain math --items 100
     python benchmarks/execution.py --domain code --items 80      # 40 HumanEval+ and 40 MBPP+, alternating
     python benchmarks/execution.py --domain proof --items 20
+    python benchmarks/execution.py --domain votes --items 100    # the mixed vote, on fresh items
     python benchmarks/execution.py --report
 """
 
@@ -49,6 +53,7 @@ from ponder.llm._factory import build_model
 from ponder.wiring import build_toolserver
 
 HERE = Path(__file__).resolve().parent
+VOTES_OFFSET = 100  # --domain votes starts after the items --domain math measured
 SHARED = HERE.parent / ".." / "shared" / "benchmarks"
 
 
@@ -65,10 +70,11 @@ def load_items(domain: str, n: int, data_dir: Path) -> list[tuple[str, Task, Any
             task, hidden = code_item(row, name)
             out.append((f"{name}/{row['task_id']}", task, hidden))
         return out
-    if domain == "math":
+    if domain in ("math", "votes"):
         from ponder.evals import load_dataset
 
-        data = load_dataset("gsm8k", data_dir=data_dir, limit=n)
+        # votes: the next GSM8K items, which played no part in choosing the mixed vote (see execution_votes.py)
+        data = load_dataset("gsm8k", data_dir=data_dir, limit=n, offset=VOTES_OFFSET if domain == "votes" else 0)
         return [(item.id, item.task, item.gold) for item in data.items]
     from mcts_coq_lemmas import load_lemmas  # type: ignore[import-not-found]
 
@@ -99,6 +105,13 @@ def methods(domain: str, seed: int) -> list[tuple[str, str, dict[str, Any]]]:
             # the same search over whole programs (pot's nodes): failures repaired, answers valued by agreement
             ("mcts_pot_8", "mcts-math", {"seed": seed, "budget": 8, "k": 2, "max_depth": 3, "nodes": "programs"}),
         ]
+    if domain == "votes":  # equal budgets of 10: prose, programs, and five of each in one vote
+        return [
+            ("cot", "cot", {}),
+            ("sc_10", "sc", {"k": 10, "temperature": 0.7, "seed": seed}),
+            ("pot_sc_10", "pot-sc", {"k": 10, "temperature": 0.7}),
+            ("pot_sc_5_chains_5", "pot-sc", {"k": 5, "chains": 5, "temperature": 0.7}),
+        ]
     return [
         *(
             (f"greedy_{n}", "mcts-proof", {"seed": seed, "budget": n, "k": 1, "temperature": 0.0, "max_depth": n})
@@ -113,7 +126,7 @@ async def score(domain: str, answer: Any, hidden: Any, checker: SandboxCodeCheck
         return False
     if domain == "code":
         return await checker.check(str(answer), hidden["tests"], {"entry_point": hidden["entry_point"]})
-    if domain == "math":
+    if domain in ("math", "votes"):
         try:
             return math.isclose(float(answer), float(hidden), rel_tol=1e-6, abs_tol=1e-6)
         except (TypeError, ValueError):
@@ -132,17 +145,17 @@ def sampled(details: dict[str, Any], options: dict[str, Any]) -> int:
     program's one repair) are counted apart, in ``requests``."""
     if isinstance(details.get("samples"), int):
         return int(details["samples"])
-    return int(options.get("k", 1))
+    return int(options.get("k", 1)) + int(options.get("chains", 0))
 
 
 RESULTS = HERE.parent / "docs" / "results" / "execution"
-BASELINE = {"code": "greedy", "math": "cot"}  # proof: greedy at the same budget
+BASELINE = {"code": "greedy", "math": "cot", "votes": "cot"}  # proof: greedy at the same budget
 # issue 17's targets (goals, reported as met or missed): dataset -> (method, baseline, points it must gain, with p<0.05)
 TARGETS = {"humaneval_plus": ("mcts_8", "greedy", 10), "gsm8k": ("pot_sc_5", "cot", 15)}
 
 
 def dataset_of(domain: str, item_id: str) -> str:
-    return {"code": item_id.split("/")[0], "math": "gsm8k", "proof": "coq"}[domain]
+    return {"code": item_id.split("/")[0], "math": "gsm8k", "votes": "gsm8k_votes", "proof": "coq"}[domain]
 
 
 def compact(value: Any, limit: int = 400) -> Any:
@@ -410,7 +423,7 @@ def report(results: Path) -> dict[str, Any]:
         "",
     ]
     loads: list[float] = []
-    for domain in ("code", "math", "proof"):
+    for domain in ("code", "math", "votes", "proof"):
         records = read_records(results / "runs" / f"{domain}.jsonl.gz")
         loads += [r["load_1m"] for r in records]
         for dataset in dict.fromkeys(r["dataset"] for r in records):
@@ -454,7 +467,7 @@ def report(results: Path) -> dict[str, Any]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--domain", choices=["code", "math", "proof"])
+    parser.add_argument("--domain", choices=["code", "math", "votes", "proof"])
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--chunk", type=int, default=4, help="items (at least) whose runs go concurrently")

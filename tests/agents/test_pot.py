@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from ponder.agents import Context, FinalAnswer, Task, ToolReturned, get_strategy, run_to_result
+from ponder.agents import Context, FinalAnswer, LLMCall, Task, ToolReturned, get_strategy, run_to_result
 from ponder.agents.pot import extract_program, printed_number
-from ponder.errors import ConfigError, InputError, StrategyError
+from ponder.errors import ConfigError, InputError, ModelServerError, StrategyError
 from ponder.tools import ToolServer
 from tests.fakes import ScriptedModel
 
@@ -59,6 +59,47 @@ async def test_pot_sc_votes_over_executed_answers_with_ties_and_failures_counted
     assert result.details["failed"] == 1 and result.details["repaired"] == 1
     assert model.requests[0].n == 5 and model.requests[0].temperature == 0.7
     assert result.costs.llm_calls == 2  # one n=5 request, one repair
+
+
+async def test_pot_sc_with_chains_votes_over_programs_and_chains_of_thought(toolserver: ToolServer) -> None:
+    programs = [program("print(12)"), program("print(10)"), program("print(12)")]
+    chains = ["3 bags of 4 is 12, minus 2 is 10.", "12 - 2 = 10"]  # free reasoning, then a constrained answer each
+    model = ScriptedModel([*programs, *chains, {"answer": 10}, {"answer": 10}])
+    strategy = get_strategy("pot-sc", k=3, chains=2)
+    events = [e async for e in strategy.run(QUESTION, Context(model, toolserver=toolserver))]
+    final = events[-1]
+    assert isinstance(final, FinalAnswer)
+    details = final.result["details"]
+    assert final.answer == 10.0 and details["votes"] == {"10.0": 3, "12.0": 2}  # the chains outvote two programs
+    assert details["program"] == "print(10)" and [c["answer"] for c in details["chains"]] == [10, 10]
+    assert final.result["costs"]["llm_calls"] == 4  # programs (n=3), chains (n=2), the two constrained answers
+    first, reasoning = model.requests[0], model.requests[1]
+    assert first.n == 3 and "```python" in first.messages[0].content
+    assert reasoning.n == 2 and reasoning.temperature == 0.7 and reasoning.stop  # stops at the answer marker
+    calls = [e for e in events if isinstance(e, LLMCall)]
+    assert [c.purpose for c in calls] == ["write program", "chains of thought x2"] and calls[1].completion_tokens > 0
+    model.assert_complete()
+
+
+async def test_chains_answer_when_every_program_fails_and_a_failed_chain_step_leaves_the_programs(
+    toolserver: ToolServer,
+) -> None:
+    model = ScriptedModel([program('print("ten")'), "Tom keeps 10.", {"answer": 10}])
+    result = await run_to_result(
+        get_strategy("pot", chains=1, repair=False).run(QUESTION, Context(model, toolserver=toolserver))
+    )
+    assert result.answer == 10.0 and result.details["program"] is None
+    assert result.reasoning == "Tom keeps 10." and result.details["failed"] == 1
+
+    failing = ScriptedModel([program("print(10)"), ModelServerError("the server went away", retryable=False)])
+    result = await run_to_result(get_strategy("pot", chains=1).run(QUESTION, Context(failing, toolserver=toolserver)))
+    assert result.answer == 10.0 and "went away" in result.details["chains_error"] and result.details["chains"] == []
+
+
+def test_several_chains_need_a_temperature() -> None:
+    with pytest.raises(InputError, match="chains of thought are sampled at a temperature above 0"):
+        get_strategy("pot", chains=3)
+    assert get_strategy("pot-sc", chains=3).chains == 3
 
 
 @pytest.mark.parametrize(

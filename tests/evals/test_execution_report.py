@@ -110,8 +110,20 @@ def test_code_datasets_are_reported_apart_and_proof_compares_at_equal_budget(tmp
     proofs = [{**record(f"coq-{i}", m, m == "mcts_16"), "dataset": "coq"} for i in range(4) for m in proof]
     write(tmp_path, "proof", proofs)
 
+    votes = [
+        {**record(f"gsm8k-1{i}", m, m != "cot"), "options": options, "dataset": "gsm8k_votes"}
+        for i in range(3)
+        for m, options in [("cot", {}), ("sc_10", {"k": 10}), ("pot_sc_10", {"k": 10}),
+                           ("pot_sc_5_chains_5", {"k": 5, "chains": 5})]
+    ]  # fmt: skip
+    write(tmp_path, "votes", votes)
+
     summary = bench.report(tmp_path)
 
+    assert summary["gsm8k_votes"]["n"] == 3 and summary["gsm8k_votes"]["pot_sc_5_chains_5"] == 1.0
+    assert summary["gsm8k_votes"]["p_pot_sc_5_chains_5_vs_cot"] == 0.25  # 3 wins, 0 losses
+    table = bench.summarise("votes", votes)[1]
+    assert {row["method"]: row["calls_per_item"] for row in table}["pot_sc_5_chains_5"] == 10  # chains count
     assert set(summary) >= {"humaneval_plus", "mbpp_plus", "coq"}
     assert summary["humaneval_plus"]["n"] == 3
     assert summary["humaneval_plus"]["mcts_8"] == 1.0

@@ -2,7 +2,10 @@
 the answer, the ToolServer runs it under its limits, and the printed number is the answer, so the arithmetic is
 done by Python, not by the model. A program that crashes, hangs or prints no number is shown its failure once and
 asked for a repair. ``pot-sc`` samples ``k`` programs in one batched request and takes the majority vote over the
-answers they printed; programs that failed count as failed, never as votes.
+answers they printed; programs that failed count as failed, never as votes. With ``chains = m`` the vote also counts
+the answers of m chains of thought sampled beside the programs (as ``sc`` samples them): on GSM8K the programs and
+the prose chains were wrong on different items (``benchmarks/execution_votes.py``); off by default until measured
+on items that played no part in choosing it (``execution.py --domain votes``).
 
 The program travels as a fenced ``python`` block that the strategy extracts, not inside a JSON string: a small model
 writes code far more reliably without JSON escaping (the same reason CoT reasons in free text, issue 24), and
@@ -33,10 +36,11 @@ from ponder.agents._base import (
     render_question,
 )
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted, ToolCalled, ToolReturned
+from ponder.agents.cot import ChainOfThought
 from ponder.agents.mcts._sandbox import run_command
-from ponder.agents.sc import majority_vote
-from ponder.errors import ConfigError, InputError, StrategyError
-from ponder.llm import ChatRequest, Message, assistant, system, user
+from ponder.agents.sc import majority_vote, sample_chains
+from ponder.errors import ConfigError, InputError, PonderError, StrategyError
+from ponder.llm import ChatRequest, Costs, Message, MeteredModel, assistant, system, user
 from ponder.tools import ToolSession
 
 SYSTEM = (
@@ -110,11 +114,21 @@ class PoTOptions(Options):
     max_tokens: int = Field(default=400, ge=1, le=8192, description="longest program, in tokens")
     timeout_s: float = Field(default=10.0, gt=0.0, le=120.0, description="time limit of one program run")
     repair: bool = Field(default=True, description="show a failed program its failure once and run its repair")
+    chains: int = Field(
+        default=0,
+        ge=0,
+        le=32,
+        description="chains of thought (as cot reasons, in plain text) sampled beside the programs, at the same "
+        "temperature; their answers join the programs' vote (0: programs only)",
+    )
+    chain_max_tokens: int = Field(default=512, ge=1, le=16384, description="longest chain of thought, in tokens")
 
     @model_validator(mode="after")
     def _sampled_when_several(self) -> PoTOptions:
         if self.k > 1 and self.temperature <= 0:
             raise ValueError(f"k = {self.k} programs are sampled at a temperature above 0 (e.g. 0.7)")
+        if self.chains > 1 and self.temperature <= 0:
+            raise ValueError(f"{self.chains} chains of thought are sampled at a temperature above 0 (e.g. 0.7)")
         return self
 
 
@@ -140,6 +154,8 @@ class ProgramOfThought:
         self.max_tokens: int = o.max_tokens
         self.timeout_s: float = o.timeout_s
         self.repair: bool = o.repair
+        self.chains: int = o.chains
+        self.chain_max_tokens: int = o.chain_max_tokens
 
     def messages(self, task: Task) -> list[Message]:
         if task.family is not TaskFamily.number:
@@ -159,6 +175,41 @@ class ProgramOfThought:
         model, start = ctx.metered()
         what = "a program" if self.k == 1 else f"{self.k} programs"
         yield StepStarted(name="write program", detail=f"{what}, run in the sandbox")
+        # the chains are requested beside the programs (a batching backend decodes them together) and collected
+        # after the programs ran; a run that ends early takes them down with it
+        chains = asyncio.ensure_future(self._chains(model, task)) if self.chains else None
+        try:
+            async for event in self._programs_and_vote(task, ctx, model, start, messages, chains):
+                yield event
+        finally:
+            if chains is not None and not chains.done():
+                chains.cancel()
+
+    async def _chains(self, model: MeteredModel, task: Task) -> tuple[list[dict[str, Any]], Costs, float]:
+        """The chains of thought and what they cost (their own meter: the run's counts them too)."""
+        own = MeteredModel(model)
+        t0 = time.perf_counter()
+        rows = await sample_chains(
+            ChainOfThought(),  # the form measured best for the answer type, as cot and sc use
+            own,
+            task,
+            k=self.chains,
+            temperature=self.temperature,
+            max_tokens=self.chain_max_tokens,
+            seed=0,
+        )
+        return rows, own.costs, time.perf_counter() - t0
+
+    async def _programs_and_vote(
+        self,
+        task: Task,
+        ctx: Context,
+        model: MeteredModel,
+        start: float,
+        messages: list[Message],
+        chains_future: asyncio.Future[tuple[list[dict[str, Any]], Costs, float]] | None,
+    ) -> AsyncIterator[Event]:
+        assert ctx.toolserver is not None  # checked by run
         t0 = time.perf_counter()
         request = ChatRequest(
             messages=messages, n=self.k, temperature=self.temperature, max_tokens=self.max_tokens, seed=0
@@ -194,27 +245,52 @@ class ProgramOfThought:
                     attempt.error = attempt.output = ""
                     async for event in self._execute(session, attempt):
                         yield event
-        answers = [a.answer for a in attempts if a.answer is not None]
+        answers: list[float] = [a.answer for a in attempts if a.answer is not None]
         details: dict[str, Any] = {
             "programs": [a.record() for a in attempts],
             "failed": sum(a.answer is None for a in attempts),
             "repaired": sum(a.repaired for a in attempts),
         }
+        chains: list[dict[str, Any]] = []
+        if chains_future is not None:
+            try:
+                chains, costs, seconds = await chains_future
+            except PonderError as exc:  # failed chains fail their step; the programs still vote
+                details["chains_error"] = exc.message
+            else:
+                yield LLMCall(
+                    purpose=f"chains of thought x{self.chains}",
+                    prompt_tokens=costs.prompt_tokens,
+                    completion_tokens=costs.completion_tokens,
+                    seconds=seconds,
+                    output=chains,
+                )
+            details["chains"] = chains
+            answers += [float(c["answer"]) for c in chains]  # after the programs': a tie goes to a program
         if not answers:
             reasons = "; ".join(f"{a.sample}: {a.error}" for a in attempts)
+            if "chains_error" in details:
+                reasons += f"; chains of thought: {details['chains_error']}"
             raise StrategyError(f"no program printed a number ({reasons})"[:600], hint="see the run's tool calls")
-        if self.k > 1:
-            yield StepStarted(name="vote", detail=f"{len(answers)} answers from {len(attempts)} programs")
+        if len(answers) > 1:
+            detail = f"{len(answers)} answers from {len(attempts)} programs" + (
+                f" and {len(chains)} chains" * bool(chains)
+            )
+            yield StepStarted(name="vote", detail=detail)
         answer, votes = majority_vote(TaskFamily.number, answers)
         details["votes"] = votes
         best = max(votes.values())
         details["tie"] = sum(1 for v in votes.values() if v == best) > 1  # broken by the first program sampled
-        winner = next(a for a in attempts if a.answer is not None and round(a.answer, 6) == round(answer, 6))
-        details["program"] = winner.code
+        winner = next((a for a in attempts if a.answer is not None and round(a.answer, 6) == round(answer, 6)), None)
+        details["program"] = winner.code if winner else None
+        if winner is not None:
+            reasoning = f"```python\n{winner.code}\n```" if winner.code else None
+        else:  # only chains of thought reached it
+            reasoning = next(c["reasoning"] for c in chains if round(float(c["answer"]), 6) == round(answer, 6))
         result = StrategyResult(
             answer=answer,
             text=format_answer(task, answer),
-            reasoning=f"```python\n{winner.code}\n```" if winner.code else None,
+            reasoning=reasoning,
             costs=model.costs,
             tool_calls=len(attempts) + details["repaired"],
             seconds=time.perf_counter() - start,

@@ -22,7 +22,7 @@ from ponder.agents._base import (
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted
 from ponder.agents.cot import ChainOfThought, CoTOptions, Form
 from ponder.errors import InputError
-from ponder.llm import structured_n, think_then_answer_n
+from ponder.llm import ChatModel, structured_n, think_then_answer_n
 
 
 def vote_key(family: TaskFamily, answer: Any) -> Any:
@@ -44,6 +44,42 @@ def majority_vote(family: TaskFamily, answers: Sequence[Any]) -> tuple[Any, dict
     winner_index = next(i for i, k in enumerate(keys) if counts[k] == best)
     votes = {str(k): c for k, c in counts.most_common()}
     return answers[winner_index], votes
+
+
+async def sample_chains(
+    cot: ChainOfThought,
+    model: ChatModel,
+    task: Task,
+    *,
+    k: int,
+    temperature: float,
+    max_tokens: int,
+    seed: int | None,
+) -> list[dict[str, Any]]:
+    """``k`` sampled chains of thought, each ``{"reasoning": ..., "answer": ...}``: one ``n = k`` request in the
+    task's form (a JSON object, or free reasoning then a constrained answer, batched together). A free reasoning cut
+    off at ``max_tokens`` is left out (it has no answer to vote with); only all of them cut off raises."""
+    if cot.form_for(task) == "json":
+        output_type = answer_model(
+            "ChainOfThought",
+            task,
+            {"reasoning": (str, Field(description="step-by-step reasoning, short and concrete"))},
+        )
+        samples = await structured_n(
+            model, cot.messages(task), output_type, n=k, temperature=temperature, max_tokens=max_tokens, seed=seed
+        )
+        return [s.model_dump() for s in samples]
+    pairs = await think_then_answer_n(
+        model,
+        cot.messages(task),
+        answer_model("Answer", task, {}),
+        n=k,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        skip_truncated=True,
+    )
+    return [{"reasoning": reasoning, **answer.model_dump()} for reasoning, answer in pairs]
 
 
 class SCOptions(CoTOptions):
@@ -78,36 +114,11 @@ class SelfConsistency:
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
         model, start = ctx.metered()
-        output_type = answer_model(
-            "ChainOfThought",
-            task,
-            {"reasoning": (str, Field(description="step-by-step reasoning, short and concrete"))},
-        )
         yield StepStarted(name="sample", detail=f"{self.k} chains of thought at temperature {self.temperature}")
         t0 = time.perf_counter()
-        if self._cot.form_for(task) == "json":
-            samples = await structured_n(
-                model,
-                self._cot.messages(task),
-                output_type,
-                n=self.k,
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
-                seed=self.seed,
-            )
-            chains = [s.model_dump() for s in samples]
-        else:  # free-text reasonings, each then answered in a constrained call (batched together)
-            pairs = await think_then_answer_n(
-                model,
-                self._cot.messages(task),
-                answer_model("Answer", task, {}),
-                n=self.k,
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
-                seed=self.seed,
-                skip_truncated=True,  # a sample cut off at max_tokens has no vote; the others still do
-            )
-            chains = [{"reasoning": reasoning, **answer.model_dump()} for reasoning, answer in pairs]
+        chains = await sample_chains(
+            self._cot, model, task, k=self.k, temperature=self.temperature, max_tokens=self.max_tokens, seed=self.seed
+        )
         yield LLMCall(
             purpose=f"sample x{self.k}",
             prompt_tokens=model.costs.prompt_tokens,
