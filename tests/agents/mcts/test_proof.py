@@ -85,6 +85,33 @@ async def test_no_proof_within_budget_gives_no_answer(toolserver: ToolServer) ->
 
 
 @pytest.mark.docker
+async def test_a_greedy_retry_that_repeats_a_failed_tactic_is_sampled_from_then_on(toolserver: ToolServer) -> None:
+    """Asked greedily again at the same state, a small model repeats the tactic that failed (157 of greedy_16's 220
+    tactics in the first Coq sweep); after one repeat the search samples there instead."""
+
+    def fn(request: ChatRequest) -> Any:
+        return {"tactic": "reflexivity." if request.temperature == 0 else "intros n."}
+
+    model = FunctionModel(fn)
+    ctx = Context(model=model, toolserver=toolserver)
+    strategy = get_strategy("mcts-proof", budget=3, k=1, temperature=0.0, max_depth=3)
+    result = await run_to_result(strategy.run(TASK, ctx))
+
+    asked = [r for r in model.requests if "Next tactic?" in r.messages[-1].content]
+    assert [r.temperature for r in asked] == [0.0, 0.0, 0.8]
+    assert "Tactics that already failed here:\n- reflexivity." in asked[1].messages[-1].content
+    root, *children = result.details["tree"]["nodes"]
+    assert root["info"]["repeated"] == 1 and [c["action"] for c in children] == ["reflexivity."] * 2 + ["intros n."]
+    assert children[2]["reward"] > 0  # the sampled retry got past the repeat
+
+
+def test_the_tactic_prompt_names_no_variable_a_lemma_may_lack() -> None:
+    from ponder.agents.mcts._proof import SYSTEM
+
+    assert "induction l" not in SYSTEM and "only variables and hypotheses that appear" in SYSTEM
+
+
+@pytest.mark.docker
 async def test_the_embedded_model_drives_a_tactic_search(embedded_model: Any, toolserver: ToolServer) -> None:
     """The real model (constrained to the tactic schema) against real Coq: whatever it proposes, the search ends
     within its budget, and any answer it gives is a proof coqc accepts."""

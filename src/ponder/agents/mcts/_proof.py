@@ -23,11 +23,16 @@ from ponder.agents.mcts._tree import FinalRule, Node
 from ponder.errors import InputError
 from ponder.llm import ChatModel, Message, structured_n, system, user
 
+# No example tactic names a variable: the 1.5B model copied `induction l; simpl; auto.` from an earlier version of
+# this prompt into lemmas without an `l` (44 of the Coq sweep's failed steps, docs/results/execution)
 SYSTEM = (
-    "You are an expert in the Coq proof assistant. Given a lemma and the current goals, propose the next tactic "
-    "(one Coq tactic sentence ending with a period, e.g. `intros n.` or `induction l; simpl; auto.`). "
+    "You are an expert in the Coq proof assistant. Given a lemma and the current goals, propose the next tactic: "
+    "one Coq tactic sentence ending with a period, naming only variables and hypotheses that appear in the current "
+    "goals (bound by `forall` or above the line). Never repeat a tactic that already failed here. "
     "Reply with a JSON object only."
 )
+SHOWN_FAILURES = 6  # the latest distinct tactics that failed at a state, shown when asking there again
+RETRY_TEMPERATURE = 0.8  # a greedy ask that repeated a failed tactic is sampled from then on (greedy would repeat)
 
 # Sentences that would leave the proof, add axioms or give up: a tactic containing one scores 0 before Coq runs.
 _FORBIDDEN = re.compile(
@@ -150,11 +155,10 @@ class ProofDomain:
             parts.append(f"Earlier in the file:\n```coq\n{context.strip()}\n```")
         parts.append(f"Lemma to prove:\n```coq\n{self.statement}\nProof.\n" + "\n".join(state["tactics"]) + "\n```")
         parts.append(f"Current goals:\n{state['goals']}")
-        failed = [c for c in node.children if c.reward == 0.0 and c.reason][:3]
+        failed = {c.action: c.reason for c in node.children if c.reward == 0.0 and c.reason}  # distinct, in order
         if failed:
-            parts.append(
-                "Tactics that already failed here:\n" + "\n".join(f"- {c.action} ({c.reason})" for c in failed)
-            )
+            latest = list(failed.items())[-SHOWN_FAILURES:]
+            parts.append("Tactics that already failed here:\n" + "\n".join(f"- {a} ({why[:200]})" for a, why in latest))
         if node.reflection:
             parts.append(f"Note: {node.reflection}")
         parts.append("Next tactic?")
@@ -166,6 +170,8 @@ class ProofDomain:
             if not start.ok:
                 raise InputError(f"the lemma does not start a proof: {start.error}", hint="check the prelude")
             node.state = {**node.state, "goals": start.goals, "n_goals": start.n_goals}
+        if node.info.get("repeated"):  # asked greedily again, the model would propose the same tactic again
+            temperature = max(temperature, RETRY_TEMPERATURE)
         steps = await structured_n(
             model, self.messages(node), TacticStep, n=k, temperature=temperature, seed=seed, max_tokens=self.max_tokens
         )
@@ -176,6 +182,8 @@ class ProofDomain:
                 tactic += "."
             if any(c.action == tactic for c in out):
                 continue
+            if any(c.action == tactic for c in node.children):
+                node.info["repeated"] = node.info.get("repeated", 0) + 1
             out.append(Candidate(action=tactic, state={"tactics": [*node.state["tactics"], tactic]}))
         return out
 
