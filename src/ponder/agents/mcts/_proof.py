@@ -23,12 +23,13 @@ from ponder.agents.mcts._tree import FinalRule, Node
 from ponder.errors import InputError
 from ponder.llm import ChatModel, Message, structured_n, system, user
 
-# No example tactic names a variable: the 1.5B model copied `induction l; simpl; auto.` from an earlier version of
-# this prompt into lemmas without an `l` (44 of the Coq sweep's failed steps, docs/results/execution)
+# The example `induction l; simpl; auto.` is copied literally into lemmas without an `l` (the Coq sweep's commonest
+# failed step), and adapted (`induction b; simpl; auto.`) into most of the proofs the 1.5B model finds: a prompt
+# without it, asking for names from the goals instead, solved 2-3 of 20 lemmas instead of 5-6 (docs/results/execution,
+# runs/superseded/), so it stays.
 SYSTEM = (
-    "You are an expert in the Coq proof assistant. Given a lemma and the current goals, propose the next tactic: "
-    "one Coq tactic sentence ending with a period, naming only variables and hypotheses that appear in the current "
-    "goals (bound by `forall` or above the line). Never repeat a tactic that already failed here. "
+    "You are an expert in the Coq proof assistant. Given a lemma and the current goals, propose the next tactic "
+    "(one Coq tactic sentence ending with a period, e.g. `intros n.` or `induction l; simpl; auto.`). "
     "Reply with a JSON object only."
 )
 SHOWN_FAILURES = 6  # the latest distinct tactics that failed at a state, shown when asking there again
