@@ -184,6 +184,8 @@ class ProgramOfThought:
         finally:
             if chains is not None and not chains.done():
                 chains.cancel()
+            elif chains is not None and not chains.cancelled():
+                chains.exception()  # retrieved: chains that failed while the programs' step failed are not "lost"
 
     async def _chains(self, model: MeteredModel, task: Task) -> tuple[list[dict[str, Any]], Costs, float]:
         """The chains of thought and what they cost (their own meter: the run's counts them too)."""
@@ -273,10 +275,8 @@ class ProgramOfThought:
                 reasons += f"; chains of thought: {details['chains_error']}"
             raise StrategyError(f"no program printed a number ({reasons})"[:600], hint="see the run's tool calls")
         if len(answers) > 1:
-            detail = f"{len(answers)} answers from {len(attempts)} programs" + (
-                f" and {len(chains)} chains" * bool(chains)
-            )
-            yield StepStarted(name="vote", detail=detail)
+            sources = f"{len(attempts)} programs" + (f" and {len(chains)} chains of thought" if chains else "")
+            yield StepStarted(name="vote", detail=f"{len(answers)} answers from {sources}")
         answer, votes = majority_vote(TaskFamily.number, answers)
         details["votes"] = votes
         best = max(votes.values())
