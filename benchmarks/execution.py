@@ -121,16 +121,21 @@ def methods(domain: str, seed: int) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
+def same_number(answer: Any, gold: Any) -> bool:
+    """A GSM8K answer is right when it is the gold number (to rounding); anything that is not a number is wrong."""
+    try:
+        return math.isclose(float(answer), float(gold), rel_tol=1e-6, abs_tol=1e-6)
+    except (TypeError, ValueError):
+        return False
+
+
 async def score(domain: str, answer: Any, hidden: Any, checker: SandboxCodeChecker, ts: Any) -> bool:
     if answer is None:
         return False
     if domain == "code":
         return await checker.check(str(answer), hidden["tests"], {"entry_point": hidden["entry_point"]})
     if domain in ("math", "votes"):
-        try:
-            return math.isclose(float(answer), float(hidden), rel_tol=1e-6, abs_tol=1e-6)
-        except (TypeError, ValueError):
-            return False
+        return same_number(answer, hidden)
     from ponder.agents.mcts import SessionPool
     from ponder.agents.mcts._proof import CoqChecker
 
@@ -379,8 +384,7 @@ def why(rows: list[dict[str, Any]]) -> list[str]:
             failed = sum(r["details"].get("failed", 0) for r in recs)
             ties = sum(bool(r["details"].get("tie")) for r in recs)
             parts.append(f"{programs} programs, {repaired} repaired, {failed} failed after repair, {ties} tied votes")
-        voted = [(r, votes_of(r["details"])) for r in recs]
-        voted = [(r, v) for r, v in voted if v]
+        voted = [(r, v) for r in recs if (v := votes_of(r["details"]))]
         if voted:  # a split vote is where a better selector could still gain; a unanimous wrong one is not
             whole = [r for r, v in voted if len(v) == 1]
             split = [r for r, v in voted if len(v) > 1]

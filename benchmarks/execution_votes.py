@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from execution import RESULTS, SHARED, paired, read_records  # type: ignore[import-not-found]
+from execution import RESULTS, SHARED, paired, read_records, same_number  # type: ignore[import-not-found]
 
 from ponder.evals import load_dataset
 from ponder.evals._report import mcnemar_exact, wilson
@@ -39,13 +38,6 @@ def votes(details: dict[str, Any]) -> Counter[float]:
         except ValueError:  # a vote key that is not a number counts for nothing
             continue
     return out
-
-
-def right(answer: Any, gold: float) -> bool:
-    try:
-        return math.isclose(float(answer), gold, rel_tol=1e-6, abs_tol=1e-6)
-    except (TypeError, ValueError):
-        return False
 
 
 def winner(counts: Counter[float]) -> float | None:
@@ -64,13 +56,13 @@ def main(results: Path, data_dir: Path) -> dict[str, Any]:
         programs, chains = votes(m["pot_sc_5"]["details"]), votes(m["sc_5"]["details"])
         variants["sc_5"][i] = bool(m["sc_5"]["correct"])
         variants["pot_sc_5"][i] = bool(m["pot_sc_5"]["correct"])
-        ceiling["any of sc_5 right"][i] = any(right(a, gold[i]) for a in chains)
-        ceiling["any of pot_sc_5 right"][i] = any(right(a, gold[i]) for a in programs)
-        mixed["sc_5 + pot_sc_5 vote (10 calls)"][i] = right(winner(programs + chains), gold[i])
+        ceiling["any of sc_5 right"][i] = any(same_number(a, gold[i]) for a in chains)
+        ceiling["any of pot_sc_5 right"][i] = any(same_number(a, gold[i]) for a in programs)
+        mixed["sc_5 + pot_sc_5 vote (10 calls)"][i] = same_number(winner(programs + chains), gold[i])
         with_cot = programs.copy()
         if isinstance(m["cot"]["answer"], int | float):
             with_cot[round(float(m["cot"]["answer"]), 6)] += 1
-        mixed["pot_sc_5 + cot vote (6 calls)"][i] = right(winner(with_cot), gold[i])
+        mixed["pot_sc_5 + cot vote (6 calls)"][i] = same_number(winner(with_cot), gold[i])
     n = len(items)
     out: dict[str, Any] = {"n": n}
     print(f"GSM8K, {n} items every method answered (exploratory: combinations chosen after seeing the records)")
