@@ -2,7 +2,9 @@
 the same items, with every answer checked by execution (embedded model by default).
 
 * code (HumanEval+ and MBPP+): ``greedy`` = one program at temperature 0; ``best_of_n`` = n programs sampled in one
-  request, the one passing most *visible* tests kept; ``mcts_n`` = ``mcts-code`` with budget n. All run through the
+  request, the one passing most *visible* tests kept; ``mcts_n`` = ``mcts-code`` with budget n;
+  ``mcts_greedy_first_n`` = the same search whose first expansion includes greedy's program (added after the
+  first 40 + 40 items showed the search losing items greedy had right). All run through the
   same code domain (same visible tests, same sandbox); the chosen program is scored pass@1 on the HIDDEN tests
   (HumanEval+/MBPP+ ``test``) by ``SandboxCodeChecker`` only after the strategy has answered.
 * math (GSM8K): ``cot`` (think-then-answer, one greedy chain), ``sc_5`` (five chains at temperature 0.7, majority
@@ -94,6 +96,16 @@ def methods(domain: str, seed: int) -> list[tuple[str, str, dict[str, Any]]]:
             ("greedy", "mcts-code", greedy),
             *((f"best_of_{n}", "mcts-code", {**common, "budget": n, "k": n, "max_depth": 1}) for n in (4, 8)),
             *((f"mcts_{n}", "mcts-code", {**common, "budget": n, "k": min(3, n), "max_depth": 4}) for n in (4, 8)),
+            # added after the first 40 + 40 items (see the report): the root's first expansion includes greedy's
+            # program, so the search keeps it whenever it passes the visible tests
+            *(
+                (
+                    f"mcts_greedy_first_{n}",
+                    "mcts-code",
+                    {**common, "budget": n, "k": 3, "max_depth": 4, "greedy_first": True},
+                )
+                for n in (4, 8)
+            ),
         ]
     if domain == "math":
         return [

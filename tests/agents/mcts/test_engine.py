@@ -188,6 +188,40 @@ async def test_each_expansion_is_one_request_sampling_k_and_backprop_adds_up() -
     assert len(expanded) == 4 and all(len(n.children) == 3 for n in expanded)
 
 
+async def test_greedy_first_puts_the_temperature_0_candidate_first_and_keeps_it_on_a_tie() -> None:
+    def fn(request: ChatRequest) -> Any:
+        if request.temperature == 0.0:
+            return "3 greedy"
+        return ["3 sampled"] * request.n
+
+    model = FunctionModel(fn)
+    config = SearchConfig(k=3, seed=1, greedy_first=True, temperature=0.8)
+    engine, _, costs = await run_search(model, DigitDomain("3"), config, Budget(llm_calls=8))
+    assert sorted((r.n, r.temperature) for r in model.requests) == [(1, 0.0), (2, 0.8)]
+    assert costs.llm_calls == 2  # two requests, three samples
+    assert engine.outcome is not None and engine.outcome.samples == 3
+    assert engine.outcome.stopped_by == "verified"
+    assert [n.action for n in engine.outcome.tree.root.children] == ["3 greedy", "3 sampled", "3 sampled"]
+    assert engine.outcome.chosen is not None and engine.outcome.chosen.action == "3 greedy"
+
+    plain = FunctionModel(fn)
+    engine, _, _ = await run_search(
+        plain, DigitDomain("3"), config.model_copy(update={"greedy_first": False}), Budget(llm_calls=8)
+    )
+    assert [(r.n, r.temperature) for r in plain.requests] == [(3, 0.8)]
+    assert engine.outcome is not None and engine.outcome.chosen is not None
+    assert engine.outcome.chosen.action == "3 sampled"
+
+
+async def test_greedy_first_applies_to_the_roots_first_expansion_only() -> None:
+    model = digit_model()
+    config = SearchConfig(k=3, seed=1, greedy_first=True, stop_on_verified=False)
+    engine, _, _ = await run_search(model, DigitDomain("4444"), config, Budget(llm_calls=9))
+    assert sorted((r.n, r.temperature) for r in model.requests[:2]) == [(1, 0.0), (2, 0.8)]
+    assert [(r.n, r.temperature) for r in model.requests[2:]] == [(3, 0.8), (3, 0.8)]
+    assert engine.outcome is not None and engine.outcome.samples == 9
+
+
 async def test_search_finds_the_target_and_stops_when_verified() -> None:
     engine, events, _ = await run_search(
         digit_model(), DigitDomain("314"), SearchConfig(k=4, c=0.5, seed=3, max_children=8), Budget(llm_calls=200)

@@ -46,6 +46,11 @@ class SearchConfig(BaseModel):
     max_children: int = Field(default=0, ge=0, description="re-expand a node whose children all failed, up to this")
     seed: int = 0
     temperature: float = Field(default=0.8, ge=0.0, le=2.0)
+    greedy_first: bool = Field(
+        default=False,
+        description="the root's first expansion includes the temperature-0 candidate (one of its k), first in id "
+        "order, so a search whose check accepts greedy's answer keeps it",
+    )
     reflect: bool = False
     stop_on_verified: bool = True
     final_rule: FinalRule | None = None
@@ -216,9 +221,16 @@ class MCTS:
         cfg = self.config
         if cfg.reflect and leaf.parent is not None and leaf.reason and leaf.reflection is None:
             leaf.reflection = await domain.reflect(model, leaf)
-        candidates = await domain.expand(
-            model, leaf, k, seed=derive_seed(cfg.seed, leaf.id, str(len(leaf.children))), temperature=cfg.temperature
-        )
+        seed = derive_seed(cfg.seed, leaf.id, str(len(leaf.children)))
+        if cfg.greedy_first and leaf.parent is None and not leaf.expanded and cfg.temperature > 0:
+            # Two requests in flight together (greedy decoding cannot share a sampled request); k samples in all.
+            batches = await asyncio.gather(
+                domain.expand(model, leaf, 1, seed=seed, temperature=0.0),
+                *([domain.expand(model, leaf, k - 1, seed=seed, temperature=cfg.temperature)] if k > 1 else []),
+            )
+            candidates = [c for batch in batches for c in batch]
+        else:
+            candidates = await domain.expand(model, leaf, k, seed=seed, temperature=cfg.temperature)
         probes = [Node(id=-1, parent=leaf, state=c.state, action=c.action, depth=leaf.depth + 1) for c in candidates]
         evaluations = await asyncio.gather(*(domain.evaluate(model, p) for p in probes))
         for cand, probe in zip(candidates, probes, strict=True):
