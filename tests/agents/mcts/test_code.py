@@ -72,7 +72,7 @@ async def test_failing_programs_are_refined_on_their_test_failures(toolserver: T
         return [WRONG, BROKEN][: request.n]
 
     model = task_model(replies)
-    result, events = await run("mcts-code", model, toolserver, budget=6, k=2)
+    result, events = await run("mcts-code", model, toolserver, budget=6, k=2, greedy_first=False)
     assert result.details["verified"] is True
     assert "x + 1" in result.answer
     assert result.details["samples"] == 4  # 2 at the root, then 2 refining the best failing child
@@ -106,6 +106,7 @@ async def test_bad_candidates_score_zero_with_a_reason_and_the_search_goes_on(to
         toolserver,
         budget=5,
         k=4,
+        greedy_first=False,
         domain_options={"per_test_timeout_s": 1.0, "timeout_s": 4.0},
     )
     tree = [e for e in events if isinstance(e, TreeUpdated)][-1].tree
@@ -118,6 +119,27 @@ async def test_bad_candidates_score_zero_with_a_reason_and_the_search_goes_on(to
     assert printed is not None and int(printed.group(1)) > 3_000_000
     assert "PermissionError" in reasons[3] or "Operation not permitted" in reasons[3]
     assert result.details["verified"] is True and "x + 1" in result.answer  # the search went on and solved it
+
+
+@pytest.mark.docker
+async def test_by_default_greedys_program_is_one_of_the_first_candidates_and_kept_when_it_passes(
+    toolserver: ToolServer,
+) -> None:
+    also_passes = "```python\ndef add_one(xs):\n    return list(map(lambda x: 1 + x, xs))\n```"
+
+    def replies(request: ChatRequest) -> Any:
+        return GOOD if request.temperature == 0.0 else [also_passes, WRONG, BROKEN][: request.n]
+
+    model = task_model(replies)
+    result, _ = await run("mcts-code", model, toolserver, budget=8, k=3)
+    assert sorted((r.n, r.temperature) for r in model.requests) == [(1, 0.0), (2, 0.8)]
+    assert result.details["samples"] == 3 and result.details["stopped_by"] == "verified"
+    assert "x + 1 for x in xs" in result.answer  # greedy's, though a sample passed the same tests
+
+    sampled_only = task_model(replies)
+    result, _ = await run("mcts-code", sampled_only, toolserver, budget=8, k=3, greedy_first=False)
+    assert [(r.n, r.temperature) for r in sampled_only.requests] == [(3, 0.8)]
+    assert "map(lambda" in result.answer
 
 
 async def test_without_a_toolserver_the_strategy_says_how_to_get_one() -> None:
