@@ -92,30 +92,17 @@ def methods(domain: str, seed: int) -> list[tuple[str, str, dict[str, Any]]]:
     if domain == "code":
         common = {"seed": seed, "domain_options": {"model_tests": 0}}
         greedy = {**common, "budget": 1, "k": 1, "max_depth": 1, "temperature": 0.0}
+        search = {**common, "k": 3, "max_depth": 4}  # mcts-code: 3 programs per expansion, 4 refinements deep
         return [
             ("greedy", "mcts-code", greedy),
             *(
                 (f"best_of_{n}", "mcts-code", {**common, "budget": n, "k": n, "max_depth": 1, "greedy_first": False})
                 for n in (4, 8)
             ),
-            *(
-                (
-                    f"mcts_{n}",
-                    "mcts-code",
-                    {**common, "budget": n, "k": min(3, n), "max_depth": 4, "greedy_first": False},
-                )
-                for n in (4, 8)
-            ),
+            *((f"mcts_{n}", "mcts-code", {**search, "budget": n, "greedy_first": False}) for n in (4, 8)),
             # added after the first 40 + 40 items (see the report): the root's first expansion includes greedy's
             # program, so the search keeps it whenever it passes the visible tests
-            *(
-                (
-                    f"mcts_greedy_first_{n}",
-                    "mcts-code",
-                    {**common, "budget": n, "k": 3, "max_depth": 4, "greedy_first": True},
-                )
-                for n in (4, 8)
-            ),
+            *((f"mcts_greedy_first_{n}", "mcts-code", {**search, "budget": n, "greedy_first": True}) for n in (4, 8)),
         ]
     if domain == "math":
         return [
