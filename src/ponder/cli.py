@@ -151,15 +151,49 @@ def show_config() -> None:
     """Print the effective settings (secrets hidden); values left to a default computed here are filled in."""
     from ponder.llm._embedded_runtime import default_threads
 
-    values = Settings().model_dump(mode="json")
+    settings = Settings()
+    values = settings.model_dump(mode="json")
     if values["llm"]["n_threads"] is None:
         values["llm"]["n_threads"] = default_threads()
         note = "llm.n_threads is not set: this machine's default is shown (every core on <= 2 cores, else all but one)"
     else:
         note = ""
+    if settings.llm.backend == Backend.embedded:
+        values["embedded_calibration"] = _stamped_calibration(settings)
     console.print_json(json.dumps(values, default=str))
     if note:
         console.print(f"[dim]{note}[/]")
+
+
+def _stamped_calibration(settings: Settings) -> dict[str, Any] | str:
+    from ponder.llm._calibration import load, settings_stamp
+
+    try:
+        cal = load(settings_stamp(settings.llm))
+    except Exception as exc:  # noqa: BLE001 - config still prints when the model file is missing
+        return f"unavailable: {exc}"
+    if cal is None:
+        return (
+            "not measured yet for this llama.cpp build, model and settings: measured on the first request, or now "
+            "by `ponder calibrate`"
+        )
+    return cal.summary()
+
+
+@app.command("calibrate")
+def calibrate_engine(
+    force: Annotated[bool, typer.Option(help="measure again even if this build + model was measured")] = False,
+) -> None:
+    """Measure what the embedded engine's steps cost on this host (once per llama.cpp build and model; ~20 s on a
+    quiet machine) and print the choices drawn from it: threads, rows per step, draft lengths."""
+    from ponder.llm._calibration import calibrate
+
+    settings = Settings()
+    try:
+        cal = calibrate(settings.llm, force=force)
+    except Exception as exc:
+        raise _fail(exc) from exc
+    console.print_json(json.dumps(cal.summary()))
 
 
 @app.command()

@@ -57,8 +57,10 @@ async def test_concurrent_greedy_calls_return_what_each_returns_alone(embedded_m
     assert sum(same) >= len(same) - 1, pairs
     assert Sum.model_validate_json(together[-2].choices[0].text).total == 42
     assert Sum.model_validate_json(together[-1].choices[0].text).total == 7
-    stats = embedded_model._shared.batcher().stats
-    assert stats.max_running >= 4  # they really were decoded in the same steps
+    scheduler = embedded_model._shared.batcher()
+    # they really were decoded in the same steps, as many as this host's calibrated costs make worth it
+    assert scheduler.stats.max_running >= min(4, scheduler.calibration.best_rows(len(requests)))
+    assert scheduler.stats.max_running >= 2
 
 
 async def test_samples_and_seeds_work_beside_other_calls(embedded_model: EmbeddedModel) -> None:
@@ -117,7 +119,7 @@ def small_batcher() -> Iterator[EmbeddedModel]:
     """The default model with room for 2 sequences only, so a burst must queue."""
     from ponder.llm.embedded import EmbeddedModel
 
-    model = EmbeddedModel.from_settings(LLMSettings(max_sequences=2, kv_tokens=2048))
+    model = EmbeddedModel.from_settings(LLMSettings(max_sequences=2, kv_tokens=2048, calibrate=False))
     yield model
     asyncio.run(model.aclose())
 

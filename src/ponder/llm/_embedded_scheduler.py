@@ -18,15 +18,24 @@ step of one. The scheduler does on a CPU what vLLM does on a GPU:
   cache is unified), or from a saved state in the RAM prompt cache where an evicted slot went.
 - **Finished or cancelled sequences free their cells at once**; a full cache or full slot table queues calls in
   FIFO order (bounded by ``max_queue``); a call that could never fit is refused before it waits.
-- **Speculative decoding by prompt lookup** while at most ``SPECULATE_STREAMS`` sequences decode (a lone stream is
-  bandwidth bound: a step of nine rows of one sequence costs about twice a step of one here, 0.22 vs 0.11 s, so a
-  draft pays once about two of its tokens are kept on average): a greedy sequence
-  whose last tokens occurred earlier in its prompt or reply proposes the tokens that followed them there
-  (:func:`lookup_draft`), they are decoded in the same step, and the sequence takes them one by one for as long as
-  each is the token it samples itself from the row before, with its own constraint and stop strings, so its text is
-  the one plain decoding gives (up to the rounding of a many-row step, as in batching); the rejected rows' cells are
-  freed at once. Sampled sequences (temperature > 0) never speculate: an exact speculative sampler would draw other
-  samples for a seed than plain decoding does.
+- **Costs measured on this host** (:mod:`ponder.llm._calibration`, once per llama.cpp build and model): what a step
+  of r rows costs decides how many sequences decode together (the best rows per second for the calls that want to
+  run, :meth:`~ponder.llm._calibration.Calibration.best_rows`: a call past it waits instead of slowing every
+  running one; a job with more samples than that runs when it is alone), which threads decode one row and many, and
+  whether a draft pays. On an Intel host with AMX a step of nine rows costs
+  about twice a step of one; on an AVX2-only AMD host of the same machine kind it costs about eight times as much,
+  so no single constant serves both.
+- **Speculative decoding by prompt lookup that pays or stops**: a greedy sequence whose last tokens occurred earlier
+  in its prompt or reply can propose the tokens that followed them there (:func:`lookup_draft`); they are decoded in
+  the same step, and the sequence takes them one by one for as long as each is the token it samples itself from the
+  row before, with its own constraint and stop strings, so its text is the one plain decoding gives (up to the
+  rounding of a many-row step, as in batching); the rejected rows' cells are freed at once. Each sequence keeps the
+  share of its drafts' tokens that matched (:class:`DraftRecord`: from drafts it verified and, at no cost, from
+  drafts it only compared with the tokens it then decoded), and drafts only as many tokens as raise the step's
+  throughput by the calibrated costs (:meth:`~ponder.llm._calibration.Calibration.draft_length`): prose, whose
+  drafts rarely match, decodes plainly by itself, and a host where a verified row costs a plain step's price drafts
+  only near-certain copies. Sampled sequences (temperature > 0) never speculate: an exact speculative sampler would
+  draw other samples for a seed than plain decoding does.
 
 Written by hand because llama-cpp-python serves one sequence per ``Llama`` (its server queues calls), and no kept
 Python library schedules llama.cpp's batch API.
@@ -41,11 +50,12 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from ponder.errors import ModelRequestRejected, ModelServerError, PonderError, ServiceBusy
+from ponder.llm._calibration import Calibration
 from ponder.llm._embedded_constraints import Compiled
 from ponder.llm._progress import CallProgress
 from ponder.llm._prompt_cache import PromptCache, shared_prefix
@@ -55,7 +65,43 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SPECULATE_STREAMS = 2  # speculate while at most this many sequences decode; beyond, the batch fills the step
+Speculation = Literal["auto", "always", "off"]  # auto: draft when the calibrated costs say it pays
+DRAFT_DECAY = 0.8  # each earlier draft counts this much less than the next one: the text's kind changes as it goes
+DRAFT_PRIOR = 0.5  # the acceptance assumed before a sequence has any evidence, worth one draft token
+
+
+@dataclass
+class DraftRecord:
+    """How well prompt-lookup drafts predict one sample: accepted tokens and rejections (the geometric estimate of
+    the per-token acceptance), decayed so recent text counts most. Drafts the sample does not verify are still
+    compared with the tokens it decodes next (a *shadow* draft), so a sample that stopped drafting keeps learning
+    whether it should start again, at no cost."""
+
+    hits: float = 0.0
+    misses: float = 0.0
+    shadow: list[int] = field(default_factory=list)
+    matched: int = 0  # shadow tokens matched so far
+
+    @property
+    def acceptance(self) -> float:
+        return (self.hits + DRAFT_PRIOR) / (self.hits + self.misses + 1.0)
+
+    def record(self, accepted: int, rejected: bool) -> None:
+        self.hits = DRAFT_DECAY * self.hits + accepted
+        self.misses = DRAFT_DECAY * self.misses + (1.0 if rejected else 0.0)
+
+    def observe(self, token: int) -> None:
+        """The sample took ``token``: compare it with the open shadow draft, closing it at its end or first miss."""
+        if not self.shadow:
+            return
+        if token == self.shadow[self.matched]:
+            self.matched += 1
+            if self.matched < len(self.shadow):
+                return
+            self.record(self.matched, False)
+        else:
+            self.record(self.matched, True)
+        self.shadow, self.matched = [], 0
 
 
 @dataclass
@@ -86,8 +132,8 @@ class Job:
     pending: dict[int, int] = field(default_factory=dict)  # sample index -> token to decode next
     steps: list[int] = field(default_factory=list)  # sample index -> tokens sampled so far
     clock: _Clock | None = None
-    speculate: bool = True  # greedy samples may decode prompt-lookup drafts (the scheduler's draft_tokens > 0)
-    draft_len: list[int] = field(default_factory=list)  # sample index -> tokens to draft next (adapts to hits)
+    speculate: Speculation = "auto"  # greedy samples' prompt-lookup drafts (the scheduler's draft_tokens > 0)
+    drafts: list[DraftRecord] = field(default_factory=list)  # sample index -> how well its drafts predict it
 
     @property
     def leader(self) -> int:
@@ -101,6 +147,7 @@ class SchedulerStats:
     prompt_tokens: int = 0  # prompt tokens evaluated
     reused_tokens: int = 0  # prompt tokens served by the prefix cache (slots or RAM)
     max_running: int = 0  # the most sequences decoded in one step
+    capped: int = 0  # admissions deferred because the running sequences were at the calibrated best rows
     drafted: int = 0  # prompt-lookup draft tokens decoded for verification
     accepted: int = 0  # draft tokens the sequences sampled themselves (the rest were rejected and freed)
 
@@ -118,9 +165,12 @@ class Scheduler:
         prefill_chunk: int,
         max_queue: int,
         prompt_cache_bytes: int,
+        calibration: Calibration,
         batch_tokens: int = 512,
         draft_tokens: int = 0,
     ) -> None:
+        """``calibration``: this host's step costs (:mod:`ponder.llm._calibration`); its thread counts, when
+        measured, replace ``n_threads``."""
         import llama_cpp as lc
 
         self._runtime = runtime
@@ -129,12 +179,14 @@ class Scheduler:
         self.max_queue = max_queue
         self.batch_tokens = batch_tokens
         self.draft_tokens = draft_tokens
+        self.calibration = calibration
         params = lc.llama_context_default_params()
         params.n_ctx = kv_tokens
         params.n_batch = params.n_ubatch = batch_tokens
         params.n_seq_max = max_sequences
         params.kv_unified = True
-        params.n_threads = params.n_threads_batch = n_threads
+        params.n_threads = calibration.threads or n_threads
+        params.n_threads_batch = calibration.threads_batch or n_threads
         ctx = lc.llama_init_from_model(runtime.llama.model, params)
         if ctx is None:
             raise ModelServerError(
@@ -240,6 +292,10 @@ class Scheduler:
             need = self.need(job.prompt, job.params)
             if len(self._idle) < n:
                 return  # waits for running jobs to free slots
+            held = self._rows_held()
+            if self._running and held + n > self.calibration.best_rows(held + self._rows_waiting()):
+                self.stats.capped += 1
+                return  # past the knee: more rows would slow every running call more than they gain
             while self._reserved + need + self._idle_cells() > self.kv_tokens and self._evict_one():
                 pass
             if self._reserved + need + self._idle_cells() > self.kv_tokens:
@@ -250,6 +306,17 @@ class Scheduler:
             except Exception as exc:  # noqa: BLE001 - a job that cannot start (a guide that fails) fails alone
                 self._release(job)
                 self._finish_job(job, error=exc if isinstance(exc, PonderError) else _failure(exc))
+
+    def _rows_held(self) -> int:
+        """Rows the running jobs will decode: every sample of a job still reading its prompt, else its unfinished
+        samples."""
+        return sum(
+            len(job.params) if job.clock is None or job.clock.first_token_s is None else len(job.pending)
+            for job in self._running
+        )
+
+    def _rows_waiting(self) -> int:
+        return sum(len(job.params) for job in self._waiting if not job.cancel.is_set())
 
     def _idle_cells(self) -> int:
         return sum(len(self._kv[s]) for s in self._idle)
@@ -314,7 +381,7 @@ class Scheduler:
         job.budgets = [p.max_tokens for p in job.params]
         job.seqs = [_Sequence(self._runtime, job.prompt, p, job.compiled, job.on_text) for p in job.params]
         job.steps = [0] * len(job.params)
-        job.draft_len = [self.draft_tokens] * len(job.params)
+        job.drafts = [DraftRecord() for _ in job.params]
         job.clock = _Clock(job.start)
         if job.progress is not None:
             job.progress.prompt_tokens, job.progress.prompt_done = len(job.prompt), job.fed
@@ -342,11 +409,11 @@ class Scheduler:
         # per sampling point: its job, sample (-1: the prompt's last token), item index, and the draft after it
         rows: list[tuple[Job, int, int, list[int]]] = []
         decoding = sum(len(job.pending) for job in self._running)
-        speculate = self.draft_tokens > 0 and decoding <= SPECULATE_STREAMS
         for job in self._running:
             for k, token in job.pending.items():
                 slot, pos = job.slots[k], len(self._kv[job.slots[k]])
-                draft = self._draft(job, k) if speculate else []
+                # the rows already in this step: every pending token, and the drafts taken so far
+                draft = self._draft(job, k, decoding + len(items) - len(rows)) if self.draft_tokens else []
                 rows.append((job, k, len(items), draft))
                 items.append((slot, token, pos, True))
                 items += [(slot, t, pos + 1 + i, True) for i, t in enumerate(draft)]
@@ -397,20 +464,29 @@ class Scheduler:
             if job.clock is not None and job.clock.first_token_s is not None and not job.pending:
                 self._end(job)
 
-    def _draft(self, job: Job, k: int) -> list[int]:
-        """Tokens to decode after sample ``k``'s pending token: a greedy sample's prompt-lookup draft, no longer than
-        its remaining budget (so its cells stay within the job's reservation) or its adaptive draft length."""
-        if not job.speculate or not job.seqs[k].greedy:
+    def _draft(self, job: Job, k: int, rows: int) -> list[int]:
+        """Tokens to decode after sample ``k``'s pending token in a step that already holds ``rows`` rows: a greedy
+        sample's prompt-lookup draft, no longer than its remaining budget (so its cells stay within the job's
+        reservation) and only as long as the calibrated costs say pays at its acceptance so far. A draft not worth
+        verifying is kept as a shadow, compared with the tokens the sample decodes next."""
+        if job.speculate == "off" or not job.seqs[k].greedy:
             return []
-        room = min(job.draft_len[k], job.budgets[k] - job.steps[k] - 1)
+        room = min(self.draft_tokens, job.budgets[k] - job.steps[k] - 1)
         if room <= 0:
             return []
-        return lookup_draft(job.seqs[k].tokens(), room)
+        record = job.drafts[k]
+        length = room if job.speculate == "always" else self.calibration.draft_length(record.acceptance, room, rows)
+        if length == 0:
+            if not record.shadow:
+                record.shadow = lookup_draft(job.seqs[k].tokens(), room)
+            return []
+        record.shadow, record.matched = [], 0
+        return lookup_draft(job.seqs[k].tokens(), length)
 
     def _verify(self, job: Job, k: int, index: int, draft: list[int]) -> None:
         """Take the draft tokens of sample ``k`` while each is the token the sample drew from the row before (its
         cells and logits are then already computed: the row of draft token i is ``index + 1 + i``); free the cells
-        of the rest; adapt the sample's draft length (double it after a full hit, else what was accepted plus one)."""
+        of the rest; record how many matched."""
         import llama_cpp as lc
 
         accepted = 0
@@ -425,9 +501,7 @@ class Scheduler:
         if keep < len(self._kv[slot]):
             lc.llama_memory_seq_rm(self._memory, slot, keep, -1)
             del self._kv[slot][keep:]
-        job.draft_len[k] = (
-            min(2 * job.draft_len[k], self.draft_tokens) if accepted == len(draft) else max(1, accepted + 1)
-        )
+        job.drafts[k].record(accepted, accepted < len(draft))
 
     def _logits(self, index: int) -> Any:
         import llama_cpp as lc
@@ -459,6 +533,7 @@ class Scheduler:
     def _took(self, job: Job, k: int, token: int) -> None:
         job.pending.pop(k, None)
         job.steps[k] += 1
+        job.drafts[k].observe(token)
         if job.progress is not None:
             job.progress.sampled()
         if not job.seqs[k].accept(token) and job.steps[k] < job.budgets[k]:

@@ -29,6 +29,7 @@ import anyio.to_thread
 
 from ponder.config import ConstraintEngine, LLMSettings, default_cache_dir
 from ponder.errors import ModelRequestRejected, ModelRuntimeError, ModelServerError, PonderError
+from ponder.llm._calibration import Calibration, assumed, load_or_measure
 from ponder.llm._embedded_constraints import SUPPORTED, Compiled, Engine, build_engine, check_kind
 from ponder.llm._embedded_runtime import (
     Generation,
@@ -37,7 +38,7 @@ from ponder.llm._embedded_runtime import (
     check_model_file,
     default_threads,
 )
-from ponder.llm._embedded_scheduler import Job, Scheduler
+from ponder.llm._embedded_scheduler import Job, Scheduler, Speculation
 from ponder.llm._model_files import ensure_default_model
 from ponder.llm._progress import CallProgress, current_progress
 from ponder.llm._runtime_check import check_runtime
@@ -65,6 +66,8 @@ class BatchingOptions:
     prefill_chunk: int
     max_queue: int
     draft_tokens: int = 0
+    calibrate: bool = True  # measure this host's step costs (once per build + model); False assumes them
+    calibration: Calibration | None = None  # given costs (a test seam); None: measured or assumed as above
 
 
 class _Shared:
@@ -75,6 +78,7 @@ class _Shared:
         path: Path,
         n_ctx: int,
         n_threads: int,
+        threads_set: bool,
         prompt_cache_bytes: int,
         runtime_check: Sequence[str] | None,
         stamp_dir: Path,
@@ -88,6 +92,7 @@ class _Shared:
         self.runtime_error: ModelRuntimeError | None = None  # a failed runtime check, kept: the build won't change
         self.n_ctx = n_ctx
         self.n_threads = n_threads
+        self.threads_set = threads_set  # the user chose n_threads: calibration keeps it
         self.prompt_cache_bytes = prompt_cache_bytes
         self.runtime: LlamaRuntime | None = None
         self.engines: dict[ConstraintEngine, Engine] = {}
@@ -127,6 +132,7 @@ class _Shared:
             assert self.batching is not None
             self.scheduler = Scheduler(
                 self.load(),
+                calibration=self.calibration(),
                 max_sequences=self.batching.max_sequences,
                 kv_tokens=self.batching.kv_tokens,
                 n_threads=self.n_threads,
@@ -136,6 +142,25 @@ class _Shared:
                 prompt_cache_bytes=self.prompt_cache_bytes,
             )
         return self.scheduler
+
+    def calibration(self) -> Calibration:
+        """This host's step costs for the scheduler: given, stamped, measured now (once per build + model), or
+        assumed when calibration is off."""
+        options = self.batching
+        assert options is not None
+        if options.calibration is not None:
+            return options.calibration
+        if not options.calibrate:
+            return assumed(options.max_sequences, options.draft_tokens)
+        return load_or_measure(
+            self.load(),
+            self.path,
+            self.stamp_dir,
+            max_sequences=options.max_sequences,
+            draft_tokens=options.draft_tokens,
+            threads=self.n_threads if self.threads_set else None,
+            default_threads=self.n_threads,
+        )
 
     def compile(self, engine: ConstraintEngine, constraint: Constraint) -> Compiled:
         key = (engine, constraint.model_dump_json())
@@ -181,6 +206,7 @@ class EmbeddedModel:
             model_path,
             n_ctx,
             n_threads or default_threads(),
+            n_threads is not None,
             prompt_cache_mb << 20,
             runtime_check,
             stamp_dir or default_cache_dir(),
@@ -188,7 +214,7 @@ class EmbeddedModel:
         )
         self._engine = constraint_engine
         self._serial = False
-        self._speculate = True
+        self._speculate: Speculation = "auto"
 
     @classmethod
     def from_settings(cls, settings: LLMSettings) -> EmbeddedModel:
@@ -211,6 +237,7 @@ class EmbeddedModel:
                 prefill_chunk=settings.prefill_chunk,
                 max_queue=settings.max_queue,
                 draft_tokens=settings.draft_tokens,
+                calibrate=settings.calibrate,
             )
             if settings.batching
             else None,
@@ -233,8 +260,16 @@ class EmbeddedModel:
 
     def without_speculation(self) -> EmbeddedModel:
         """The same loaded model, batched, never decoding speculatively (the baseline of the speculative figures)."""
+        return self._speculating("off")
+
+    def always_speculating(self) -> EmbeddedModel:
+        """The same loaded model, batched, drafting whenever a lookup finds one, whether or not it pays here (for
+        checking that speculative text is plain text, and for measuring what the calibrated choice saves)."""
+        return self._speculating("always")
+
+    def _speculating(self, policy: Speculation) -> EmbeddedModel:
         view = self.with_engine(self._engine)
-        view._speculate = False
+        view._speculate = policy
         return view
 
     @property
