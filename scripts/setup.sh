@@ -138,6 +138,12 @@ if ! llama_runs; then
   }
 fi
 
+# What a step of 1..N rows and a verified draft cost on this CPU decides the batching scheduler's rows per step,
+# threads and draft lengths (src/ponder/llm/_calibration.py). Measured once per llama.cpp build and model (~40 s),
+# stamped beside the self-check, so the server's first request does not wait for it.
+log "calibrating the embedded engine for this host (skipped when this build and model were measured)"
+ponder calibrate >/dev/null 2>&1 || log "calibration failed here; the server measures on its first request instead"
+
 if [ -f src/ponder/toolserver/cli.py ]; then
   log "building the sandbox image (skipped when present)"
   ponder toolserver build-image

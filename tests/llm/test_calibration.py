@@ -117,9 +117,9 @@ def test_the_costs_are_measured_once_per_build_and_model_and_stamped(model_path:
 
     runtime = LlamaRuntime(model_path, n_ctx=256, n_threads=1)
     try:
-        kwargs = {"max_sequences": 4, "draft_tokens": 2, "threads": None, "default_threads": 1}
+        kwargs = {"max_sequences": 4, "draft_tokens": 2, "threads": None, "default_threads": 1, "kv_tokens": 1024}
         cal = load_or_measure(runtime, model_path, tmp_path, **kwargs)  # type: ignore[arg-type]
-        stamp = stamp_path(tmp_path, model_path, max_sequences=4, draft_tokens=2, threads=None)
+        stamp = stamp_path(tmp_path, model_path, max_sequences=4, draft_tokens=2, threads=None, kv_tokens=1024)
         assert stamp.is_file()
         assert sorted(cal.step_s) == [1, 2, 3, 4] and sorted(cal.verify_s) == [2, 3]
         assert all(s > 0 for s in cal.step_s.values())
@@ -127,7 +127,7 @@ def test_the_costs_are_measured_once_per_build_and_model_and_stamped(model_path:
         assert cal.threads in cal.thread_trials and cal.threads_batch in cal.thread_trials
         again = load_or_measure(runtime, model_path, tmp_path, **kwargs)  # type: ignore[arg-type]
         assert again == cal  # read from the stamp, not measured again
-        other = stamp_path(tmp_path, model_path, max_sequences=8, draft_tokens=2, threads=None)
+        other = stamp_path(tmp_path, model_path, max_sequences=8, draft_tokens=2, threads=None, kv_tokens=1024)
         assert other != stamp  # other settings are measured on their own
     finally:
         runtime.close()

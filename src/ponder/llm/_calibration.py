@@ -175,10 +175,11 @@ def thread_candidates(default: int) -> list[int]:
 
 
 def stamp_path(
-    stamp_dir: Path, model_path: Path, *, max_sequences: int, draft_tokens: int, threads: int | None
+    stamp_dir: Path, model_path: Path, *, max_sequences: int, draft_tokens: int, threads: int | None, kv_tokens: int
 ) -> Path:
     key = build_key(model_path)
-    return stamp_dir / f"llama-calibration-{key}-s{max_sequences}-d{draft_tokens}-t{threads or 'auto'}.json"
+    tail = f"s{max_sequences}-d{draft_tokens}-t{threads or 'auto'}-kv{kv_tokens}"
+    return stamp_dir / f"llama-calibration-{key}-{tail}.json"
 
 
 def load(path: Path) -> Calibration | None:
@@ -199,10 +200,18 @@ def load_or_measure(
     draft_tokens: int,
     threads: int | None,
     default_threads: int,
+    kv_tokens: int,
 ) -> Calibration:
     """The stamped calibration for this build, model and settings, measured now (and stamped) if there is none.
     ``threads`` set by the user is kept; None tries :func:`thread_candidates` of ``default_threads``."""
-    path = stamp_path(stamp_dir, model_path, max_sequences=max_sequences, draft_tokens=draft_tokens, threads=threads)
+    path = stamp_path(
+        stamp_dir,
+        model_path,
+        max_sequences=max_sequences,
+        draft_tokens=draft_tokens,
+        threads=threads,
+        kv_tokens=kv_tokens,
+    )
     cal = load(path)
     if cal is not None:
         return cal
@@ -213,6 +222,7 @@ def load_or_measure(
         max_sequences=max_sequences,
         draft_tokens=draft_tokens,
         candidates=[threads] if threads else thread_candidates(default_threads),
+        kv_tokens=kv_tokens,
     )
     try:
         stamp_dir.mkdir(parents=True, exist_ok=True)
@@ -225,10 +235,17 @@ def load_or_measure(
 
 
 def measure(
-    runtime: LlamaRuntime, *, key: str, max_sequences: int, draft_tokens: int, candidates: list[int]
+    runtime: LlamaRuntime,
+    *,
+    key: str,
+    max_sequences: int,
+    draft_tokens: int,
+    candidates: list[int],
+    kv_tokens: int,
 ) -> Calibration:
     """Time steps of 1..``max_sequences`` rows and verify steps of 1 + 1..``draft_tokens`` rows in a context made
-    like the scheduler's; medians of ``_REPS`` runs after a warm-up."""
+    like the scheduler's, with its ``kv_tokens`` cells (a larger cache makes every step dearer: 64 vs 52 ms a row
+    at 16,384 vs 512 cells on the AVX2 host); medians of ``_REPS`` runs after a warm-up."""
     import llama_cpp as lc
 
     from ponder.llm._embedded_runtime import decode_batch
@@ -239,7 +256,7 @@ def measure(
     verify = sorted({r for r in (2, 3, 4, 5, 7, 9, 13, 17, 33) if r <= draft_tokens + 1} | {min(draft_tokens, 32) + 1})
     verify = [r for r in verify if r > 1]
     params = lc.llama_context_default_params()
-    params.n_ctx = _PROMPT_TOKENS + max(max(rows), max(verify, default=1)) + 64
+    params.n_ctx = max(kv_tokens, _PROMPT_TOKENS + max(max(rows), max(verify, default=1)) + 64)
     params.n_batch = params.n_ubatch = 512
     params.n_seq_max = max_sequences
     params.kv_unified = True
@@ -328,30 +345,36 @@ def _interpolate(table: dict[int, float], x: int) -> float:
 
 def settings_stamp(settings: LLMSettings) -> Path:
     """Where the calibration for ``settings`` (embedded backend) is stamped."""
-    from ponder.llm._model_files import ensure_default_model
-
-    path = settings.model_path.expanduser() if settings.model_path else ensure_default_model(settings.cache_dir)
     return stamp_path(
         settings.cache_dir.expanduser(),
-        path,
+        model_file(settings),
         max_sequences=settings.max_sequences,
         draft_tokens=settings.draft_tokens,
         threads=settings.n_threads,
+        kv_tokens=settings.kv_tokens,
     )
+
+
+def model_file(settings: LLMSettings) -> Path:
+    """The GGUF the embedded backend loads for ``settings`` (the default model assembled, in its weight layout)."""
+    from ponder.llm._model_files import ensure_default_model
+    from ponder.llm._weight_layout import ensure_layout
+
+    path = settings.model_path.expanduser() if settings.model_path else ensure_default_model(settings.cache_dir)
+    return ensure_layout(path, settings.weight_layout)
 
 
 def calibrate(settings: LLMSettings, *, force: bool = False) -> Calibration:
     """The calibration for ``settings``, measured now when there is none stamped (or ``force``): what ``ponder
     calibrate`` and ``scripts/setup.sh`` run, so the server's first request does not wait for it."""
     from ponder.llm._embedded_runtime import LlamaRuntime, default_threads
-    from ponder.llm._model_files import ensure_default_model
 
     stamp = settings_stamp(settings)
     if force:
         stamp.unlink(missing_ok=True)
     elif (cal := load(stamp)) is not None:
         return cal
-    path = settings.model_path.expanduser() if settings.model_path else ensure_default_model(settings.cache_dir)
+    path = model_file(settings)
     threads = settings.n_threads or default_threads()
     runtime = LlamaRuntime(path, n_ctx=256, n_threads=threads)
     try:
@@ -363,6 +386,7 @@ def calibrate(settings: LLMSettings, *, force: bool = False) -> Calibration:
             draft_tokens=settings.draft_tokens,
             threads=settings.n_threads,
             default_threads=threads,
+            kv_tokens=settings.kv_tokens,
         )
     finally:
         runtime.close()

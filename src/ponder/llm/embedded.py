@@ -52,6 +52,7 @@ from ponder.llm._types import (
     Timings,
     Usage,
 )
+from ponder.llm._weight_layout import ensure_layout
 
 _COMPILED_CACHE = 64
 
@@ -160,6 +161,7 @@ class _Shared:
             draft_tokens=options.draft_tokens,
             threads=self.n_threads if self.threads_set else None,
             default_threads=self.n_threads,
+            kv_tokens=options.kv_tokens,
         )
 
     def compile(self, engine: ConstraintEngine, constraint: Constraint) -> Compiled:
@@ -224,6 +226,7 @@ class EmbeddedModel:
             check_model_file(path)
         else:
             path = ensure_default_model(settings.cache_dir.expanduser())
+        path = ensure_layout(path, settings.weight_layout)
         return cls(
             path,
             n_ctx=settings.n_ctx,
