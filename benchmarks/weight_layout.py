@@ -4,20 +4,23 @@ re-encoded as Q8_0 (``ponder.llm._weight_layout``), side by side on this host (i
 Speed: each layout's step costs measured as the engine's calibration measures them (one step of r rows of r
 sequences; a verify step of 1 + k rows of one sequence), then one stream (greedy, 64 tokens, 2 prompts) and 8
 concurrent calls (32 tokens each) through the batching scheduler. Quality: greedy answers of both layouts on the same
-fresh items, scored as ``benchmarks/execution.py`` scores them: GSM8K chain of thought (``cot``) from item
+items, scored as ``benchmarks/execution.py`` scores them: GSM8K chain of thought (``cot``) from item
 ``--gsm8k-offset`` (default 400: past the 100 that chose prompts, the 20 that chose the mixed vote and the 200 that
-issue 32 reserves), and HumanEval+ greedy programs (``mcts-code`` budget 1) from item ``--humaneval-offset`` (default
-120: past the 40 that chose greedy-first and the 80 that issue 32 reserves), each checked on the hidden tests in
-the sandbox. Records go to ``docs/results/weight-layout/runs.jsonl.gz`` (resumable); the summary (accuracy, exact
-McNemar between layouts, how often the two answers agree) to ``summary.json``; the last line is JSON.
+issue 32 reserves), and greedy programs (``mcts-code`` budget 1), checked on the hidden tests in the sandbox, on
+HumanEval+ items 0.. (the dev file has 122 items and issue 32 reserves 40-119, so the first ones, already used
+to choose greedy-first, are the ones left; a layout is not tuned on them) and MBPP+ items from 120 (fresh: past the
+40 that chose greedy-first and the 80 issue 32 reserves). Records go to
+``docs/results/weight-layout/runs.jsonl.gz`` (resumable); the summary (accuracy, exact McNemar between layouts, how
+often the two answers agree) to ``summary.json``; the last line is JSON.
 
-    python benchmarks/weight_layout.py [--gsm8k 40] [--humaneval 30] [--skip-speed] [--report]
+    python benchmarks/weight_layout.py [--gsm8k 40] [--humaneval 30] [--mbpp 30] [--skip-speed] [--report]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gzip
 import json
 import os
@@ -26,10 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from execution import SHARED, load_items, methods, run_one
+from execution import SHARED, methods, run_one
 
 from ponder.agents import Context
-from ponder.agents.mcts.scoring import SandboxCodeChecker
+from ponder.agents.mcts.scoring import SandboxCodeChecker, code_item
 from ponder.config import LLMSettings, Settings, WeightLayout
 from ponder.evals._report import mcnemar_exact, wilson
 from ponder.llm import ChatRequest, user
@@ -91,37 +94,40 @@ async def quality(paths: dict[WeightLayout, Path], args: argparse.Namespace, out
 
     data = load_dataset("gsm8k", data_dir=args.data_dir, limit=args.gsm8k, offset=args.gsm8k_offset)
     math_items = [("math", (item.id, item.task, item.gold)) for item in data.items]
-    code = load_items("code", 2 * (args.humaneval_offset + args.humaneval), args.data_dir)
-    humaneval = [it for it in code if it[0].startswith("humaneval_plus/")][args.humaneval_offset :]
-    items = math_items + [("code", it) for it in humaneval[: args.humaneval]]
+    code = code_items("humaneval_plus", 0, args.humaneval, args.data_dir)
+    code += code_items("mbpp_plus", args.mbpp_offset, args.mbpp, args.data_dir)
+    items = math_items + [("code", it) for it in code]
     plan = {"math": methods("math", 0)[0], "code": methods("code", 0)[0]}  # cot; greedy program
     done = {(r["layout"], r["id"]) for r in read(out)}
     settings = Settings()
     settings.toolserver.instance = "layout-bench"
-    async with build_toolserver(settings.toolserver) as ts:
+    # both layouts loaded side by side, each item asked of both in turn: a run stopped early has compared the two on
+    # the same items (accuracy, not speed, is measured here, so sharing the cores does no harm)
+    async with build_toolserver(settings.toolserver) as ts, contextlib.AsyncExitStack() as stack:
         checker = SandboxCodeChecker(ts)
+        ctxs = {}
         for layout in LAYOUTS:
-            model = EmbeddedModel.from_settings(LLMSettings(model_path=paths[layout]))
-            async with model:
-                ctx = Context(model=model, toolserver=ts)
-                gate = asyncio.Semaphore(args.concurrency)
+            model = await stack.enter_async_context(EmbeddedModel.from_settings(LLMSettings(model_path=paths[layout])))
+            ctxs[layout] = Context(model=model, toolserver=ts)
+        gate = asyncio.Semaphore(args.concurrency)
 
-                async def one(
-                    domain: str,
-                    item: tuple[Any, ...],
-                    ctx: Context = ctx,
-                    layout: WeightLayout = layout,
-                    gate: asyncio.Semaphore = gate,
-                ) -> None:
-                    async with gate:
-                        record = await run_one(domain, item, plan[domain], ctx, checker)
-                    row = {"layout": layout.value, **{k: record[k] for k in ("id", "correct", "answer", "seconds")}}
-                    row["load_1m"] = round(os.getloadavg()[0], 2)
-                    with gzip.open(out, "at", encoding="utf-8") as f:
-                        f.write(json.dumps(row) + "\n")
-                    print(json.dumps(row), flush=True)
+        async def one(domain: str, item: tuple[Any, ...], layout: WeightLayout) -> None:
+            async with gate:
+                record = await run_one(domain, item, plan[domain], ctxs[layout], checker)
+            row = {"layout": layout.value, **{k: record[k] for k in ("id", "correct", "answer", "seconds")}}
+            row["load_1m"] = round(os.getloadavg()[0], 2)
+            with gzip.open(out, "at", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
 
-                await asyncio.gather(*(one(d, it) for d, it in items if (layout.value, it[0]) not in done))
+        todo = [(d, it, lay) for d, it in items for lay in LAYOUTS if (lay.value, it[0]) not in done]
+        await asyncio.gather(*(one(d, it, lay) for d, it, lay in todo))
+
+
+def code_items(name: str, offset: int, n: int, data_dir: Path) -> list[tuple[str, Any, Any]]:
+    with gzip.open(data_dir / f"{name}.jsonl.gz", "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f][offset : offset + n]
+    return [(f"{name}/{row['task_id']}", *code_item(row, name)) for row in rows]
 
 
 def read(path: Path) -> list[dict[str, Any]]:
@@ -135,8 +141,10 @@ def report(runs: Path) -> dict[str, Any]:
     rows = read(runs)
     by = {(r["layout"], r["id"]): r for r in rows}
     out: dict[str, Any] = {}
-    for dataset in ("gsm8k", "humaneval_plus"):
-        ids = sorted({r["id"] for r in rows if (r["id"].startswith("humaneval")) == (dataset == "humaneval_plus")})
+    for dataset in ("gsm8k", "humaneval_plus", "mbpp_plus"):
+        ids = sorted(
+            {r["id"] for r in rows if r["id"].split("/")[0] == dataset or (dataset == "gsm8k" and "/" not in r["id"])}
+        )
         ids = [i for i in ids if all((lay.value, i) in by for lay in LAYOUTS)]  # answered by both
         if not ids:
             continue
@@ -159,7 +167,8 @@ def main() -> None:
     parser.add_argument("--gsm8k", type=int, default=40)
     parser.add_argument("--gsm8k-offset", type=int, default=400)
     parser.add_argument("--humaneval", type=int, default=30)
-    parser.add_argument("--humaneval-offset", type=int, default=120)
+    parser.add_argument("--mbpp", type=int, default=30)
+    parser.add_argument("--mbpp-offset", type=int, default=120)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--report", action="store_true", help="only summarise the records")

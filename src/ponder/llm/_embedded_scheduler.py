@@ -22,9 +22,8 @@ step of one. The scheduler does on a CPU what vLLM does on a GPU:
   of r rows costs decides how many sequences decode together (the best rows per second for the calls that want to
   run, :meth:`~ponder.llm._calibration.Calibration.best_rows`: a call past it waits instead of slowing every
   running one; a job with more samples than that runs when it is alone), which threads decode one row and many, and
-  whether a draft pays. On an Intel host with AMX a step of nine rows costs
-  about twice a step of one; on an AVX2-only AMD host of the same machine kind it costs about eight times as much,
-  so no single constant serves both.
+  whether a draft pays. On an Intel host with AMX a step of nine rows costs about twice a step of one; on an
+  AVX2-only AMD host of the same machine kind it costs about nine times as much, so no constant serves both.
 - **Speculative decoding by prompt lookup that pays or stops**: a greedy sequence whose last tokens occurred earlier
   in its prompt or reply can propose the tokens that followed them there (:func:`lookup_draft`); they are decoded in
   the same step, and the sequence takes them one by one for as long as each is the token it samples itself from the
