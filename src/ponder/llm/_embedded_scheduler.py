@@ -424,7 +424,11 @@ class Scheduler:
                 break
             if job.fed >= len(job.prompt):
                 continue
-            take = min(budget, len(job.prompt) - job.fed)
+            # the last prompt token goes in a step without other tokens of its prompt, as on the serial path: a
+            # prompt asked again (all but that token then come from the cache) gets bit-identical logits. Inside a
+            # chunk its row would be computed by other kernels (AVX2 hosts tile 4 rows at a time) and round apart.
+            rest = len(job.prompt) - 1 - job.fed
+            take = min(budget, rest) if rest > 0 else 1
             for i in range(take):
                 pos = job.fed + i
                 last = pos == len(job.prompt) - 1
