@@ -189,7 +189,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         speculative_speedup_forced=spec["code"]["forced_speedup"] if spec else None,
         speculative_speedup_prose_forced=spec["prose"]["forced_speedup"] if spec else None,
         json_vs_free_8=round(figures["json"]["8"]["batched_tok_s"] / figures["free"]["8"]["batched_tok_s"], 2)
-        if both
+        if both and "8" in figures["json"] and "8" in figures["free"]
         else None,
         one_stream_weight_read_gb_s=round(one * weights_gb, 2) if one else None,
         speculative_speedup=figures["speculative"]["code"]["speedup"] if "speculative" in figures else None,
