@@ -184,8 +184,8 @@ def _stamped_calibration(settings: Settings) -> dict[str, Any] | str:
 def calibrate_engine(
     force: Annotated[bool, typer.Option(help="measure again even if this build + model was measured")] = False,
 ) -> None:
-    """Measure what the embedded engine's steps cost on this host (once per llama.cpp build and model; ~20 s on a
-    quiet machine) and print the choices drawn from it: threads, rows per step, draft lengths."""
+    """Measure what the embedded engine's steps cost on this host (once per llama.cpp build and model; ~40 s on 2
+    quiet cores) and print the choices drawn from it: threads, rows per step, draft lengths."""
     from ponder.llm._calibration import calibrate
 
     settings = Settings()

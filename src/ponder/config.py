@@ -89,10 +89,9 @@ class LLMSettings(BaseModel):
         default=8,
         ge=0,
         le=32,
-        description="embedded backend: speculative decoding by prompt lookup for greedy calls while at most two "
-        "sequences decode: up to this many tokens that followed the last n-gram earlier in the prompt or reply are "
-        "verified in one step (0: off); each greedy call drafts only while its drafts pay by this host's "
-        "calibrated costs",
+        description="embedded backend: speculative decoding by prompt lookup for greedy calls: up to this many "
+        "tokens that followed the last n-gram earlier in the prompt or reply are verified in one step (0: off); each "
+        "greedy call drafts only as many as pay by this host's calibrated costs and its own acceptance so far",
     )
     weight_layout: WeightLayout = Field(
         default=WeightLayout.as_shipped,
@@ -103,8 +102,8 @@ class LLMSettings(BaseModel):
     calibrate: bool = Field(
         default=True,
         description="embedded backend: measure what a llama.cpp step of 1..max_sequences rows and a verified draft "
-        "cost on this host (once per llama.cpp build and model, ~20 s, stamped in cache_dir), and take the threads, "
-        "rows per step and draft lengths from it; off assumes costs measured on another host",
+        "cost on this host (once per llama.cpp build and model, ~40 s on 2 cores, stamped in cache_dir), and take the "
+        "threads, rows per step and draft lengths from it; off assumes costs measured on another host",
     )
     timeout_s: float = 120.0
     max_retries: int = 3
