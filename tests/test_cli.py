@@ -154,3 +154,28 @@ def test_ask_planner_calls_an_mcp_servers_tool(tmp_path: Path) -> None:
     assert replies == []
     schema = json.dumps(asked[1]["response_format"])  # the act step was constrained to the MCP tool's schema
     assert "shop_price" in schema and "item" in schema
+
+
+def test_config_shows_this_hosts_engine_calibration_once_measured(tmp_path: Path) -> None:
+    from ponder.config import LLMSettings
+    from ponder.llm._calibration import Calibration, Host, settings_stamp
+
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF" + bytes(64))
+    env = {"PONDER_LLM__CACHE_DIR": str(tmp_path), "PONDER_LLM__MODEL_PATH": str(model)}
+    out = ponder("config", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "not measured yet" in out.stdout and "ponder calibrate" in out.stdout
+    cal = Calibration(
+        key="k",
+        host=Host(cpu="test cpu", isa=["avx2"], cores=2),
+        threads=2,
+        threads_batch=2,
+        step_s={1: 0.05, 2: 0.09, 8: 0.5},
+        verify_s={2: 0.08},
+    )
+    stamp = settings_stamp(LLMSettings(cache_dir=tmp_path, model_path=model))
+    stamp.write_text(cal.model_dump_json())
+    out = ponder("config", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "test cpu" in out.stdout and "rows_per_step_by_demand" in out.stdout
