@@ -9,9 +9,10 @@ tensors are the output projection (151,936 x 1,536, the largest matrix) and half
 and one scale each) puts them on tinyBLAS; the Q4_K tensors are copied bit for bit. Q8_0 holds each Q6_K value to
 within half a step, 1/254 of its block's largest magnitude (plus the rounding of its fp16 scale), an eighth of
 Q6_K's own step. Measured on an AVX2 host (``benchmarks/weight_layout.py``, README): 8 concurrent calls 1.44x the
-tokens per second, one stream unchanged, GSM8K accuracy within noise on 38 fresh items (55 vs 50 %, p = 0.73) but
-the same final answer on only 61 % of them (a long greedy chain diverges on any change of rounding), so it stays
-opt-in (``PONDER_LLM__WEIGHT_LAYOUT``). The file grows by 105 MB (1.12 -> 1.22 GB).
+tokens per second, one stream unchanged; on 100 GSM8K, HumanEval+ and MBPP+ items no accuracy difference is
+significant (8 items right only as shipped, 4 only in this layout, p = 0.39) but the answers often differ (a long
+greedy chain diverges on any change of rounding), so it stays opt-in (``PONDER_LLM__WEIGHT_LAYOUT``). The file
+grows by 105 MB (1.12 -> 1.22 GB).
 
 The conversion uses ``gguf`` (llama.cpp's own Python package: the reader, the writer and numpy (de)quantizers), runs
 once (about 30 s), and is stamped like the default model (size + mtime) so later starts reuse it.
