@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from ponder.llm._embedded_runtime import usable_cores
 from ponder.llm._runtime_check import build_key
 
 if TYPE_CHECKING:
@@ -161,16 +162,12 @@ def host() -> Host:
     except OSError:
         pass
     known = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "asimd")
-    return Host(cpu=cpu, isa=[f for f in known if f in flags], cores=_cores())
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return Host(cpu=cpu, isa=[f for f in known if f in flags], cores=usable_cores())
 
 
 def thread_candidates(default: int) -> list[int]:
     """The thread counts tried: the default, every core, and half of them."""
-    cores = _cores()
+    cores = usable_cores()
     return sorted({c for c in (default, cores, max(1, cores // 2)) if 1 <= c <= max(cores, default)})
 
 
@@ -343,11 +340,13 @@ def _interpolate(table: dict[int, float], x: int) -> float:
     return table[lo] + slope * (x - lo)
 
 
-def settings_stamp(settings: LLMSettings) -> Path:
-    """Where the calibration for ``settings`` (embedded backend) is stamped."""
+def settings_stamp(settings: LLMSettings, model: Path | None = None) -> Path:
+    """Where the calibration for ``settings`` (embedded backend) is stamped; ``model``: the file it loads, if known."""
+    from ponder.llm._weight_layout import model_file
+
     return stamp_path(
         settings.cache_dir.expanduser(),
-        model_file(settings),
+        model or model_file(settings),
         max_sequences=settings.max_sequences,
         draft_tokens=settings.draft_tokens,
         threads=settings.n_threads,
@@ -355,26 +354,18 @@ def settings_stamp(settings: LLMSettings) -> Path:
     )
 
 
-def model_file(settings: LLMSettings) -> Path:
-    """The GGUF the embedded backend loads for ``settings`` (the default model assembled, in its weight layout)."""
-    from ponder.llm._model_files import ensure_default_model
-    from ponder.llm._weight_layout import ensure_layout
-
-    path = settings.model_path.expanduser() if settings.model_path else ensure_default_model(settings.cache_dir)
-    return ensure_layout(path, settings.weight_layout)
-
-
 def calibrate(settings: LLMSettings, *, force: bool = False) -> Calibration:
     """The calibration for ``settings``, measured now when there is none stamped (or ``force``): what ``ponder
     calibrate`` and ``scripts/setup.sh`` run, so the server's first request does not wait for it."""
     from ponder.llm._embedded_runtime import LlamaRuntime, default_threads
+    from ponder.llm._weight_layout import model_file
 
-    stamp = settings_stamp(settings)
+    path = model_file(settings)
+    stamp = settings_stamp(settings, path)
     if force:
         stamp.unlink(missing_ok=True)
     elif (cal := load(stamp)) is not None:
         return cal
-    path = model_file(settings)
     threads = settings.n_threads or default_threads()
     runtime = LlamaRuntime(path, n_ctx=256, n_threads=threads)
     try:

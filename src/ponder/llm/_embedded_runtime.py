@@ -40,8 +40,13 @@ def default_threads() -> int:
     (``benchmarks/embedded_throughput.py --threads``, README): 2 threads decode one stream at 13.6 tok/s vs 7.5 with
     one, and 8 batched calls at 45 vs 26 tok/s; with the other core busy, 2 threads lose ~5% against one (7.2 vs
     7.6 tok/s), the collapse older builds showed (< 1 tok/s) no longer happens."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     return cores if cores <= 2 else min(cores - 1, 8)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def check_model_file(path: Path) -> None:

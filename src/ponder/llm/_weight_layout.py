@@ -23,8 +23,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ponder.config import WeightLayout
+from ponder.config import LLMSettings, WeightLayout
 from ponder.errors import ModelFileError
+from ponder.llm._embedded_runtime import check_model_file
+from ponder.llm._model_files import ensure_default_model
+
+
+def model_file(settings: LLMSettings) -> Path:
+    """The GGUF the embedded backend loads for ``settings``: ``model_path`` (checked) or the default model,
+    assembled and verified in the cache, in the weight layout the settings name."""
+    if settings.model_path is not None:
+        path = settings.model_path.expanduser()
+        check_model_file(path)
+    else:
+        path = ensure_default_model(settings.cache_dir.expanduser())
+    return ensure_layout(path, settings.weight_layout)
 
 
 def layout_path(path: Path, layout: WeightLayout) -> Path:

@@ -39,7 +39,6 @@ from ponder.llm._embedded_runtime import (
     default_threads,
 )
 from ponder.llm._embedded_scheduler import Job, Scheduler, Speculation
-from ponder.llm._model_files import ensure_default_model
 from ponder.llm._progress import CallProgress, current_progress
 from ponder.llm._runtime_check import check_runtime
 from ponder.llm._types import (
@@ -52,7 +51,7 @@ from ponder.llm._types import (
     Timings,
     Usage,
 )
-from ponder.llm._weight_layout import ensure_layout
+from ponder.llm._weight_layout import model_file
 
 _COMPILED_CACHE = 64
 
@@ -221,14 +220,8 @@ class EmbeddedModel:
     @classmethod
     def from_settings(cls, settings: LLMSettings) -> EmbeddedModel:
         """The model ``settings.model_path`` names, else the default model, assembled and verified in the cache."""
-        if settings.model_path is not None:
-            path = settings.model_path.expanduser()
-            check_model_file(path)
-        else:
-            path = ensure_default_model(settings.cache_dir.expanduser())
-        path = ensure_layout(path, settings.weight_layout)
         return cls(
-            path,
+            model_file(settings),
             n_ctx=settings.n_ctx,
             n_threads=settings.n_threads,
             constraint_engine=settings.constraint_engine,
