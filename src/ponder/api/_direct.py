@@ -4,9 +4,8 @@ so the reply is valid by construction even on the embedded 1.5B model; ``tools``
 between a text reply and a call of one of the given tools with schema-valid arguments, returned as OpenAI
 ``tool_calls``. ``n``, ``logprobs``, ``top_logprobs``, ``seed``, ``stop``, ``temperature`` and ``top_p`` pass through.
 
-The reply of a tool-enabled request is one JSON object, ``{"type": "message", "content": ...}`` or
-``{"type": "tool_call", "name": ..., "arguments": {...}}``: the union's branches are the JSON schema that
-constrains generation, so a malformed call cannot come back.
+The reply of a tool-enabled request is the union :mod:`ponder.llm.tool_calling` builds (text, or one or more calls:
+``parallel_tool_calls``), so a malformed call cannot come back; the BFCL eval scores the same path.
 """
 
 from __future__ import annotations
@@ -15,80 +14,11 @@ import json
 import secrets
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from ponder.errors import InputError
-from ponder.llm import ChatRequest, ChatResponse, JsonSchemaConstraint, Message, TokenLogprob, Usage
+from ponder.llm import ChatModel, ChatRequest, ChatResponse, JsonSchemaConstraint, Message, TokenLogprob, Usage
+from ponder.llm.tool_calling import ToolCall, ToolSpec, parse_reply, tool_request_parts, written_calls
 
 DIRECT = "ponder-direct"
-
-
-class FunctionSpec(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    description: str = ""
-    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
-
-
-class ToolSpec(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    type: str = "function"
-    function: FunctionSpec
-
-
-def _choice_name(tool_choice: Any) -> str | None:
-    if isinstance(tool_choice, dict):
-        name = (tool_choice.get("function") or {}).get("name")
-        if not isinstance(name, str):
-            raise InputError("tool_choice names no function", hint='use {"type": "function", "function": {"name": N}}')
-        return name
-    return None
-
-
-def reply_schema(
-    tools: list[ToolSpec], tool_choice: Any, content_schema: dict[str, Any] | None
-) -> dict[str, Any] | None:
-    """The JSON schema of a reply that may call ``tools`` (None: no tools offered, a plain reply)."""
-    if not tools or tool_choice == "none":
-        return None
-    if tool_choice not in (None, "auto", "required") and not isinstance(tool_choice, dict):
-        raise InputError(f"tool_choice {tool_choice!r} is not one of none, auto, required or a named function")
-    named = _choice_name(tool_choice)
-    offered = [t for t in tools if named is None or t.function.name == named]
-    if not offered:
-        raise InputError(f"tool_choice names {named!r}, which is not among the tools")
-    branches: list[dict[str, Any]] = []
-    if tool_choice in (None, "auto"):
-        content = content_schema if content_schema is not None else {"type": "string"}
-        branches.append(_object({"type": {"const": "message"}, "content": content}))
-    for tool in offered:
-        params = tool.function.parameters or {"type": "object", "properties": {}}
-        branches.append(
-            _object({"type": {"const": "tool_call"}, "name": {"const": tool.function.name}, "arguments": params})
-        )
-    return branches[0] if len(branches) == 1 else {"anyOf": branches}
-
-
-def _object(properties: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
-
-
-def tools_prompt(tools: list[ToolSpec], tool_choice: Any) -> str:
-    """What the model reads about the tools and the reply format (the schema enforces the format anyway)."""
-    lines = ["You can call these tools:"]
-    for tool in tools:
-        fn = tool.function
-        lines.append(f"- {fn.name}: {fn.description or '(no description)'}; arguments: {json.dumps(fn.parameters)}")
-    must = "You must call a tool. " if tool_choice == "required" or isinstance(tool_choice, dict) else ""
-    lines.append(
-        f"{must}Reply with one JSON object: to call a tool, "
-        '{"type": "tool_call", "name": <tool>, "arguments": {...}}; to answer in words, '
-        '{"type": "message", "content": <your answer>}. Call a tool when it gives you something you need; '
-        "answer once the tool results you have are enough."
-    )
-    return "\n".join(lines)
 
 
 def content_constraint(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -119,12 +49,9 @@ def backend_messages(messages: list[Any]) -> list[Message]:
         text = m.text()
         calls = (m.model_extra or {}).get("tool_calls") or []
         if role == "assistant" and calls:
-            written = [
-                json.dumps({"type": "tool_call", "name": c["function"]["name"],
-                            "arguments": _arguments(c["function"].get("arguments"))})
-                for c in calls
-            ]  # fmt: skip
-            text = "\n".join(filter(None, [text, *written]))
+            made = [ToolCall(name=c["function"]["name"], arguments=_arguments(c["function"].get("arguments")))
+                    for c in calls]  # fmt: skip
+            text = "\n".join(filter(None, [text, written_calls(made)]))
         if role == "tool":
             call_id = (m.model_extra or {}).get("tool_call_id", "")
             out.append(Message(role="user", content=f"Tool result ({call_id}):\n{text}"))
@@ -133,29 +60,33 @@ def backend_messages(messages: list[Any]) -> list[Message]:
     return out
 
 
-def _arguments(raw: Any) -> Any:
+def _arguments(raw: Any) -> dict[str, Any]:
+    """A past call's arguments as the client sent them back (a JSON string by OpenAI's format, an object by some)."""
     if isinstance(raw, str):
         try:
-            return json.loads(raw)
+            raw = json.loads(raw)
         except ValueError:
-            return raw
-    return raw
+            return {"_raw": raw}
+    return raw if isinstance(raw, dict) else {"_value": raw}
 
 
-def build_request(body: Any) -> tuple[ChatRequest, bool]:
-    """The backend request for a ``ponder-direct`` chat, and whether its reply is the tool union."""
+async def build_request(body: Any, model: ChatModel) -> tuple[ChatRequest, bool, Usage | None]:
+    """The backend request for a ``ponder-direct`` chat, whether its reply is the tool union, and the usage of the
+    name probe that decided a ``tool_choice`` auto (None when none ran)."""
     tools = [ToolSpec.model_validate(t) for t in body.tools or []]
     content_schema = content_constraint(body.response_format)
-    union = reply_schema(tools, body.tool_choice, content_schema)
-    messages = backend_messages(body.messages)
-    if union is not None:
-        messages.insert(0, Message(role="system", content=tools_prompt(tools, body.tool_choice)))
-        constraint: JsonSchemaConstraint | None = JsonSchemaConstraint(json_schema=union, name="reply")
-    elif content_schema is not None:
+    messages, constraint, probe_usage = await tool_request_parts(
+        model,
+        backend_messages(body.messages),
+        tools,
+        body.tool_choice,
+        content_schema,
+        parallel=body.parallel_tool_calls,
+    )
+    union = constraint is not None
+    if constraint is None and content_schema is not None:
         name = str(((body.response_format or {}).get("json_schema") or {}).get("name") or "reply")
         constraint = JsonSchemaConstraint(json_schema=content_schema, name=name)
-    else:
-        constraint = None
     stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
     options: dict[str, Any] = {
         "messages": messages,
@@ -172,23 +103,30 @@ def build_request(body: Any) -> tuple[ChatRequest, bool]:
         options["top_p"] = body.top_p
     if body.max_completion_tokens or body.max_tokens:
         options["max_tokens"] = body.max_completion_tokens or body.max_tokens
-    return ChatRequest(**options), union is not None
+    return ChatRequest(**options), union, probe_usage
+
+
+def openai_tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
+    """Calls as OpenAI ``tool_calls`` (fresh ids; arguments as a JSON string, as OpenAI sends them)."""
+    return [
+        {
+            "id": "call_" + secrets.token_hex(12),
+            "type": "function",
+            "function": {"name": c.name, "arguments": json.dumps(c.arguments, ensure_ascii=False)},
+        }
+        for c in calls
+    ]
 
 
 def choice_message(text: str, finish: str, union: bool) -> tuple[dict[str, Any], str]:
     """An OpenAI ``message`` and ``finish_reason`` for one generated choice."""
     if not union or finish == "length":
         return {"role": "assistant", "content": text}, finish
-    reply = json.loads(text)  # valid by construction: the union constrained it
-    if reply["type"] == "message":
-        content = reply["content"]
+    reply = parse_reply(text)
+    if not reply.calls:
+        content = reply.content
         return {"role": "assistant", "content": content if isinstance(content, str) else json.dumps(content)}, finish
-    call = {
-        "id": "call_" + secrets.token_hex(12),
-        "type": "function",
-        "function": {"name": reply["name"], "arguments": json.dumps(reply["arguments"])},
-    }
-    return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
+    return {"role": "assistant", "content": None, "tool_calls": openai_tool_calls(reply.calls)}, "tool_calls"
 
 
 def openai_logprobs(items: list[TokenLogprob] | None) -> dict[str, Any] | None:
@@ -230,7 +168,9 @@ class Chunks:
         return {"data": json.dumps({**self.head, "choices": [], "usage": usage}, separators=(",", ":"))}
 
 
-def completion(response: ChatResponse, union: bool, *, completion_id: str, created: int) -> dict[str, Any]:
+def completion(
+    response: ChatResponse, union: bool, *, completion_id: str, created: int, extra_usage: Usage | None = None
+) -> dict[str, Any]:
     choices = []
     for c in response.choices:
         message, finish = choice_message(c.text, c.finish_reason, union)
@@ -243,5 +183,5 @@ def completion(response: ChatResponse, union: bool, *, completion_id: str, creat
         "created": created,
         "model": DIRECT,
         "choices": choices,
-        "usage": openai_usage(response.usage),
+        "usage": openai_usage(response.usage + extra_usage if extra_usage else response.usage),
     }

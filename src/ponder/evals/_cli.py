@@ -73,6 +73,7 @@ def run_command(
         console.print(ctx.get_help())
         raise typer.Exit(code=0 if ctx.info_name == "eval" else 2)
     from ponder.agents import TaskFamily
+    from ponder.evals import _bfcl
     from ponder.evals._datasets import FieldMap, load_dataset
     from ponder.evals._knowledge import attach_knowledge
     from ponder.evals._runner import EvalRunner, RunSummary, check_strategy
@@ -81,19 +82,31 @@ def run_command(
     try:
         settings = load_settings(backend, base_url, model)
         options = parse_pairs(option, "--option")
-        check_strategy(strategy, options)
-        fields = FieldMap(**parse_pairs(field, "--field")) if field else None
-        data = load_dataset(
-            dataset,
-            data_dir=data_dir or settings.data_dir / "benchmarks",
-            family=TaskFamily(family) if family else None,
-            fields=fields,
-            limit=limit,
-            offset=offset,
-        )
+        tool_calls = _bfcl.is_bfcl(dataset)
+        if tool_calls:  # BFCL: the backend model calls the item's functions through ponder-direct's tool path
+            if strategy != "cot" or options:
+                raise typer.BadParameter(
+                    "BFCL datasets measure ponder-direct's tool calling, which takes no strategy or options",
+                    param_hint="--strategy/--option",
+                )
+            strategy = _bfcl.DIRECT
+            data = _bfcl.load_bfcl(dataset, limit=limit, offset=offset)
+        else:
+            check_strategy(strategy, options)
+            fields = FieldMap(**parse_pairs(field, "--field")) if field else None
+            data = load_dataset(
+                dataset,
+                data_dir=data_dir or settings.data_dir / "benchmarks",
+                family=TaskFamily(family) if family else None,
+                fields=fields,
+                limit=limit,
+                offset=offset,
+            )
         name = label or strategy
         folder = run_dir or runs_dir / f"{data.name}-{name}"
         executor = None
+        if ray is not None and tool_calls:
+            raise typer.BadParameter("BFCL datasets run in this process", param_hint="--ray")
         if ray is not None:
             from ponder.evals._ray import RayExecutor
 
@@ -117,6 +130,7 @@ def run_command(
                     code_checker=checker,
                     executor=executor,
                 )
+                category = data.name.removeprefix(_bfcl.PREFIX)
                 return await runner.run(
                     data,
                     strategy,
@@ -126,6 +140,8 @@ def run_command(
                     retry_failed=retry_failed,
                     limit=limit,
                     offset=offset,
+                    solver=_bfcl.make_tool_call_solver(run_ctx) if tool_calls else None,
+                    scorer=(lambda item, calls: _bfcl.score_bfcl(category, item, calls)) if tool_calls else None,
                 )
 
         summary = asyncio.run(run_all())
@@ -187,6 +203,18 @@ def datasets_command(
             here,
             upstream.license if upstream else "?",
             how_to_get(spec.name),
+        )
+    from ponder.evals import _bfcl
+
+    installed = _bfcl.available()
+    for category in _bfcl.CATEGORIES:
+        name = _bfcl.PREFIX + category
+        table.add_row(
+            f"{name}\n[dim]BFCL {category}: tool calls, scored by bfcl-eval's AST checker[/]",
+            "tool calls",
+            "yes" if installed else "no",
+            "Apache-2.0",
+            f"ponder eval run -d {name} --limit 20" if installed else _bfcl.INSTALL_HINT,
         )
     console.print(table)
     console.print(

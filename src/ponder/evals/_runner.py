@@ -60,6 +60,7 @@ class Outcome(BaseModel):
 
 
 Solver = Callable[[Job], Awaitable[Outcome]]
+Scorer = Callable[[EvalItem, Any], Score]
 
 
 class Executor(Protocol):
@@ -221,9 +222,14 @@ class EvalRunner:
         retry_failed: bool = False,
         limit: int | None = None,
         offset: int = 0,
+        solver: Solver | None = None,
+        scorer: Scorer | None = None,
     ) -> RunSummary:
+        """``solver`` and ``scorer`` replace the strategy's run and the family's scoring for datasets that are not
+        strategy tasks (BFCL's tool calls: ``ponder.evals._bfcl``)."""
         options = options or {}
-        check_strategy(strategy, options)
+        if solver is None:
+            check_strategy(strategy, options)
         if dataset.family is TaskFamily.code and self.code_checker is None:
             raise ConfigError(
                 f"dataset {dataset.name!r} is scored by running code and this runner has no code checker",
@@ -246,7 +252,7 @@ class EvalRunner:
         todo = [item for item in dataset.items if item.id not in finished]
         by_id = {item.id: item for item in dataset.items}
         jobs = [Job(item_id=i.id, strategy=strategy, options=options, task=i.task) for i in todo]
-        solve = make_solver(self.ctx, keep_events=self.keep_events)
+        solve = solver or make_solver(self.ctx, keep_events=self.keep_events)
         resumed = len(dataset.items) - len(todo)
         correct = sum(1 for i in dataset.items if i.id in finished and previous[i.id].correct)
         columns = (
@@ -263,7 +269,9 @@ class EvalRunner:
             async for outcome in self.executor.map(jobs, solve, self.concurrency):
                 item = by_id[outcome.item_id]
                 score = None
-                if outcome.result is not None:
+                if outcome.result is not None and scorer is not None:
+                    score = scorer(item, outcome.result.answer)
+                elif outcome.result is not None:
                     score = await score_item(
                         item.task.family, outcome.result.answer, item.gold, item.gold_extra, self.code_checker
                     )

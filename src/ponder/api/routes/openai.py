@@ -47,6 +47,7 @@ from ponder.api._direct import (
     choice_message,
     completion,
     content_constraint,
+    openai_tool_calls,
     openai_usage,
 )
 from ponder.api._metrics import MeasuredModel
@@ -54,7 +55,8 @@ from ponder.api._openai_errors import openai_error_of
 from ponder.api._schemas import ErrorBody
 from ponder.api._store import RunRecord, RunStatus, StoredEvent
 from ponder.errors import InputError, NotFoundError
-from ponder.llm import ChatRequest, ChatResponse, JsonSchemaConstraint, stream_or_complete, system, user
+from ponder.llm import ChatRequest, ChatResponse, JsonSchemaConstraint, Message, stream_or_complete, system, user
+from ponder.llm.tool_calling import ToolSpec, must_call, parse_reply, tool_messages
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -97,6 +99,7 @@ class ChatCompletionRequest(BaseModel):
     response_format: dict[str, Any] | None = Field(default=None, description="text, json_object or json_schema")
     tools: list[dict[str, Any]] | None = Field(default=None, description="functions the model may call")
     tool_choice: str | dict[str, Any] | None = Field(default=None, description="none, auto, required or a function")
+    parallel_tool_calls: bool = Field(default=True, description="several tool calls in one reply (ponder-direct)")
     family: TaskFamily = Field(default=TaskFamily.open, description="ponder extension: the answer type")
     ponder_options: dict[str, Any] = Field(default_factory=dict, description="ponder extension: strategy options")
 
@@ -228,7 +231,7 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep, own
     completion_id = "chatcmpl-" + record.id.removeprefix("run_")
     created = int(time.time())
     if body.stream:
-        chunks = _stream(service, owner, record.id, completion_id, created, body, after)
+        chunks = _stream(service, owner, record.id, completion_id, created, body, takes_tools, after)
         return EventSourceResponse(chunks, ping=PING_S, headers={"Cache-Control": "no-cache"})
     await service.runs.wait(record.id)
     record = await service.runs.get(record.id, owner)
@@ -246,6 +249,10 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep, own
     calls = _tool_calls(record)
     if calls:
         reply.update(content=None, tool_calls=calls)
+    elif record.status is RunStatus.succeeded and _output_tool(body, takes_tools):
+        calls, extra = await _as_tool_call(service, record, body)
+        reply.update(content=None, tool_calls=calls)
+        usage = _add_usage(usage, extra)
     elif record.status is RunStatus.succeeded and _structured(body):
         reply["content"], extra = await _as_json(service, record, body)
         usage = _add_usage(usage, extra)
@@ -266,21 +273,14 @@ FORMAT_SYSTEM = (
 )
 
 
-async def _as_json(service: ServiceDep, record: RunRecord, body: ChatCompletionRequest) -> tuple[str, dict[str, int]]:
-    """The run's answer written as the JSON ``response_format`` asks for: one constrained call of the backend model
-    after the run (valid by construction), given the question and the strategy's answer; the strategy's reasoning
-    and its typed answer stay as they were. Returns the JSON text and the call's usage."""
-    schema = content_constraint(body.response_format)
-    assert schema is not None
-    name = str(((body.response_format or {}).get("json_schema") or {}).get("name") or "answer")
-    question = str(record.task.get("question", ""))
-    answer = str((record.result or {}).get("text", ""))
+async def _write_answer(
+    service: ServiceDep, record: RunRecord, body: ChatCompletionRequest, messages: list[Message], constraint: Any
+) -> tuple[str, dict[str, int]]:
+    """One constrained call of the backend model after the run that writes the strategy's answer in the form the
+    client asked for (valid by construction); the strategy's reasoning and typed answer stay as they were."""
     request = ChatRequest(
-        messages=[
-            system(FORMAT_SYSTEM),
-            user(f"Question:\n{question}\n\nAnswer:\n{answer}\n\nWrite this answer as a JSON object."),
-        ],
-        constraint=JsonSchemaConstraint(json_schema=schema, name=name),
+        messages=messages,
+        constraint=constraint,
         temperature=0.0,
         max_tokens=body.max_completion_tokens or body.max_tokens or 512,
     )
@@ -292,6 +292,44 @@ async def _as_json(service: ServiceDep, record: RunRecord, body: ChatCompletionR
             raw=response.text,
         )
     return response.text, openai_usage(response.usage)
+
+
+def _answer_prompt(record: RunRecord, ask: str) -> list[Message]:
+    """The question, the client's instructions (they may say how the JSON is shaped: instructor's JSON mode puts
+    the schema there) and the strategy's answer."""
+    question = str(record.task.get("question", ""))
+    answer = str((record.result or {}).get("text", ""))
+    context = record.task.get("context")
+    instructions = f"Instructions:\n{context}\n\n" if context else ""
+    return [system(FORMAT_SYSTEM), user(f"{instructions}Question:\n{question}\n\nAnswer:\n{answer}\n\n{ask}")]
+
+
+async def _as_json(service: ServiceDep, record: RunRecord, body: ChatCompletionRequest) -> tuple[str, dict[str, int]]:
+    """The run's answer written as the JSON ``response_format`` asks for. Returns the JSON text and the usage."""
+    schema = content_constraint(body.response_format)
+    assert schema is not None
+    name = str(((body.response_format or {}).get("json_schema") or {}).get("name") or "answer")
+    messages = _answer_prompt(record, "Write this answer as a JSON object.")
+    return await _write_answer(service, record, body, messages, JsonSchemaConstraint(json_schema=schema, name=name))
+
+
+async def _as_tool_call(
+    service: ServiceDep, record: RunRecord, body: ChatCompletionRequest
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The run's answer as a call of the client's output tool: how pydantic-ai, instructor and the OpenAI Agents
+    SDK ask for structured output (a tool, ``tool_choice`` required or named). One call, constrained to the
+    offered tools' schemas, as ``response_format`` is."""
+    tools = [ToolSpec.model_validate(t) for t in body.tools or []]
+    messages = _answer_prompt(record, "Call the tool with this answer as its arguments.")
+    messages, constraint = tool_messages(messages, tools, body.tool_choice, None, parallel=False)
+    text, usage = await _write_answer(service, record, body, messages, constraint)
+    return openai_tool_calls(parse_reply(text).calls), usage
+
+
+def _output_tool(body: ChatCompletionRequest, takes_tools: bool) -> bool:
+    """The client's tools are an output format, not actions: the strategy cannot act with them and the client
+    requires a call."""
+    return bool(body.tools) and not takes_tools and must_call(body.tool_choice)
 
 
 def _add_usage(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -341,7 +379,7 @@ def _strategy_fields_only(body: ChatCompletionRequest, takes_tools: bool) -> Non
     unsupported = [
         name
         for name, given in (
-            ("tools", bool(body.tools) and not takes_tools),
+            ("tools with tool_choice auto", bool(body.tools) and not takes_tools and not must_call(body.tool_choice)),
             ("n > 1", body.n > 1),
             ("logprobs", body.logprobs),
         )
@@ -351,19 +389,20 @@ def _strategy_fields_only(body: ChatCompletionRequest, takes_tools: bool) -> Non
         raise InputError(
             f"{body.model} does not take {', '.join(unsupported)}",
             hint=f"{DIRECT} does (the backend model with constrained tools and structured output); strategy models "
-            "take the family ponder extension for typed answers",
+            "answer through an output tool when tool_choice is required or names it, through response_format, or "
+            "in the family ponder extension's type",
         )
 
 
 async def _direct(body: ChatCompletionRequest, service: ServiceDep) -> Any:
     """``ponder-direct``: the chat goes to the backend model as it is, its constraints enforced."""
-    request, union = build_request(body)
     model = MeasuredModel(service.context.model, service.metrics, "direct")
+    request, union, probe_usage = await build_request(body, model)
     completion_id = "chatcmpl-" + secrets.token_hex(12)
     created = int(time.time())
     if not body.stream:
         response = await model.complete(request)
-        return completion(response, union, completion_id=completion_id, created=created)
+        return completion(response, union, completion_id=completion_id, created=created, extra_usage=probe_usage)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     chunk = Chunks(completion_id, created, DIRECT).delta
 
@@ -384,11 +423,12 @@ async def _direct(body: ChatCompletionRequest, service: ServiceDep) -> Any:
                 message, finish = choice_message(c.text, c.finish_reason, union)
                 delta: dict[str, Any] = {"role": "assistant", "content": message.get("content")}
                 if "tool_calls" in message:
-                    delta["tool_calls"] = [{"index": 0, **call} for call in message["tool_calls"]]
+                    delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
                 yield chunk(delta, None, c.index)
                 yield chunk({}, finish, c.index)
         if include_usage:
-            yield Chunks(completion_id, created, DIRECT).usage(openai_usage(response.usage))
+            usage = response.usage + probe_usage if probe_usage else response.usage
+            yield Chunks(completion_id, created, DIRECT).usage(openai_usage(usage))
         yield {"data": "[DONE]"}
 
     return EventSourceResponse(events(), ping=PING_S, headers={"Cache-Control": "no-cache"})
@@ -437,6 +477,7 @@ async def _stream(
     completion_id: str,
     created: int,
     body: ChatCompletionRequest,
+    takes_tools: bool,
     after: int = 0,
 ) -> AsyncIterator[dict[str, str]]:
     """The run's reasoning and answer as chunks; a client that goes away before the end cancels the run (nobody
@@ -463,6 +504,9 @@ async def _stream(
                     break
                 calls = _tool_calls(record)
                 usage = _usage(record)
+                if not calls and record.status is RunStatus.succeeded and _output_tool(body, takes_tools):
+                    calls, formatting = await _as_tool_call(service, record, body)
+                    usage = _add_usage(usage, formatting)
                 if calls:
                     yield chunk({"tool_calls": [{"index": i, **c} for i, c in enumerate(calls)]})
                 elif record.status is RunStatus.succeeded and _structured(body):

@@ -1,0 +1,151 @@
+"""Tool calling on the Berkeley Function Calling Leaderboard (issue 34): the single-turn non-live categories, read from
+the installed ``bfcl-eval`` package, answered through ponder-direct's tool path (``ponder.llm.tool_calling``: the
+code ``/v1`` runs for an OpenAI client's ``tools``), greedy, scored by bfcl_eval's own AST checker.
+
+Items are taken in chunks (every category per chunk), runs are resumable (rerun the command), and every chunk
+rewrites ``summary.json`` and ``report.md`` in ``--report`` from the run records kept there, so they can be
+committed as they accumulate. ``--label`` names a configuration; ``--compare A B`` adds per-category McNemar tests
+of two labels on the items both answered (before/after a change). ``--report-only`` rewrites from records.
+
+    python benchmarks/bfcl.py --concurrency 8                       # every category at full size
+    python benchmarks/bfcl.py --limit 40 --label before             # the first 40 of each
+    python benchmarks/bfcl.py --report-only --compare before after
+
+The ``live_*`` categories are kept for checking the result: this script does not offer them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ponder.config import Settings
+from ponder.evals import EvalRunner, Run, load_run, mcnemar_exact, wilson
+from ponder.evals import _bfcl as bfcl
+from ponder.wiring import build_context
+
+FULL = {"simple_python": 400, "multiple": 200, "parallel": 200, "parallel_multiple": 200, "irrelevance": 240}
+
+
+async def measure(args: argparse.Namespace) -> None:
+    ctx = build_context(Settings())
+    print(f"model: {ctx.model.name}; concurrency {args.concurrency}; label {args.label}", flush=True)
+    runner = EvalRunner(ctx, concurrency=args.concurrency, progress=not args.no_progress, keep_events=False)
+    solve = bfcl.make_tool_call_solver(ctx)
+    sizes = {c: min(args.limit or FULL[c], FULL[c]) for c in args.categories}
+    for upto in range(args.chunk, max(sizes.values()) + args.chunk, args.chunk):
+        for category, size in sizes.items():
+            if upto - args.chunk >= size:
+                continue
+            data = bfcl.load_bfcl(bfcl.PREFIX + category, limit=min(upto, size))
+            t = time.perf_counter()
+            await runner.run(
+                data,
+                bfcl.DIRECT,
+                args.report / "runs" / f"{category}-{args.label}",
+                label=args.label,
+                solver=solve,
+                scorer=lambda item, calls, c=category: bfcl.score_bfcl(c, item, calls),
+            )
+            print(f"{category} {args.label}: {min(upto, size)} items ({time.perf_counter() - t:.0f} s)", flush=True)
+        report(args.report, args.label, args.compare)
+
+
+def _runs(folder: Path) -> dict[tuple[str, str], Run]:
+    runs = [load_run(p) for p in sorted((folder / "runs").iterdir()) if (p / "run.json").is_file()]
+    return {(r.meta.dataset.removeprefix(bfcl.PREFIX), r.meta.title): r for r in runs}
+
+
+def _malformed(run: Run) -> int:
+    """Replies that are not a usable call or message: cut at the token limit or unreadable (must be 0)."""
+    return sum(r.status == "failed" for r in run.records.values())
+
+
+def _errors(run: Run) -> dict[str, int]:
+    kinds = Counter(r.reason.split(":")[0] or "?" for r in run.records.values() if not r.correct)
+    return dict(kinds.most_common())
+
+
+def report(folder: Path, label: str, compare: list[str] | None) -> dict[str, Any]:
+    runs = _runs(folder)
+    summary: dict[str, Any] = {"label": label}
+    lines = [f"# BFCL non-live, ponder-direct tool path, embedded model, greedy (label {label!r})", ""]
+    lines += ["| category | n | accuracy | 95% CI | malformed | s/item | errors |", "|---|---|---|---|---|---|---|"]
+    accuracies: dict[str, float] = {}
+    n_total = malformed = 0
+    for category in FULL:
+        run = runs.get((category, label))
+        if run is None or not run.records:
+            continue
+        records = list(run.records.values())
+        n, right = len(records), sum(r.correct for r in records)
+        low, high = wilson(right, n)
+        seconds = sum(r.seconds for r in records) / n
+        accuracies[category] = right / n
+        n_total += n
+        malformed += _malformed(run)
+        summary[category] = round(right / n, 4)
+        summary.setdefault("per_category", {})[category] = {
+            "n": n,
+            "correct": right,
+            "ci95": [round(low, 4), round(high, 4)],
+            "malformed": _malformed(run),
+            "seconds_per_item": round(seconds, 2),
+            "completion_tokens_per_item": round(sum(r.completion_tokens for r in records) / n, 1),
+            "errors": _errors(run),
+        }
+        errors = ", ".join(f"{k} {v}" for k, v in _errors(run).items())
+        lines.append(
+            f"| {category} | {n} | {right / n:.1%} | {low:.1%}-{high:.1%} | {_malformed(run)} | {seconds:.1f} | "
+            f"{errors} |"
+        )
+    ast = [accuracies[c] for c in bfcl.AST_CATEGORIES if c in accuracies]
+    summary["non_live_ast"] = round(sum(ast) / len(ast), 4) if len(ast) == len(bfcl.AST_CATEGORIES) else None
+    summary["malformed"] = malformed
+    summary["n"] = n_total
+    if compare:
+        a_label, b_label = compare
+        for category in FULL:
+            a, b = runs.get((category, a_label)), runs.get((category, b_label))
+            if a is None or b is None:
+                continue
+            common = sorted(set(a.records) & set(b.records))
+            pairs = [(a.records[i].correct, b.records[i].correct) for i in common]
+            wins, losses = sum(y and not x for x, y in pairs), sum(x and not y for x, y in pairs)
+            summary.setdefault("compare", {})[category] = {
+                "n": len(common),
+                a_label: round(sum(x for x, _ in pairs) / len(common), 4) if common else None,
+                b_label: round(sum(y for _, y in pairs) / len(common), 4) if common else None,
+                "wins": wins,
+                "losses": losses,
+                "p": float(f"{mcnemar_exact(losses, wins):.3g}"),
+            }
+    summary["load_average_1m"] = round(os.getloadavg()[0], 2)
+    lines += ["", f"non_live_ast (mean of the four AST categories): {summary['non_live_ast']}", ""]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (folder / f"report-{label}.md").write_text("\n".join(lines) + "\n")
+    return summary
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--categories", nargs="+", default=list(FULL), choices=list(FULL))
+    parser.add_argument("--limit", type=int, default=None, help="first N items of each category (default: all)")
+    parser.add_argument("--label", default="direct", help="the configuration's name in records and reports")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="McNemar of label B against label A")
+    parser.add_argument("--chunk", type=int, default=40)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--report", type=Path, default=Path("docs/results/bfcl"))
+    parser.add_argument("--report-only", action="store_true", help="rewrite report and summary.json from records")
+    parser.add_argument("--no-progress", action="store_true")
+    arguments = parser.parse_args()
+    if not arguments.report_only:
+        asyncio.run(measure(arguments))
+    print(json.dumps(report(arguments.report, arguments.label, arguments.compare)))
