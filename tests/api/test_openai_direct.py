@@ -229,6 +229,37 @@ async def test_errors_come_in_openai_shape(direct: Server) -> None:
         assert error["type"] == "not_found_error" and "/v1/completions" in error["message"]
 
 
+async def test_parallel_tool_calls_come_back_as_several_calls(make_server: Callable[..., Server]) -> None:
+    """One reply that calls get_weather twice: two tool_calls with their own ids, streamed with indices 0 and 1;
+    parallel_tool_calls false allows one call only (the schema says so); the probe's tokens count in the usage."""
+
+    def two_cities(request: ChatRequest) -> Any:
+        if request.constraint is None:
+            return '<tool_call>\n{"name": "get_weather", '
+        return {"type": "tool_calls", "calls": [{"name": "get_weather", "arguments": {"city": c}} for c in "AB"]}
+
+    backend = FunctionModel(two_cities)
+    server = make_server(model=backend)
+    ask: dict[str, Any] = {"model": "ponder-direct", "tools": [WEATHER],
+                           "messages": [{"role": "user", "content": "Weather in A and in B?"}]}  # fmt: skip
+    async with client_for(server) as client:
+        reply = await client.chat.completions.create(**ask)
+        calls = reply.choices[0].message.tool_calls or []
+        assert [json.loads(c.function.arguments)["city"] for c in calls] == ["A", "B"]
+        assert len({c.id for c in calls}) == 2
+        probe, answer = backend.requests[-2:]
+        assert reply.usage is not None
+        words = sum(len(m.content.split()) for m in [*probe.messages, *answer.messages])  # the fake's "tokens"
+        assert reply.usage.prompt_tokens == words
+        indices = []
+        async for chunk in await client.chat.completions.create(**ask, stream=True):
+            for c in chunk.choices:
+                indices += [d.index for d in c.delta.tool_calls or []]
+        assert indices == [0, 1]
+        await client.chat.completions.create(**ask, parallel_tool_calls=False)
+    assert backend.requests[-1].constraint.json_schema["properties"]["calls"]["maxItems"] == 1  # type: ignore[union-attr]
+
+
 async def test_a_disconnected_stream_cancels_its_run(make_server: Callable[..., Server]) -> None:
     async def slow(request: ChatRequest) -> str:
         await asyncio.sleep(1.0)

@@ -94,3 +94,21 @@ async def test_the_runner_scores_items_through_the_tool_path(tmp_path: Path) -> 
         data, bfcl.DIRECT, tmp_path / "run", solver=bfcl.make_tool_call_solver(ctx), scorer=lambda i, c: None
     )
     assert again.ran == 0 and again.resumed == 3  # finished items are never asked again
+
+
+def test_the_cli_lists_bfcl_as_available_and_refuses_a_strategy(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ponder.cli import app
+
+    cli = CliRunner()
+    listed = cli.invoke(app, ["eval", "datasets", "--data-dir", str(tmp_path)], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0, listed.output
+    for category in SIZES:
+        row = next(line for line in listed.output.splitlines() if line.startswith(f"│ bfcl-{category}"))
+        assert "│ yes " in row and f"ponder eval run -d bfcl-{category} --limit 20" in row
+    refused = cli.invoke(app, ["eval", "run", "-d", "bfcl-simple_python", "-s", "pot", "--runs-dir", str(tmp_path)])
+    assert refused.exit_code == 2 and "takes no strategy" in refused.output
+    live = cli.invoke(app, ["eval", "run", "-d", "bfcl-live_simple", "--runs-dir", str(tmp_path)])
+    assert live.exit_code == 1 and "unknown BFCL category" in live.output
+    assert not list(tmp_path.iterdir())  # nothing ran
