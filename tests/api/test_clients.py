@@ -144,6 +144,25 @@ async def test_openai_agents_sdk_output_type(client: openai.AsyncOpenAI, model: 
     assert result.final_output == City(**FACTS)
 
 
+async def test_a_streamed_strategy_run_ends_with_the_output_tool_call(client: openai.AsyncOpenAI) -> None:
+    output = {"type": "function", "function": {"name": "final_result", "parameters": City.model_json_schema()}}
+    stream = await client.chat.completions.create(
+        model="ponder-cot",
+        messages=[{"role": "user", "content": "Which city is the capital of France?"}],
+        tools=[output],
+        tool_choice={"type": "function", "function": {"name": "final_result"}},
+        stream=True,
+    )
+    reasoning, arguments, finish = "", "", None
+    async for chunk in stream:
+        for c in chunk.choices:
+            reasoning += getattr(c.delta, "reasoning_content", None) or ""
+            arguments += "".join(d.function.arguments or "" for d in c.delta.tool_calls or [] if d.function)
+            finish = c.finish_reason or finish
+    assert "capital of France" in reasoning  # the strategy reasoned its own way first
+    assert City.model_validate_json(arguments) == City(**FACTS) and finish == "tool_calls"
+
+
 async def test_a_strategy_model_still_refuses_tools_it_cannot_use(client: openai.AsyncOpenAI) -> None:
     """Tools with tool_choice auto are actions a strategy cannot take: a 400 naming ponder-direct."""
     weather = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
