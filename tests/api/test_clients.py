@@ -170,6 +170,11 @@ async def test_a_strategy_model_still_refuses_tools_it_cannot_use(client: openai
         await client.chat.completions.create(
             model="ponder-cot", messages=[{"role": "user", "content": "x"}], tools=[weather], tool_choice="auto"
         )
+    named = {"type": "function", "function": {"name": "get_time"}}  # not among the tools: refused before the run
+    with pytest.raises(openai.BadRequestError, match="'get_time', which is not among the tools"):
+        await client.chat.completions.create(
+            model="ponder-cot", messages=[{"role": "user", "content": "x"}], tools=[weather], tool_choice=named
+        )
 
 
 @pytest.mark.embedded

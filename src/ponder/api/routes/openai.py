@@ -56,7 +56,7 @@ from ponder.api._schemas import ErrorBody
 from ponder.api._store import RunRecord, RunStatus, StoredEvent
 from ponder.errors import InputError, NotFoundError
 from ponder.llm import ChatRequest, ChatResponse, JsonSchemaConstraint, Message, stream_or_complete, system, user
-from ponder.llm.tool_calling import ToolSpec, must_call, parse_reply, tool_messages
+from ponder.llm.tool_calling import ToolSpec, must_call, parse_reply, reply_schema, tool_messages
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -373,9 +373,11 @@ def _tool_results(messages: list[ChatMessage]) -> tuple[str, str] | None:
 
 
 def _strategy_fields_only(body: ChatCompletionRequest, takes_tools: bool) -> None:
-    """What a strategy model cannot honour yet is refused, not silently ignored (a malformed response_format too,
-    before the run starts)."""
+    """What a strategy model cannot honour yet is refused, not silently ignored (a malformed response_format or
+    output tool too, before the run starts)."""
     content_constraint(body.response_format)
+    if _output_tool(body, takes_tools):
+        reply_schema([ToolSpec.model_validate(t) for t in body.tools or []], body.tool_choice, None)
     unsupported = [
         name
         for name, given in (
