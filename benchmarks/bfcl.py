@@ -8,8 +8,8 @@ committed as they accumulate. ``--label`` names a configuration; ``--compare A B
 of two labels on the items both answered (before/after a change). ``--report-only`` rewrites from records.
 
     python benchmarks/bfcl.py --concurrency 8                       # every category at full size
-    python benchmarks/bfcl.py --limit 40 --label before             # the first 40 of each
-    python benchmarks/bfcl.py --report-only --compare before after
+    python benchmarks/bfcl.py --limit 40 --label union --tool-choice union   # the same items, decided in the union
+    python benchmarks/bfcl.py --report-only --label direct --compare union direct
 
 The ``live_*`` categories are kept for checking the result: this script does not offer them.
 """
@@ -49,7 +49,7 @@ async def measure(args: argparse.Namespace) -> None:
     ctx = build_context(Settings())
     print(f"model: {ctx.model.name}; concurrency {args.concurrency}; label {args.label}", flush=True)
     runner = EvalRunner(ctx, concurrency=args.concurrency, progress=not args.no_progress, keep_events=False)
-    solve = bfcl.make_tool_call_solver(ctx)
+    solve = bfcl.make_tool_call_solver(ctx, args.tool_choice)
     sizes = {c: min(args.limit or FULL[c], FULL[c]) for c in args.categories}
     for upto in range(args.chunk, max(sizes.values()) + args.chunk, args.chunk):
         for category, size in sizes.items():
@@ -162,6 +162,9 @@ if __name__ == "__main__":
     parser.add_argument("--categories", nargs="+", default=list(FULL), choices=list(FULL))
     parser.add_argument("--limit", type=int, default=None, help="first N items of each category (default: all)")
     parser.add_argument("--label", default="direct", help="the configuration's name in records and reports")
+    parser.add_argument(
+        "--tool-choice", choices=["probe", "union"], default="probe", help="how tool_choice auto is decided"
+    )
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="McNemar of label B against label A")
     parser.add_argument("--chunk", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=8)

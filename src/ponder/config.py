@@ -48,6 +48,11 @@ class WeightLayout(StrEnum):
     q8_0_for_q6_k = "q8_0-for-q6_k"  # Q6_K tensors re-encoded as Q8_0: llama.cpp batches them faster on x86
 
 
+class ToolChoiceMethod(StrEnum):
+    probe = "probe"
+    union = "union"
+
+
 class LLMSettings(BaseModel):
     backend: Backend = Backend.embedded
     base_url: str | None = Field(default=None, description="OpenAI-compatible server, e.g. http://localhost:8000/v1")
@@ -104,6 +109,12 @@ class LLMSettings(BaseModel):
         description="embedded backend: measure what a llama.cpp step of 1..max_sequences rows and a verified draft "
         "cost on this host (once per llama.cpp build and model, ~40 s on 2 cores, stamped in cache_dir), and take the "
         "threads, rows per step and draft lengths from it; off assumes costs measured on another host",
+    )
+    tool_choice: ToolChoiceMethod = Field(
+        default=ToolChoiceMethod.probe,
+        description="how ponder-direct decides tool_choice auto: probe (a short unconstrained generation in the "
+        "model's own tool-call layout says whether it reaches for an offered function; measured on BFCL, "
+        "docs/results/bfcl) or union (one constrained reply: words or calls, the model chooses inside the JSON)",
     )
     timeout_s: float = 120.0
     max_retries: int = 3

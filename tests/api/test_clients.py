@@ -182,23 +182,32 @@ async def test_a_strategy_model_still_refuses_tools_it_cannot_use(client: openai
 async def test_clients_get_structured_output_from_the_embedded_model(
     make_server: Callable[..., Server], embedded_model: object, model: str
 ) -> None:
-    """The real model through each client's default structured-output path: a valid City each time."""
+    """The real model through each client's default structured-output path: a valid City each time (reasoning
+    capped at 200 tokens to keep the test short)."""
     import instructor
     from pydantic_ai import Agent
+    from pydantic_ai.settings import ModelSettings
 
     from agents import Agent as SdkAgent
+    from agents import ModelSettings as SdkSettings
     from agents import OpenAIChatCompletionsModel, Runner
 
     server = make_server(model=embedded_model)
     question = "Which city is the capital of France? Give its country and population."
     async with openai.AsyncOpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0) as client:
-        city = (await Agent(pydantic_ai_model(client, model), output_type=City).run(question)).output
+        agent = Agent(pydantic_ai_model(client, model), output_type=City, model_settings=ModelSettings(max_tokens=200))
+        city = (await agent.run(question)).output
         assert isinstance(city, City) and city.name
         patched = instructor.from_openai(client)
         city = await patched.chat.completions.create(
-            model=model, response_model=City, messages=[{"role": "user", "content": question}], max_retries=0
+            model=model,
+            response_model=City,
+            messages=[{"role": "user", "content": question}],
+            max_retries=0,
+            max_tokens=200,
         )
         assert isinstance(city, City)
         sdk = OpenAIChatCompletionsModel(model=model, openai_client=client)
-        result = await Runner.run(SdkAgent(name="g", model=sdk, output_type=City), question)
+        geographer = SdkAgent(name="g", model=sdk, output_type=City, model_settings=SdkSettings(max_tokens=200))
+        result = await Runner.run(geographer, question)
         assert isinstance(result.final_output, City)

@@ -20,6 +20,7 @@ from ponder.llm.tool_calling import (
     parse_reply,
     reply_schema,
     tool_messages,
+    tool_request_parts,
     written_calls,
 )
 from tests.fakes import FunctionModel
@@ -122,6 +123,15 @@ async def test_the_name_probe_decides_an_auto_choice(reply: str, choice: str) ->
     assert probe.constraint is None and probe.max_tokens <= 32
     assert probe.messages[0].content.startswith("Be brief.\n\n# Tools")  # the client's system message comes first
     assert [m.role for m in probe.messages] == ["system", "user"]
+
+
+async def test_the_union_method_leaves_the_choice_to_the_constrained_reply() -> None:
+    model = probing("unused")
+    messages = [Message(role="user", content="x")]
+    out, constraint, usage = await tool_request_parts(model, messages, [tool("f")], "auto", None, method="union")
+    assert out[0].role == "system"  # the tools prompt, no probe
+    assert model.requests == [] and usage is None
+    assert constraint is not None and len(constraint.json_schema["anyOf"]) == 2  # words or calls, in one reply
 
 
 async def test_a_required_or_named_choice_needs_no_probe() -> None:

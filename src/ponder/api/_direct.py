@@ -16,7 +16,14 @@ from typing import Any
 
 from ponder.errors import InputError
 from ponder.llm import ChatModel, ChatRequest, ChatResponse, JsonSchemaConstraint, Message, TokenLogprob, Usage
-from ponder.llm.tool_calling import ToolCall, ToolSpec, parse_reply, tool_request_parts, written_calls
+from ponder.llm.tool_calling import (
+    ChoiceMethod,
+    ToolCall,
+    ToolSpec,
+    parse_reply,
+    tool_request_parts,
+    written_calls,
+)
 
 DIRECT = "ponder-direct"
 
@@ -70,7 +77,9 @@ def _arguments(raw: Any) -> dict[str, Any]:
     return raw if isinstance(raw, dict) else {"_value": raw}
 
 
-async def build_request(body: Any, model: ChatModel) -> tuple[ChatRequest, bool, Usage | None]:
+async def build_request(
+    body: Any, model: ChatModel, method: ChoiceMethod = "probe"
+) -> tuple[ChatRequest, bool, Usage | None]:
     """The backend request for a ``ponder-direct`` chat, whether its reply is the tool union, and the usage of the
     name probe that decided a ``tool_choice`` auto (None when none ran)."""
     tools = [ToolSpec.model_validate(t) for t in body.tools or []]
@@ -82,6 +91,7 @@ async def build_request(body: Any, model: ChatModel) -> tuple[ChatRequest, bool,
         body.tool_choice,
         content_schema,
         parallel=body.parallel_tool_calls,
+        method=method,
     )
     union = constraint is not None
     if constraint is None and content_schema is not None:

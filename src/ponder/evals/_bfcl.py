@@ -33,7 +33,7 @@ from ponder.evals._datasets import Dataset, EvalItem
 from ponder.evals._runner import Job, Outcome
 from ponder.evals._scoring import Score
 from ponder.llm import ChatRequest, Message, MeteredModel
-from ponder.llm.tool_calling import FunctionSpec, ToolSpec, parse_reply, tool_request_parts
+from ponder.llm.tool_calling import ChoiceMethod, FunctionSpec, ToolSpec, parse_reply, tool_request_parts
 
 PREFIX = "bfcl-"
 CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance")
@@ -108,9 +108,10 @@ def _tools(functions: list[dict[str, Any]]) -> list[ToolSpec]:
     return [ToolSpec(function=FunctionSpec.model_validate(f)) for f in functions]
 
 
-def make_tool_call_solver(ctx: Context) -> Callable[[Job], Awaitable[Outcome]]:
-    """Answer an item as ``ponder-direct`` answers a client that offers tools: one constrained call, greedy. A reply
-    cut at the token limit is a malformed call (recorded as such), any other error fails the item only."""
+def make_tool_call_solver(ctx: Context, method: ChoiceMethod = "probe") -> Callable[[Job], Awaitable[Outcome]]:
+    """Answer an item as ``ponder-direct`` answers a client that offers tools (``method`` deciding tool_choice
+    auto, as ``PONDER_LLM__TOOL_CHOICE`` does there), greedy. A reply cut at the token limit is a malformed call
+    (recorded as such), any other error fails the item only."""
 
     async def solve(job: Job) -> Outcome:
         metered = MeteredModel(ctx.model)
@@ -121,7 +122,7 @@ def make_tool_call_solver(ctx: Context) -> Callable[[Job], Awaitable[Outcome]]:
         try:
             messages = [Message(role=m["role"], content=m["content"]) for m in meta["messages"]]
             messages, constraint, _ = await tool_request_parts(
-                metered, messages, _tools(meta["functions"]), "auto", None, parallel=True
+                metered, messages, _tools(meta["functions"]), "auto", None, parallel=True, method=method
             )
             # a reply in words is not scored (no call is what counts), so it is cut short
             limit = MAX_TOKENS if constraint is not None else WORDS_TOKENS

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -205,13 +205,21 @@ def probe_prompt(tools: list[ToolSpec]) -> str:
 _PROBED_NAME = re.compile(r'"name"\s*:\s*"([^"]+)"')
 
 
+ChoiceMethod = Literal["probe", "union"]
+
+
 async def decide_tool_choice(
-    model: ChatModel, messages: list[Message], tools: list[ToolSpec], tool_choice: Any
+    model: ChatModel,
+    messages: list[Message],
+    tools: list[ToolSpec],
+    tool_choice: Any,
+    method: ChoiceMethod = "probe",
 ) -> tuple[Any, Usage | None]:
     """``tool_choice`` auto resolved by the name probe: ``"required"`` when the model reaches for an offered
-    function, ``"none"`` when it answers in words or reaches for one that was not offered; any other choice is
-    returned as it is. Returns the choice and the probe's usage (None when no probe ran)."""
-    if not tools or tool_choice not in (None, "auto"):
+    function, ``"none"`` when it answers in words or reaches for one that was not offered; any other choice, or
+    any choice with ``method`` union (the reply's constrained union decides), is returned as it is. Returns the
+    choice and the probe's usage (None when no probe ran)."""
+    if not tools or tool_choice not in (None, "auto") or method == "union":
         return tool_choice, None
     probe = [_with_system(messages, probe_prompt(tools)), *messages[_system_count(messages) :]]
     request = ChatRequest(messages=probe, max_tokens=PROBE_TOKENS, temperature=0.0, stop=['"arguments"'])
@@ -270,9 +278,10 @@ async def tool_request_parts(
     content_schema: dict[str, Any] | None,
     *,
     parallel: bool = True,
+    method: ChoiceMethod = "probe",
 ) -> tuple[list[Message], JsonSchemaConstraint | None, Usage | None]:
-    """The messages and constraint of a request that offers ``tools``, after the name probe decides an ``auto``
+    """The messages and constraint of a request that offers ``tools``, after ``method`` decides an ``auto``
     choice, and the probe's usage (to be counted with the reply's)."""
-    choice, probe_usage = await decide_tool_choice(model, messages, tools, tool_choice)
+    choice, probe_usage = await decide_tool_choice(model, messages, tools, tool_choice, method)
     out, constraint = tool_messages(messages, tools, choice, content_schema, parallel=parallel)
     return out, constraint, probe_usage

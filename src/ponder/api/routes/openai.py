@@ -399,7 +399,7 @@ def _strategy_fields_only(body: ChatCompletionRequest, takes_tools: bool) -> Non
 async def _direct(body: ChatCompletionRequest, service: ServiceDep) -> Any:
     """``ponder-direct``: the chat goes to the backend model as it is, its constraints enforced."""
     model = MeasuredModel(service.context.model, service.metrics, "direct")
-    request, union, probe_usage = await build_request(body, model)
+    request, union, probe_usage = await build_request(body, model, service.settings.llm.tool_choice.value)
     completion_id = "chatcmpl-" + secrets.token_hex(12)
     created = int(time.time())
     if not body.stream:
