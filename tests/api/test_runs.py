@@ -185,6 +185,34 @@ async def test_bad_requests_get_clear_typed_errors(server: Server) -> None:
         assert missing.status_code == 404
 
 
+async def test_an_unknown_or_mistyped_option_is_a_422_for_every_strategy(server: Server) -> None:
+    """Every registered strategy, by POST /runs and by /v1's ponder_options: the option is named, nothing runs;
+    a misspelt domain option of MCTS names what the domain takes (it used to fail the run in the background)."""
+    from ponder.agents import strategy_names
+
+    async with server.client() as client:
+        for name in strategy_names():
+            body = {"strategy": name, "input": {"question": "q"}, "options": {"no_such_option": 1}}
+            bad = await client.post("/runs", json=body)
+            assert bad.status_code == 422, name
+            assert "no_such_option" in bad.json()["error"]["message"], name
+            chat = {"model": f"ponder-{name}", "messages": [{"role": "user", "content": "q"}],
+                    "ponder_options": {"no_such_option": 1}}  # fmt: skip
+            v1 = await client.post("/v1/chat/completions", json=chat)
+            assert v1.status_code in (400, 422) and "no_such_option" in v1.json()["error"]["message"], name
+        typo = {"strategy": "mcts-code", "input": {"question": "q"}, "options": {"domain_options": {"modle_tests": 1}}}
+        bad = (await client.post("/runs", json=typo)).json()["error"]
+        assert "domain_options.modle_tests" in bad["message"] and "domain_options takes: model_tests" in bad["hint"]
+        math = {"strategy": "mcts-math", "input": {"question": "q"},
+                "options": {"nodes": "programs", "domain_options": {"max_steps": 3}}}  # fmt: skip
+        bad = await client.post("/runs", json=math)
+        assert bad.status_code == 422 and "nodes=steps" in bad.json()["error"]["message"]
+        assert (await client.get("/runs")).json()["runs"] == []  # nothing was queued
+        described = (await client.get("/strategies")).json()
+        code = next(s for s in described if s["name"] == "mcts-code")
+        assert "model_tests" in json.dumps(code)  # the domain's options are described, not a bare object
+
+
 async def test_catalog_health_metrics_and_ui(make_server: Callable[..., Server], tmp_path: Any) -> None:
     class PythonArgs(BaseModel):
         code: str

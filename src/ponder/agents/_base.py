@@ -160,10 +160,27 @@ def parse_options(cls: type, options: Mapping[str, Any]) -> Any:
         return model.model_validate(dict(options))
     except ValidationError as exc:
         name = getattr(cls, "name", cls.__name__)
+        takes = [f"{name!r} takes: {', '.join(model.model_fields) or 'no options'}"]
+        for error in exc.errors():  # an unknown field of a nested options object: name what that object takes
+            nested = _nested_model(model, error["loc"][:-1])
+            if error["type"] == "extra_forbidden" and nested is not None:
+                path = ".".join(map(str, error["loc"][:-1]))
+                takes.append(f"{path} takes: {', '.join(nested.model_fields) or 'no options'}")
         raise InputError(
             f"invalid options for strategy {name!r}: {describe_validation(exc.errors())}",
-            hint=f"{name!r} takes: {', '.join(model.model_fields) or 'no options'} (GET /strategies describes them)",
+            hint="; ".join(dict.fromkeys(takes)) + " (GET /strategies describes them)",
         ) from exc
+
+
+def _nested_model(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The options model at ``loc`` inside ``model`` (None when ``loc`` is empty or leads elsewhere)."""
+    current: Any = model
+    for key in loc:
+        field = current.model_fields.get(key) if isinstance(current, type) and issubclass(current, BaseModel) else None
+        if field is None:
+            return None
+        current = field.annotation
+    return current if loc and isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
 @runtime_checkable

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ponder.agents._base import Context, StrategyResult, Task, format_answer, parse_options
 from ponder.agents._events import Event, FinalAnswer, StepStarted
@@ -18,6 +18,40 @@ from ponder.agents.mcts._engine import MCTS, Budget, Domain, SearchConfig
 from ponder.agents.mcts._pool import SessionPool
 from ponder.agents.mcts._tree import FinalRule
 from ponder.errors import ConfigError
+
+
+class DomainOptions(BaseModel):
+    """A domain's own options: typed, so a misspelt one is refused when the run is created (a 422 naming it), not a
+    failure of the search. A field left unset (None) takes the domain's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def given(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class CodeDomainOptions(DomainOptions):
+    model_tests: int | None = Field(default=None, ge=0, description="tests the model writes when the prompt has few")
+    min_prompt_tests: int | None = Field(default=None, ge=0, description="prompt tests below which the model writes")
+    per_test_timeout_s: float | None = Field(default=None, gt=0, description="seconds one test may run")
+    timeout_s: float | None = Field(default=None, gt=0, description="seconds one candidate's tests may run")
+    max_output: int | None = Field(default=None, ge=1, description="characters of a test run's output kept")
+    flood_bytes: int | None = Field(default=None, ge=1, description="output beyond this fails the candidate")
+    max_tokens: int | None = Field(default=None, ge=1, description="tokens of one program")
+
+
+class MathDomainOptions(DomainOptions):
+    self_eval: Literal["all", "terminal", "none"] | None = Field(
+        default=None, description="nodes=steps: which steps the model rates (default terminal)"
+    )
+    max_steps: int | None = Field(default=None, ge=1, description="nodes=steps: steps in a solution, at most")
+    max_tokens: int | None = Field(default=None, ge=1, description="tokens of one step or program")
+    timeout_s: float | None = Field(default=None, gt=0, description="seconds one sandbox check may run")
+
+
+class ProofDomainOptions(DomainOptions):
+    context_chars: int | None = Field(default=None, ge=0, description="characters of the file's prelude shown")
+    max_tokens: int | None = Field(default=None, ge=1, description="tokens of one tactic")
 
 
 class MCTSOptions(SearchConfig):
@@ -29,12 +63,11 @@ class MCTSOptions(SearchConfig):
     tokens: int | None = Field(default=None, ge=1, description="tokens the search may spend")
     seconds: float | None = Field(default=None, gt=0, description="seconds the search may take")
     sessions: int = Field(default=1, ge=1, le=16, description="sandbox sessions that evaluate candidates at once")
-    domain_options: dict[str, Any] = Field(
-        default_factory=dict, description="the domain's own options (e.g. model_tests for code, max_steps for math)"
-    )
+    domain_options: DomainOptions = Field(default_factory=DomainOptions, description="the domain's own options")
 
 
 class MCTSCodeOptions(MCTSOptions):
+    domain_options: CodeDomainOptions = Field(default_factory=CodeDomainOptions, description="the code domain's")
     max_depth: int = Field(default=4, ge=1, description="refinements of a program, at most")
     max_children: int = Field(default=6, ge=0, description="re-expand a node whose children all failed, up to this")
     final_rule: FinalRule | None = FinalRule.verified
@@ -55,12 +88,21 @@ class MCTSMathOptions(MCTSOptions):
     k: int = Field(default=2, ge=1, le=32, description="candidates sampled per expansion, in one request")
     max_children: int = Field(default=6, ge=0, description="re-expand a node whose children all failed, up to this")
     final_rule: FinalRule | None = FinalRule.vote
+    domain_options: MathDomainOptions = Field(default_factory=MathDomainOptions, description="the math domain's")
+
+    @model_validator(mode="after")
+    def _step_options_need_steps(self) -> MCTSMathOptions:
+        steps_only = [k for k in ("self_eval", "max_steps") if getattr(self.domain_options, k) is not None]
+        if self.nodes == "programs" and steps_only:
+            raise ValueError(f"domain_options {', '.join(steps_only)} apply to nodes=steps, not nodes=programs")
+        return self
 
 
 class MCTSProofOptions(MCTSOptions):
     max_depth: int = Field(default=8, ge=1, description="tactics in a proof, at most")
     max_children: int = Field(default=9, ge=0, description="re-expand a node whose children all failed, up to this")
     final_rule: FinalRule | None = FinalRule.verified
+    domain_options: ProofDomainOptions = Field(default_factory=ProofDomainOptions, description="the proof domain's")
 
 
 class MCTSStrategy:
@@ -76,7 +118,7 @@ class MCTSStrategy:
         self.budget = Budget(llm_calls=o.budget, tokens=o.tokens, seconds=o.seconds)
         self.config = SearchConfig(**o.model_dump(include=set(SearchConfig.model_fields)))
         self.sessions: int = o.sessions
-        self.domain_options: dict[str, Any] = o.domain_options
+        self.domain_options: dict[str, Any] = o.domain_options.given()
         self.nodes: str = getattr(o, "nodes", "steps")
 
     def make_domain(self, task: Task, pool: SessionPool) -> Domain:
