@@ -88,7 +88,7 @@ async def test_a_needs_human_question_comes_back_as_the_reply(server: Server) ->
 
 def test_streamed_reasoning_is_sent_once() -> None:
     from ponder.agents import event_adapter
-    from ponder.api.routes.openai import _ReasoningText
+    from ponder.api.openai.chunks import ReasoningText as _ReasoningText
 
     text = _ReasoningText()
     streamed_step = [

@@ -203,15 +203,15 @@ def create_app(
             body = openai_error_of(exc.status_code, body, hint_in_message=False)
         return JSONResponse({"error": body}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
+    from ponder.api.openai import router as openai_router
     from ponder.api.routes import catalog as catalog_routes
     from ponder.api.routes import evals as evals_routes
-    from ponder.api.routes import openai as openai_routes
     from ponder.api.routes import runs as runs_routes
     from ponder.api.routes import ui as ui_routes
 
     app.include_router(runs_routes.router)
     app.include_router(catalog_routes.router)
-    app.include_router(openai_routes.router)
+    app.include_router(openai_router)
     app.include_router(evals_routes.router)
     app.include_router(ui_routes.router)
     ui_routes.mount(app)

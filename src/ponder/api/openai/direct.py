@@ -1,21 +1,35 @@
 """``ponder-direct`` on ``/v1``: a client's chat goes straight to the backend model, with guarantees a plain model
 server does not give a small model. ``response_format`` (json_schema / json_object) becomes constrained generation,
-so the reply is valid by construction even on the embedded 1.5B model; ``tools`` become a constrained choice
-between a text reply and a call of one of the given tools with schema-valid arguments, returned as OpenAI
-``tool_calls``. ``n``, ``logprobs``, ``top_logprobs``, ``seed``, ``stop``, ``temperature`` and ``top_p`` pass through.
-
-The reply of a tool-enabled request is the union :mod:`ponder.llm.tool_calling` builds (text, or one or more calls:
-``parallel_tool_calls``), so a malformed call cannot come back; the BFCL eval scores the same path.
+so the reply is valid by construction even on the embedded 1.5B model; ``tools`` become the union
+:mod:`ponder.llm.tool_calling` builds (words, or one or more schema-valid calls: ``parallel_tool_calls``), returned
+as OpenAI ``tool_calls``; the BFCL eval scores the same path. ``n``, ``logprobs``, ``top_logprobs``, ``seed``,
+``stop``, ``temperature`` and ``top_p`` pass through.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+from sse_starlette import EventSourceResponse
+
+from ponder.api.openai.protocol import (
+    DIRECT,
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionRequest,
+    Chunks,
+    CompletionChoice,
+    completion_envelope,
+    logprobs_out,
+    tool_calls_out,
+    usage_of,
+)
 from ponder.errors import InputError
-from ponder.llm import ChatModel, ChatRequest, ChatResponse, JsonSchemaConstraint, Message, TokenLogprob, Usage
+from ponder.llm import ChatModel, ChatRequest, ChatResponse, JsonSchemaConstraint, Message, Usage, stream_or_complete
 from ponder.llm.tool_calling import (
     ChoiceMethod,
     ToolCall,
@@ -25,7 +39,7 @@ from ponder.llm.tool_calling import (
     written_calls,
 )
 
-DIRECT = "ponder-direct"
+PING_S = 15  # keep-alive comments on long streams, so proxies and clients do not time out a thinking run
 
 
 def content_constraint(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -78,7 +92,7 @@ def _arguments(raw: Any) -> dict[str, Any]:
 
 
 async def build_request(
-    body: Any, model: ChatModel, method: ChoiceMethod = "probe"
+    body: ChatCompletionRequest, model: ChatModel, method: ChoiceMethod = "probe"
 ) -> tuple[ChatRequest, bool, Usage | None]:
     """The backend request for a ``ponder-direct`` chat, whether its reply is the tool union, and the usage of the
     name probe that decided a ``tool_choice`` auto (None when none ran)."""
@@ -97,12 +111,11 @@ async def build_request(
     if constraint is None and content_schema is not None:
         name = str(((body.response_format or {}).get("json_schema") or {}).get("name") or "reply")
         constraint = JsonSchemaConstraint(json_schema=content_schema, name=name)
-    stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
     options: dict[str, Any] = {
         "messages": messages,
         "constraint": constraint,
         "n": body.n,
-        "stop": stop,
+        "stop": [body.stop] if isinstance(body.stop, str) else list(body.stop or []),
         "logprobs": bool(body.logprobs),
         "top_logprobs": body.top_logprobs or 0,
         "seed": body.seed,
@@ -111,87 +124,67 @@ async def build_request(
         options["temperature"] = body.temperature
     if body.top_p is not None:
         options["top_p"] = body.top_p
-    if body.max_completion_tokens or body.max_tokens:
-        options["max_tokens"] = body.max_completion_tokens or body.max_tokens
+    if body.completion_limit():
+        options["max_tokens"] = body.completion_limit()
     return ChatRequest(**options), union, probe_usage
 
 
-def openai_tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
-    """Calls as OpenAI ``tool_calls`` (fresh ids; arguments as a JSON string, as OpenAI sends them)."""
-    return [
-        {
-            "id": "call_" + secrets.token_hex(12),
-            "type": "function",
-            "function": {"name": c.name, "arguments": json.dumps(c.arguments, ensure_ascii=False)},
-        }
-        for c in calls
-    ]
-
-
-def choice_message(text: str, finish: str, union: bool) -> tuple[dict[str, Any], str]:
+def choice_message(text: str, finish: str, union: bool) -> tuple[AssistantMessage, str]:
     """An OpenAI ``message`` and ``finish_reason`` for one generated choice."""
     if not union or finish == "length":
-        return {"role": "assistant", "content": text}, finish
+        return AssistantMessage(content=text), finish
     reply = parse_reply(text)
     if not reply.calls:
         content = reply.content
-        return {"role": "assistant", "content": content if isinstance(content, str) else json.dumps(content)}, finish
-    return {"role": "assistant", "content": None, "tool_calls": openai_tool_calls(reply.calls)}, "tool_calls"
-
-
-def openai_logprobs(items: list[TokenLogprob] | None) -> dict[str, Any] | None:
-    if items is None:
-        return None
-    return {
-        "content": [
-            {
-                "token": i.token,
-                "logprob": i.logprob,
-                "bytes": list(i.token.encode()),
-                "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in i.top.items()],
-            }
-            for i in items
-        ]
-    }
-
-
-def openai_usage(usage: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-    }
-
-
-class Chunks:
-    """The ``chat.completion.chunk`` events of one streamed completion, as sse-starlette data items."""
-
-    def __init__(self, completion_id: str, created: int, model: str) -> None:
-        self.head = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
-
-    def delta(self, delta: dict[str, Any], finish: str | None = None, index: int = 0, **extra: Any) -> dict[str, str]:
-        choice = {"index": index, "delta": delta, "finish_reason": finish}
-        return {"data": json.dumps({**self.head, "choices": [choice], **extra}, separators=(",", ":"))}
-
-    def usage(self, usage: dict[str, Any]) -> dict[str, str]:
-        return {"data": json.dumps({**self.head, "choices": [], "usage": usage}, separators=(",", ":"))}
+        return AssistantMessage(content=content if isinstance(content, str) else json.dumps(content)), finish
+    return AssistantMessage(tool_calls=tool_calls_out(reply.calls)), "tool_calls"
 
 
 def completion(
     response: ChatResponse, union: bool, *, completion_id: str, created: int, extra_usage: Usage | None = None
-) -> dict[str, Any]:
+) -> ChatCompletion:
     choices = []
     for c in response.choices:
         message, finish = choice_message(c.text, c.finish_reason, union)
         choices.append(
-            {"index": c.index, "message": message, "finish_reason": finish, "logprobs": openai_logprobs(c.logprobs)}
+            CompletionChoice(index=c.index, message=message, finish_reason=finish, logprobs=logprobs_out(c.logprobs))
         )
-    return {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": DIRECT,
-        "choices": choices,
-        "usage": openai_usage(response.usage + extra_usage if extra_usage else response.usage),
-    }
+    usage = response.usage + extra_usage if extra_usage else response.usage
+    return completion_envelope(completion_id, created, DIRECT, choices, usage_of(usage))
+
+
+async def serve_direct(body: ChatCompletionRequest, model: ChatModel, method: ChoiceMethod) -> Any:
+    """``ponder-direct``: the chat goes to the backend model as it is, its constraints enforced. ``model`` is the
+    service's decorated model (traced, measured, budgeted)."""
+    request, union, probe_usage = await build_request(body, model, method)
+    completion_id = "chatcmpl-" + secrets.token_hex(12)
+    created = int(time.time())
+    if not body.stream:
+        response = await model.complete(request)
+        return completion(response, union, completion_id=completion_id, created=created, extra_usage=probe_usage)
+    chunks = Chunks(completion_id, created, DIRECT)
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        response: ChatResponse | None = None
+        if request.n == 1 and not union:  # text or structured content streams as it is generated
+            yield chunks.delta(role="assistant", content="")
+            async for piece in stream_or_complete(model, request):
+                if piece.delta:
+                    yield chunks.delta(content=piece.delta)
+                if piece.response is not None:
+                    response = piece.response
+            assert response is not None
+            yield chunks.delta(response.choices[0].finish_reason)
+        else:  # a tool call is sent whole once it is valid (clients accumulate deltas either way)
+            response = await model.complete(request)
+            for c in response.choices:
+                message, finish = choice_message(c.text, c.finish_reason, union)
+                calls = [{"index": i, **call.model_dump()} for i, call in enumerate(message.tool_calls or [])]
+                yield chunks.delta(None, c.index, role="assistant", content=message.content, tool_calls=calls or None)
+                yield chunks.delta(finish, c.index)
+        if body.include_usage():
+            usage = response.usage + probe_usage if probe_usage else response.usage
+            yield chunks.usage(usage_of(usage))
+        yield chunks.done()
+
+    return EventSourceResponse(events(), ping=PING_S, headers={"Cache-Control": "no-cache"})
