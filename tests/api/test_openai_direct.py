@@ -300,6 +300,14 @@ async def test_the_embedded_model_returns_valid_tool_calls_and_objects(
             max_completion_tokens=48,
         )
         assert isinstance(parsed.choices[0].message.parsed, Person)
+        # tool_choice auto: the name probe sees the model reach for get_weather, so the reply is that call
+        auto = await client.chat.completions.create(
+            model="ponder-direct",
+            messages=[{"role": "user", "content": "What is the weather in Paris right now?"}],
+            tools=[WEATHER, CLOCK],
+            max_completion_tokens=48,
+        )
+        assert [c.function.name for c in auto.choices[0].message.tool_calls or []] == ["get_weather"]
 
 
 async def test_a_client_tool_inside_a_react_run_pauses_and_resumes_across_requests(
