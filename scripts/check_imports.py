@@ -18,7 +18,7 @@ FORBIDDEN = {
     "ponder.llm": ["ponder.agents", "ponder.tools", "ponder.search", "ponder.toolserver", "ponder.api",
                    "ponder.evals", "ponder.wiring", "ponder.cli", "ponder._terminal"],
     "ponder.tools": ["ponder.agents", "ponder.toolserver", "ponder.api", "ponder.evals", "ponder.wiring",
-                     "ponder.cli", "ponder._terminal"],
+                     "ponder.cli", "ponder._terminal", "ponder.search"],
     "ponder.search": ["ponder.agents", "ponder.toolserver", "ponder.api", "ponder.evals", "ponder.wiring",
                       "ponder.cli", "ponder._terminal"],
     "ponder.agents": ["ponder.toolserver", "ponder.api", "ponder.evals", "ponder.wiring", "ponder.cli",
@@ -26,7 +26,10 @@ FORBIDDEN = {
     "ponder.wiring": ["ponder.api", "ponder.evals", "ponder.cli", "ponder._terminal"],
     "ponder.evals": ["ponder.api", "ponder.cli", "ponder._terminal"],
     "ponder.api": ["ponder.cli", "ponder._terminal"],
-    "ponder.toolserver": ["ponder.api", "ponder.evals", "ponder._terminal"],
+    # the sandbox service depends on tools, config and errors only (``ponder mcp``'s server lives above it)
+    "ponder.toolserver": ["ponder.api", "ponder.evals", "ponder._terminal", "ponder.agents", "ponder.wiring",
+                          "ponder.llm", "ponder.search", "ponder.cli"],
+    "ponder.netguard": ["ponder.search", "ponder.tools", "ponder.agents", "ponder.api", "ponder.wiring"],
 }  # fmt: skip
 
 

@@ -246,7 +246,7 @@ def mcp_cmd(
     ] = False,
 ) -> None:
     """Serve the sandbox tools (python, shell, files) over MCP: stdio for a local client, --http for remote ones."""
-    from ponder.toolserver._mcp_server import StrategyRunner, build_mcp_server
+    from ponder.mcp_server import StrategyRunner, build_mcp_server
 
     settings = Settings()
     server = build_mcp_server(settings.toolserver, strategies=StrategyRunner(settings) if strategies else None)
@@ -257,7 +257,7 @@ def mcp_cmd(
 
     from ponder.api._auth import KeyRing, check_binding
     from ponder.errors import Unauthenticated
-    from ponder.toolserver._mcp_server import guarded
+    from ponder.mcp_server import guarded
 
     keys = KeyRing(settings.api.api_keys)
     try:

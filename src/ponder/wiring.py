@@ -10,17 +10,15 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ponder.agents import Context
 from ponder.config import Backend, Settings, ToolServerSettings
 from ponder.errors import PonderError
 from ponder.llm import ChatModel, ChatRequest, user
 from ponder.llm._factory import build_model
-from ponder.tools import BUILTIN_TOOLS, HttpToolServer, ToolServer, ToolSession, ToolSpec
-
-if TYPE_CHECKING:
-    from ponder.toolserver import LocalToolServer
+from ponder.tools import BUILTIN_TOOLS, ToolServer, ToolSession, ToolSpec
+from ponder.toolserver._connect import build_toolserver
 
 log = logging.getLogger("ponder")
 
@@ -40,17 +38,6 @@ def load_settings(backend: Backend | None = None, base_url: str | None = None, m
         else:
             settings.llm.model = model
     return settings
-
-
-def build_toolserver(settings: ToolServerSettings) -> LocalToolServer | HttpToolServer:
-    """The ToolServer the settings describe: a remote manager when ``url`` is set, else one in this process (the
-    Docker SDK loads only then)."""
-    if settings.url:
-        token = settings.token.get_secret_value() if settings.token else None
-        return HttpToolServer(settings.url, token, call_timeout_s=settings.call_timeout_s)
-    from ponder.toolserver import LocalToolServer
-
-    return LocalToolServer(settings)
 
 
 def build_context(settings: Settings, model: ChatModel | None = None) -> Context:

@@ -13,7 +13,7 @@ from ponder.tools import ToolServer
 
 @pytest.fixture
 async def toolserver() -> AsyncIterator[ToolServer]:
-    from ponder.wiring import build_toolserver
+    from ponder.toolserver import build_toolserver
 
     # a unique instance label: this manager never reaps containers of other test runs
     settings = ToolServerSettings(instance=f"mcts-{uuid.uuid4().hex[:8]}", pool_size=1, call_timeout_s=60.0)

@@ -249,7 +249,7 @@ async def test_an_mcts_run_traces_its_model_and_sandbox_calls() -> None:
     from ponder.agents import get_strategy as strategy_named
     from ponder.api._metrics import MeasuredToolServer, Metrics
     from ponder.config import ToolServerSettings
-    from ponder.wiring import build_toolserver
+    from ponder.toolserver import build_toolserver
     from tests.agents.mcts.test_math import TASK, math_model, step
 
     plan = {0: [step("3 bags of 4", "3 * 4", False)] * 2, 1: [step("minus 2", "12 - 2", True)] * 2}

@@ -13,8 +13,7 @@ from pydantic import SecretStr
 from ponder.config import ToolServerSettings
 from ponder.errors import SandboxError, SandboxUnavailable, ToolArgumentsInvalid, ToolError, UnknownTool
 from ponder.tools import BUILTIN_TOOLS, HttpToolServer, find_tool, tool_call_schema
-from ponder.toolserver import LocalToolServer
-from ponder.wiring import build_toolserver
+from ponder.toolserver import LocalToolServer, build_toolserver
 
 
 def test_every_builtin_tool_has_a_function_spec() -> None:

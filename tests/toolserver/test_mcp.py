@@ -13,7 +13,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from ponder.config import ToolServerSettings
-from ponder.toolserver._mcp_server import build_mcp_server
+from ponder.mcp_server import build_mcp_server
 from tests._serving import free_port, serving
 
 
@@ -78,7 +78,7 @@ async def test_mcp_over_http_needs_the_api_key(http_server: str) -> None:
 async def test_ask_ponder_runs_a_strategy_for_an_mcp_client() -> None:
     from ponder.config import Settings
     from ponder.llm import ChatRequest
-    from ponder.toolserver._mcp_server import StrategyRunner
+    from ponder.mcp_server import StrategyRunner
     from tests.fakes import FunctionModel
 
     def model(request: ChatRequest) -> str:  # pot's program; the sandbox computes what it prints

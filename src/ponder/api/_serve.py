@@ -25,7 +25,7 @@ def build_parts(settings: Settings, *, tools: bool = True, search: bool = True) 
     """The optional parts of a run's context that can be built from settings: toolserver, search and kb."""
     parts: dict[str, Any] = {}
     if tools:
-        from ponder.wiring import build_toolserver
+        from ponder.toolserver import build_toolserver
 
         try:
             parts["toolserver"] = build_toolserver(settings.toolserver)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ponder.search._protocols import Document, EvidenceItem, Hit, KnowledgeBase, SearchEngine, Support, Triple
 
 if TYPE_CHECKING:
+    from ponder.netguard import Resolver, SystemResolver, is_public
     from ponder.search._browser import Browser, BrowserState, Quote, split_screens
     from ponder.search._browser_tools import BROWSER_TOOLS, call_browser
     from ponder.search._default import BuildReport, build_default, load_wordnet
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
         build_search,
         open_index,
     )
-    from ponder.search._fetch import Fetcher, Page, Resolver, SystemResolver, is_public
+    from ponder.search._fetch import Fetcher, Page
     from ponder.search._index import DocumentIndex, EngineName
     from ponder.search._ingest import path_documents
     from ponder.search._kb import SqliteKnowledgeBase
@@ -37,13 +38,13 @@ _LAZY = {
     "Fetcher": "ponder.search._fetch",
     "Page": "ponder.search._fetch",
     "Quote": "ponder.search._browser",
-    "Resolver": "ponder.search._fetch",
+    "Resolver": "ponder.netguard",
     "SearxngSearch": "ponder.search._web",
-    "SystemResolver": "ponder.search._fetch",
+    "SystemResolver": "ponder.netguard",
     "build_browser": "ponder.search._factory",
     "build_web_search": "ponder.search._web",
     "call_browser": "ponder.search._browser_tools",
-    "is_public": "ponder.search._fetch",
+    "is_public": "ponder.netguard",
     "split_screens": "ponder.search._browser",
     "BuildReport": "ponder.search._default",
     "DenseIndex": "ponder.search._dense",

@@ -14,8 +14,8 @@ from ponder.search._text import Lemmatizer
 from ponder.search._wordnet import Morphy
 
 if TYPE_CHECKING:
+    from ponder.netguard import Resolver
     from ponder.search._browser import Browser, BrowserState
-    from ponder.search._fetch import Resolver
 
 
 def build_lemmatizer(settings: SearchSettings) -> Lemmatizer | None:

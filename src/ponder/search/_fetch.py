@@ -1,46 +1,25 @@
 """Fetch a web page safely: http(s) only, every address checked after DNS resolution and after each redirect.
 
-The guard resolves the host itself, refuses the URL if ANY address is loopback, private, link-local, multicast,
-reserved or otherwise not globally routable, then connects to the address it checked (the URL's host goes in the
-``Host`` header and the TLS SNI), so a second DNS answer cannot swap in an internal address (DNS rebinding).
-Redirects are followed by hand, each hop through the same check. ``SearchSettings.allow_private`` lifts the
-address check (for tests and intranets); the scheme check stays.
+The guard (:mod:`ponder.netguard`, shared with remote MCP servers) resolves the host itself, refuses the URL if ANY
+address is loopback, private, link-local, multicast, reserved or otherwise not globally routable, then connects to
+the address it checked (the URL's host goes in the ``Host`` header and the TLS SNI), so a second DNS answer cannot
+swap in an internal address (DNS rebinding). Redirects are followed by hand, each hop through the same check.
+``SearchSettings.allow_private`` lifts the address check (for tests and intranets); the scheme check stays.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-from typing import Protocol
-
-import anyio
 import httpx
 from pydantic import BaseModel
 
 from ponder.config import SearchSettings
-from ponder.errors import BlockedAddress, FetchError
+from ponder.errors import FetchError
+from ponder.netguard import AddressGuard, Resolver, check_url
 from ponder.search._ingest import decode, html_to_text
 
 MAX_REDIRECTS = 5
 TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "text/markdown")
 USER_AGENT = "ponder-browser/0.1 (+https://github.com/ponder)"
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class Resolver(Protocol):
-    async def resolve(self, host: str, port: int) -> list[str]:
-        """Every IP address ``host`` resolves to."""
-        ...
-
-
-class SystemResolver:
-    async def resolve(self, host: str, port: int) -> list[str]:
-        try:
-            infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise FetchError(f"cannot resolve {host!r}: {exc}", hint="check the host name") from exc
-        return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 class Page(BaseModel):
@@ -48,25 +27,6 @@ class Page(BaseModel):
     title: str = ""
     text: str
     content_type: str = ""
-
-
-def is_public(ip: IPAddress) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return is_public(ip.ipv4_mapped)
-    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_loopback or ip.is_link_local)
-
-
-def check_url(url: str) -> httpx.URL:
-    """The parsed URL, or BlockedAddress when it is not http(s)."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise FetchError(f"{url!r} is not a valid URL", hint="give an absolute http(s) URL") from exc
-    if parsed.scheme not in ("http", "https"):
-        raise BlockedAddress(f"{url!r} uses the {parsed.scheme or 'empty'}:// scheme; only http and https are browsed")
-    if not parsed.host:
-        raise FetchError(f"{url!r} has no host", hint="give an absolute http(s) URL")
-    return parsed
 
 
 class Fetcher:
@@ -79,29 +39,17 @@ class Fetcher:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
-        self.resolver = resolver or SystemResolver()
+        self.guard = AddressGuard(settings.allow_private, resolver)
+        self.resolver = self.guard.resolver
         self.transport = transport
 
     async def _address(self, url: httpx.URL) -> str:
         """The checked IP to connect to for ``url``."""
-        host = url.host
-        port = url.port or (443 if url.scheme == "https" else 80)
-        try:
-            addresses = [ipaddress.ip_address(host)]
-        except ValueError:
-            addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in await self.resolver.resolve(host, port)]
-        if not addresses:
-            raise FetchError(f"{host!r} resolves to no address")
-        if not self.settings.allow_private:
-            for ip in addresses:
-                if not is_public(ip):
-                    raise BlockedAddress(f"{url} points at {ip}, a loopback, private or link-local address")
-        return str(addresses[0])
+        return await self.guard.address(url)
 
     async def check_public(self, url: str) -> None:
-        """Raise BlockedAddress unless ``url`` is http(s) and resolves only to public addresses (or private ones
-        are allowed): the same policy as browsing, for other clients that connect out (MCP servers)."""
-        await self._address(check_url(url))
+        """The same policy as browsing, for other clients that connect out."""
+        await self.guard.check_public(url)
 
     async def fetch(self, url: str) -> Page:
         target = check_url(url)

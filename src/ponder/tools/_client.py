@@ -1,8 +1,8 @@
 """The ToolServer client over HTTP (talks to `ponder toolserver serve`).
 
-The in-process one lives on the server side (``ponder.toolserver.LocalToolServer``); ``ponder.wiring.build_toolserver``
-picks one of the two from the settings. Entering the HTTP one opens its connection pool; sessions are async
-context managers too::
+The in-process one lives on the server side (``ponder.toolserver.LocalToolServer``);
+``ponder.toolserver.build_toolserver`` picks one of the two from the settings. Entering the HTTP one opens its
+connection pool; sessions are async context managers too::
 
     async with build_toolserver(settings.toolserver) as ts:
         async with ts.session() as s:

@@ -15,8 +15,9 @@ from typing import Any
 import anyio
 from mcp import Client, StdioServerParameters
 
-from ponder.config import MCPServerSettings, SearchSettings
+from ponder.config import MCPServerSettings
 from ponder.errors import PonderError
+from ponder.netguard import AddressGuard
 from ponder.tools._protocols import ToolResult
 from ponder.tools._spec import ToolSpec, spec_from_function
 
@@ -72,11 +73,9 @@ def _runner(server: MCPServerSettings, client: Client, tool: str, exposed: str) 
 
 
 @contextlib.asynccontextmanager
-async def mcp_tools(
-    servers: Sequence[MCPServerSettings], search: SearchSettings | None = None
-) -> AsyncIterator[tuple[list[MCPTool], list[str]]]:
-    """Connect every server for the block's duration: (the tools offered, why some server is left out)."""
-    from ponder.search._fetch import Fetcher  # the same address policy as browsing
+async def mcp_tools(servers: Sequence[MCPServerSettings]) -> AsyncIterator[tuple[list[MCPTool], list[str]]]:
+    """Connect every server for the block's duration: (the tools offered, why some server is left out). A URL
+    server must resolve to public addresses unless it allows private ones (the same policy as browsing)."""
 
     tools: list[MCPTool] = []
     problems: list[str] = []
@@ -84,8 +83,7 @@ async def mcp_tools(
         for server in servers:
             try:
                 if server.url:
-                    policy = (search or SearchSettings()).model_copy(update={"allow_private": server.allow_private})
-                    await Fetcher(policy).check_public(server.url)
+                    await AddressGuard(server.allow_private).check_public(server.url)
                 client = Client(await _target(server, stack), read_timeout_seconds=server.timeout_s)
                 await stack.enter_async_context(_quiet_exit(client))
                 listed = (await client.list_tools()).tools

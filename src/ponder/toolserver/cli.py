@@ -92,7 +92,7 @@ def check_cmd() -> None:
 
     from ponder.config import Settings
     from ponder.errors import PonderError
-    from ponder.wiring import build_toolserver
+    from ponder.toolserver._connect import build_toolserver
 
     async def run() -> str:
         async with build_toolserver(Settings().toolserver) as ts, ts.session() as session:

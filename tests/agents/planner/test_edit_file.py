@@ -72,7 +72,7 @@ async def test_edit_file_in_the_real_sandbox() -> None:
     import uuid
 
     from ponder.config import ToolServerSettings
-    from ponder.wiring import build_toolserver
+    from ponder.toolserver import build_toolserver
 
     settings = ToolServerSettings(instance=f"edit-{uuid.uuid4().hex[:8]}", pool_size=1)
     async with build_toolserver(settings) as ts, ts.session() as session:

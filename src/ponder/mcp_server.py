@@ -46,7 +46,7 @@ class SandboxLink:
         async with self._lock:
             if self._session is None:
                 from ponder.tools import ToolServer
-                from ponder.wiring import build_toolserver
+                from ponder.toolserver import build_toolserver
 
                 server: ToolServer = await self._stack.enter_async_context(build_toolserver(self.settings))
                 self._session = await self._stack.enter_async_context(server.session())
