@@ -30,7 +30,7 @@ from typing import Any
 from ponder.agents import Context, StrategyResult, Task, TaskFamily
 from ponder.errors import ConfigError, InputError, NotFoundError
 from ponder.evals._datasets import Dataset, EvalItem
-from ponder.evals._runner import Job, Outcome
+from ponder.evals._runner import Job, Outcome, error_dict, outcome_of
 from ponder.evals._scoring import Score
 from ponder.llm import ChatRequest, Message, MeteredModel
 from ponder.llm.tool_calling import ChoiceMethod, FunctionSpec, ToolSpec, parse_reply, tool_request_parts
@@ -139,18 +139,8 @@ def make_tool_call_solver(ctx: Context, method: ChoiceMethod = "probe") -> Calla
                 details = {"calls": calls, "content": reply.content}
                 result = StrategyResult(answer=calls, text=text, details=details)
         except Exception as exc:  # noqa: BLE001 - one failing item must not stop the run; the error is recorded
-            from ponder.evals._runner import error_dict
-
             error = error_dict(exc)
-        return Outcome(
-            item_id=job.item_id,
-            result=result,
-            error=error,
-            calls=metered.costs.llm_calls,
-            prompt_tokens=metered.costs.prompt_tokens,
-            completion_tokens=metered.costs.completion_tokens,
-            seconds=time.perf_counter() - start,
-        )
+        return outcome_of(job, metered, start, result, error)
 
     return solve
 

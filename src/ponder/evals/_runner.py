@@ -136,18 +136,30 @@ def make_solver(ctx: Context, *, keep_events: bool = True) -> Solver:
             raise
         except Exception as exc:  # noqa: BLE001 - one failing item must not stop the run; the error is recorded
             error = error_dict(exc)
-        return Outcome(
-            item_id=job.item_id,
-            result=result,
-            error=error,
-            events=events,
-            calls=metered.costs.llm_calls,
-            prompt_tokens=metered.costs.prompt_tokens,
-            completion_tokens=metered.costs.completion_tokens,
-            seconds=time.perf_counter() - start,
-        )
+        return outcome_of(job, metered, start, result, error, events)
 
     return solve
+
+
+def outcome_of(
+    job: Job,
+    metered: MeteredModel,
+    start: float,
+    result: StrategyResult | None,
+    error: dict[str, Any] | None,
+    events: list[dict[str, Any]] | None = None,
+) -> Outcome:
+    """One job's outcome: its result or error, and what its metered model spent since ``start``."""
+    return Outcome(
+        item_id=job.item_id,
+        result=result,
+        error=error,
+        events=events or [],
+        calls=metered.costs.llm_calls,
+        prompt_tokens=metered.costs.prompt_tokens,
+        completion_tokens=metered.costs.completion_tokens,
+        seconds=time.perf_counter() - start,
+    )
 
 
 class RunSummary(BaseModel):
