@@ -263,4 +263,7 @@ class ServiceBusy(PonderError):
 
 
 class BudgetExhausted(StrategyError):
+    """Answered 429, as OpenAI answers a spent quota: the request was fine, the budget is spent."""
+
+    status_code = 429
     default_hint = "raise the run's budget of LLM calls, tokens or seconds"

@@ -65,6 +65,23 @@ async def test_a_run_stops_at_its_token_budget(make_server: Callable[..., Server
     assert 1 <= done["costs"]["llm_calls"] < 8  # stopped when the budget was spent, not before the first call
 
 
+async def test_a_direct_request_is_held_to_the_token_budget_and_traced(make_server: Callable[..., Server]) -> None:
+    """ponder-direct goes through the API's one model decorator: the name probe's tokens count against the
+    request's budget, so the call after it is refused (429, OpenAI's answer to a spent quota); each call is metered
+    under the "direct" label."""
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    server = make_server(api={"run_token_budget": 10})
+    async with server.client() as client:
+        body = {"model": "ponder-direct", "messages": [{"role": "user", "content": "weather?"}], "tools": [weather]}
+        refused = await client.post("/v1/chat/completions", json=body)
+        assert refused.status_code == 429, refused.text
+        assert "budget is 10" in refused.json()["error"]["message"]
+        plain = await client.post("/v1/chat/completions", json={**body, "tools": None})
+        assert plain.status_code == 200  # a fresh request, a fresh budget: one call fits
+        metrics = (await client.get("/metrics")).text
+    assert 'ponder_llm_calls_total{outcome="ok",strategy="direct"} 2.0' in metrics
+
+
 def test_a_bad_rate_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="not a rate"):
         KeyLimits("many per minute")

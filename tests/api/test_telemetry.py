@@ -139,6 +139,19 @@ async def test_an_api_run_is_one_trace_with_its_model_calls(make_server: Callabl
     assert [c.parent.span_id for c in calls if c.parent] == [s.context.span_id for s in steps]
 
 
+async def test_a_direct_chat_is_a_genai_span(make_server: Callable[..., Server]) -> None:
+    server = make_server()
+    async with server.client() as client:
+        reply = await client.post(
+            "/v1/chat/completions", json={"model": "ponder-direct", "messages": [{"role": "user", "content": "hi"}]}
+        )
+    assert reply.status_code == 200
+    (call,) = spans("chat ")
+    attributes = dict(call.attributes)
+    assert attributes["gen_ai.operation.name"] == "chat"
+    assert attributes["gen_ai.usage.output_tokens"] == reply.json()["usage"]["completion_tokens"]
+
+
 def test_a_tool_span_names_the_tool() -> None:
     with tool_span("python") as span:
         span.set_attribute("ponder.tool.ok", True)

@@ -20,7 +20,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ponder.agents import Context, ErrorRaised, StepStarted
-from ponder.api._metrics import MeasuredModel, Metrics
+from ponder.api._metrics import Metrics
+from ponder.api._models import service_model
 from ponder.api._runs import RunManager
 from ponder.api._store import RunRecord, RunStatus, StoredEvent
 from ponder.errors import Conflict, NotFoundError, PonderError
@@ -236,7 +237,7 @@ class EvalJobs:
             dataset = await asyncio.to_thread(self._load, spec)
             events.update(record.id, result={"items": len(dataset.items)})
             self.emit(record.id, seq, StepStarted(name="eval", detail=f"{dataset.name}: {len(dataset.items)} items"))
-            model = MeasuredModel(self.context.model, self.metrics, spec.strategy)
+            model = service_model(self.context.model, self.metrics, spec.strategy)
             runner = EvalRunner(
                 dataclasses.replace(self.context, model=model),
                 executor=_ProgressExecutor(self.executor, self, record.id, seq),

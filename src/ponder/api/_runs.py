@@ -12,7 +12,6 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from ponder.agents import (
@@ -32,20 +31,14 @@ from ponder.agents import (
 from ponder.agents._run import Mode  # start, answer (a human's, or a client tool's result), recover
 from ponder.api._catalog import StrategyCatalog, is_resumable
 from ponder.api._lease import Leases
-from ponder.api._metrics import MeasuredModel, Metrics
+from ponder.api._metrics import Metrics
+from ponder.api._models import service_model
 from ponder.api._store import RunRecord, RunStatus, RunStore, StoredEvent
 from ponder.api._writer import EventLog
-from ponder.errors import BudgetExhausted, Conflict, NotFoundError, PermissionDenied, PonderError, RateLimited
+from ponder.errors import Conflict, NotFoundError, PermissionDenied, PonderError, RateLimited
 from ponder.llm import (
-    ChatModel,
-    ChatRequest,
-    ChatResponse,
     Costs,
-    ModelWrapper,
-    StreamChunk,
-    stream_or_complete,
 )
-from ponder.telemetry import TracedModel
 
 log = logging.getLogger(__name__)
 
@@ -256,9 +249,7 @@ class RunManager:
         _log_event(run_id, event)
 
     def _context(self, record: RunRecord, live: _Live, costs: Costs) -> Context:
-        measured: ChatModel = TracedModel(MeasuredModel(self.base.model, self.metrics, record.strategy))
-        if self.token_budget:
-            measured = BudgetedModel(measured, costs, self.token_budget)
+        measured = service_model(self.base.model, self.metrics, record.strategy, costs=costs, budget=self.token_budget)
         live_model = LiveModel(
             measured, lambda event: self._emit(record.id, live, event), record_calls=self.record_prompts
         )
@@ -335,31 +326,6 @@ class RunManager:
         error = {"type": "Cancelled", "message": "the run was cancelled", "hint": "", "retryable": False}
         self._emit(run_id, live, ErrorRaised(error=error, fatal=True))
         self._finish(run_id, strategy, RunStatus.cancelled, error=error, costs=costs or Costs())
-
-
-class BudgetedModel(ModelWrapper):
-    """Refuses a run's next model call once the run has spent its token budget (``costs`` is the run's meter)."""
-
-    def __init__(self, inner: ChatModel, costs: Costs, budget: int) -> None:
-        super().__init__(inner)
-        self.costs = costs
-        self.budget = budget
-
-    def _check(self) -> None:
-        if self.costs.tokens >= self.budget:
-            raise BudgetExhausted(
-                f"the run spent {self.costs.tokens} tokens, its budget is {self.budget}",
-                hint="raise PONDER_API__RUN_TOKEN_BUDGET, or ask for less (fewer samples, a smaller search)",
-            )
-
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        self._check()
-        return await self.inner.complete(request)
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
-        self._check()
-        async for chunk in stream_or_complete(self.inner, request):
-            yield chunk
 
 
 def _log_event(run_id: str, event: Event) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import ponder.errors as errors
 from ponder.api._deps import ServiceDep
-from ponder.api._metrics import MeasuredModel
+from ponder.api._models import service_model
 from ponder.api._store import RunRecord, RunStatus
 from ponder.api.openai.direct import content_constraint
 from ponder.api.openai.protocol import (
@@ -22,7 +22,7 @@ from ponder.api.openai.protocol import (
     tool_calls_out,
     usage_of,
 )
-from ponder.llm import ChatRequest, JsonSchemaConstraint, Message, system, user
+from ponder.llm import ChatRequest, Costs, JsonSchemaConstraint, Message, system, user
 from ponder.llm.tool_calling import ToolSpec, must_call, parse_reply, tool_messages
 
 FORMAT_SYSTEM = (
@@ -122,7 +122,11 @@ async def _write_answer(
     request = ChatRequest(
         messages=messages, constraint=constraint, temperature=0.0, max_tokens=body.completion_limit() or 512
     )
-    response = await MeasuredModel(service.context.model, service.metrics, record.strategy).complete(request)
+    costs = Costs(**(record.costs or {}))  # the run's: the formatting call is held to the run's token budget
+    model = service_model(
+        service.context.model, service.metrics, record.strategy, costs=costs, budget=service.runs.token_budget
+    )
+    response = await model.complete(request)
     if response.choices[0].finish_reason == "length":
         raise errors.OutputTruncated(
             "the answer, written in the asked form, ran past max_completion_tokens",

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from ponder.api._deps import OwnerDep, ServiceDep
-from ponder.api._metrics import MeasuredModel
+from ponder.api._models import service_model
 from ponder.api._schemas import ErrorBody
 from ponder.api.openai.direct import serve_direct
 from ponder.api.openai.protocol import (
@@ -23,6 +23,7 @@ from ponder.api.openai.protocol import (
 )
 from ponder.api.openai.strategy import serve_strategy
 from ponder.errors import NotFoundError
+from ponder.llm import Costs, MeteredModel
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -62,8 +63,12 @@ async def get_model(model_id: str, service: ServiceDep, _owner: OwnerDep) -> Mod
     },
 )
 async def chat_completions(body: ChatCompletionRequest, service: ServiceDep, owner: OwnerDep) -> Any:
-    if body.model == DIRECT:
-        model = MeasuredModel(service.context.model, service.metrics, "direct")
+    if body.model == DIRECT:  # one request is held to the run token budget, as a run is (its probe included)
+        costs = Costs()
+        budget = service.settings.api.run_token_budget
+        model = MeteredModel(
+            service_model(service.context.model, service.metrics, "direct", costs=costs, budget=budget), costs
+        )
         return await serve_direct(body, model, service.settings.llm.tool_choice.value)
     strategy = body.model.removeprefix(PREFIX)
     if not body.model.startswith(PREFIX) or strategy not in service.catalog.names():
