@@ -186,7 +186,10 @@ async def test_streamed_text_and_streamed_tool_call_deltas(direct: Server) -> No
         calls: dict[int, dict[str, str]] = {}
         finish = None
         stream = await client.chat.completions.create(
-            model="ponder-direct", messages=[{"role": "user", "content": "weather?"}], tools=[WEATHER], stream=True
+            model="ponder-direct",
+            messages=[{"role": "user", "content": "weather in Paris?"}],
+            tools=[WEATHER],
+            stream=True,
         )
         async for chunk in stream:
             for c in chunk.choices:
@@ -227,6 +230,23 @@ async def test_errors_come_in_openai_shape(direct: Server) -> None:
         assert missing.status_code == 404
         error = missing.json()["error"]
         assert error["type"] == "not_found_error" and "/v1/completions" in error["message"]
+
+
+async def test_a_call_that_takes_nothing_from_the_request_gives_way_to_words(
+    direct: Server, backend: FunctionModel
+) -> None:
+    """The probe reached for get_weather, but the call's city is nowhere in the request: ponder-direct answers in
+    words (the conversation alone, no tools), and the usage counts the probe, the dropped call and the reply."""
+    async with client_for(direct) as client:
+        reply = await client.chat.completions.create(
+            model="ponder-direct", messages=[{"role": "user", "content": "How are you today?"}], tools=[WEATHER]
+        )
+    assert reply.choices[0].finish_reason == "stop" and reply.choices[0].message.content == "hello there"
+    probe, call, words = backend.requests[-3:]
+    assert probe.constraint is None and call.constraint is not None
+    assert words.constraint is None and [m.content for m in words.messages] == ["How are you today?"]
+    assert reply.usage is not None
+    assert reply.usage.prompt_tokens == sum(len(m.content.split()) for r in (probe, call, words) for m in r.messages)
 
 
 async def test_parallel_tool_calls_come_back_as_several_calls(make_server: Callable[..., Server]) -> None:

@@ -16,6 +16,7 @@ from ponder.llm.tool_calling import (
     ToolCall,
     ToolSpec,
     decide_tool_choice,
+    grounded,
     json_schema_of,
     parse_reply,
     reply_schema,
@@ -128,10 +129,10 @@ async def test_the_name_probe_decides_an_auto_choice(reply: str, choice: str) ->
 async def test_the_union_method_leaves_the_choice_to_the_constrained_reply() -> None:
     model = probing("unused")
     messages = [Message(role="user", content="x")]
-    out, constraint, usage = await tool_request_parts(model, messages, [tool("f")], "auto", None, method="union")
-    assert out[0].role == "system"  # the tools prompt, no probe
-    assert model.requests == [] and usage is None
-    assert constraint is not None and len(constraint.json_schema["anyOf"]) == 2  # words or calls, in one reply
+    plan = await tool_request_parts(model, messages, [tool("f")], "auto", None, method="union")
+    assert plan.messages[0].role == "system"  # the tools prompt, no probe
+    assert model.requests == [] and plan.probe_usage is None and plan.words is None
+    assert plan.constraint is not None and len(plan.constraint.json_schema["anyOf"]) == 2  # words or calls
 
 
 async def test_a_required_or_named_choice_needs_no_probe() -> None:
@@ -142,3 +143,23 @@ async def test_a_required_or_named_choice_needs_no_probe() -> None:
             None,
         )
     assert model.requests == []
+
+
+def test_a_call_is_grounded_when_an_argument_comes_from_the_conversation() -> None:
+    asked = [Message(role="system", content="weight 70"), Message(role="user", content="Area of a triangle, base 10?")]
+    assert grounded([ToolCall(name="area", arguments={"base": 10, "height": 1.75})], asked)  # 10 is asked
+    assert grounded([ToolCall(name="area", arguments={"shape": "Triangle"})], asked)  # a word of the request
+    assert grounded([ToolCall(name="now")], asked)  # nothing to check
+    invented = ToolCall(name="bmi", arguments={"weight": 70, "height": 1.75, "unit": "kg", "strict": True})
+    assert not grounded([invented], asked)  # 70 only in the system message: not the user's
+    assert grounded([invented, ToolCall(name="area", arguments={"base": 10.0})], asked)  # one call is enough
+
+
+async def test_an_ungrounded_call_chosen_by_the_probe_gives_way_to_words() -> None:
+    """Only a call the probe chose can give way (a client that requires a call gets one)."""
+    messages = [Message(role="user", content="Area of a triangle with base 10 and height 5?")]
+    plan = await tool_request_parts(probing('{"name": "bmi", '), messages, [tool("bmi")], "auto", None)
+    assert plan.words == messages and plan.answer_in_words(written_calls([ToolCall(name="bmi", arguments={"w": 70})]))
+    assert not plan.answer_in_words(written_calls([ToolCall(name="bmi", arguments={"w": 10})]))
+    required = await tool_request_parts(probing("unused"), messages, [tool("bmi")], "required", None)
+    assert required.words is None and not required.answer_in_words(written_calls([ToolCall(name="bmi")]))

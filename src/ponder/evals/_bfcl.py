@@ -121,15 +121,23 @@ def make_tool_call_solver(ctx: Context, method: ChoiceMethod = "probe") -> Calla
         error: dict[str, Any] | None = None
         try:
             messages = [Message(role=m["role"], content=m["content"]) for m in meta["messages"]]
-            messages, constraint, _ = await tool_request_parts(
+            plan = await tool_request_parts(
                 metered, messages, _tools(meta["functions"]), "auto", None, parallel=True, method=method
             )
             # a reply in words is not scored (no call is what counts), so it is cut short
-            limit = MAX_TOKENS if constraint is not None else WORDS_TOKENS
-            request = ChatRequest(messages=messages, constraint=constraint, temperature=0.0, max_tokens=limit)
+            limit = MAX_TOKENS if plan.constraint is not None else WORDS_TOKENS
+            request = ChatRequest(messages=plan.messages, constraint=plan.constraint, temperature=0.0, max_tokens=limit)
             response = await metered.complete(request)
             text = response.text
-            if constraint is None:
+            ungrounded = plan.constraint is not None and response.choices[0].finish_reason != "length"
+            ungrounded = ungrounded and plan.answer_in_words(text)
+            if ungrounded:  # the calls took nothing from the request: ponder-direct answers in words instead
+                assert plan.words is not None
+                words = ChatRequest(messages=plan.words, temperature=0.0, max_tokens=WORDS_TOKENS)
+                said = (await metered.complete(words)).text
+                details = {"calls": [], "content": said, "ungrounded_calls": parse_reply(text).model_dump()["calls"]}
+                result = StrategyResult(answer=[], text=said, details=details)
+            elif plan.constraint is None:
                 result = StrategyResult(answer=[], text=text, details={"calls": [], "content": text})
             elif response.choices[0].finish_reason == "length":
                 error = {"type": "OutputTruncated", "message": f"the reply ran past {MAX_TOKENS} tokens: malformed"}

@@ -13,6 +13,8 @@ it reaches for. A name among the offered tools makes the reply a constrained cal
 offered, make it a plain reply. Measured on BFCL (docs/results/bfcl): inside the constrained union a small model
 answers in words when it could compute the result itself (5 of 12 simple calls made), and a reply that must be a
 call calls something even when nothing fits (0 of 12 irrelevance items); the probe makes 12 of 12 and 8 of 12.
+A call the probe chose whose arguments take nothing from the conversation (:func:`grounded`) gives way to a reply
+in words: the model reached for a near-topic function and invented its arguments.
 
 The tools' parameter schemas are taken as clients write them; the type names some write that are not JSON Schema
 (``dict``, ``float``, ``tuple``, ``any``: Python's, as in BFCL's function docs) are translated.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -270,6 +273,23 @@ def written_calls(calls: list[ToolCall]) -> str:
     return json.dumps({"type": "tool_calls", "calls": [c.model_dump() for c in calls]}, ensure_ascii=False)
 
 
+@dataclass
+class ToolPlan:
+    """A request that offers tools, planned: its ``messages`` and ``constraint`` (None: a reply in words), the name
+    probe's usage (to be counted with the reply's), and ``words``: the conversation to answer in words instead when
+    the probe chose a call and the calls turn out ungrounded (:func:`grounded`; None when no probe chose)."""
+
+    messages: list[Message]
+    constraint: JsonSchemaConstraint | None
+    probe_usage: Usage | None = None
+    words: list[Message] | None = None
+    words_constraint: JsonSchemaConstraint | None = None  # the client's response_format, for that reply
+
+    def answer_in_words(self, reply_text: str) -> bool:
+        """Whether the call reply ``reply_text`` should give way to a reply in words."""
+        return self.words is not None and not grounded(parse_reply(reply_text).calls, self.words)
+
+
 async def tool_request_parts(
     model: ChatModel,
     messages: list[Message],
@@ -279,9 +299,44 @@ async def tool_request_parts(
     *,
     parallel: bool = True,
     method: ChoiceMethod = "probe",
-) -> tuple[list[Message], JsonSchemaConstraint | None, Usage | None]:
-    """The messages and constraint of a request that offers ``tools``, after ``method`` decides an ``auto``
-    choice, and the probe's usage (to be counted with the reply's)."""
+) -> ToolPlan:
+    """The plan of a request that offers ``tools``, after ``method`` decides an ``auto`` choice."""
     choice, probe_usage = await decide_tool_choice(model, messages, tools, tool_choice, method)
     out, constraint = tool_messages(messages, tools, choice, content_schema, parallel=parallel)
-    return out, constraint, probe_usage
+    words = messages if probe_usage is not None and constraint is not None else None
+    content = JsonSchemaConstraint(json_schema=content_schema, name="reply") if content_schema is not None else None
+    return ToolPlan(out, constraint, probe_usage, words, content)
+
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_WORD = re.compile(r"[a-z0-9]{3,}")
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaves(v)]
+    if isinstance(value, bool) or value is None or (isinstance(value, str) and not value.strip()):
+        return []
+    return [value]
+
+
+def grounded(calls: list[ToolCall], conversation: list[Message]) -> bool:
+    """Whether the calls take anything from the conversation: at least one argument value (a number equal to one in
+    the text, or a string found in it, whole or by one of its words) appears there. Calls whose arguments are all
+    invented (``determine_body_mass_index(weight=70, height=1.75)`` for the area of a triangle of base 10 and
+    height 5) were not asked for: measured on BFCL's first 48 items per category, 9 of 22 wrong irrelevance calls
+    took nothing from the request, against 2 of 190 right calls elsewhere (docs/results/bfcl). Calls without
+    argument values are grounded (there is nothing to check)."""
+    leaves = [leaf for c in calls for leaf in _leaves(c.arguments)]
+    if not leaves:
+        return True
+    text = "\n".join(m.content for m in conversation if m.role != "system").lower()
+    numbers = {float(n.replace(",", "")) for n in _NUMBER.findall(text) if n.replace(",", "").strip("-")}
+    for leaf in leaves:
+        if isinstance(leaf, int | float) and float(leaf) in numbers:
+            return True
+        if isinstance(leaf, str) and (leaf.lower() in text or any(w in text for w in _WORD.findall(leaf.lower()))):
+            return True
+    return False

@@ -29,10 +29,11 @@ from ponder.api.openai.protocol import (
     usage_of,
 )
 from ponder.errors import InputError
-from ponder.llm import ChatModel, ChatRequest, ChatResponse, JsonSchemaConstraint, Message, Usage, stream_or_complete
+from ponder.llm import ChatModel, ChatRequest, ChatResponse, JsonSchemaConstraint, Message, stream_or_complete
 from ponder.llm.tool_calling import (
     ChoiceMethod,
     ToolCall,
+    ToolPlan,
     ToolSpec,
     parse_reply,
     tool_request_parts,
@@ -93,12 +94,12 @@ def _arguments(raw: Any) -> dict[str, Any]:
 
 async def build_request(
     body: ChatCompletionRequest, model: ChatModel, method: ChoiceMethod = "probe"
-) -> tuple[ChatRequest, bool, Usage | None]:
-    """The backend request for a ``ponder-direct`` chat, whether its reply is the tool union, and the usage of the
-    name probe that decided a ``tool_choice`` auto (None when none ran)."""
+) -> tuple[ChatRequest, ToolPlan | None]:
+    """The backend request for a ``ponder-direct`` chat, and its tool plan (None: no tools offered, or
+    ``tool_choice`` none)."""
     tools = [ToolSpec.model_validate(t) for t in body.tools or []]
     content_schema = content_constraint(body.response_format)
-    messages, constraint, probe_usage = await tool_request_parts(
+    plan = await tool_request_parts(
         model,
         backend_messages(body.messages),
         tools,
@@ -107,12 +108,12 @@ async def build_request(
         parallel=body.parallel_tool_calls,
         method=method,
     )
-    union = constraint is not None
+    constraint = plan.constraint
     if constraint is None and content_schema is not None:
         name = str(((body.response_format or {}).get("json_schema") or {}).get("name") or "reply")
         constraint = JsonSchemaConstraint(json_schema=content_schema, name=name)
     options: dict[str, Any] = {
-        "messages": messages,
+        "messages": plan.messages,
         "constraint": constraint,
         "n": body.n,
         "stop": [body.stop] if isinstance(body.stop, str) else list(body.stop or []),
@@ -126,7 +127,24 @@ async def build_request(
         options["top_p"] = body.top_p
     if body.completion_limit():
         options["max_tokens"] = body.completion_limit()
-    return ChatRequest(**options), union, probe_usage
+    return ChatRequest(**options), plan if plan.constraint is not None else None
+
+
+async def complete(model: ChatModel, request: ChatRequest, plan: ToolPlan | None) -> tuple[ChatResponse, bool]:
+    """The reply, and whether it is the tool union. A one-choice call reply whose calls take nothing from the
+    conversation (:func:`ponder.llm.tool_calling.grounded`) gives way to a reply in words when the probe chose the
+    call; both calls' usage, and the probe's, are counted."""
+    response = await model.complete(request)
+    union = plan is not None
+    spent = [plan.probe_usage] if plan is not None and plan.probe_usage is not None else []
+    finished = response.choices[0].finish_reason != "length"
+    if plan is not None and request.n == 1 and finished and plan.answer_in_words(response.text):
+        spent.append(response.usage)
+        words = request.model_copy(update={"messages": plan.words, "constraint": plan.words_constraint})
+        response, union = await model.complete(words), False
+    for usage in spent:
+        response = response.model_copy(update={"usage": response.usage + usage})
+    return response, union
 
 
 def choice_message(text: str, finish: str, union: bool) -> tuple[AssistantMessage, str]:
@@ -140,33 +158,30 @@ def choice_message(text: str, finish: str, union: bool) -> tuple[AssistantMessag
     return AssistantMessage(tool_calls=tool_calls_out(reply.calls)), "tool_calls"
 
 
-def completion(
-    response: ChatResponse, union: bool, *, completion_id: str, created: int, extra_usage: Usage | None = None
-) -> ChatCompletion:
+def completion(response: ChatResponse, union: bool, *, completion_id: str, created: int) -> ChatCompletion:
     choices = []
     for c in response.choices:
         message, finish = choice_message(c.text, c.finish_reason, union)
         choices.append(
             CompletionChoice(index=c.index, message=message, finish_reason=finish, logprobs=logprobs_out(c.logprobs))
         )
-    usage = response.usage + extra_usage if extra_usage else response.usage
-    return completion_envelope(completion_id, created, DIRECT, choices, usage_of(usage))
+    return completion_envelope(completion_id, created, DIRECT, choices, usage_of(response.usage))
 
 
 async def serve_direct(body: ChatCompletionRequest, model: ChatModel, method: ChoiceMethod) -> Any:
     """``ponder-direct``: the chat goes to the backend model as it is, its constraints enforced. ``model`` is the
     service's decorated model (traced, measured, budgeted)."""
-    request, union, probe_usage = await build_request(body, model, method)
+    request, plan = await build_request(body, model, method)
     completion_id = "chatcmpl-" + secrets.token_hex(12)
     created = int(time.time())
     if not body.stream:
-        response = await model.complete(request)
-        return completion(response, union, completion_id=completion_id, created=created, extra_usage=probe_usage)
+        response, union = await complete(model, request, plan)
+        return completion(response, union, completion_id=completion_id, created=created)
     chunks = Chunks(completion_id, created, DIRECT)
 
     async def events() -> AsyncIterator[dict[str, str]]:
         response: ChatResponse | None = None
-        if request.n == 1 and not union:  # text or structured content streams as it is generated
+        if request.n == 1 and plan is None:  # text or structured content streams as it is generated
             yield chunks.delta(role="assistant", content="")
             async for piece in stream_or_complete(model, request):
                 if piece.delta:
@@ -176,15 +191,14 @@ async def serve_direct(body: ChatCompletionRequest, model: ChatModel, method: Ch
             assert response is not None
             yield chunks.delta(response.choices[0].finish_reason)
         else:  # a tool call is sent whole once it is valid (clients accumulate deltas either way)
-            response = await model.complete(request)
+            response, union = await complete(model, request, plan)
             for c in response.choices:
                 message, finish = choice_message(c.text, c.finish_reason, union)
                 calls = [{"index": i, **call.model_dump()} for i, call in enumerate(message.tool_calls or [])]
                 yield chunks.delta(None, c.index, role="assistant", content=message.content, tool_calls=calls or None)
                 yield chunks.delta(finish, c.index)
         if body.include_usage():
-            usage = response.usage + probe_usage if probe_usage else response.usage
-            yield chunks.usage(usage_of(usage))
+            yield chunks.usage(usage_of(response.usage))
         yield chunks.done()
 
     return EventSourceResponse(events(), ping=PING_S, headers={"Cache-Control": "no-cache"})
