@@ -150,6 +150,9 @@ def test_a_call_is_grounded_when_an_argument_comes_from_the_conversation() -> No
     assert grounded([ToolCall(name="area", arguments={"base": 10, "height": 1.75})], asked)  # 10 is asked
     assert grounded([ToolCall(name="area", arguments={"shape": "Triangle"})], asked)  # a word of the request
     assert grounded([ToolCall(name="now")], asked)  # nothing to check
+    points = [Message(role="user", content="Distance from A(3,4) to B(1,2), and 1,000 more?")]
+    assert grounded([ToolCall(name="d", arguments={"a": [3, 4]})], points)
+    assert grounded([ToolCall(name="d", arguments={"extra": 1000})], points)
     invented = ToolCall(name="bmi", arguments={"weight": 70, "height": 1.75, "unit": "kg", "strict": True})
     assert not grounded([invented], asked)  # 70 only in the system message: not the user's
     assert grounded([invented, ToolCall(name="area", arguments={"base": 10.0})], asked)  # one call is enough

@@ -333,7 +333,9 @@ def grounded(calls: list[ToolCall], conversation: list[Message]) -> bool:
     if not leaves:
         return True
     text = "\n".join(m.content for m in conversation if m.role != "system").lower()
-    numbers = {float(n.replace(",", "")) for n in _NUMBER.findall(text) if n.replace(",", "").strip("-")}
+    found = _NUMBER.findall(text)  # "1,000" is one number, "(3,4)" two: both readings count
+    readings = [n.replace(",", "") for n in found] + [part for n in found for part in n.split(",")]
+    numbers = {float(n) for n in readings if n.strip("-")}
     for leaf in leaves:
         if isinstance(leaf, int | float) and float(leaf) in numbers:
             return True
