@@ -112,3 +112,33 @@ def test_the_cli_lists_bfcl_as_available_and_refuses_a_strategy(tmp_path: Path) 
     live = cli.invoke(app, ["eval", "run", "-d", "bfcl-live_simple", "--runs-dir", str(tmp_path)])
     assert live.exit_code == 1 and "unknown BFCL category" in live.output
     assert not list(tmp_path.iterdir())  # nothing ran
+
+
+async def test_an_invented_call_is_recorded_and_scored_as_no_call(tmp_path: Path) -> None:
+    """The probe reaches for the offered function, but the call's values are nowhere in the request: the item is
+    answered in words (no call: right for irrelevance), and the dropped call is kept in the record's details."""
+
+    def inventive(request: ChatRequest) -> Any:
+        system = request.messages[0].content
+        name = re.findall(r'"name": "([^"]+)"', system)[0] if "<tools>" in system else ""
+        if request.constraint is None and "<tool_call>" in system:
+            return f'<tool_call>\n{{"name": "{name}", '
+        if request.constraint is None:
+            return "None of these functions does that."
+        return {"type": "tool_calls", "calls": [{"name": name, "arguments": {"x": 987654321}}]}
+
+    model = FunctionModel(inventive)
+    ctx = Context(model=model)
+    runner = EvalRunner(ctx, progress=False, keep_events=False)
+    data = bfcl.load_bfcl("bfcl-irrelevance", limit=1)
+    summary = await runner.run(
+        data,
+        bfcl.DIRECT,
+        tmp_path / "run",
+        solver=bfcl.make_tool_call_solver(ctx),
+        scorer=lambda item, calls: bfcl.score_bfcl("irrelevance", item, calls),
+    )
+    (record,) = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert summary.correct == 1 and record["answer"] == [] and record["calls"] == 3  # probe, call, words
+    assert record["details"]["ungrounded_calls"][0]["arguments"] == {"x": 987654321}
+    assert model.requests[-1].max_tokens == bfcl.WORDS_TOKENS and model.requests[-1].constraint is None

@@ -4,8 +4,9 @@ its own AST checker.
 
 Each item's functions are offered as tools through :mod:`ponder.llm.tool_calling`, the path ``/v1``'s
 ``ponder-direct`` takes for an OpenAI client's ``tools`` (``tool_choice`` auto decided by the name probe, parallel
-calls allowed, greedy), so the score is what such a client gets. An item's tools and messages travel in its
-task's ``metadata``; the possible answers stay with the runner, as gold answers do.
+calls allowed, ungrounded calls replaced by words, greedy), so the score is what such a client gets. An item's
+tools and messages travel in its task's ``metadata``; the possible answers stay with the runner, as gold answers
+do.
 
 ``bfcl-eval`` pins heavy dependencies (numpy 1.26.4, faiss, sentence-transformers, a dozen provider SDKs), none of
 which its AST checker uses: ``scripts/setup.sh`` installs it with ``--no-deps``, so ponder's environment keeps its
@@ -33,7 +34,14 @@ from ponder.evals._datasets import Dataset, EvalItem
 from ponder.evals._runner import Job, Outcome, error_dict, outcome_of
 from ponder.evals._scoring import Score
 from ponder.llm import ChatRequest, Message, MeteredModel
-from ponder.llm.tool_calling import ChoiceMethod, FunctionSpec, ToolSpec, parse_reply, tool_request_parts
+from ponder.llm.tool_calling import (
+    ChoiceMethod,
+    FunctionSpec,
+    ToolSpec,
+    complete_with_tools,
+    parse_reply,
+    tool_request_parts,
+)
 
 PREFIX = "bfcl-"
 CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance")
@@ -127,25 +135,21 @@ def make_tool_call_solver(ctx: Context, method: ChoiceMethod = "probe") -> Calla
             # a reply in words is not scored (no call is what counts), so it is cut short
             limit = MAX_TOKENS if plan.constraint is not None else WORDS_TOKENS
             request = ChatRequest(messages=plan.messages, constraint=plan.constraint, temperature=0.0, max_tokens=limit)
-            response = await metered.complete(request)
+            response, union, dropped = await complete_with_tools(
+                metered, request, plan if plan.constraint is not None else None, words_max_tokens=WORDS_TOKENS
+            )
             text = response.text
-            ungrounded = plan.constraint is not None and response.choices[0].finish_reason != "length"
-            ungrounded = ungrounded and plan.answer_in_words(text)
-            if ungrounded:  # the calls took nothing from the request: ponder-direct answers in words instead
-                assert plan.words is not None
-                words = ChatRequest(messages=plan.words, temperature=0.0, max_tokens=WORDS_TOKENS)
-                said = (await metered.complete(words)).text
-                details = {"calls": [], "content": said, "ungrounded_calls": parse_reply(text).model_dump()["calls"]}
-                result = StrategyResult(answer=[], text=said, details=details)
-            elif plan.constraint is None:
-                result = StrategyResult(answer=[], text=text, details={"calls": [], "content": text})
+            if not union:
+                details: dict[str, Any] = {"calls": [], "content": text}
+                if dropped is not None:  # the calls took nothing from the request: answered in words instead
+                    details["ungrounded_calls"] = parse_reply(dropped).model_dump()["calls"]
+                result = StrategyResult(answer=[], text=text, details=details)
             elif response.choices[0].finish_reason == "length":
                 error = {"type": "OutputTruncated", "message": f"the reply ran past {MAX_TOKENS} tokens: malformed"}
             else:
                 reply = parse_reply(text)
                 calls = [{c.name: c.arguments} for c in reply.calls]
-                details = {"calls": calls, "content": reply.content}
-                result = StrategyResult(answer=calls, text=text, details=details)
+                result = StrategyResult(answer=calls, text=text, details={"calls": calls, "content": reply.content})
         except Exception as exc:  # noqa: BLE001 - one failing item must not stop the run; the error is recorded
             error = error_dict(exc)
         return outcome_of(job, metered, start, result, error)

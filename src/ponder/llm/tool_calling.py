@@ -30,7 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ponder.errors import InputError
-from ponder.llm._types import ChatModel, ChatRequest, JsonSchemaConstraint, Message, Usage
+from ponder.llm._types import ChatModel, ChatRequest, ChatResponse, JsonSchemaConstraint, Message, Usage
 
 
 class FunctionSpec(BaseModel):
@@ -306,6 +306,29 @@ async def tool_request_parts(
     words = messages if probe_usage is not None and constraint is not None else None
     content = JsonSchemaConstraint(json_schema=content_schema, name="reply") if content_schema is not None else None
     return ToolPlan(out, constraint, probe_usage, words, content)
+
+
+async def complete_with_tools(
+    model: ChatModel, request: ChatRequest, plan: ToolPlan | None, *, words_max_tokens: int | None = None
+) -> tuple[ChatResponse, bool, str | None]:
+    """The reply to a planned request: the response, whether it is the tool union, and the call reply that gave way
+    (None when none did). A one-choice call reply whose calls take nothing from the conversation (:func:`grounded`)
+    gives way to a reply in words when the probe chose the call (``words_max_tokens`` caps that reply, default the
+    request's); the usage counts the probe, the dropped reply and the reply."""
+    response = await model.complete(request)
+    union, dropped = plan is not None, None
+    spent = [plan.probe_usage] if plan is not None and plan.probe_usage is not None else []
+    finished = response.choices[0].finish_reason != "length"
+    if plan is not None and request.n == 1 and finished and plan.answer_in_words(response.text):
+        spent.append(response.usage)
+        update: dict[str, Any] = {"messages": plan.words, "constraint": plan.words_constraint}
+        if words_max_tokens is not None:
+            update["max_tokens"] = words_max_tokens
+        dropped, union = response.text, False
+        response = await model.complete(request.model_copy(update=update))
+    for usage in spent:
+        response = response.model_copy(update={"usage": response.usage + usage})
+    return response, union, dropped
 
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")

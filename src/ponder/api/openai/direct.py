@@ -35,6 +35,7 @@ from ponder.llm.tool_calling import (
     ToolCall,
     ToolPlan,
     ToolSpec,
+    complete_with_tools,
     parse_reply,
     tool_request_parts,
     written_calls,
@@ -130,23 +131,6 @@ async def build_request(
     return ChatRequest(**options), plan if plan.constraint is not None else None
 
 
-async def complete(model: ChatModel, request: ChatRequest, plan: ToolPlan | None) -> tuple[ChatResponse, bool]:
-    """The reply, and whether it is the tool union. A one-choice call reply whose calls take nothing from the
-    conversation (:func:`ponder.llm.tool_calling.grounded`) gives way to a reply in words when the probe chose the
-    call; both calls' usage, and the probe's, are counted."""
-    response = await model.complete(request)
-    union = plan is not None
-    spent = [plan.probe_usage] if plan is not None and plan.probe_usage is not None else []
-    finished = response.choices[0].finish_reason != "length"
-    if plan is not None and request.n == 1 and finished and plan.answer_in_words(response.text):
-        spent.append(response.usage)
-        words = request.model_copy(update={"messages": plan.words, "constraint": plan.words_constraint})
-        response, union = await model.complete(words), False
-    for usage in spent:
-        response = response.model_copy(update={"usage": response.usage + usage})
-    return response, union
-
-
 def choice_message(text: str, finish: str, union: bool) -> tuple[AssistantMessage, str]:
     """An OpenAI ``message`` and ``finish_reason`` for one generated choice."""
     if not union or finish == "length":
@@ -175,7 +159,7 @@ async def serve_direct(body: ChatCompletionRequest, model: ChatModel, method: Ch
     completion_id = "chatcmpl-" + secrets.token_hex(12)
     created = int(time.time())
     if not body.stream:
-        response, union = await complete(model, request, plan)
+        response, union, _ = await complete_with_tools(model, request, plan)
         return completion(response, union, completion_id=completion_id, created=created)
     chunks = Chunks(completion_id, created, DIRECT)
 
@@ -191,7 +175,7 @@ async def serve_direct(body: ChatCompletionRequest, model: ChatModel, method: Ch
             assert response is not None
             yield chunks.delta(response.choices[0].finish_reason)
         else:  # a tool call is sent whole once it is valid (clients accumulate deltas either way)
-            response, union = await complete(model, request, plan)
+            response, union, _ = await complete_with_tools(model, request, plan)
             for c in response.choices:
                 message, finish = choice_message(c.text, c.finish_reason, union)
                 calls = [{"index": i, **call.model_dump()} for i, call in enumerate(message.tool_calls or [])]
