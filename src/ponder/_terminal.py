@@ -127,14 +127,14 @@ async def ask_and_print(
     try:
         async with open_context(settings) as ctx:
             ctx.model = LiveModel(TracedModel(ctx.model), emit)
-            if strategy.resumable:  # the planner: questions are answered at the prompt, then it resumes
+            if strategy.resumable:  # questions are answered at the prompt, then the run resumes
                 from ponder.agents.planner import run_interactive
 
                 async def ask(question: str) -> str:
                     printer.stop_status()
                     return await asyncio.to_thread(console.input, "[yellow]answer> [/]")
 
-                await run_interactive(strategy, task, ctx, ask, on_event=emit)  # type: ignore[arg-type]
+                await run_interactive(strategy, task, ctx, ask, on_event=emit)
             else:
                 async for event in drive(strategy, task, ctx):
                     emit(event)

@@ -134,7 +134,7 @@ def strategies(
         cls = strategy_class(name)
     except Exception as exc:
         raise _fail(exc) from exc
-    resumable = "  (resumable)" if getattr(cls, "resumable", False) else ""
+    resumable = "  (resumable)" if cls.resumable else ""
     console.print(f"[bold]{name}[/]  {strategy_names()[name]}{resumable}")
     schema = options_model(cls).model_json_schema()
     for field, spec in schema.get("properties", {}).items():

@@ -76,7 +76,7 @@ class StrategyRunner:
         self._lock = asyncio.Lock()
 
     async def ask(self, strategy: str, task: Any) -> dict[str, Any]:
-        from ponder.agents import drive, get_strategy, run_to_result, strategy_names
+        from ponder.agents import drive, get_strategy, run_to_result, strategy_class, strategy_names
 
         if strategy not in strategy_names():
             raise MCPToolError(f"unknown strategy {strategy!r}; choose one of: {', '.join(sorted(strategy_names()))}")
@@ -86,9 +86,9 @@ class StrategyRunner:
 
                 self._ctx = await self._stack.enter_async_context(open_context(self.settings, self.model))
         try:
-            chosen = (
-                get_strategy(strategy, ask_human=False) if strategy in ("planner", "react") else get_strategy(strategy)
-            )
+            # nobody is there to answer a question: a strategy that may ask one is told not to
+            options = {"ask_human": False} if strategy_class(strategy).asks_humans else {}
+            chosen = get_strategy(strategy, **options)
             result = await run_to_result(drive(chosen, task, self._ctx))
         except PonderError as exc:
             raise MCPToolError(f"{type(exc).__name__}: {exc}") from exc

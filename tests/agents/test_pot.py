@@ -99,7 +99,7 @@ async def test_chains_answer_when_every_program_fails_and_a_failed_chain_step_le
 def test_several_chains_need_a_temperature() -> None:
     with pytest.raises(InputError, match="chains of thought are sampled at a temperature above 0"):
         get_strategy("pot", chains=3)
-    assert get_strategy("pot-sc", chains=3).chains == 3
+    assert get_strategy("pot-sc", chains=3).options.chains == 3
 
 
 @pytest.mark.parametrize(

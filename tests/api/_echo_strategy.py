@@ -1,13 +1,14 @@
-"""A strategy written the way a contributor adds one: this file, an ``Options`` model and a ``run``."""
+"""A strategy written the way a contributor adds one: this file, an ``Options`` model, a ``BaseStrategy`` subclass
+with a ``run``; ``self.options`` holds the parsed options."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
 
-from ponder.agents import Context, Event, FinalAnswer, Options, StrategyResult, Task, parse_options
+from ponder.agents import BaseStrategy, Context, Event, FinalAnswer, Options, StrategyResult, Task
 
 
 class EchoOptions(Options):
@@ -15,14 +16,10 @@ class EchoOptions(Options):
     shout: bool = Field(default=False, description="in capitals")
 
 
-class Echo:
+class Echo(BaseStrategy[EchoOptions]):
     name: ClassVar[str] = "echo"
     description: ClassVar[str] = "repeats the question"
     Options: ClassVar[type[EchoOptions]] = EchoOptions
-    resumable: ClassVar[bool] = False
-
-    def __init__(self, **options: Any) -> None:
-        self.options = parse_options(type(self), options)
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
         text = " ".join([task.question] * self.options.times)

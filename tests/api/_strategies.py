@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from ponder.agents import (
+    BaseStrategy,
     Context,
     Event,
     EvidenceChecked,
@@ -24,47 +25,44 @@ from ponder.agents import (
     ToolCalled,
     ToolReturned,
     TreeUpdated,
-    parse_options,
 )
 from ponder.agents import Options as StrategyOptions
 from ponder.llm import ChatRequest, user
 
 
-class Steps:
+class StepsOptions(StrategyOptions):
+    steps: int = Field(default=3, ge=1, le=50, description="model calls")
+    pause_s: float = Field(default=0.0, ge=0, le=5, description="pause after each call")
+
+
+class Steps(BaseStrategy[StepsOptions]):
     """``steps`` LLM calls, one event pair per call, then the last reply as the answer."""
 
     name: ClassVar[str] = "steps"
     description: ClassVar[str] = "test: several model calls in a row"
-    resumable: ClassVar[bool] = False
-
-    class Options(StrategyOptions):
-        steps: int = Field(default=3, ge=1, le=50, description="model calls")
-        pause_s: float = Field(default=0.0, ge=0, le=5, description="pause after each call")
-
-    def __init__(self, **options: Any) -> None:
-        o = parse_options(type(self), options)
-        self.steps: int = o.steps
-        self.pause_s: float = o.pause_s
+    Options: ClassVar[type[StepsOptions]] = StepsOptions
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
         text = ""
-        for i in range(self.steps):
+        steps, pause_s = self.options.steps, self.options.pause_s
+        for i in range(steps):
             yield StepStarted(name=f"step {i + 1}")
             response = await ctx.model.complete(ChatRequest(messages=[user(f"{task.question} #{i + 1}")]))
             text = response.text
             yield LLMCall(purpose=f"step {i + 1}", completion_tokens=response.usage.completion_tokens, output=text)
-            if self.pause_s:
-                await asyncio.sleep(self.pause_s)
-        result = StrategyResult(answer=text, text=text, details={"steps": self.steps})
+            if pause_s:
+                await asyncio.sleep(pause_s)
+        result = StrategyResult(answer=text, text=text, details={"steps": steps})
         yield FinalAnswer(answer=text, text=text, result=result.model_dump(mode="json"))
 
 
-class AskHuman:
+class AskHuman(BaseStrategy[StrategyOptions]):
     """Asks the human for a name (then stops, as a checkpointing strategy does) and greets them on resume."""
 
     name: ClassVar[str] = "ask"
     description: ClassVar[str] = "test: asks a human, resumable"
     resumable: ClassVar[bool] = True
+    asks_humans: ClassVar[bool] = True
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
         yield StepStarted(name="think")
@@ -76,17 +74,18 @@ class AskHuman:
         yield FinalAnswer(answer=text, text=text, result=StrategyResult(answer=text, text=text).model_dump())
 
 
-class AskOnce:
+class AskOnce(BaseStrategy[StrategyOptions]):
     """Asks a human but cannot resume: answering it must be refused with a clear 409."""
 
     name: ClassVar[str] = "ask-once"
     description: ClassVar[str] = "test: asks a human, not resumable"
+    asks_humans: ClassVar[bool] = True
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
         yield NeedsHuman(question="anyone there?", interrupt_id="x")
 
 
-class Showcase:
+class Showcase(BaseStrategy[StrategyOptions]):
     """One of every reasoning view the UI draws: plan, tool call and result, evidence, a tree, streamed text."""
 
     name: ClassVar[str] = "showcase"
@@ -150,14 +149,15 @@ class Showcase:
         yield FinalAnswer(answer=text, text=text, result=result.model_dump())
 
 
-class UsesTool:
+class UsesTool(BaseStrategy[StrategyOptions]):
     """Opens a ToolServer session and runs one python call, reporting it as events."""
 
     name: ClassVar[str] = "uses-tool"
     description: ClassVar[str] = "test: one sandbox call"
+    requires_toolserver: ClassVar[bool] = True
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
-        async with ctx.toolserver.session() as session:
+        async with self.toolserver(ctx, "runs python").session() as session:
             yield ToolCalled(call_id="t1", tool="python", args={"code": task.question})
             result = await session.call("python", {"code": task.question})
             yield ToolReturned(call_id="t1", tool="python", ok=result.ok, output=result.output, seconds=result.seconds)
@@ -167,7 +167,7 @@ class UsesTool:
         )
 
 
-TEST_STRATEGIES: dict[str, type] = {
+TEST_STRATEGIES: dict[str, type[BaseStrategy[Any]]] = {
     "uses-tool": UsesTool,
     "steps": Steps,
     "ask": AskHuman,

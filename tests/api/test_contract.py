@@ -44,3 +44,32 @@ async def test_a_strategy_file_appears_everywhere_with_its_options(make_server: 
         done = await wait_status(client, run["id"], "succeeded")
         assert done["text"] == "HI HI" and done["result"]["reasoning"] == "repeated 2 times"
         assert "ponder-echo" in [m["id"] for m in (await client.get("/v1/models")).json()["data"]]
+
+
+async def test_capabilities_are_declared_and_listed(make_server: Callable[..., Server]) -> None:
+    """Every registered strategy subclasses BaseStrategy; what it can do is declared on the class and shown in
+    /strategies, and a strategy that cannot resume refuses ``resume`` with a clear error."""
+    from ponder.agents import BaseStrategy, Context, Task, strategy_class, strategy_names
+    from ponder.errors import ConfigError, Conflict
+    from tests.fakes import ScriptedModel
+
+    for name in strategy_names():
+        assert issubclass(strategy_class(name), BaseStrategy), name
+    server = make_server()
+    async with server.client() as client:
+        listed = {s["name"]: s for s in (await client.get("/strategies")).json()}
+    expected = {  # name: (resumable, requires_toolserver, accepts_client_tools, asks_humans)
+        "cot": (False, False, False, False),
+        "pot": (False, True, False, False),
+        "mcts-code": (False, True, False, False),
+        "planner": (True, False, True, True),
+        "react": (True, False, True, True),
+    }
+    for name, flags in expected.items():
+        got = listed[name]
+        assert (got["resumable"], got["requires_toolserver"], got["accepts_client_tools"], got["asks_humans"]) == flags
+    with pytest.raises(Conflict, match="'cot' cannot be resumed"):
+        get_strategy("cot").resume("r1", "yes", Context(ScriptedModel([])))
+    with pytest.raises(ConfigError, match="'pot' runs the model's programs in the sandbox and needs a ToolServer"):
+        async for _ in get_strategy("pot").run(Task(question="1+1?", family="number"), Context(ScriptedModel([]))):
+            pass

@@ -1,12 +1,14 @@
 """Reasoning strategies and the registry that names them.
 
 A strategy turns a :class:`Task` and a :class:`Context` into a stream of :mod:`events <ponder.agents._events>`
-that ends with a :class:`FinalAnswer`. Register new strategies in ``_registry.py``.
+that ends with a :class:`FinalAnswer`. A strategy subclasses :class:`BaseStrategy` (its ``Options``, its declared
+capabilities) and is registered in ``_registry.py``.
 """
 
 from ponder.agents import _registry as _registry
 from ponder.agents._base import (
     AnswerChoice,
+    BaseStrategy,
     Context,
     Options,
     Strategy,
@@ -46,6 +48,7 @@ from ponder.agents._run import drive, run_to_result
 
 __all__ = [
     "AnswerChoice",
+    "BaseStrategy",
     "Context",
     "ErrorRaised",
     "Event",

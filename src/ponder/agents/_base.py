@@ -6,12 +6,12 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ponder.agents._events import Event
-from ponder.errors import InputError, NotFoundError, describe_validation
+from ponder.errors import ConfigError, Conflict, InputError, NotFoundError, describe_validation
 from ponder.llm import ChatModel, Costs, Message, MeteredModel
 from ponder.search._protocols import KnowledgeBase, SearchEngine
 from ponder.tools._protocols import ToolServer
@@ -153,13 +153,13 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
 
-def parse_options(cls: type, options: Mapping[str, Any]) -> Any:
+def parse_options(cls: type[BaseStrategy[Any]], options: Mapping[str, Any]) -> Any:
     """``options`` validated against ``cls.Options``, every problem named in one :class:`InputError`."""
-    model: type[BaseModel] = getattr(cls, "Options", Options)
+    model = cls.Options
     try:
         return model.model_validate(dict(options))
     except ValidationError as exc:
-        name = getattr(cls, "name", cls.__name__)
+        name = cls.name
         takes = [f"{name!r} takes: {', '.join(model.model_fields) or 'no options'}"]
         for error in exc.errors():  # an unknown field of a nested options object: name what that object takes
             nested = _nested_model(model, error["loc"][:-1])
@@ -185,16 +185,66 @@ def _nested_model(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseMode
 
 @runtime_checkable
 class Strategy(Protocol):
-    """A reasoning strategy: ``run`` turns a task into events ending with a :class:`FinalAnswer`. ``Options`` are
-    its options (see :class:`Options`); a ``resumable`` strategy also has ``resume(run_id, answer, ctx)``, which
-    continues a run from its checkpoint (keyed by ``ctx.run_id``) after a human's answer or a restart."""
+    """A reasoning strategy: ``run`` turns a task into events ending with a :class:`FinalAnswer`; ``resume``
+    continues a run from its checkpoint (keyed by ``ctx.run_id``) after a human's answer or a restart, and is
+    refused by strategies that are not ``resumable``. ``Options`` are its options (see :class:`Options`); the
+    capabilities are declared, never inferred from names. Subclass :class:`BaseStrategy` to get all of it."""
 
     name: ClassVar[str]
     description: ClassVar[str]
     Options: ClassVar[type[BaseModel]]
     resumable: ClassVar[bool]
+    requires_toolserver: ClassVar[bool]
+    accepts_client_tools: ClassVar[bool]
+    asks_humans: ClassVar[bool]
 
     def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]: ...
+
+    def resume(self, run_id: str, answer: str | None, ctx: Context) -> AsyncIterator[Event]: ...
+
+
+_BaseOptions = Options  # the class attribute ``Options`` below shadows the name inside the class body
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+
+
+class BaseStrategy(Generic[OptionsT]):
+    """What every strategy shares: its options parsed once into ``self.options`` (an instance of the class's
+    ``Options``, so a strategy reads ``self.options.k`` and never copies fields), and its declared capabilities:
+
+    - ``resumable``: ``resume`` continues a run from its checkpoint (the default ``resume`` refuses);
+    - ``requires_toolserver``: it cannot run without a sandbox (:meth:`toolserver` says how to get one);
+    - ``accepts_client_tools``: it takes OpenAI function specs the API client runs (``client_tools``);
+    - ``asks_humans``: it may stop on a question for a person (callers without one pass ``ask_human=False``).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    Options: ClassVar[type[BaseModel]] = _BaseOptions
+    resumable: ClassVar[bool] = False
+    requires_toolserver: ClassVar[bool] = False
+    accepts_client_tools: ClassVar[bool] = False
+    asks_humans: ClassVar[bool] = False
+
+    def __init__(self, **options: Any) -> None:
+        self.options: OptionsT = parse_options(type(self), options)
+
+    def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
+        raise NotImplementedError
+
+    def resume(self, run_id: str, answer: str | None, ctx: Context) -> AsyncIterator[Event]:
+        raise Conflict(
+            f"strategy {self.name!r} cannot be resumed",
+            hint="start a new run with the extra information in the task's context",
+        )
+
+    def toolserver(self, ctx: Context, why: str) -> ToolServer:
+        """The context's ToolServer; a clear :class:`ConfigError` saying ``why`` the strategy needs one if absent."""
+        if ctx.toolserver is None:
+            raise ConfigError(
+                f"strategy {self.name!r} {why} and needs a ToolServer",
+                hint="start the Docker engine and build the node image (`ponder toolserver build-image`)",
+            )
+        return ctx.toolserver
 
 
 _REGISTRY: dict[str, tuple[str, str]] = {}
@@ -209,17 +259,16 @@ def strategy_names() -> dict[str, str]:
     return {name: desc for name, (_, desc) in sorted(_REGISTRY.items())}
 
 
-def strategy_class(name: str) -> type:
+def strategy_class(name: str) -> type[BaseStrategy[Any]]:
     """The class registered as ``name`` (its module imported now), without building a strategy."""
     if name not in _REGISTRY:
         raise NotFoundError(f"unknown strategy {name!r}", hint=f"choose one of: {', '.join(sorted(_REGISTRY))}")
     import importlib
 
     module_name, _, cls_name = _REGISTRY[name][0].partition(":")
-    cls: type = getattr(importlib.import_module(module_name), cls_name)
+    cls: type[BaseStrategy[Any]] = getattr(importlib.import_module(module_name), cls_name)
     return cls
 
 
-def get_strategy(name: str, **options: Any) -> Strategy:
-    strategy: Strategy = strategy_class(name)(**options)
-    return strategy
+def get_strategy(name: str, **options: Any) -> BaseStrategy[Any]:
+    return strategy_class(name)(**options)

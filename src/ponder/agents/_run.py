@@ -32,7 +32,7 @@ async def drive(
     """
     from ponder.telemetry import StepSpans, run_span  # OpenTelemetry loads with the first run, not the import
 
-    resumable = bool(getattr(strategy, "resumable", False))
+    resumable = strategy.resumable
     if mode == "answer" and not resumable:
         raise InputError(f"strategy {strategy.name!r} cannot be resumed, so it cannot take an answer")
     if not isinstance(ctx.model, MeteredModel):
@@ -42,9 +42,9 @@ async def drive(
         if mode == "start" or not resumable:
             events = strategy.run(task, ctx)
         elif mode == "answer":
-            events = strategy.resume(run_id, answer, ctx)  # type: ignore[attr-defined]
+            events = strategy.resume(run_id, answer, ctx)
         else:
-            events = _resume_or_restart(strategy.resume(run_id, None, ctx), strategy.run(task, ctx))  # type: ignore[attr-defined]
+            events = _resume_or_restart(strategy.resume(run_id, None, ctx), strategy.run(task, ctx))
         async for event in events:
             if isinstance(event, StepStarted):
                 steps.start(event.name, event.detail)

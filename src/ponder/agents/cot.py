@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from ponder.agents._base import (
+    BaseStrategy,
     Context,
     Options,
     StrategyResult,
@@ -23,7 +24,6 @@ from ponder.agents._base import (
     answer_model,
     conversation,
     format_answer,
-    parse_options,
     render_question,
 )
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted, TextDelta
@@ -66,23 +66,15 @@ class CoTOptions(Options):
     )
 
 
-class ChainOfThought:
+class ChainOfThought(BaseStrategy[CoTOptions]):
     """Zero-shot chain of thought, or few-shot when ``exemplars`` (question, reasoning, answer) are given."""
 
     name: ClassVar[str] = "cot"
     description: ClassVar[str] = "chain of thought: step-by-step reasoning, then a typed answer"
     Options: ClassVar[type[CoTOptions]] = CoTOptions
-    resumable: ClassVar[bool] = False
-
-    def __init__(self, **options: Any) -> None:
-        o = parse_options(type(self), options)
-        self.exemplars: list[dict[str, Any]] = o.exemplars or []
-        self.temperature: float = o.temperature
-        self.max_tokens: int = o.max_tokens
-        self.form: Form = o.form
 
     def form_for(self, task: Task) -> ConcreteForm:
-        form: ConcreteForm = FAMILY_FORM.get(task.family, "json") if self.form == "auto" else self.form
+        form: ConcreteForm = FAMILY_FORM.get(task.family, "json") if self.options.form == "auto" else self.options.form
         if form == "text" and task.family is not TaskFamily.open:
             raise InputError(
                 f"form 'text' answers open questions only, not {task.family.value}",
@@ -93,7 +85,7 @@ class ChainOfThought:
     def messages(self, task: Task) -> list[Message]:
         form = self.form_for(task)
         msgs = [system(SYSTEM if form == "json" else SYSTEM_FREE)]
-        for ex in self.exemplars:
+        for ex in self.options.exemplars or []:
             msgs.append(user(str(ex["question"])))
             if form == "json":
                 content = f'{{"reasoning": {_json_str(ex["reasoning"])}, "answer": {_json_val(ex["answer"])}}}'
@@ -122,8 +114,8 @@ class ChainOfThought:
                 self.messages(task),
                 field="reasoning",
                 until=ANSWER_MARKER,
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
+                temperature=self.options.temperature,
+                max_tokens=self.options.max_tokens,
             )
         elif form == "json":
             stream = stream_structured(
@@ -131,16 +123,16 @@ class ChainOfThought:
                 self.messages(task),
                 output_type,
                 field="reasoning",
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
+                temperature=self.options.temperature,
+                max_tokens=self.options.max_tokens,
             )
         else:
             stream = stream_think_then_answer(
                 model,
                 self.messages(task),
                 answer_model("Answer", task, {}),
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
+                temperature=self.options.temperature,
+                max_tokens=self.options.max_tokens,
             )
         async for item in stream:
             if isinstance(item, TextDelta):

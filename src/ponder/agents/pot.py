@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 
 from ponder.agents._base import (
+    BaseStrategy,
     Context,
     Options,
     StrategyResult,
@@ -32,16 +33,15 @@ from ponder.agents._base import (
     TaskFamily,
     conversation,
     format_answer,
-    parse_options,
     render_question,
 )
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted, ToolCalled, ToolReturned
 from ponder.agents.cot import ChainOfThought
 from ponder.agents.mcts._sandbox import run_command
 from ponder.agents.sc import majority_vote, sample_chains
-from ponder.errors import ConfigError, InputError, PonderError, StrategyError
+from ponder.errors import InputError, PonderError, StrategyError
 from ponder.llm import ChatRequest, Costs, Message, MeteredModel, assistant, system, user
-from ponder.tools import ToolSession
+from ponder.tools import ToolServer, ToolSession
 
 SYSTEM = (
     "You solve problems by writing a short Python program. Read the question, then write a program that computes "
@@ -137,7 +137,7 @@ class PoTSCOptions(PoTOptions):
     temperature: float = Field(default=0.7, ge=0.0, le=2.0, description="sampling temperature")
 
 
-class ProgramOfThought:
+class ProgramOfThought(BaseStrategy[PoTOptions]):
     """One program (greedy), run in the sandbox; a failure is fed back once for a repair."""
 
     name: ClassVar[str] = "pot"
@@ -145,17 +145,7 @@ class ProgramOfThought:
         "program of thought: the model writes a program, the sandbox runs it, it prints the answer"
     )
     Options: ClassVar[type[PoTOptions]] = PoTOptions
-    resumable: ClassVar[bool] = False
-
-    def __init__(self, **options: Any) -> None:
-        o = parse_options(type(self), options)
-        self.k: int = o.k
-        self.temperature: float = o.temperature
-        self.max_tokens: int = o.max_tokens
-        self.timeout_s: float = o.timeout_s
-        self.repair: bool = o.repair
-        self.chains: int = o.chains
-        self.chain_max_tokens: int = o.chain_max_tokens
+    requires_toolserver: ClassVar[bool] = True
 
     def messages(self, task: Task) -> list[Message]:
         if task.family is not TaskFamily.number:
@@ -166,20 +156,16 @@ class ProgramOfThought:
         return [system(SYSTEM), *conversation(task), user(render_question(task))]
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
-        if ctx.toolserver is None:
-            raise ConfigError(
-                f"strategy {self.name!r} runs the model's programs in the sandbox and needs a ToolServer",
-                hint="start the Docker engine and build the node image (`ponder toolserver build-image`)",
-            )
+        toolserver = self.toolserver(ctx, "runs the model's programs in the sandbox")
         messages = self.messages(task)
         model, start = ctx.metered()
-        what = "a program" if self.k == 1 else f"{self.k} programs"
+        what = "a program" if self.options.k == 1 else f"{self.options.k} programs"
         yield StepStarted(name="write program", detail=f"{what}, run in the sandbox")
         # the chains are requested beside the programs (a batching backend decodes them together) and collected
         # after the programs ran; a run that ends early takes them down with it
-        chains = asyncio.ensure_future(self._chains(model, task)) if self.chains else None
+        chains = asyncio.ensure_future(self._chains(model, task)) if self.options.chains else None
         try:
-            async for event in self._programs_and_vote(task, ctx, model, start, messages, chains):
+            async for event in self._programs_and_vote(task, toolserver, model, start, messages, chains):
                 yield event
         finally:
             if chains is not None and not chains.done():
@@ -195,9 +181,9 @@ class ProgramOfThought:
             ChainOfThought(),  # the form measured best for the answer type, as cot and sc use
             own,
             task,
-            k=self.chains,
-            temperature=self.temperature,
-            max_tokens=self.chain_max_tokens,
+            k=self.options.chains,
+            temperature=self.options.temperature,
+            max_tokens=self.options.chain_max_tokens,
             seed=0,
         )
         return rows, own.costs, time.perf_counter() - t0
@@ -205,16 +191,19 @@ class ProgramOfThought:
     async def _programs_and_vote(
         self,
         task: Task,
-        ctx: Context,
+        toolserver: ToolServer,
         model: MeteredModel,
         start: float,
         messages: list[Message],
         chains_future: asyncio.Future[tuple[list[dict[str, Any]], Costs, float]] | None,
     ) -> AsyncIterator[Event]:
-        assert ctx.toolserver is not None  # checked by run
         t0 = time.perf_counter()
         request = ChatRequest(
-            messages=messages, n=self.k, temperature=self.temperature, max_tokens=self.max_tokens, seed=0
+            messages=messages,
+            n=self.options.k,
+            temperature=self.options.temperature,
+            max_tokens=self.options.max_tokens,
+            seed=0,
         )
         response = await model.complete(request)
         yield LLMCall(
@@ -225,16 +214,18 @@ class ProgramOfThought:
             output=[c.text for c in response.choices],
         )
         attempts = [Attempt(sample=i, reply=c.text) for i, c in enumerate(response.choices)]
-        async with ctx.toolserver.session() as session:
+        async with toolserver.session() as session:
             for attempt in attempts:
                 async for event in self._execute(session, attempt):
                     yield event
             failed = [a for a in attempts if a.answer is None]
-            if self.repair and failed:
+            if self.options.repair and failed:
                 yield StepStarted(name="repair", detail=f"{len(failed)} of {len(attempts)} programs failed")
                 t1 = time.perf_counter()
                 before = model.costs.model_copy()
-                replies = await _gather_repairs(model, messages, failed, self.temperature, self.max_tokens)
+                replies = await _gather_repairs(
+                    model, messages, failed, self.options.temperature, self.options.max_tokens
+                )
                 yield LLMCall(
                     purpose="repair",
                     prompt_tokens=model.costs.prompt_tokens - before.prompt_tokens,
@@ -261,7 +252,7 @@ class ProgramOfThought:
                 details["chains_error"] = exc.message
             else:
                 yield LLMCall(
-                    purpose=f"chains of thought x{self.chains}",
+                    purpose=f"chains of thought x{self.options.chains}",
                     prompt_tokens=costs.prompt_tokens,
                     completion_tokens=costs.completion_tokens,
                     seconds=seconds,
@@ -308,7 +299,7 @@ class ProgramOfThought:
             return
         yield ToolCalled(call_id=call_id, tool="python", args={"code": attempt.code}, group=group)
         run = await run_command(
-            session, ["python3", "-I", "-c", attempt.code], timeout_s=self.timeout_s, max_output=4000
+            session, ["python3", "-I", "-c", attempt.code], timeout_s=self.options.timeout_s, max_output=4000
         )
         attempt.output = run.output
         attempt.answer = printed_number(run.output) if run.ok else None

@@ -11,16 +11,16 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from ponder.agents._base import (
+    BaseStrategy,
     Context,
     StrategyResult,
     Task,
     TaskFamily,
     answer_model,
     format_answer,
-    parse_options,
 )
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted
-from ponder.agents.cot import ChainOfThought, CoTOptions, Form
+from ponder.agents.cot import ChainOfThought, CoTOptions
 from ponder.errors import InputError
 from ponder.llm import ChatModel, structured_n, think_then_answer_n
 
@@ -95,32 +95,35 @@ class SCOptions(CoTOptions):
     )
 
 
-class SelfConsistency:
+class SelfConsistency(BaseStrategy[SCOptions]):
     """``k`` sampled chains of thought (one ``n=k`` request), majority vote on the typed answer."""
 
     name: ClassVar[str] = "sc"
     description: ClassVar[str] = "self-consistency: k sampled chains of thought, majority vote on the typed answer"
     Options: ClassVar[type[SCOptions]] = SCOptions
-    resumable: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
-        o = parse_options(type(self), options)
-        self.k: int = o.k
-        self.temperature: float = o.temperature
-        self.max_tokens: int = o.max_tokens
+        super().__init__(**options)
+        o = self.options
         self._cot = ChainOfThought(exemplars=o.exemplars, max_tokens=o.max_tokens, form=o.form)
-        self.form: Form = o.form
-        self.seed: int | None = o.seed
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
         model, start = ctx.metered()
-        yield StepStarted(name="sample", detail=f"{self.k} chains of thought at temperature {self.temperature}")
+        yield StepStarted(
+            name="sample", detail=f"{self.options.k} chains of thought at temperature {self.options.temperature}"
+        )
         t0 = time.perf_counter()
         chains = await sample_chains(
-            self._cot, model, task, k=self.k, temperature=self.temperature, max_tokens=self.max_tokens, seed=self.seed
+            self._cot,
+            model,
+            task,
+            k=self.options.k,
+            temperature=self.options.temperature,
+            max_tokens=self.options.max_tokens,
+            seed=self.options.seed,
         )
         yield LLMCall(
-            purpose=f"sample x{self.k}",
+            purpose=f"sample x{self.options.k}",
             prompt_tokens=model.costs.prompt_tokens,
             completion_tokens=model.costs.completion_tokens,
             seconds=time.perf_counter() - t0,
@@ -136,6 +139,6 @@ class SelfConsistency:
             reasoning=f"{winner['reasoning']}\n({share})",
             costs=model.costs,
             seconds=time.perf_counter() - start,
-            details={"votes": votes, "samples": chains, "cut_off": self.k - len(chains)},
+            details={"votes": votes, "samples": chains, "cut_off": self.options.k - len(chains)},
         )
         yield FinalAnswer(answer=answer, text=result.text, result=result.model_dump(mode="json"))

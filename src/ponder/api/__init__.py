@@ -5,7 +5,7 @@
 
 from ponder.api._app import create_app
 from ponder.api._auth import KeyRing, check_binding, hash_key, is_loopback
-from ponder.api._catalog import StrategyCatalog, is_resumable
+from ponder.api._catalog import StrategyCatalog
 from ponder.api._store import RunRecord, RunStatus, RunStore
 
 __all__ = [
@@ -18,5 +18,4 @@ __all__ = [
     "create_app",
     "hash_key",
     "is_loopback",
-    "is_resumable",
 ]

@@ -15,7 +15,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ponder.api._auth import KeyRing, check_binding
-from ponder.api._catalog import StrategyCatalog
+from ponder.api._catalog import StrategyCatalog, StrategyClass
 from ponder.api._deps import Service
 from ponder.api._evals import EvalJobs
 from ponder.api._lease import Leases
@@ -48,7 +48,7 @@ def create_app(
     toolserver: Any = None,
     search: Any = None,
     kb: Any = None,
-    strategies: Mapping[str, type] | None = None,
+    strategies: Mapping[str, StrategyClass] | None = None,
     eval_executor: Any = None,
     recover: bool = True,
 ) -> FastAPI:

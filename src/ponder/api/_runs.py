@@ -29,7 +29,7 @@ from ponder.agents import (
     drive,
 )
 from ponder.agents._run import Mode  # start, answer (a human's, or a client tool's result), recover
-from ponder.api._catalog import StrategyCatalog, is_resumable
+from ponder.api._catalog import StrategyCatalog
 from ponder.api._lease import Leases
 from ponder.api._metrics import Metrics
 from ponder.api._models import service_model
@@ -146,7 +146,7 @@ class RunManager:
                 f"run {run_id!r} is {record.status.value}, not waiting for a human answer",
                 hint="answer a run only after its stream sent a needs_human event",
             )
-        if not is_resumable(self.catalog.strategy_class(record.strategy)):
+        if not self.catalog.strategy_class(record.strategy).resumable:
             raise Conflict(
                 f"strategy {record.strategy!r} cannot be resumed, so its question cannot be answered",
                 hint="start a new run with the extra information in the task's context",
@@ -215,7 +215,7 @@ class RunManager:
             if not await self.leases.claim(record.id, statuses=statuses, mine_ok=startup):
                 continue  # alive on another replica, or another replica claimed it first
             seq = await self.store.last_seq(record.id)
-            resumable = is_resumable(self.catalog.strategy_class(record.strategy))
+            resumable = self.catalog.strategy_class(record.strategy).resumable
             live = self._spawn(record, "recover", seq=seq)
             detail = (
                 "the server restarted; resuming from the last checkpoint"

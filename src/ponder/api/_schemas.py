@@ -73,6 +73,9 @@ class StrategyInfo(BaseModel):
     model: str = Field(description="its model id on the OpenAI-compatible endpoint")
     description: str
     resumable: bool = Field(description="whether it can stop for a human question and continue")
+    requires_toolserver: bool = Field(description="whether it runs code in the sandbox (needs Docker)")
+    accepts_client_tools: bool = Field(description="whether it takes tools the client runs (OpenAI `tools`)")
+    asks_humans: bool = Field(description="whether it may stop on a question for a person")
     options_schema: dict[str, Any]
 
 

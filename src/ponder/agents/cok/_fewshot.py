@@ -26,7 +26,7 @@ class FewShotChainOfThought(ChainOfThought):
     description: ClassVar[str] = "few-shot chain of thought with the packaged exemplars of the task's family"
 
     def messages(self, task: Task) -> list[Message]:
-        if self.exemplars:
+        if self.options.exemplars:
             return super().messages(task)
         exemplars = [as_cot_exemplar(ex, task) for ex in exemplars_for(task)]
-        return ChainOfThought(exemplars=exemplars, form=self.form).messages(task)
+        return ChainOfThought(exemplars=exemplars, form=self.options.form).messages(task)

@@ -18,13 +18,13 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from ponder.agents._base import (
+    BaseStrategy,
     Context,
     Options,
     StrategyResult,
     Task,
     TaskFamily,
     format_answer,
-    parse_options,
     render_question,
 )
 from ponder.agents._events import Event, EvidenceChecked, FinalAnswer, LLMCall, StepStarted
@@ -64,29 +64,21 @@ class CoKF2Options(CoKOptions):
     verify: bool = Field(default=True, description="F²-verification of the evidence triples, then rethinking")
 
 
-class ChainOfKnowledge:
+class ChainOfKnowledge(BaseStrategy[CoKOptions]):
     name: ClassVar[str] = "cok"
     description: ClassVar[str] = "chain of knowledge: evidence triples, explanation, typed answer"
     Options: ClassVar[type[CoKOptions]] = CoKOptions
-    resumable: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
-        o = parse_options(type(self), options)
-        self.verify: bool = o.verify
-        self.judge_name: JudgeName = o.judge
-        self.threshold: float = o.threshold
-        self.weight: float = o.weight
-        self.rethink_rounds: int = o.rethink_rounds
-        self.samples: int = o.samples
+        super().__init__(**options)
+        o = self.options
+        # greedy by default; sampled at 0.7 when several chains vote
         self.temperature: float = o.temperature if o.temperature is not None else (0.7 if o.samples > 1 else 0.0)
-        self.max_tokens: int = o.max_tokens
-        self.max_triples: int = o.max_triples
-        self.exemplars: list[dict[str, Any]] | None = o.exemplars
 
     def _judge(self, ctx: Context) -> FaithfulnessJudge | None:
-        if self.judge_name == "none":
+        if self.options.judge == "none":
             return None
-        if self.judge_name == "llm":
+        if self.options.judge == "llm":
             return LLMJudge()
         embedder = ctx.options.get("embedder") or getattr(ctx.search, "embedder", None)
         if embedder is None:
@@ -102,11 +94,16 @@ class ChainOfKnowledge:
         t0 = time.perf_counter()
         before = model.costs.model_copy()
         outs = await structured_n(
-            model, messages, output_type, n=self.samples, temperature=self.temperature, max_tokens=self.max_tokens
+            model,
+            messages,
+            output_type,
+            n=self.options.samples,
+            temperature=self.temperature,
+            max_tokens=self.options.max_tokens,
         )
         chains = [o.model_dump() for o in outs]
         chain = chains[0]
-        if self.samples > 1:
+        if self.options.samples > 1:
             answer, votes = majority_vote(task.family, [c["answer"] for c in chains])
             chain = next(c for c in chains if c["answer"] == answer)
             chain = {**chain, "votes": votes}
@@ -114,7 +111,7 @@ class ChainOfKnowledge:
             "prompt_tokens": model.costs.prompt_tokens - before.prompt_tokens,
             "completion_tokens": model.costs.completion_tokens - before.completion_tokens,
             "seconds": time.perf_counter() - t0,
-            "output": chains if self.samples > 1 else chain,
+            "output": chains if self.options.samples > 1 else chain,
         }
         return chain, call
 
@@ -132,17 +129,17 @@ class ChainOfKnowledge:
             faithfulness = await judge.judge(
                 task, triples, chain["explanation"], format_answer(task, chain["answer"]), model
             )
-        score = combine(factuality, faithfulness, weight=self.weight)
+        score = combine(factuality, faithfulness, weight=self.options.weight)
         return Verdict(triples=checks, factuality=factuality, faithfulness=faithfulness, score=score)
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
         model, start = ctx.metered()
-        exemplars = self.exemplars if self.exemplars is not None else exemplars_for(task)
-        output_type = cok_output_model(task, self.max_triples)
+        exemplars = self.options.exemplars if self.options.exemplars is not None else exemplars_for(task)
+        output_type = cok_output_model(task, self.options.max_triples)
         checker = FactChecker(ctx.kb, ctx.search)
-        judge = self._judge(ctx) if self.verify else None
+        judge = self._judge(ctx) if self.options.verify else None
         if (
-            self.verify
+            self.options.verify
             and ctx.kb is None
             and ctx.search is None
             and task.family not in (TaskFamily.number, TaskFamily.string)
@@ -151,17 +148,19 @@ class ChainOfKnowledge:
                 "CoK verification needs a knowledge base or a search index for non-arithmetic tasks",
                 hint="build the knowledge base (`ponder kb build`) and index, or run `cok` without verification",
             )
-        detail = f"{len(exemplars)} exemplars" + (f", {self.samples} samples" if self.samples > 1 else "")
+        detail = f"{len(exemplars)} exemplars" + (
+            f", {self.options.samples} samples" if self.options.samples > 1 else ""
+        )
         yield StepStarted(name="chain", detail=detail)
         chain, call = await self._ask(model, first_messages(task, exemplars), task, output_type)
         yield LLMCall(purpose="chain of knowledge", **call)
         rounds: list[dict[str, Any]] = []
         best_round = 0
-        if not self.verify:
+        if not self.options.verify:
             yield EvidenceChecked(round=0, triples=[{**t, "supported": None} for t in chain["evidence"]])
             rounds.append({"chain": chain})
         else:
-            for number in range(self.rethink_rounds + 1):
+            for number in range(self.options.rethink_rounds + 1):
                 yield StepStarted(name="verify", detail=f"round {number}")
                 verdict = await self._check(task, chain, checker, judge, model)
                 yield EvidenceChecked(
@@ -173,7 +172,7 @@ class ChainOfKnowledge:
                 rounds.append({"chain": chain, "verdict": verdict.model_dump()})
                 if verdict.score >= rounds[best_round]["verdict"]["score"]:
                     best_round = number
-                if verdict.score >= self.threshold or number == self.rethink_rounds:
+                if verdict.score >= self.options.threshold or number == self.options.rethink_rounds:
                     break
                 kept = [c.triple() for c in verdict.triples if c.supported or c.score is None]
                 dropped = [c.triple() for c in verdict.triples if not c.supported and c.score is not None]
@@ -182,7 +181,7 @@ class ChainOfKnowledge:
                 )
                 yield StepStarted(
                     name="rethink",
-                    detail=f"score {verdict.score:.2f} < {self.threshold}: {len(dropped)} unsupported triples, "
+                    detail=f"score {verdict.score:.2f} < {self.options.threshold}: {len(dropped)} unsupported triples, "
                     f"{len(corrections)} corrections",
                 )
                 messages = rethink_messages(task, exemplars, kept, corrections, dropped)

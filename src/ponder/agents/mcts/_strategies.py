@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ponder.agents._base import Context, StrategyResult, Task, format_answer, parse_options
+from ponder.agents._base import BaseStrategy, Context, StrategyResult, Task, format_answer
 from ponder.agents._events import Event, FinalAnswer, StepStarted
 from ponder.agents.mcts._engine import MCTS, Budget, Domain, SearchConfig
 from ponder.agents.mcts._pool import SessionPool
 from ponder.agents.mcts._tree import FinalRule
-from ponder.errors import ConfigError
 
 
 class DomainOptions(BaseModel):
@@ -105,36 +104,33 @@ class MCTSProofOptions(MCTSOptions):
     domain_options: ProofDomainOptions = Field(default_factory=ProofDomainOptions, description="the proof domain's")
 
 
-class MCTSStrategy:
+MO = TypeVar("MO", bound=MCTSOptions)
+
+
+class MCTSStrategy(BaseStrategy[MO]):
     """Shared wiring: the options (:class:`MCTSOptions`), the domain, the engine, one final answer."""
 
     name: ClassVar[str] = "mcts"
     description: ClassVar[str] = "Monte Carlo tree search over LLM steps"
-    Options: ClassVar[type[MCTSOptions]] = MCTSOptions
-    resumable: ClassVar[bool] = False
+    Options: ClassVar[type[BaseModel]] = MCTSOptions
+    requires_toolserver: ClassVar[bool] = True
 
     def __init__(self, **options: Any) -> None:
-        o = parse_options(type(self), options)
+        super().__init__(**options)
+        o = self.options
         self.budget = Budget(llm_calls=o.budget, tokens=o.tokens, seconds=o.seconds)
         self.config = SearchConfig(**o.model_dump(include=set(SearchConfig.model_fields)))
-        self.sessions: int = o.sessions
-        self.domain_options: dict[str, Any] = o.domain_options.given()
-        self.nodes: str = getattr(o, "nodes", "steps")
+        self.domain_options: dict[str, Any] = o.domain_options.given()  # only what the client set
 
     def make_domain(self, task: Task, pool: SessionPool) -> Domain:
         raise NotImplementedError
 
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
-        toolserver = ctx.toolserver
-        if toolserver is None:
-            raise ConfigError(
-                f"strategy {self.name!r} runs candidates in the sandbox and needs a ToolServer",
-                hint="start the Docker engine and build the node image (`ponder toolserver build-image`)",
-            )
+        toolserver = self.toolserver(ctx, "runs candidates in the sandbox")
         model, start = ctx.metered()
         engine = MCTS(self.config, self.budget)
         yield StepStarted(name="search", detail=f"{self.name}: budget {self.budget.model_dump(exclude_none=True)}")
-        async with SessionPool(toolserver, self.sessions) as pool:
+        async with SessionPool(toolserver, self.options.sessions) as pool:
             domain = self.make_domain(task, pool)
             async for event in engine.search(domain, model, model.costs):
                 yield event
@@ -165,12 +161,12 @@ class MCTSStrategy:
         yield FinalAnswer(answer=answer, text=result.text, result=result.model_dump(mode="json"))
 
 
-class MCTSCode(MCTSStrategy):
+class MCTSCode(MCTSStrategy[MCTSCodeOptions]):
     """Programs as nodes, refined on their failures; reward = fraction of the visible tests passed."""
 
     name: ClassVar[str] = "mcts-code"
     description: ClassVar[str] = "MCTS over programs, rewarded by visible tests run in the sandbox"
-    Options: ClassVar[type[MCTSOptions]] = MCTSCodeOptions
+    Options: ClassVar[type[BaseModel]] = MCTSCodeOptions
 
     def make_domain(self, task: Task, pool: SessionPool) -> Domain:
         from ponder.agents.mcts._code import CodeDomain
@@ -178,15 +174,15 @@ class MCTSCode(MCTSStrategy):
         return CodeDomain(task, pool, **self.domain_options)
 
 
-class MCTSMath(MCTSStrategy):
+class MCTSMath(MCTSStrategy[MCTSMathOptions]):
     """Reasoning steps as nodes; arithmetic executed in the sandbox; self-evaluation and answer agreement."""
 
     name: ClassVar[str] = "mcts-math"
     description: ClassVar[str] = "MCTS over reasoning steps with sandbox-checked arithmetic and answer voting"
-    Options: ClassVar[type[MCTSOptions]] = MCTSMathOptions
+    Options: ClassVar[type[BaseModel]] = MCTSMathOptions
 
     def make_domain(self, task: Task, pool: SessionPool) -> Domain:
-        if self.nodes == "programs":
+        if self.options.nodes == "programs":
             from ponder.agents.mcts._program import ProgramDomain
 
             return ProgramDomain(task, pool, **self.domain_options)
@@ -195,12 +191,12 @@ class MCTSMath(MCTSStrategy):
         return MathDomain(task, pool, **self.domain_options)
 
 
-class MCTSProof(MCTSStrategy):
+class MCTSProof(MCTSStrategy[MCTSProofOptions]):
     """Proof states as nodes, tactics as actions, Coq as the judge; proofs re-checked whole by ``coqc``."""
 
     name: ClassVar[str] = "mcts-proof"
     description: ClassVar[str] = "MCTS over Coq tactics, checked by Coq in the sandbox"
-    Options: ClassVar[type[MCTSOptions]] = MCTSProofOptions
+    Options: ClassVar[type[BaseModel]] = MCTSProofOptions
 
     def make_domain(self, task: Task, pool: SessionPool) -> Domain:
         from ponder.agents.mcts._proof import ProofDomain

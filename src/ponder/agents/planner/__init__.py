@@ -11,7 +11,7 @@ Use it as the ``planner`` strategy, or directly::
 """
 
 from ponder.agents.planner._checkpoint import open_checkpointer
-from ponder.agents.planner._interactive import Resumable, run_interactive
+from ponder.agents.planner._interactive import run_interactive
 from ponder.agents.planner._schemas import (
     AddOp,
     DeleteOp,
@@ -43,7 +43,6 @@ __all__ = [
     "Planner",
     "PlannerLimits",
     "ReAct",
-    "Resumable",
     "SplitOp",
     "SubTask",
     "SubTaskDraft",

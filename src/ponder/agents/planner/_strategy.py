@@ -13,10 +13,10 @@ from typing import Any, ClassVar, cast
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 
-from ponder.agents._base import Context, Task, parse_options
+from ponder.agents._base import BaseStrategy, Context, Task
 from ponder.agents._events import ErrorRaised, Event, FinalAnswer, NeedsHuman, StepStarted
 from ponder.agents.planner._checkpoint import open_checkpointer
 from ponder.agents.planner._graph import build_graph
@@ -74,7 +74,7 @@ class ReActOptions(PlannerOptions):
     outer: bool = Field(default=False, description="ReAct has no outer loop")
 
 
-class Planner:
+class Planner(BaseStrategy[PlannerOptions]):
     """XAgent's dual loop, bounded: a plan of subtasks (outer loop), each solved by a chain of tool calls ending in
     ``submit`` (inner loop), the rest of the plan refined after each subtask, then a final answer.
 
@@ -85,27 +85,22 @@ class Planner:
 
     name: ClassVar[str] = "planner"
     description: ClassVar[str] = "plan subtasks, solve each with tool calls, refine the plan; asks a human; resumable"
-    accepts_client_tools: ClassVar[bool] = True  # ``client_tools``: the API client runs them; the run waits
-    Options: ClassVar[type[PlannerOptions]] = PlannerOptions
+    Options: ClassVar[type[BaseModel]] = PlannerOptions
     resumable: ClassVar[bool] = True
+    accepts_client_tools: ClassVar[bool] = True  # ``client_tools``: the API client runs them; the run waits
+    asks_humans: ClassVar[bool] = True  # the ask_human tool, unless ``ask_human=False``
 
     def __init__(self, **options: Any) -> None:
-        o = parse_options(type(self), options)
+        super().__init__(**options)
+        o = self.options
         given = o.model_dump(include=set(PlannerLimits.model_fields), exclude_unset=True)
         try:  # a limits object, then the limit fields given one by one on top of it
             self.limits = PlannerLimits.model_validate({**(o.limits or PlannerLimits()).model_dump(), **given})
         except ValidationError as exc:
             raise InputError(f"invalid planner options: {describe_validation(exc.errors())}") from exc
-        self.outer: bool = o.outer
         self.adaptive: bool = o.adaptive and o.outer
-        self.ask_human: bool = o.ask_human
-        self.browse: bool = o.browse
-        self.extra_tools: list[AgentTool] = o.tools or []
         # tools the API client runs itself (OpenAI function specs): calling one pauses the run for the result
         self.client_tools = [AgentTool(spec_from_function(f), "client") for f in o.client_tools or []]
-        self.temperature: float = o.temperature
-        self.max_tokens: int = o.max_tokens
-        self.workspace_root: str = o.workspace_root
         self._memory = InMemorySaver()  # used when the context names no checkpoint URL (one process only)
         self._inboxes: dict[str, Inbox] = {}
 
@@ -118,7 +113,7 @@ class Planner:
         run_id = ctx.run_id or uuid.uuid4().hex
         state: PlannerState = {
             "task": task.model_dump(mode="json"),
-            "outer": self.outer,
+            "outer": self.options.outer,
             "adaptive": self.adaptive,
             "escalated": False,
             "counters": new_counters(),
@@ -169,7 +164,7 @@ class Planner:
     def _browser(self, ctx: Context, saved: dict[str, Any] | None) -> Any:
         """A WebCPM browser over the context's search engine, in the state the run left it (local documents; the
         SSRF-guarded fetcher for web pages is configured by ``ponder.search.build_browser``, not here)."""
-        if not self.browse or ctx.search is None:
+        if not self.options.browse or ctx.search is None:
             return None
         from ponder.search import Browser, BrowserState
 
@@ -189,9 +184,9 @@ class Planner:
             tools.extend(search_tools(ctx.search, max_chars=self.limits.max_output_chars))
         if ctx.kb is not None:
             tools.extend(kb_tools(ctx.kb))
-        tools.extend(self.extra_tools)
+        tools.extend(self.options.tools or [])
         tools.extend(self.client_tools)
-        if self.ask_human:
+        if self.options.ask_human:
             tools.append(AgentTool(ASK_HUMAN, "control"))
         tools.append(AgentTool(SUBMIT, "control"))
         return tools
@@ -226,7 +221,9 @@ class Planner:
             )
             yield StepStarted(name="start" if fresh else "resume", detail=f"{what} (run {run_id})")
             sandbox = (
-                SandboxLink(ctx.toolserver, stack, root=self.workspace_root) if ctx.toolserver is not None else None
+                SandboxLink(ctx.toolserver, stack, root=self.options.workspace_root)
+                if ctx.toolserver is not None
+                else None
             )
             browser = self._browser(ctx, (state or snapshot.values).get("browser"))
             tools = self._tools(ctx, browser)
@@ -244,8 +241,8 @@ class Planner:
                 limits=self.limits,
                 sandbox=sandbox,
                 inbox=self._inbox(run_id),
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
+                temperature=self.options.temperature,
+                max_tokens=self.options.max_tokens,
             )
             try:
                 async for mode, chunk in app.astream(
@@ -286,4 +283,4 @@ class ReAct(Planner):
 
     name: ClassVar[str] = "react"
     description: ClassVar[str] = "ReACT: one chain of tool calls on the whole task, ending in submit; resumable"
-    Options: ClassVar[type[PlannerOptions]] = ReActOptions
+    Options: ClassVar[type[BaseModel]] = ReActOptions

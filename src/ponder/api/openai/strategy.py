@@ -96,7 +96,7 @@ def _strategy_fields_only(body: ChatCompletionRequest, takes_tools: bool) -> Non
 
 
 async def serve_strategy(body: ChatCompletionRequest, strategy: str, service: ServiceDep, owner: str) -> Any:
-    takes_tools = bool(getattr(service.catalog.strategy_class(strategy), "accepts_client_tools", False))
+    takes_tools = service.catalog.strategy_class(strategy).accepts_client_tools
     _strategy_fields_only(body, takes_tools)
     after = 0
     resumed = resumed_run(body.messages)
