@@ -35,6 +35,7 @@ Hierarchy::
     ├── SearchError                  search, browsing or the knowledge base failed
     │   ├── BlockedAddress           the URL points at a loopback/private/link-local address or a non-http scheme
     │   └── FetchError               the page could not be fetched or read
+    ├── InternalError                an exception ponder did not raise on purpose (a bug: please report it)
     └── StrategyError                a reasoning strategy could not finish
         └── BudgetExhausted          the run used up its budget of calls, tokens or time
 """
@@ -85,6 +86,17 @@ class PonderError(Exception):
             "hint": self.hint,
             "retryable": self.retryable,
         }
+
+
+class InternalError(PonderError):
+    """An exception ponder did not raise on purpose, as a client sees it (the original type leads the message)."""
+
+    default_hint = "this is a bug in ponder or a strategy; please report it with the run's events"
+
+    @classmethod
+    def of(cls, exc: BaseException) -> PonderError:
+        """``exc`` itself when ponder raised it on purpose, else an :class:`InternalError` naming it."""
+        return exc if isinstance(exc, PonderError) else cls(f"{type(exc).__name__}: {exc}")
 
 
 def describe_validation(errors: Sequence[Mapping[str, Any]], *, skip: tuple[str, ...] = ()) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
+from ponder.agents import Task
 from ponder.api import RunRecord, RunStatus
 from ponder.config import APISettings, Settings
 from ponder.llm import ANSWER_MARKER, ChatRequest, JsonSchemaConstraint
@@ -119,6 +120,6 @@ def record(run_id: str, owner: str = "alice", status: RunStatus = RunStatus.queu
     """A new run record for store tests."""
     now = time.time()
     return RunRecord(
-        id=run_id, owner=owner, kind="run", strategy="cot", task={"question": "q"}, options={"k": 1},
-        status=status, result=None, error=None, costs=None, pending=None, created_at=now, updated_at=now,
+        id=run_id, owner=owner, kind="run", strategy="cot", task=Task(question="q"), options={"k": 1},
+        status=status, created_at=now, updated_at=now,
     )  # fmt: skip

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from ponder.agents import StrategyResult, Task
 from ponder.api import RunStatus, RunStore, create_app
 from ponder.api._store import StoredEvent, async_url
 from ponder.errors import ConfigError
+from ponder.llm import Costs
 from tests.api._strategies import TEST_STRATEGIES
 from tests.api._support import make_settings, record, reply
 from tests.api.conftest import collect, serve
@@ -35,12 +37,14 @@ async def test_runs_and_events_round_trip(database_url: str) -> None:
         assert (await store.events_after(f"{prefix}a", 0))[0].data == '{"n": 1}'
         unfinished = {r.id for r in await store.unfinished_runs()}
         assert {f"{prefix}a", f"{prefix}b"} <= unfinished
-        result = {"answer": 4, "text": "4", "nested": {"list": [1, 2]}}
-        await store.write_batch([], [(f"{prefix}a", {"status": RunStatus.succeeded, "result": result})])
+        result = StrategyResult(answer=4, text="4", details={"nested": {"list": [1, 2]}})
+        costs = Costs(llm_calls=2, prompt_tokens=30, completion_tokens=7)
+        values = {"status": RunStatus.succeeded, "result": result, "costs": costs}
+        await store.write_batch([], [(f"{prefix}a", values)])
         got = await store.get_run(f"{prefix}a")
         assert got is not None
         assert got.status is RunStatus.succeeded
-        assert got.result == result
+        assert got.result == result and got.costs == costs and got.task == Task(question="q")
         assert got.options == {"k": 1}
         assert f"{prefix}a" not in {r.id for r in await store.unfinished_runs()}
         mine = await store.list_runs("bob")
@@ -127,19 +131,41 @@ async def test_an_older_database_gets_the_lease_columns(tmp_path: Path) -> None:
             "NOT NULL, result JSON, error JSON, costs JSON, pending JSON, created_at FLOAT NOT NULL, "
             "updated_at FLOAT NOT NULL)"
         )
-        conn.execute(
-            "INSERT INTO ponder_runs VALUES ('old', 'alice', 'run', 'cot', '{}', '{}', 'running', NULL, NULL, NULL, "
-            "NULL, 1.0, 1.0)"
-        )
+        insert = "INSERT INTO ponder_runs VALUES (?, 'alice', ?, 'cot', ?, '{}', ?, ?, ?, ?, ?, 1.0, 1.0)"
+        conn.execute(insert, ("old", "run", '{"question": "2+2?"}', "running", None, None, None, None))
+        # finished and waiting runs and an eval job, their JSON columns as the previous version wrote them
+        result = '{"answer": 4.0, "text": "4", "reasoning": "2+2", "costs": {}, "tool_calls": 0, "details": {}}'
+        costs = '{"llm_calls": 1, "prompt_tokens": 20, "completion_tokens": 5, "llm_seconds": 0.5}'
+        failed = '{"type": "Cancelled", "message": "the run was cancelled", "hint": "", "retryable": false}'
+        pending = '{"question": "who?", "interrupt_id": "x-1"}'
+        conn.execute(insert, ("done", "chat", '{"question": "2+2?", "family": "number"}', "succeeded", result,
+                              None, costs, None))  # fmt: skip
+        conn.execute(insert, ("stopped", "run", '{"question": "q"}', "cancelled", None, failed, costs, None))
+        conn.execute(insert, ("asks", "run", '{"question": "q"}', "waiting", None, None, costs, pending))
+        spec = '{"dataset": "gsm8k", "strategy": "cot", "options": {}, "limit": 2, "offset": 0, "concurrency": 2}'
+        summary = '{"items": 2, "resumed": 0, "ran": 2, "ok": 2, "failed": 0, "correct": 1, "tokens": 90, '
+        summary += '"accuracy": 0.5, "report": {"md": "report.md"}}'
+        failure = '{"type": "ValueError", "message": "bad line"}'  # the previous eval job's non-ponder error
+        conn.execute(insert, ("job", "eval", spec, "succeeded", summary, None, None, None))
+        conn.execute(insert, ("job2", "eval", spec, "failed", None, failure, None, None))
     store = RunStore(f"sqlite:///{path}")
     await store.open()
     try:
         old = await store.get_run("old")
         assert old is not None
         assert (old.replica, old.lease_until, old.cancel_requested) == (None, None, False)
+        done, stopped, asks = [await store.get_run(i) for i in ("done", "stopped", "asks")]
+        assert done is not None and done.strategy_result is not None and done.strategy_result.answer == 4
+        assert done.run_task.family == "number" and done.costs is not None and done.costs.prompt_tokens == 20
+        assert stopped is not None and stopped.error is not None and stopped.error.type == "Cancelled"
+        assert asks is not None and asks.pending is not None and asks.pending.interrupt_id == "x-1"
+        job, job2 = await store.get_run("job"), await store.get_run("job2")
+        assert job is not None and job.eval_result is not None and job.eval_result.accuracy == 0.5
+        assert job.eval_spec.limit == 2
+        assert job2 is not None and job2.error is not None and job2.error.message == "bad line"
         assert await store.claim("old", "a", time.time(), 30, statuses=["running"])
         await store.create_run(record("new"))
-        assert {r.id for r in await store.unfinished_runs()} == {"old", "new"}
+        assert {r.id for r in await store.unfinished_runs()} == {"old", "new", "asks"}
     finally:
         await store.close()
     await store.open()  # a second open finds the columns there and adds nothing

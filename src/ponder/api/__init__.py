@@ -6,7 +6,8 @@
 from ponder.api._app import create_app
 from ponder.api._auth import KeyRing, check_binding, hash_key, is_loopback
 from ponder.api._catalog import StrategyCatalog
-from ponder.api._store import RunRecord, RunStatus, RunStore
+from ponder.api._record import RunRecord, RunStatus
+from ponder.api._store import RunStore
 
 __all__ = [
     "KeyRing",

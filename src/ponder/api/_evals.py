@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -22,20 +21,12 @@ from pydantic import BaseModel, Field
 from ponder.agents import Context, ErrorRaised, StepStarted
 from ponder.api._metrics import Metrics
 from ponder.api._models import service_model
+from ponder.api._record import CreateEval, ErrorInfo, EvalResult, RunRecord, RunStatus
 from ponder.api._runs import RunManager
-from ponder.api._store import RunRecord, RunStatus, StoredEvent
+from ponder.api._store import StoredEvent
 from ponder.errors import Conflict, NotFoundError, PonderError
 
 log = logging.getLogger(__name__)
-
-
-class CreateEval(BaseModel):
-    dataset: str = Field(description="a built-in dataset name (GET /evals/datasets)", examples=["gsm8k"])
-    strategy: str = Field(default="cot", description="a name from GET /strategies")
-    options: dict[str, Any] = Field(default_factory=dict, description="the strategy's options")
-    limit: int | None = Field(default=20, ge=1, le=100_000, description="first N items (after offset)")
-    offset: int = Field(default=0, ge=0)
-    concurrency: int = Field(default=2, ge=1, le=256, description="items in flight at once")
 
 
 class EvalProgress(BaseModel):
@@ -51,8 +42,8 @@ class EvalView(BaseModel):
     status: RunStatus
     spec: CreateEval
     progress: EvalProgress
-    result: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
+    result: EvalResult | None = None
+    error: ErrorInfo | None = None
     files: dict[str, str] = Field(default_factory=dict, description="report and plot downloads, once finished")
     created_at: float
     updated_at: float
@@ -123,23 +114,9 @@ class EvalJobs:
         if spec.strategy not in strategy_names():
             raise NotFoundError(f"strategy {spec.strategy!r} is not registered, so it cannot run a benchmark")
         await asyncio.to_thread(self._load, spec)  # a missing file or a bad dataset fails the request, not the job
-        now = time.time()
-        record = RunRecord(
-            id="eval_" + secrets.token_hex(10),
-            owner=owner,
-            kind="eval",
-            strategy=spec.strategy,
-            task=spec.model_dump(mode="json"),
-            options=spec.options,
-            status=RunStatus.queued,
-            result=None,
-            error=None,
-            costs=None,
-            pending=None,
-            created_at=now,
-            updated_at=now,
-            replica=self.runs.leases.replica,
-            lease_until=self.runs.leases.until(),
+        leases = self.runs.leases
+        record = RunRecord.new(
+            "eval", owner, spec.strategy, spec, spec.options, replica=leases.replica, lease_until=leases.until()
         )
         await self.runs.events.insert_run(record)
         self._spawn(record, seq=0)
@@ -169,7 +146,7 @@ class EvalJobs:
     def progress(self, record: RunRecord) -> EvalProgress:
         from ponder.evals import RunStore as EvalStore
 
-        spec = CreateEval.model_validate(record.task)
+        spec = record.eval_spec
         records: dict[str, dict[str, Any]] = {}
         results = EvalStore(self.folder(record.id)).results
         if results.is_file():  # read leniently: the runner may be appending a line right now
@@ -182,7 +159,8 @@ class EvalJobs:
         done = len(records)
         correct = sum(1 for r in records.values() if r.get("correct"))
         failed = sum(1 for r in records.values() if r.get("status") != "ok")
-        total = int((record.result or {}).get("items", spec.limit or done))
+        result = record.eval_result
+        total = result.items if result is not None else spec.limit or done
         return EvalProgress(
             total=max(total, done), done=done, correct=correct, failed=failed, accuracy=correct / done if done else None
         )
@@ -230,12 +208,12 @@ class EvalJobs:
 
         from ponder.evals import EvalRunner, load_run, write_report
 
-        spec = CreateEval.model_validate(record.task)
+        spec = record.eval_spec
         events = self.runs.events
         events.update(record.id, status=RunStatus.running)
         try:
             dataset = await asyncio.to_thread(self._load, spec)
-            events.update(record.id, result={"items": len(dataset.items)})
+            events.update(record.id, result=EvalResult(items=len(dataset.items)))
             self.emit(record.id, seq, StepStarted(name="eval", detail=f"{dataset.name}: {len(dataset.items)} items"))
             model = service_model(self.context.model, self.metrics, spec.strategy)
             runner = EvalRunner(
@@ -251,9 +229,11 @@ class EvalJobs:
             paths = await asyncio.to_thread(
                 write_report, [load_run(folder)], folder / "report", title=f"{dataset.name} / {spec.strategy}"
             )
-            result = summary.model_dump(mode="json", exclude={"run_dir"})
-            result["accuracy"] = summary.accuracy
-            result["report"] = {k: p.name for k, p in paths.items()}
+            result = EvalResult(
+                **summary.model_dump(exclude={"run_dir"}),
+                accuracy=summary.accuracy,
+                report={k: p.name for k, p in paths.items()},
+            )
             self.emit(record.id, seq, StepStarted(name="report", detail=f"accuracy {summary.accuracy:.1%}"))
             events.update(record.id, status=RunStatus.succeeded, result=result, lease_until=None)
         except asyncio.CancelledError:
@@ -261,8 +241,8 @@ class EvalJobs:
                 events.update(record.id, status=RunStatus.cancelled, lease_until=None)
             raise
         except Exception as exc:
-            error = exc.to_dict() if isinstance(exc, PonderError) else {"type": type(exc).__name__, "message": str(exc)}
+            error = ErrorInfo.of(exc)
             if not isinstance(exc, PonderError):
                 log.exception("eval job %s failed", record.id)
-            self.emit(record.id, seq, ErrorRaised(error=error, fatal=True))
+            self.emit(record.id, seq, ErrorRaised(error=error.model_dump(), fatal=True))
             events.update(record.id, status=RunStatus.failed, error=error, lease_until=None)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import secrets
 import time
 from typing import Any
 
@@ -20,41 +19,25 @@ from ponder.agents import (
     Event,
     FinalAnswer,
     LiveModel,
-    LLMCall,
     NeedsHuman,
     StepStarted,
+    StrategyResult,
     Task,
-    ToolCalled,
-    ToolReturned,
     drive,
 )
 from ponder.agents._run import Mode  # start, answer (a human's, or a client tool's result), recover
 from ponder.api._catalog import StrategyCatalog
 from ponder.api._lease import Leases
+from ponder.api._live_run import LiveRun, log_event
 from ponder.api._metrics import Metrics
 from ponder.api._models import service_model
-from ponder.api._store import RunRecord, RunStatus, RunStore, StoredEvent
+from ponder.api._record import ErrorInfo, Kind, PendingQuestion, RunRecord, RunStatus
+from ponder.api._store import RunStore, StoredEvent
 from ponder.api._writer import EventLog
-from ponder.errors import Conflict, NotFoundError, PermissionDenied, PonderError, RateLimited
-from ponder.llm import (
-    Costs,
-)
+from ponder.errors import Cancelled, Conflict, NotFoundError, PermissionDenied, PonderError, RateLimited, StrategyError
+from ponder.llm import Costs
 
 log = logging.getLogger(__name__)
-
-
-class _Live:
-    """A run executing in this process."""
-
-    def __init__(self, seq: int) -> None:
-        self.seq = seq
-        self.task: asyncio.Task[None] | None = None
-        self.lost = False  # another replica took the run over: stop without touching its record
-
-    def stop(self, lost: bool) -> None:
-        self.lost = self.lost or lost
-        if self.task is not None:
-            self.task.cancel()
 
 
 class RunManager:
@@ -77,7 +60,7 @@ class RunManager:
         self.catalog = catalog
         self.base = base  # model, tools, search and settings shared by every run
         self.metrics = metrics
-        self._live: dict[str, _Live] = {}
+        self._live: dict[str, LiveRun] = {}
         self._closing = False
         self.max_active_per_key = max_active_per_key  # 0: no limit
         self.token_budget = token_budget  # 0: no limit
@@ -94,7 +77,7 @@ class RunManager:
     # ---- creating and reading ----
 
     async def create(
-        self, owner: str, strategy: str, task: Task, options: dict[str, Any], *, kind: str = "run"
+        self, owner: str, strategy: str, task: Task, options: dict[str, Any], *, kind: Kind = "run"
     ) -> RunRecord:
         options = self.catalog.validate_options(strategy, options)
         self.catalog.build(strategy, options)  # fail now, not in the background, if it cannot be built
@@ -105,23 +88,8 @@ class RunManager:
                 hint="wait for one to finish (or cancel one), then start this again",
                 retry_after_s=5,
             )
-        now = time.time()
-        record = RunRecord(
-            id="run_" + secrets.token_hex(10),
-            owner=owner,
-            kind=kind,
-            strategy=strategy,
-            task=task.model_dump(mode="json"),
-            options=options,
-            status=RunStatus.queued,
-            result=None,
-            error=None,
-            costs=None,
-            pending=None,
-            created_at=now,
-            updated_at=now,
-            replica=self.leases.replica,
-            lease_until=self.leases.until(),
+        record = RunRecord.new(
+            kind, owner, strategy, task, options, replica=self.leases.replica, lease_until=self.leases.until()
         )
         await self.events.insert_run(record)
         self._spawn(record, "start", seq=0)
@@ -151,10 +119,10 @@ class RunManager:
                 f"strategy {record.strategy!r} cannot be resumed, so its question cannot be answered",
                 hint="start a new run with the extra information in the task's context",
             )
-        pending = record.pending or {}
-        if interrupt_id and pending.get("interrupt_id") and interrupt_id != pending["interrupt_id"]:
+        pending = record.pending.interrupt_id if record.pending is not None else ""
+        if interrupt_id and pending and interrupt_id != pending:
             raise Conflict(
-                f"interrupt {interrupt_id!r} is not the pending one ({pending['interrupt_id']!r})",
+                f"interrupt {interrupt_id!r} is not the pending one ({pending!r})",
                 hint="answer the latest needs_human event of the stream",
             )
         if not await self.leases.claim(run_id, statuses=[RunStatus.waiting.value]):
@@ -179,7 +147,7 @@ class RunManager:
         elif await self.leases.claim(run_id, statuses=[record.status.value]):
             # waiting for a human, or left by a replica that died: nobody executes it, so end it here
             seq = await self.store.last_seq(run_id)
-            self._finish_cancelled(run_id, _Live(seq), record.strategy)
+            self._finish_cancelled(run_id, LiveRun(seq), record.strategy)
         else:  # another replica executes it: ask it, and give it a lease renewal or two to comply
             await self.store.request_cancel(run_id)
             pause = min(0.1, self.leases.renew_s / 4)
@@ -236,28 +204,28 @@ class RunManager:
 
     # ---- internals ----
 
-    def _spawn(self, record: RunRecord, mode: Mode, *, seq: int, answer: str | None = None) -> _Live:
-        live = _Live(seq)
+    def _spawn(self, record: RunRecord, mode: Mode, *, seq: int, answer: str | None = None) -> LiveRun:
+        live = LiveRun(seq)
         self._live[record.id] = live
         live.task = asyncio.create_task(self._execute(record, live, mode, answer), name=f"ponder-{record.id}")
         self.leases.hold(record.id, live.stop)
         return live
 
-    def _emit(self, run_id: str, live: _Live, event: Event) -> None:
+    def _emit(self, run_id: str, live: LiveRun, event: Event) -> None:
         live.seq += 1
         self.events.emit(StoredEvent(run_id, live.seq, event.type, event.model_dump_json()))
-        _log_event(run_id, event)
+        log_event(run_id, event)
 
-    def _context(self, record: RunRecord, live: _Live, costs: Costs) -> Context:
+    def _context(self, record: RunRecord, live: LiveRun, costs: Costs) -> Context:
         measured = service_model(self.base.model, self.metrics, record.strategy, costs=costs, budget=self.token_budget)
         live_model = LiveModel(
             measured, lambda event: self._emit(record.id, live, event), record_calls=self.record_prompts
         )
         return dataclasses.replace(self.base, model=live_model, run_id=record.id, options=dict(record.options))
 
-    async def _execute(self, record: RunRecord, live: _Live, mode: Mode, answer: str | None) -> None:
+    async def _execute(self, record: RunRecord, live: LiveRun, mode: Mode, answer: str | None) -> None:
         run_id, strategy = record.id, record.strategy
-        costs = Costs(**(record.costs or {}))
+        costs = record.costs.model_copy() if record.costs is not None else Costs()
         start = time.perf_counter()
         self.metrics.runs_started.labels(strategy).inc()
         self.metrics.runs_active.labels(strategy).inc()
@@ -268,8 +236,9 @@ class RunManager:
         try:
             ctx = self._context(record, live, costs)
             built = self.catalog.build(record.strategy, record.options)
-            task = Task.model_validate(record.task)
-            async for event in drive(built, task, ctx, mode=mode, answer=answer, costs=costs):  # metered into costs
+            async for event in drive(
+                built, record.run_task, ctx, mode=mode, answer=answer, costs=costs
+            ):  # metered into costs
                 self._emit(run_id, live, event)
                 self.metrics.events.labels(event.type).inc()
                 if isinstance(event, FinalAnswer):
@@ -281,34 +250,23 @@ class RunManager:
                 self._finish_cancelled(run_id, live, strategy, costs)
             raise
         except Exception as exc:
-            error = exc.to_dict() if isinstance(exc, PonderError) else _internal(exc)
             if not isinstance(exc, PonderError):
                 log.exception("run %s failed", run_id)
-            self._emit(run_id, live, ErrorRaised(error=error, fatal=True))
-            self._finish(run_id, strategy, RunStatus.failed, error=error, costs=costs)
+            self._fail(run_id, live, strategy, exc, costs)
         else:
             if final is not None:
-                self._finish(run_id, strategy, RunStatus.succeeded, result=final.result, costs=costs)
+                result = StrategyResult.model_validate(final.result)
+                self._finish(run_id, strategy, RunStatus.succeeded, result=result, costs=costs)
             elif pending is not None:
-                question: dict[str, Any] = {"question": pending.question, "interrupt_id": pending.interrupt_id}
-                if pending.tool_call is not None:
-                    question["tool_call"] = pending.tool_call
-                self.events.update(
-                    run_id,
-                    status=RunStatus.waiting,
-                    pending=question,
-                    costs=costs.model_dump(mode="json"),
-                    lease_until=None,
+                question = PendingQuestion(
+                    question=pending.question, interrupt_id=pending.interrupt_id, tool_call=pending.tool_call
                 )
+                self.events.update(run_id, status=RunStatus.waiting, pending=question, costs=costs, lease_until=None)
             else:
-                error = {
-                    "type": "StrategyError",
-                    "message": "the strategy ended without a final answer",
-                    "hint": "see the run's events for what it did",
-                    "retryable": False,
-                }
-                self._emit(run_id, live, ErrorRaised(error=error, fatal=True))
-                self._finish(run_id, strategy, RunStatus.failed, error=error, costs=costs)
+                no_answer = StrategyError(
+                    "the strategy ended without a final answer", hint="see the run's events for what it did"
+                )
+                self._fail(run_id, live, strategy, no_answer, costs)
         finally:
             self.metrics.runs_active.labels(strategy).dec()
             self.metrics.run_seconds.labels(strategy).observe(time.perf_counter() - start)
@@ -318,41 +276,22 @@ class RunManager:
 
     def _finish(self, run_id: str, strategy: str, status: RunStatus, *, costs: Costs, **values: Any) -> None:
         self.metrics.runs.labels(strategy, status.value).inc()
-        self.events.update(
-            run_id, status=status, pending=None, costs=costs.model_dump(mode="json"), lease_until=None, **values
-        )
+        self.events.update(run_id, status=status, pending=None, costs=costs, lease_until=None, **values)
 
-    def _finish_cancelled(self, run_id: str, live: _Live, strategy: str, costs: Costs | None = None) -> None:
-        error = {"type": "Cancelled", "message": "the run was cancelled", "hint": "", "retryable": False}
-        self._emit(run_id, live, ErrorRaised(error=error, fatal=True))
-        self._finish(run_id, strategy, RunStatus.cancelled, error=error, costs=costs or Costs())
+    def _fail(
+        self,
+        run_id: str,
+        live: LiveRun,
+        strategy: str,
+        exc: BaseException,
+        costs: Costs,
+        status: RunStatus | None = None,
+    ) -> None:
+        """End the run on ``exc``: its error event, then the record (failed, or ``status``)."""
+        error = ErrorInfo.of(exc)
+        self._emit(run_id, live, ErrorRaised(error=error.model_dump(), fatal=True))
+        self._finish(run_id, strategy, status or RunStatus.failed, error=error, costs=costs)
 
-
-def _log_event(run_id: str, event: Event) -> None:
-    """One INFO line per step of a run (streamed text and progress ticks are left to the event stream)."""
-    if isinstance(event, StepStarted):
-        log.info("%s step %s%s", run_id, event.name, f": {event.detail[:120]}" if event.detail else "")
-    elif isinstance(event, LLMCall):
-        log.info(
-            "%s llm %s: %d+%d tokens, %.1f s",
-            run_id, event.purpose, event.prompt_tokens, event.completion_tokens, event.seconds,
-        )  # fmt: skip
-    elif isinstance(event, ToolCalled):
-        log.info("%s tool %s called", run_id, event.tool)
-    elif isinstance(event, ToolReturned):
-        log.info("%s tool %s %s in %.2f s", run_id, event.tool, "ok" if event.ok else "failed", event.seconds)
-    elif isinstance(event, NeedsHuman):
-        log.info("%s waits for a human: %s", run_id, event.question[:120])
-    elif isinstance(event, FinalAnswer):
-        log.info("%s answered: %s", run_id, event.text[:120])
-    elif isinstance(event, ErrorRaised):
-        log.log(logging.WARNING if event.fatal else logging.INFO, "%s error: %s", run_id, event.error.get("message"))
-
-
-def _internal(exc: BaseException) -> dict[str, Any]:
-    return {
-        "type": "InternalError",
-        "message": f"{type(exc).__name__}: {exc}",
-        "hint": "this is a bug in ponder or a strategy; please report it with the run's events",
-        "retryable": False,
-    }
+    def _finish_cancelled(self, run_id: str, live: LiveRun, strategy: str, costs: Costs | None = None) -> None:
+        cancelled = Cancelled("the run was cancelled", hint="")
+        self._fail(run_id, live, strategy, cancelled, costs or Costs(), RunStatus.cancelled)

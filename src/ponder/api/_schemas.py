@@ -6,20 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ponder.agents import Task
-from ponder.api._store import RunRecord, RunStatus
+from ponder.agents import StrategyResult, Task
+from ponder.api._record import ErrorInfo, PendingQuestion, RunRecord, RunStatus
+from ponder.llm import Costs
 
 
 class CreateRun(BaseModel):
     strategy: str = Field(default="cot", description="a name from GET /strategies", examples=["cot"])
     input: Task = Field(description="the task: question, answer family, choices, context")
     options: dict[str, Any] = Field(default_factory=dict, description="the strategy's options (GET /strategies)")
-
-
-class PendingQuestion(BaseModel):
-    question: str
-    interrupt_id: str = ""
-    tool_call: dict[str, Any] | None = Field(default=None, description="a client tool the run waits on")
 
 
 class RunView(BaseModel):
@@ -29,31 +24,31 @@ class RunView(BaseModel):
     status: RunStatus
     input: Task
     options: dict[str, Any]
-    result: dict[str, Any] | None = Field(default=None, description="the strategy's result once succeeded")
+    result: StrategyResult | None = Field(default=None, description="the strategy's result once succeeded")
     answer: Any = Field(default=None, description="the typed answer (a shortcut into result)")
     text: str | None = Field(default=None, description="the answer as text (a shortcut into result)")
-    error: dict[str, Any] | None = None
-    costs: dict[str, Any] | None = Field(default=None, description="LLM calls, tokens and seconds so far")
+    error: ErrorInfo | None = None
+    costs: Costs | None = Field(default=None, description="LLM calls, tokens and seconds so far")
     pending: PendingQuestion | None = Field(default=None, description="the human question a waiting run asks")
     created_at: float
     updated_at: float
 
     @classmethod
     def of(cls, record: RunRecord) -> RunView:
-        result = record.result or {}
+        result = record.strategy_result
         return cls(
             id=record.id,
             kind=record.kind,
             strategy=record.strategy,
             status=record.status,
-            input=Task.model_validate(record.task),
+            input=record.run_task,
             options=record.options,
-            result=record.result,
-            answer=result.get("answer"),
-            text=result.get("text"),
+            result=result,
+            answer=result.answer if result is not None else None,
+            text=result.text if result is not None else None,
             error=record.error,
             costs=record.costs,
-            pending=PendingQuestion.model_validate(record.pending) if record.pending else None,
+            pending=record.pending,
             created_at=record.created_at,
             updated_at=record.updated_at,
         )

@@ -11,85 +11,23 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ponder.api._record import RunRecord, RunStatus
+from ponder.api._tables import (
+    UNFINISHED,
+    add_missing_columns,
+    column_value,
+    events_table,
+    metadata,
+    row_to_record,
+    runs_table,
+)
 from ponder.errors import ConfigError
-
-metadata = sa.MetaData()
-
-runs_table = sa.Table(
-    "ponder_runs",
-    metadata,
-    sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("owner", sa.String(64), nullable=False, index=True),
-    sa.Column("kind", sa.String(16), nullable=False, default="run"),
-    sa.Column("strategy", sa.String(64), nullable=False),
-    sa.Column("task", sa.JSON, nullable=False),
-    sa.Column("options", sa.JSON, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False, index=True),
-    sa.Column("result", sa.JSON, nullable=True),
-    sa.Column("error", sa.JSON, nullable=True),
-    sa.Column("costs", sa.JSON, nullable=True),
-    sa.Column("pending", sa.JSON, nullable=True),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("updated_at", sa.Float, nullable=False),
-    # the lease: which API replica executes the run, until when (renewed while it runs); see ponder.api._lease
-    sa.Column("replica", sa.String(128), nullable=True),
-    sa.Column("lease_until", sa.Float, nullable=True),
-    sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
-)
-
-# columns added after the first release: ``open()`` adds them to an existing table (a database of an older ponder)
-_ADDED_COLUMNS = ("replica", "lease_until", "cancel_requested")
-
-_UNFINISHED = ("queued", "running", "waiting")
-
-events_table = sa.Table(
-    "ponder_events",
-    metadata,
-    sa.Column("run_id", sa.String(40), primary_key=True),
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("type", sa.String(32), nullable=False),
-    sa.Column("data", sa.Text, nullable=False),
-)
-
-
-class RunStatus(StrEnum):
-    queued = "queued"
-    running = "running"
-    waiting = "waiting"  # a human question is pending
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled)
-
-
-@dataclass
-class RunRecord:
-    id: str
-    owner: str
-    kind: str
-    strategy: str
-    task: dict[str, Any]
-    options: dict[str, Any]
-    status: RunStatus
-    result: dict[str, Any] | None
-    error: dict[str, Any] | None
-    costs: dict[str, Any] | None
-    pending: dict[str, Any] | None
-    created_at: float
-    updated_at: float
-    replica: str | None = None
-    lease_until: float | None = None
-    cancel_requested: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,45 +51,6 @@ def async_url(url: str) -> str:
         f"unsupported database URL {url.split('://')[0]}://...",
         hint="set PONDER_API__DATABASE_URL to sqlite:///path/to/ponder.sqlite or postgresql://user:pw@host/db",
     )
-
-
-def _row_to_record(row: sa.Row[Any]) -> RunRecord:
-    m = row._mapping
-    return RunRecord(
-        id=m["id"],
-        owner=m["owner"],
-        kind=m["kind"],
-        strategy=m["strategy"],
-        task=m["task"],
-        options=m["options"],
-        status=RunStatus(m["status"]),
-        result=m["result"],
-        error=m["error"],
-        costs=m["costs"],
-        pending=m["pending"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        replica=m["replica"],
-        lease_until=m["lease_until"],
-        cancel_requested=bool(m["cancel_requested"]),
-    )
-
-
-def _add_missing_columns(conn: sa.Connection) -> None:
-    """Bring a table created by an older ponder up to date (``create_all`` creates only missing tables)."""
-    present = {c["name"] for c in sa.inspect(conn).get_columns(runs_table.name)}
-    for name in _ADDED_COLUMNS:
-        if name in present:
-            continue
-        column = runs_table.c[name]
-        sqlite = conn.dialect.name == "sqlite"
-        ddl = (
-            f"ALTER TABLE {runs_table.name} ADD COLUMN {'' if sqlite else 'IF NOT EXISTS '}{name} "
-            f"{column.type.compile(dialect=conn.dialect)}"
-        )
-        if name == "cancel_requested":
-            ddl += " NOT NULL DEFAULT " + ("0" if sqlite else "false")
-        conn.execute(sa.text(ddl))
 
 
 class RunStore:
@@ -188,7 +87,7 @@ class RunStore:
         try:
             async with engine.begin() as conn:
                 await conn.run_sync(metadata.create_all)
-                await conn.run_sync(_add_missing_columns)
+                await conn.run_sync(add_missing_columns)
         except Exception as exc:
             await engine.dispose()
             raise ConfigError(f"cannot open the run database: {exc}", hint="check PONDER_API__DATABASE_URL") from exc
@@ -205,7 +104,7 @@ class RunStore:
     async def get_run(self, run_id: str) -> RunRecord | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(runs_table.select().where(runs_table.c.id == run_id))).first()
-        return _row_to_record(row) if row is not None else None
+        return row_to_record(row) if row is not None else None
 
     async def list_runs(
         self,
@@ -224,7 +123,7 @@ class RunStore:
             query = query.where(runs_table.c.kind.in_(list(kinds)))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [_row_to_record(r) for r in rows]
+        return [row_to_record(r) for r in rows]
 
     async def count_active(self, owner: str) -> int:
         """Runs of ``owner`` queued or running (a run waiting for a human holds nothing)."""
@@ -236,12 +135,12 @@ class RunStore:
 
     async def unfinished_runs(self, *, unleased_at: float | None = None) -> list[RunRecord]:
         """Runs not finished; with ``unleased_at``, only those whose lease had expired (or never existed) then."""
-        query = runs_table.select().where(runs_table.c.status.in_(_UNFINISHED))
+        query = runs_table.select().where(runs_table.c.status.in_(UNFINISHED))
         if unleased_at is not None:
             query = query.where(sa.or_(runs_table.c.lease_until.is_(None), runs_table.c.lease_until < unleased_at))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query.order_by(runs_table.c.created_at))).all()
-        return [_row_to_record(r) for r in rows]
+        return [row_to_record(r) for r in rows]
 
     async def claim(
         self, run_id: str, replica: str, now: float, lease_s: float, *, statuses: Sequence[str], mine_ok: bool = False
@@ -267,7 +166,7 @@ class RunStore:
         if not run_ids:
             return set(), set(), set()
         mine = sa.and_(runs_table.c.id.in_(list(run_ids)), runs_table.c.replica == replica)
-        leased = sa.and_(runs_table.c.status.in_(_UNFINISHED), runs_table.c.lease_until.is_not(None))
+        leased = sa.and_(runs_table.c.status.in_(UNFINISHED), runs_table.c.lease_until.is_not(None))
         async with self.engine.begin() as conn:
             await conn.execute(runs_table.update().where(mine, leased).values(lease_until=until))
             query = sa.select(runs_table.c.id, runs_table.c.cancel_requested, leased.label("leased")).where(mine)
@@ -324,7 +223,7 @@ class RunStore:
                             "owner": r.owner,
                             "kind": r.kind,
                             "strategy": r.strategy,
-                            "task": r.task,
+                            "task": column_value(r.task),
                             "options": r.options,
                             "status": r.status.value,
                             "created_at": r.created_at,
@@ -342,7 +241,7 @@ class RunStore:
                     [{"run_id": e.run_id, "seq": e.seq, "type": e.type, "data": e.data} for e in events],
                 )
             for run_id, values in updates:
-                values = {k: (v.value if isinstance(v, RunStatus) else v) for k, v in values.items()}
+                values = {k: column_value(v) for k, v in values.items()}
                 await conn.execute(
                     runs_table.update().where(runs_table.c.id == run_id).values(**values, updated_at=now)
                 )

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ponder.api._store import RunRecord, RunStatus, RunStore, StoredEvent
+from ponder.api._record import RunRecord, RunStatus
+from ponder.api._store import RunStore, StoredEvent
 
 log = logging.getLogger(__name__)
 

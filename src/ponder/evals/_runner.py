@@ -32,7 +32,7 @@ from ponder.agents import (
     run_to_result,
     strategy_class,
 )
-from ponder.errors import ConfigError, InputError, PonderError
+from ponder.errors import ConfigError, InputError, InternalError
 from ponder.evals._datasets import Dataset, EvalItem
 from ponder.evals._scoring import CodeChecker, Score, score_item
 from ponder.evals._store import ItemRecord, RunMeta, RunStore
@@ -107,9 +107,8 @@ class LocalExecutor:
 
 
 def error_dict(exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, PonderError):
-        return exc.to_dict()
-    return {"type": type(exc).__name__, "message": str(exc), "hint": "", "retryable": False}
+    """An item's error as the API shows errors (PonderError.to_dict; any other exception as an InternalError)."""
+    return InternalError.of(exc).to_dict()
 
 
 def make_solver(ctx: Context, *, keep_events: bool = True) -> Solver:

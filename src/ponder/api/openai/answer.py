@@ -12,7 +12,7 @@ from typing import Any
 import ponder.errors as errors
 from ponder.api._deps import ServiceDep
 from ponder.api._models import service_model
-from ponder.api._store import RunRecord, RunStatus
+from ponder.api._record import RunRecord, RunStatus
 from ponder.api.openai.direct import content_constraint
 from ponder.api.openai.protocol import (
     ChatCompletionRequest,
@@ -70,29 +70,31 @@ async def final_answer(
 
 
 def run_usage(record: RunRecord) -> CompletionUsage:
-    costs = record.costs or {}
-    prompt, completion = int(costs.get("prompt_tokens", 0)), int(costs.get("completion_tokens", 0))
+    costs = record.costs or Costs()
+    prompt, completion = costs.prompt_tokens, costs.completion_tokens
     return CompletionUsage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
 
 
 def reasoning(record: RunRecord) -> str | None:
     """The reasoning every strategy's result carries (its chain, winning sample, program, search path or subtask
     conclusions)."""
-    value = (record.result or {}).get("reasoning")
-    return str(value) if value else None
+    result = record.strategy_result
+    return result.reasoning if result is not None and result.reasoning else None
 
 
 def _content(record: RunRecord) -> str | None:
-    if record.status is RunStatus.succeeded:
-        return str((record.result or {}).get("text", ""))
-    if record.status is RunStatus.waiting:
-        return str((record.pending or {}).get("question", ""))
+    result = record.strategy_result
+    if record.status is RunStatus.succeeded and result is not None:
+        return result.text
+    if record.status is RunStatus.waiting and record.pending is not None:
+        return record.pending.question
     return None
 
 
 def waiting_tool_calls(record: RunRecord) -> list[ToolCallOut]:
     """The client tool a waiting run called, as OpenAI ``tool_calls`` (its id names the run, to resume it)."""
-    call = (record.pending or {}).get("tool_call") if record.status is RunStatus.waiting else None
+    pending = record.pending if record.status is RunStatus.waiting else None
+    call = pending.tool_call if pending is not None else None
     if not call:
         return []
     step = re.sub(r"[^A-Za-z0-9]", "-", str(call.get("id", "")))
@@ -122,7 +124,8 @@ async def _write_answer(
     request = ChatRequest(
         messages=messages, constraint=constraint, temperature=0.0, max_tokens=body.completion_limit() or 512
     )
-    costs = Costs(**(record.costs or {}))  # the run's: the formatting call is held to the run's token budget
+    # the run's costs: the formatting call is held to the run's token budget
+    costs = record.costs.model_copy() if record.costs is not None else Costs()
     model = service_model(
         service.context.model, service.metrics, record.strategy, costs=costs, budget=service.runs.token_budget
     )
@@ -139,9 +142,9 @@ async def _write_answer(
 def _answer_prompt(record: RunRecord, ask: str) -> list[Message]:
     """The question, the client's instructions (they may say how the JSON is shaped: instructor's JSON mode puts
     the schema there) and the strategy's answer."""
-    question = str(record.task.get("question", ""))
-    answer = str((record.result or {}).get("text", ""))
-    context = record.task.get("context")
+    task, result = record.run_task, record.strategy_result
+    question, context = task.question, task.context
+    answer = result.text if result is not None else ""
     instructions = f"Instructions:\n{context}\n\n" if context else ""
     return [system(FORMAT_SYSTEM), user(f"{instructions}Question:\n{question}\n\nAnswer:\n{answer}\n\n{ask}")]
 

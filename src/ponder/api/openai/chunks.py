@@ -22,7 +22,8 @@ from ponder.agents import (
     event_adapter,
 )
 from ponder.api._deps import ServiceDep
-from ponder.api._store import RunStatus, StoredEvent
+from ponder.api._record import RunStatus
+from ponder.api._store import StoredEvent
 from ponder.api.openai.answer import final_answer
 from ponder.api.openai.protocol import ChatCompletionRequest, Chunks, PonderInfo
 

@@ -19,7 +19,7 @@ import ponder.errors as errors
 from ponder.agents import Task, TaskFamily, Turn
 from ponder.api._deps import ServiceDep
 from ponder.api._openai_errors import openai_error_of
-from ponder.api._store import RunStatus
+from ponder.api._record import ErrorInfo, RunStatus
 from ponder.api.openai.answer import check_output_forms, final_answer, output_tool, reasoning, resumed_run
 from ponder.api.openai.chunks import stream_run
 from ponder.api.openai.direct import PING_S
@@ -65,8 +65,8 @@ def _options(service: ServiceDep, strategy: str, body: ChatCompletionRequest) ->
     return options
 
 
-def _error_status(error: dict[str, Any] | None) -> int:
-    cls = getattr(errors, str((error or {}).get("type", "")), None)
+def _error_status(error: ErrorInfo) -> int:
+    cls = getattr(errors, error.type, None)
     if isinstance(cls, type) and issubclass(cls, errors.PonderError):
         return cls.status_code
     return 500
@@ -103,14 +103,14 @@ async def serve_strategy(body: ChatCompletionRequest, strategy: str, service: Se
     if resumed is not None:  # the client's result of a tool the run called: the same run goes on
         run_id, result = resumed
         record = await service.runs.get(run_id, owner)
-        pending = record.pending or {}
-        if record.status is not RunStatus.waiting or not pending.get("tool_call"):
+        pending = record.pending
+        if record.status is not RunStatus.waiting or pending is None or not pending.tool_call:
             raise errors.Conflict(
                 f"run {run_id!r} is {record.status.value}, not waiting for a tool result",
                 hint="send a tool message only in answer to the last tool_calls reply",
             )
         after = await service.store.last_seq(run_id)
-        await service.runs.answer(run_id, owner, result, pending.get("interrupt_id") or None)
+        await service.runs.answer(run_id, owner, result, pending.interrupt_id or None)
     else:
         options = _options(service, strategy, body)
         if body.tools and takes_tools:
@@ -126,14 +126,15 @@ async def serve_strategy(body: ChatCompletionRequest, strategy: str, service: Se
     await service.runs.wait(record.id)
     record = await service.runs.get(record.id, owner)
     if record.status in (RunStatus.failed, RunStatus.cancelled):
-        error = dict(record.error or {"type": "StrategyError", "message": "the run failed"})
-        error["run_id"] = record.id
-        status = _error_status(record.error)
+        failure = record.error or ErrorInfo.of(errors.StrategyError("the run failed"))
+        error: dict[str, Any] = {**failure.model_dump(), "run_id": record.id}
+        status = _error_status(failure)
         return JSONResponse({"error": openai_error_of(status, error)}, status_code=status)
     answer = await final_answer(service, record, body, takes_tools)
     message = AssistantMessage(
         content=answer.content, reasoning_content=reasoning(record), tool_calls=answer.tool_calls
     )
-    info = PonderInfo(run_id=record.id, status=record.status.value, answer=(record.result or {}).get("answer"))
+    done = record.strategy_result
+    info = PonderInfo(run_id=record.id, status=record.status.value, answer=done.answer if done else None)
     choice = CompletionChoice(message=message, finish_reason=answer.finish)
     return completion_envelope(completion_id, created, body.model, [choice], answer.usage, ponder=info)

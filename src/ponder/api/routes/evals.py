@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
 from ponder.api._deps import OwnerDep, ServiceDep
-from ponder.api._evals import CreateEval, EvalJobs, EvalView
+from ponder.api._evals import EvalJobs, EvalView
+from ponder.api._record import CreateEval, RunRecord, RunStatus
 from ponder.api._schemas import ErrorBody
-from ponder.api._store import RunRecord, RunStatus
 from ponder.errors import ConfigError, NotFoundError
 
 router = APIRouter(
@@ -34,9 +34,9 @@ def view(evals: EvalJobs, record: RunRecord) -> EvalView:
     return EvalView(
         id=record.id,
         status=record.status,
-        spec=CreateEval.model_validate(record.task),
+        spec=record.eval_spec,
         progress=evals.progress(record),
-        result=record.result if record.status.finished else None,
+        result=record.eval_result if record.status.finished else None,
         error=record.error,
         files=evals.files(record),
         created_at=record.created_at,

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from ponder.api._deps import OwnerDep, ServiceDep
+from ponder.api._record import RunStatus
 from ponder.api._schemas import CreateRun, ErrorBody, HumanAnswer, RunList, RunView
-from ponder.api._store import RunStatus, StoredEvent
+from ponder.api._store import StoredEvent
 from ponder.errors import InputError, NotFoundError
 
 router = APIRouter(
