@@ -22,9 +22,9 @@ from pydantic import BaseModel
 
 from ponder.config import ConstraintEngine, Settings
 from ponder.llm import schema_constraint, user
-from ponder.llm._embedded_constraints import build_engine
-from ponder.llm._embedded_runtime import LlamaRuntime, SampleParams, default_threads
-from ponder.llm._model_files import ensure_default_model
+from ponder.llm.embedded._constraints import build_engine
+from ponder.llm.embedded._model_files import ensure_default_model
+from ponder.llm.embedded._runtime import LlamaRuntime, SampleParams, default_threads
 
 PROMPT = "A farmer has 17 sheep; all but 9 run away. Think step by step, then say how many are left."
 

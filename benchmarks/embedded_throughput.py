@@ -39,9 +39,9 @@ from pydantic import BaseModel
 
 from ponder.config import LLMSettings
 from ponder.llm import ChatRequest, ChatResponse, schema_constraint, user
-from ponder.llm._calibration import host
-from ponder.llm._embedded_runtime import SampleParams, default_threads
 from ponder.llm.embedded import EmbeddedModel
+from ponder.llm.embedded._calibration import host
+from ponder.llm.embedded._runtime import SampleParams, default_threads
 
 PROMPTS = [
     "Explain in two sentences why the sky is blue.",
@@ -256,7 +256,7 @@ def _step_seconds(model: Any, threads: int, rows: list[int], prompt_len: int = 3
     """Median seconds of one ``llama_decode`` of r rows of one sequence after a ``prompt_len``-token prompt."""
     import llama_cpp as lc
 
-    from ponder.llm._embedded_runtime import decode_batch
+    from ponder.llm.embedded._runtime import decode_batch
 
     params = lc.llama_context_default_params()
     params.n_ctx, params.n_batch, params.n_ubatch, params.n_seq_max = 2048, 512, 512, 1
@@ -285,7 +285,7 @@ def draft_model_estimate(model: EmbeddedModel, args: argparse.Namespace) -> dict
     per token (independent): (1 - a^(g+1)) / (1 - a) tokens per (g x draft step + verify(g + 1)), over verify(1)."""
     import llama_cpp as lc
 
-    from ponder.llm._embedded_runtime import decode_batch
+    from ponder.llm.embedded._runtime import decode_batch
 
     runtime = model._shared.load()
     threads = model._shared.n_threads

@@ -63,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from ponder.config import LLMSettings
-    from ponder.llm._model_files import ensure_default_model
+    from ponder.llm.embedded._model_files import ensure_default_model
 
     model = ensure_default_model(LLMSettings().cache_dir)
     builds = dict(b.split("=", 1) for b in args.builds)

@@ -30,9 +30,9 @@ from pydantic import BaseModel, Field
 
 from ponder.config import ConstraintEngine, Settings
 from ponder.llm import JsonSchemaConstraint, system, user
-from ponder.llm._embedded_constraints import Compiled, build_engine
-from ponder.llm._embedded_runtime import Generation, LlamaRuntime, SampleParams, default_threads
-from ponder.llm._model_files import ensure_default_model
+from ponder.llm.embedded._constraints import Compiled, build_engine
+from ponder.llm.embedded._model_files import ensure_default_model
+from ponder.llm.embedded._runtime import Generation, LlamaRuntime, SampleParams, default_threads
 from ponder.tools._spec import ToolSpec, tool_call_schema
 
 

@@ -1,5 +1,5 @@
 """The default model's shipped layout (Q4_K_M: Q4_K and Q6_K tensors) against the same weights with the Q6_K tensors
-re-encoded as Q8_0 (``ponder.llm._weight_layout``), side by side on this host (issue 36, item 4).
+re-encoded as Q8_0 (``ponder.llm.embedded._weight_layout``), side by side on this host (issue 36, item 4).
 
 Speed: each layout's step costs measured as the engine's calibration measures them (one step of r rows of r
 sequences; a verify step of 1 + k rows of one sequence), then one stream (greedy, 64 tokens, 2 prompts) and 8
@@ -36,11 +36,11 @@ from ponder.agents.mcts.scoring import SandboxCodeChecker, code_item
 from ponder.config import LLMSettings, Settings, WeightLayout
 from ponder.evals._report import mcnemar_exact, wilson
 from ponder.llm import ChatRequest, user
-from ponder.llm._calibration import host, measure
-from ponder.llm._embedded_runtime import LlamaRuntime, default_threads
-from ponder.llm._model_files import ensure_default_model
-from ponder.llm._weight_layout import ensure_layout
 from ponder.llm.embedded import EmbeddedModel
+from ponder.llm.embedded._calibration import host, measure
+from ponder.llm.embedded._model_files import ensure_default_model
+from ponder.llm.embedded._runtime import LlamaRuntime, default_threads
+from ponder.llm.embedded._weight_layout import ensure_layout
 from ponder.wiring import build_toolserver
 
 HERE = Path(__file__).resolve().parent

@@ -16,7 +16,7 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" \
  && if echo "$EXTRAS" | grep -q model; then \
-      su ponder -s /bin/sh -c "python -c 'from ponder.config import Settings; from ponder.llm._model_files import ensure_default_model; ensure_default_model(Settings().llm.cache_dir)'"; \
+      su ponder -s /bin/sh -c "python -c 'from ponder.config import Settings; from ponder.llm.embedded._model_files import ensure_default_model; ensure_default_model(Settings().llm.cache_dir)'"; \
     fi
 USER 1000:1000
 ENV PONDER_API__HOST=0.0.0.0 \

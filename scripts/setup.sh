@@ -106,7 +106,7 @@ pip install -q --no-deps "bfcl-eval==2026.3.23" 2>&1 | grep -vE "^WARNING: (Loca
 log "assembling and verifying the default model"
 python - <<'PY'
 from ponder.config import Settings
-from ponder.llm._model_files import ensure_default_model
+from ponder.llm.embedded._model_files import ensure_default_model
 print(ensure_default_model(Settings().llm.cache_dir))
 PY
 
@@ -117,8 +117,8 @@ llama_runs() {
 import sys
 from ponder.config import Settings
 from ponder.errors import PonderError
-from ponder.llm._model_files import ensure_default_model
-from ponder.llm._runtime_check import check_runtime
+from ponder.llm.embedded._model_files import ensure_default_model
+from ponder.llm.embedded._runtime_check import check_runtime
 cache = Settings().llm.cache_dir
 try:
     check_runtime(ensure_default_model(cache), cache)
@@ -144,7 +144,7 @@ if ! llama_runs; then
 fi
 
 # What a step of 1..N rows and a verified draft cost on this CPU decides the batching scheduler's rows per step,
-# threads and draft lengths (src/ponder/llm/_calibration.py). Measured once per llama.cpp build and model (~40 s),
+# threads and draft lengths (src/ponder/llm/embedded/_calibration.py). Measured once per llama.cpp build and model (~40 s),
 # stamped beside the self-check, so the server's first request does not wait for it.
 log "calibrating the embedded engine for this host (skipped when this build and model were measured)"
 ponder calibrate >/dev/null 2>&1 || log "calibration failed here; the server measures on its first request instead"

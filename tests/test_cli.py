@@ -158,7 +158,7 @@ def test_ask_planner_calls_an_mcp_servers_tool(tmp_path: Path) -> None:
 
 def test_config_shows_this_hosts_engine_calibration_once_measured(tmp_path: Path) -> None:
     from ponder.config import LLMSettings
-    from ponder.llm._calibration import Calibration, Host, settings_stamp
+    from ponder.llm.embedded._calibration import Calibration, Host, settings_stamp
 
     model = tmp_path / "m.gguf"
     model.write_bytes(b"GGUF" + bytes(64))

@@ -149,7 +149,7 @@ def strategies(
 @app.command("config")
 def show_config() -> None:
     """Print the effective settings (secrets hidden); values left to a default computed here are filled in."""
-    from ponder.llm._embedded_runtime import default_threads
+    from ponder.llm.embedded._runtime import default_threads
 
     settings = Settings()
     values = settings.model_dump(mode="json")
@@ -166,7 +166,7 @@ def show_config() -> None:
 
 
 def _stamped_calibration(settings: Settings) -> dict[str, Any] | str:
-    from ponder.llm._calibration import load, settings_stamp
+    from ponder.llm.embedded._calibration import load, settings_stamp
 
     try:
         cal = load(settings_stamp(settings.llm))
@@ -186,7 +186,7 @@ def calibrate_engine(
 ) -> None:
     """Measure what the embedded engine's steps cost on this host (once per llama.cpp build and model; ~40 s on 2
     quiet cores) and print the choices drawn from it: threads, rows per step, draft lengths."""
-    from ponder.llm._calibration import calibrate
+    from ponder.llm.embedded._calibration import calibrate
 
     settings = Settings()
     try:

@@ -35,14 +35,14 @@ class Backend(StrEnum):
 class ConstraintEngine(StrEnum):
     """How the embedded backend enforces an output constraint."""
 
-    llguidance = "llguidance"  # llguidance's matcher with ponder's fast in-place mask (see llm/_embedded_constraints)
+    llguidance = "llguidance"  # llguidance's matcher with ponder's fast in-place mask (see llm/embedded/_constraints)
     outlines_llguidance = "outlines_llguidance"  # outlines' own llguidance logits processor
     outlines_core = "outlines_core"
     llamacpp_grammar = "llamacpp_grammar"
 
 
 class WeightLayout(StrEnum):
-    """How the embedded model's weights are laid out (see llm/_weight_layout)."""
+    """How the embedded model's weights are laid out (see llm/embedded/_weight_layout)."""
 
     as_shipped = "as-shipped"
     q8_0_for_q6_k = "q8_0-for-q6_k"  # Q6_K tensors re-encoded as Q8_0: llama.cpp batches them faster on x86

@@ -34,7 +34,7 @@ def _free_port() -> int:
 def llamacpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``python -m llama_cpp.server`` with the default GGUF on a free loopback port; yields its ``/v1`` URL."""
     pytest.importorskip("llama_cpp.server.app", reason="needs `pip install 'llama-cpp-python[server]'`")
-    from ponder.llm._model_files import ensure_default_model
+    from ponder.llm.embedded._model_files import ensure_default_model
 
     model_path = ensure_default_model(LLMSettings().cache_dir)
     port = _free_port()

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ponder.llm import ChatRequest, user
-from ponder.llm._calibration import Calibration, Host, assumed, load_or_measure, stamp_path
-from ponder.llm._embedded_scheduler import DraftRecord
+from ponder.llm.embedded._calibration import Calibration, Host, assumed, load_or_measure, stamp_path
+from ponder.llm.embedded._scheduler import DraftRecord
 
 if TYPE_CHECKING:
     from ponder.llm.embedded import EmbeddedModel
@@ -60,7 +60,7 @@ def test_rows_per_step_follow_the_measured_throughput_not_a_constant() -> None:
 
 
 def test_costs_interpolate_and_a_noisy_cheaper_larger_step_is_flattened() -> None:
-    from ponder.llm._calibration import _monotone
+    from ponder.llm.embedded._calibration import _monotone
 
     assert _monotone({1: 1.0, 2: 3.0, 3: 2.0}) == {1: 1.0, 2: 3.0, 3: 3.0}
     cal = calibration({1: 1.0, 3: 3.0})
@@ -106,14 +106,14 @@ def greedy(prompt: str, max_tokens: int = 48) -> ChatRequest:
 def model_path() -> Path:
     pytest.importorskip("llama_cpp", reason="the embedded backend needs `pip install 'ponder[embedded]'`")
     from ponder.config import LLMSettings
-    from ponder.llm._model_files import ensure_default_model
+    from ponder.llm.embedded._model_files import ensure_default_model
 
     return ensure_default_model(LLMSettings().cache_dir)
 
 
 @pytest.mark.embedded
 def test_the_costs_are_measured_once_per_build_and_model_and_stamped(model_path: Path, tmp_path: Path) -> None:
-    from ponder.llm._embedded_runtime import LlamaRuntime
+    from ponder.llm.embedded._runtime import LlamaRuntime
 
     runtime = LlamaRuntime(model_path, n_ctx=256, n_threads=1)
     try:

@@ -23,8 +23,8 @@ from ponder.llm import (
     schema_constraint,
     user,
 )
-from ponder.llm._model_files import verify
 from ponder.llm.embedded import EmbeddedModel
+from ponder.llm.embedded._model_files import verify
 
 ALL_ENGINES = list(ConstraintEngine)
 

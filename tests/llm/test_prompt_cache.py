@@ -8,8 +8,8 @@ import pytest
 
 from ponder.config import LLMSettings
 from ponder.llm import ChatRequest, ChatResponse, Message, system, user
-from ponder.llm._model_files import ensure_default_model
 from ponder.llm.embedded import EmbeddedModel
+from ponder.llm.embedded._model_files import ensure_default_model
 
 pytestmark = pytest.mark.embedded
 

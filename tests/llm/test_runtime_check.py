@@ -24,11 +24,14 @@ DIE_WITH_SIGILL = [sys.executable, "-c", "import os, signal; os.kill(os.getpid()
 @pytest.mark.embedded
 def test_the_installed_build_decodes_the_default_model_in_a_child_process() -> None:
     pytest.importorskip("llama_cpp", reason="the embedded backend needs `pip install 'ponder[embedded]'`")
-    from ponder.llm._model_files import ensure_default_model
+    from ponder.llm.embedded._model_files import ensure_default_model
 
     model = ensure_default_model(LLMSettings().cache_dir)
     proc = subprocess.run(
-        [sys.executable, "-m", "ponder.llm._runtime_check", str(model)], capture_output=True, timeout=300, check=False
+        [sys.executable, "-m", "ponder.llm.embedded._runtime_check", str(model)],
+        capture_output=True,
+        timeout=300,
+        check=False,
     )
     if proc.returncode < 0:  # a signal: the build cannot run on this CPU. Fail, never skip.
         pytest.fail(
@@ -40,7 +43,7 @@ def test_the_installed_build_decodes_the_default_model_in_a_child_process() -> N
 
 
 def test_a_build_that_dies_with_sigill_is_a_typed_error_naming_cause_and_fix(tmp_path: Path) -> None:
-    from ponder.llm._runtime_check import check_runtime
+    from ponder.llm.embedded._runtime_check import check_runtime
 
     model = tmp_path / "m.gguf"
     model.write_bytes(b"GGUF" + bytes(64))
@@ -53,7 +56,7 @@ def test_a_build_that_dies_with_sigill_is_a_typed_error_naming_cause_and_fix(tmp
 
 
 def test_a_model_file_llama_cpp_refuses_is_a_file_error_not_a_build_error(tmp_path: Path) -> None:
-    from ponder.llm._runtime_check import LOAD_FAILED, check_runtime
+    from ponder.llm.embedded._runtime_check import LOAD_FAILED, check_runtime
 
     model = tmp_path / "m.gguf"
     model.write_bytes(b"GGUF" + bytes(64))
@@ -67,7 +70,7 @@ def test_a_model_file_llama_cpp_refuses_is_a_file_error_not_a_build_error(tmp_pa
 
 
 def test_a_passing_check_is_stamped_per_build(tmp_path: Path) -> None:
-    from ponder.llm._runtime_check import build_key, check_runtime
+    from ponder.llm.embedded._runtime_check import build_key, check_runtime
 
     model = tmp_path / "m.gguf"
     model.write_bytes(b"GGUF" + bytes(64))

@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from ponder.llm import ChatRequest, JsonSchemaConstraint, user
-from ponder.llm._embedded_scheduler import lookup_draft
+from ponder.llm.embedded._scheduler import lookup_draft
 
 if TYPE_CHECKING:
     from ponder.llm.embedded import EmbeddedModel

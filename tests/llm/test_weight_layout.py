@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ponder.config import WeightLayout
-from ponder.llm._weight_layout import convert_q6_k_to_q8_0, ensure_layout, layout_path
+from ponder.llm.embedded._weight_layout import convert_q6_k_to_q8_0, ensure_layout, layout_path
 
 gguf = pytest.importorskip("gguf")
 Q = gguf.GGMLQuantizationType

@@ -36,7 +36,7 @@ SCHEMAS = {
 
 @pytest.mark.parametrize("name", SCHEMAS)
 def test_schema_compiles_in_llguidance(name: str) -> None:
-    from ponder.llm._embedded_constraints import strict_schema
+    from ponder.llm.embedded._constraints import strict_schema
 
     grammar = llguidance.LLMatcher.grammar_from_json_schema(json.dumps(strict_schema(SCHEMAS[name])))
     assert llguidance.LLMatcher.validate_grammar(grammar, None) == ""

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from ponder.config import LLMSettings, WeightLayout
 from ponder.errors import ModelFileError
-from ponder.llm._embedded_runtime import check_model_file
-from ponder.llm._model_files import ensure_default_model
+from ponder.llm.embedded._model_files import ensure_default_model
+from ponder.llm.embedded._runtime import check_model_file
 
 
 def model_file(settings: LLMSettings) -> Path:

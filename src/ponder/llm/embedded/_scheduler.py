@@ -9,7 +9,7 @@ step of one. The scheduler does on a CPU what vLLM does on a GPU:
   (a prompt, its n samples' parameters, a constraint) and wait for it.
 - **A step decodes one token of every running sequence**, whatever call it belongs to, in one ``llama_decode``;
   each sequence keeps its own sampler chain, constraint guide, stop strings, seed, logprobs and budget
-  (:class:`~ponder.llm._embedded_runtime._Sequence`, the same decoder the serial path uses).
+  (:class:`~ponder.llm.embedded._runtime._Sequence`, the same decoder the serial path uses).
 - **New calls join between steps.** Prompts are prefilled in chunks inside the same steps: a whole batch of prompt
   tokens when nothing is decoding, ``prefill_chunk`` tokens while other calls decode (so a long prompt delays the
   running streams by a bounded amount per token instead of stalling them).
@@ -18,9 +18,9 @@ step of one. The scheduler does on a CPU what vLLM does on a GPU:
   cache is unified), or from a saved state in the RAM prompt cache where an evicted slot went.
 - **Finished or cancelled sequences free their cells at once**; a full cache or full slot table queues calls in
   FIFO order (bounded by ``max_queue``); a call that could never fit is refused before it waits.
-- **Costs measured on this host** (:mod:`ponder.llm._calibration`, once per llama.cpp build and model): what a step
-  of r rows costs decides how many sequences decode together (the best rows per second for the calls that want to
-  run, :meth:`~ponder.llm._calibration.Calibration.best_rows`: a call past it waits instead of slowing every
+- **Costs measured on this host** (:mod:`ponder.llm.embedded._calibration`, once per llama.cpp build and model):
+  what a step of r rows costs decides how many sequences decode together (the best rows per second for the calls that want to
+  run, :meth:`~ponder.llm.embedded._calibration.Calibration.best_rows`: a call past it waits instead of slowing every
   running one; a job with more samples than that runs when it is alone), which threads decode one row and many, and
   whether a draft pays. On an Intel host with AMX a step of nine rows costs about twice a step of one; on an
   AVX2-only AMD host of the same machine kind it costs about nine times as much, so no constant serves both.
@@ -31,7 +31,7 @@ step of one. The scheduler does on a CPU what vLLM does on a GPU:
   rounding of a many-row step, as in batching); the rejected rows' cells are freed at once. Each sequence keeps the
   share of its drafts' tokens that matched (:class:`DraftRecord`: from drafts it verified and, at no cost, from
   drafts it only compared with the tokens it then decoded), and drafts only as many tokens as raise the step's
-  throughput by the calibrated costs (:meth:`~ponder.llm._calibration.Calibration.draft_length`): prose, whose
+  throughput by the calibrated costs (:meth:`~ponder.llm.embedded._calibration.Calibration.draft_length`): prose, whose
   drafts rarely match, decodes plainly by itself, and a host where a verified row costs a plain step's price drafts
   only near-certain copies. Sampled sequences (temperature > 0) never speculate: an exact speculative sampler would
   draw other samples for a seed than plain decoding does.
@@ -54,13 +54,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ponder.errors import ModelRequestRejected, ModelServerError, PonderError, ServiceBusy
-from ponder.llm._calibration import Calibration
-from ponder.llm._embedded_constraints import Compiled
 from ponder.llm._progress import CallProgress
-from ponder.llm._prompt_cache import PromptCache, shared_prefix
+from ponder.llm.embedded._calibration import Calibration
+from ponder.llm.embedded._constraints import Compiled
+from ponder.llm.embedded._prompt_cache import PromptCache, shared_prefix
 
 if TYPE_CHECKING:
-    from ponder.llm._embedded_runtime import Generation, LlamaRuntime, SampleParams, _Clock, _Sequence
+    from ponder.llm.embedded._runtime import Generation, LlamaRuntime, SampleParams, _Clock, _Sequence
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class Scheduler:
         batch_tokens: int = 512,
         draft_tokens: int = 0,
     ) -> None:
-        """``calibration``: this host's step costs (:mod:`ponder.llm._calibration`); its thread counts, when
+        """``calibration``: this host's step costs (:mod:`ponder.llm.embedded._calibration`); its thread counts, when
         measured, replace ``n_threads``."""
         import llama_cpp as lc
 
@@ -340,7 +340,7 @@ class Scheduler:
         """Give ``job`` its slots, reuse the longest cached prefix of its prompt, make its sequences."""
         import llama_cpp as lc
 
-        from ponder.llm._embedded_runtime import _Clock, _Sequence
+        from ponder.llm.embedded._runtime import _Clock, _Sequence
 
         job.admitted_at = time.perf_counter()
         prompt = np.asarray(job.prompt, dtype=np.int32)
@@ -399,7 +399,7 @@ class Scheduler:
 
     def _step(self) -> None:
         """One ``llama_decode``: a token of every decoding sequence, then prompt chunks of admitted jobs."""
-        from ponder.llm._embedded_runtime import decode_batch
+        from ponder.llm.embedded._runtime import decode_batch
 
         for job in list(self._running):
             if job.cancel.is_set():

@@ -3,7 +3,7 @@
 A llama.cpp build compiled for instructions the CPU lacks, or that fault at run time (ggml's AMX kernels on a host
 whose virtual CPU advertises AMX, issue 15), kills the process with SIGILL on the first matrix product. In the
 server that would take every run down with it, so the embedded backend decodes a few tokens in a child process
-first (``python -m ponder.llm._runtime_check MODEL``) and turns a signal there into :class:`ModelRuntimeError`.
+first (``python -m ponder.llm.embedded._runtime_check MODEL``) and turns a signal there into :class:`ModelRuntimeError`.
 
 The verdict is kept per build: a stamp named by the hash of the installed llama.cpp libraries (names, sizes,
 modification times) and the model file, so a rebuilt or reinstalled llama-cpp-python is checked again and an
@@ -61,7 +61,7 @@ def check_runtime(
     stamp = stamp_dir / f"llama-runtime-{build_key(model_path)}.ok"
     if command is None and stamp.is_file():
         return
-    argv = list(command or [sys.executable, "-m", "ponder.llm._runtime_check", str(model_path)])
+    argv = list(command or [sys.executable, "-m", "ponder.llm.embedded._runtime_check", str(model_path)])
     try:
         proc = subprocess.run(argv, capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -121,5 +121,5 @@ def _decode(model_path: str) -> dict[str, object]:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m ponder.llm._runtime_check MODEL.gguf")
+        sys.exit("usage: python -m ponder.llm.embedded._runtime_check MODEL.gguf")
     print(json.dumps(_decode(sys.argv[1])))

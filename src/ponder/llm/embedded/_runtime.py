@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ponder.errors import ModelFileError, ModelRequestRejected, ModelServerError
-from ponder.llm._embedded_constraints import Compiled, Logits
-from ponder.llm._prompt_cache import PromptCache
 from ponder.llm._types import FinishReason, Message, TokenLogprob
+from ponder.llm.embedded._constraints import Compiled, Logits
+from ponder.llm.embedded._prompt_cache import PromptCache
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -92,7 +92,7 @@ class LlamaRuntime:
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int, prompt_cache_bytes: int = 0) -> None:
         """``prompt_cache_bytes`` > 0 keeps the KV caches of recent prompts in that much RAM (see
-        :mod:`ponder.llm._prompt_cache`), so prompts that share a prefix with any of them skip it."""
+        :mod:`ponder.llm.embedded._prompt_cache`), so prompts that share a prefix with any of them skip it."""
         check_model_file(path)
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter

@@ -24,8 +24,8 @@ From those costs, with no constant tuned on one host:
 
 The measurement runs in a llama.cpp context made like the scheduler's (unified KV cache, the same sequence count,
 flash attention as llama.cpp picks it), takes 10-30 s on 2 cores, and is stamped in the model cache beside the
-runtime self-check (:mod:`ponder.llm._runtime_check`) under the same build key plus the settings it depends on, so
-a rebuilt llama.cpp, another model file or another thread setting is measured again. ``ponder config`` shows it.
+runtime self-check (:mod:`ponder.llm.embedded._runtime_check`) under the same build key plus the settings it
+depends on, so a rebuilt llama.cpp, another model file or another thread setting is measured again. ``ponder config`` shows it.
 """
 
 from __future__ import annotations
@@ -40,12 +40,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ponder.llm._embedded_runtime import usable_cores
-from ponder.llm._runtime_check import build_key
+from ponder.llm.embedded._runtime import usable_cores
+from ponder.llm.embedded._runtime_check import build_key
 
 if TYPE_CHECKING:
     from ponder.config import LLMSettings
-    from ponder.llm._embedded_runtime import LlamaRuntime
+    from ponder.llm.embedded._runtime import LlamaRuntime
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +245,7 @@ def measure(
     at 16,384 vs 512 cells on the AVX2 host); medians of ``_REPS`` runs after a warm-up."""
     import llama_cpp as lc
 
-    from ponder.llm._embedded_runtime import decode_batch
+    from ponder.llm.embedded._runtime import decode_batch
 
     started = time.perf_counter()
     load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
@@ -342,7 +342,7 @@ def _interpolate(table: dict[int, float], x: int) -> float:
 
 def settings_stamp(settings: LLMSettings, model: Path | None = None) -> Path:
     """Where the calibration for ``settings`` (embedded backend) is stamped; ``model``: the file it loads, if known."""
-    from ponder.llm._weight_layout import model_file
+    from ponder.llm.embedded._weight_layout import model_file
 
     return stamp_path(
         settings.cache_dir.expanduser(),
@@ -357,8 +357,8 @@ def settings_stamp(settings: LLMSettings, model: Path | None = None) -> Path:
 def calibrate(settings: LLMSettings, *, force: bool = False) -> Calibration:
     """The calibration for ``settings``, measured now when there is none stamped (or ``force``): what ``ponder
     calibrate`` and ``scripts/setup.sh`` run, so the server's first request does not wait for it."""
-    from ponder.llm._embedded_runtime import LlamaRuntime, default_threads
-    from ponder.llm._weight_layout import model_file
+    from ponder.llm.embedded._runtime import LlamaRuntime, default_threads
+    from ponder.llm.embedded._weight_layout import model_file
 
     path = model_file(settings)
     stamp = settings_stamp(settings, path)

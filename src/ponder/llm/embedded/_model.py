@@ -2,12 +2,12 @@
 
 ``EmbeddedModel.from_settings(settings.llm)`` is cheap: it finds and checks the model file, nothing more. The model
 loads on the first request, in a worker thread, after a child process has checked that this llama.cpp build runs on
-this CPU (:mod:`ponder.llm._runtime_check`). Concurrent calls are decoded together by the in-flight batching
-scheduler (:mod:`ponder.llm._embedded_scheduler`); without batching (or for the outlines engines) calls run one at
+this CPU (:mod:`ponder.llm.embedded._runtime_check`). Concurrent calls are decoded together by the in-flight batching
+scheduler (:mod:`ponder.llm.embedded._scheduler`); without batching (or for the outlines engines) calls run one at
 a time behind a lock. ``aclose()`` (or ``async with``) frees it.
 
 Constraints (JSON schema, regex, choice, grammar) are enforced by the engine ``settings.constraint_engine`` names;
-see :mod:`ponder.llm._embedded_constraints` and ``benchmarks/structured_generation.py`` for how they compare.
+see :mod:`ponder.llm.embedded._constraints` and ``benchmarks/structured_generation.py`` for how they compare.
 A constraint the engine cannot enforce raises :class:`UnsupportedConstraint` before any token is generated.
 """
 
@@ -29,18 +29,7 @@ import anyio.to_thread
 
 from ponder.config import ConstraintEngine, LLMSettings, default_cache_dir
 from ponder.errors import ModelRequestRejected, ModelRuntimeError, ModelServerError, PonderError
-from ponder.llm._calibration import Calibration, assumed, load_or_measure
-from ponder.llm._embedded_constraints import SUPPORTED, Compiled, Engine, build_engine, check_kind
-from ponder.llm._embedded_runtime import (
-    Generation,
-    LlamaRuntime,
-    SampleParams,
-    check_model_file,
-    default_threads,
-)
-from ponder.llm._embedded_scheduler import Job, Scheduler, Speculation
 from ponder.llm._progress import CallProgress, current_progress
-from ponder.llm._runtime_check import check_runtime
 from ponder.llm._types import (
     Capabilities,
     ChatRequest,
@@ -51,14 +40,25 @@ from ponder.llm._types import (
     Timings,
     Usage,
 )
-from ponder.llm._weight_layout import model_file
+from ponder.llm.embedded._calibration import Calibration, assumed, load_or_measure
+from ponder.llm.embedded._constraints import SUPPORTED, Compiled, Engine, build_engine, check_kind
+from ponder.llm.embedded._runtime import (
+    Generation,
+    LlamaRuntime,
+    SampleParams,
+    check_model_file,
+    default_threads,
+)
+from ponder.llm.embedded._runtime_check import check_runtime
+from ponder.llm.embedded._scheduler import Job, Scheduler, Speculation
+from ponder.llm.embedded._weight_layout import model_file
 
 _COMPILED_CACHE = 64
 
 
 @dataclass(frozen=True)
 class BatchingOptions:
-    """In-flight batching of the embedded backend (see :mod:`ponder.llm._embedded_scheduler`); the defaults and
+    """In-flight batching of the embedded backend (see :mod:`ponder.llm.embedded._scheduler`); the defaults and
     bounds are LLMSettings' ``max_sequences``, ``kv_tokens``, ``prefill_chunk`` and ``max_queue``."""
 
     max_sequences: int
@@ -200,7 +200,7 @@ class EmbeddedModel:
         the verdict is stamped in ``stamp_dir``, default: the model cache); ``runtime_check`` replaces that
         child's command (a test seam).
 
-        ``batching`` decodes concurrent calls together (:mod:`ponder.llm._embedded_scheduler`); None serves one call
+        ``batching`` decodes concurrent calls together (:mod:`ponder.llm.embedded._scheduler`); None serves one call
         at a time, as a baseline (constraints of the outlines engines, whose guides cannot run side by side, always
         take that path)."""
         self._shared = _Shared(
