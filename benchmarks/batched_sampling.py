@@ -1,9 +1,9 @@
 """k samples of one prompt on the embedded model: decoded together in one llama.cpp batch vs one after another.
 
 Self-consistency (k answers to vote on) and MCTS expansion (k children per node) ask for ``n = k`` samples of one
-prompt. The embedded backend decodes them together (``LlamaRuntime.generate_batch``: the prompt evaluated once, one
-batched decode step per token of every unfinished sample); the baseline is the sequential loop it replaced
-(``LlamaRuntime.generate`` per sample, with the prompt in the KV cache). Same prompts, seeds and limits, rounds
+prompt. The embedded backend decodes them together (one scheduler job of k samples: the prompt evaluated once, one
+batched decode step per token of every unfinished sample); the baseline is k jobs of one sample each, one after
+another, with the prompt in the KV cache (both run alone on the one decode path). Same prompts, seeds and limits, rounds
 interleaved (batched, then sequential); plain and JSON-constrained sampling. Figures: generated tokens per second of
 each, and the speed-up (batched / sequential). The last line printed is one JSON object of the figures.
 
@@ -22,9 +22,8 @@ from pydantic import BaseModel
 
 from ponder.config import ConstraintEngine, Settings
 from ponder.llm import schema_constraint, user
-from ponder.llm.embedded._constraints import build_engine
-from ponder.llm.embedded._model_files import ensure_default_model
-from ponder.llm.embedded._runtime import LlamaRuntime, SampleParams, default_threads
+from ponder.llm.embedded import EmbeddedModel
+from ponder.llm.embedded._runtime import SampleParams
 
 PROMPT = "A farmer has 17 sheep; all but 9 run away. Think step by step, then say how many are left."
 
@@ -35,25 +34,23 @@ class Answer(BaseModel):
 
 
 def run(k: int, rounds: int, max_tokens: int) -> dict[str, Any]:
-    settings = Settings().llm
-    path = settings.model_path or ensure_default_model(settings.cache_dir)
-    runtime = LlamaRuntime(path, n_ctx=settings.n_ctx, n_threads=settings.n_threads or default_threads())
+    model = EmbeddedModel.from_settings(Settings().llm)
+    shared = model._shared
+    runtime = shared.load()
     prompt = runtime.prompt_tokens([user(PROMPT)])
-    engine = build_engine(runtime.llama, ConstraintEngine.llguidance)
-    compiled = {"plain": None, "json": engine.compile(schema_constraint(Answer))}
+    compiled = {"plain": None, "json": shared.compile(ConstraintEngine.llguidance, schema_constraint(Answer))}
     figures: dict[str, Any] = {"k": k, "max_tokens": max_tokens, "rounds": rounds, "cases": {}}
     for case, constraint in compiled.items():
         totals = {"batched": [0, 0.0], "sequential": [0, 0.0]}
-        runtime.generate(prompt, SampleParams(max_tokens=1), None)  # prompt into the single-sequence KV cache
-        runtime.generate_batch(prompt, [SampleParams(max_tokens=1)] * 2, None)  # and into the batch context
+        shared.run_alone(prompt, [SampleParams(max_tokens=1)], None)  # the prompt into the KV cache
         for r in range(rounds):
             params = [SampleParams(temperature=0.8, max_tokens=max_tokens, seed=100 * r + i) for i in range(k)]
             t = time.perf_counter()
-            out = runtime.generate_batch(prompt, params, constraint)
+            out = shared.run_alone(prompt, params, constraint)
             totals["batched"][0] += sum(g.completion_tokens for g in out)
             totals["batched"][1] += time.perf_counter() - t
             t = time.perf_counter()
-            out = [runtime.generate(prompt, p, constraint) for p in params]
+            out = [shared.run_alone(prompt, [p], constraint)[0] for p in params]
             totals["sequential"][0] += sum(g.completion_tokens for g in out)
             totals["sequential"][1] += time.perf_counter() - t
         rates = {name: round(tokens / seconds, 2) for name, (tokens, seconds) in totals.items()}
@@ -62,7 +59,7 @@ def run(k: int, rounds: int, max_tokens: int) -> dict[str, Any]:
             "tokens": {name: tokens for name, (tokens, _) in totals.items()},
             "speedup": round(rates["batched"] / rates["sequential"], 2),
         }
-    runtime.close()
+    model._close_sync()
     return figures
 
 

@@ -1,13 +1,14 @@
 """Aggregate throughput of the embedded backend under concurrent calls: in-flight batching vs one call at a time.
 
 c concurrent calls with c **different** prompts (free text, then the same prompts under a JSON schema) go to
-``EmbeddedModel.complete`` with batching on (the scheduler decodes every running sequence in one llama.cpp batch),
-and the same c calls go one after another to the serial path (``EmbeddedModel.serial()``, the behaviour before
-batching) of the same loaded model. Greedy, the same ``max_tokens`` for all. Every prompt is asked once on both paths
-first, so both have it in their prefix caches and the figures measure decoding (the prompts' last tokens are still
-evaluated per call). Rounds interleave the two paths. Also: time to first token p50/p95 under 8 concurrent calls,
-and one stream with and without speculative decoding by prompt lookup (``SPECULATIVE``: a code repair and open
-prose; tok/s after the first token, the share of drafted tokens accepted, and whether the texts are the same).
+``EmbeddedModel.complete`` with batching on (the scheduler decodes every running sequence in one llama.cpp batch), and
+the same c calls go one after another to the serial view (``EmbeddedModel.serial()``: each call a scheduler job that
+runs alone, never drafting; the behaviour before batching) of the same loaded model. Greedy, the same ``max_tokens`` for
+all. Every prompt is asked once on both paths first, so both have it in their prefix caches and the figures measure
+decoding (the prompts' last tokens are still evaluated per call). Rounds interleave the two paths. Also: time to first
+token p50/p95 under 8 concurrent calls, and one stream with and without speculative decoding by prompt lookup
+(``SPECULATIVE``: a code repair and open prose; tok/s after the first token, the share of drafted tokens accepted, and
+whether the texts are the same).
 
 The limit one stream runs into: every token reads all the weights once (1.1 GB for the default model), so one
 stream's tok/s x weight bytes is the memory bandwidth it uses; a batched step reads them once for every sequence.
@@ -299,7 +300,7 @@ def draft_model_estimate(model: EmbeddedModel, args: argparse.Namespace) -> dict
         draft_step = _step_seconds(draft, threads, [1])[1]
         messages = [user(SPECULATIVE["code"])]
         prompt = runtime.prompt_tokens(messages)
-        reply = runtime.generate(prompt, SampleParams(max_tokens=args.speculative_tokens or 128), None)
+        (reply,) = model._shared.run_alone(prompt, [SampleParams(max_tokens=args.speculative_tokens or 128)], None)
         target = list(runtime.llama.tokenize(reply.text.encode(), add_bos=False, special=False))
         params = lc.llama_context_default_params()
         params.n_ctx = params.n_batch = params.n_ubatch = 1024

@@ -30,9 +30,9 @@ from pydantic import BaseModel, Field
 
 from ponder.config import ConstraintEngine, Settings
 from ponder.llm import JsonSchemaConstraint, system, user
+from ponder.llm.embedded import EmbeddedModel
 from ponder.llm.embedded._constraints import Compiled, build_engine
-from ponder.llm.embedded._model_files import ensure_default_model
-from ponder.llm.embedded._runtime import Generation, LlamaRuntime, SampleParams, default_threads
+from ponder.llm.embedded._runtime import Generation, SampleParams
 from ponder.tools._spec import ToolSpec, tool_call_schema
 
 
@@ -96,9 +96,9 @@ class Tally:
 
 
 def run(quick: bool, engines: list[ConstraintEngine], rounds: int, max_tokens: int) -> dict[str, Any]:
-    settings = Settings().llm
-    path = settings.model_path or ensure_default_model(settings.cache_dir)
-    runtime = LlamaRuntime(path, n_ctx=settings.n_ctx, n_threads=settings.n_threads or default_threads())
+    model = EmbeddedModel.from_settings(Settings().llm)
+    shared = model._shared  # every call a job that runs alone on the one decode path
+    runtime = shared.load()
     figures: dict[str, Any] = {"engines": {}, "unconstrained": {}, "quick": quick, "max_tokens": max_tokens}
     compiled: dict[tuple[str, ConstraintEngine], Compiled] = {}
     for engine in engines:  # one-off engine setup, then a cold compile of each schema
@@ -115,12 +115,12 @@ def run(quick: bool, engines: list[ConstraintEngine], rounds: int, max_tokens: i
     tallies: dict[tuple[str, str], Tally] = {}
     for case, (schema, prompt) in CASES.items():
         tokens = runtime.prompt_tokens([system("You are a helpful assistant."), user(prompt)])
-        warm = runtime.generate(tokens, SampleParams(max_tokens=1), None)  # evaluates the prompt once
+        (warm,) = shared.run_alone(tokens, [SampleParams(max_tokens=1)], None)  # evaluates the prompt once
         figures["unconstrained"][case] = {"prompt_tokens": len(tokens), "prompt_s": round(warm.prompt_s, 3)}
         for _ in range(rounds):
             for engine in [None, *engines]:
                 name = "unconstrained" if engine is None else engine.value
-                g = runtime.generate(tokens, params, None if engine is None else compiled[(case, engine)])
+                (g,) = shared.run_alone(tokens, [params], None if engine is None else compiled[(case, engine)])
                 tally = tallies.setdefault((case, name), Tally())
                 tally.add(g)
                 if engine is not None and g.finish_reason == "stop":
@@ -149,7 +149,7 @@ def run(quick: bool, engines: list[ConstraintEngine], rounds: int, max_tokens: i
                 truncated=got.truncated,
                 valid_json=got.valid,
             )
-    runtime.close()
+    model._close_sync()
     return figures
 
 

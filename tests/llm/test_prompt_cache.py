@@ -1,6 +1,7 @@
 """The embedded backend's prompt cache on the real default model: a prompt that shares a long prefix with an earlier
-prompt, not only with the last one, evaluates only what follows it, and decodes exactly as if the context itself
-had held that prefix; entries stay within their budget, least recently used first out."""
+prompt whose sequence slot was since taken evaluates only what follows it, and decodes exactly as if the context
+itself had held that prefix; entries stay within their budget, least recently used first out. The models here have
+as many sequence slots as a call has samples, so each call takes the slots of the one before it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from ponder.config import LLMSettings
 from ponder.llm import ChatRequest, ChatResponse, Message, system, user
-from ponder.llm.embedded import EmbeddedModel
+from ponder.llm.embedded import BatchingOptions, EmbeddedModel
 from ponder.llm.embedded._model_files import ensure_default_model
 
 pytestmark = pytest.mark.embedded
@@ -29,14 +30,17 @@ async def replies(model: EmbeddedModel, *requests: ChatRequest) -> list[ChatResp
     return [await model.complete(r) for r in requests]
 
 
-def fresh(prompt_cache_mb: int) -> EmbeddedModel:
-    """A model of its own, so that every KV cache starts empty and both runs compute the same batches."""
-    return EmbeddedModel(ensure_default_model(LLMSettings().cache_dir), prompt_cache_mb=prompt_cache_mb)
+def fresh(prompt_cache_mb: int, slots: int = 1) -> EmbeddedModel:
+    """A model of its own with ``slots`` sequence slots, so that every KV cache starts empty, both runs compute the
+    same batches, and a call's slots are the previous call's (its leader's cells saved to the prompt cache)."""
+    slotted = BatchingOptions(max_sequences=slots, kv_tokens=4096, prefill_chunk=512, max_queue=8, calibrate=False)
+    path = ensure_default_model(LLMSettings().cache_dir)
+    return EmbeddedModel(path, prompt_cache_mb=prompt_cache_mb, batching=slotted)
 
 
 @pytest.mark.parametrize("n", [1, 3], ids=["single", "batched"])
 async def test_a_prompt_reuses_the_cache_of_an_earlier_prompt_and_decodes_the_same(n: int) -> None:
-    async with fresh(512) as cached, fresh(0) as uncached:
+    async with fresh(512, n) as cached, fresh(0, n) as uncached:
         first, _, third = await replies(
             cached, ask(PLANNER, "What is 2+2?", n), ask(CHECKER, "Is 3 odd?", n), ask(PLANNER, "What is 5+5?", n)
         )
@@ -59,9 +63,9 @@ async def test_entries_stay_within_the_budget_least_recently_used_first_out() ->
             model, ask(PLANNER, "What is 2+2?"), ask(CHECKER, "Is 3 odd?"), ask(PLANNER, "What is 5+5?")
         )
         assert third.usage.cached_tokens < 20  # the planner's entry was evicted to make room for the checker's
-        runtime = model._shared.runtime
-        assert runtime is not None and runtime.prompt_cache is not None
-        cache = runtime.prompt_cache
+        scheduler = model._shared.scheduler
+        assert scheduler is not None
+        cache = scheduler._prompt_cache
         assert len(cache) == 1 and 0 < cache.nbytes <= 12 << 20
         # a prompt the cache already holds is not stored twice; one that extends an entry replaces it
         await replies(model, ask(PLANNER, "What is 5+5?"))

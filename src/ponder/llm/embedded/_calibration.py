@@ -22,10 +22,10 @@ From those costs, with no constant tuned on one host:
   ``(1 - a^(k+1)) / (1 - a)`` tokens for one sequence, so the step's throughput becomes
   ``(R - 1 + E(k)) / cost(R + k)`` against ``R / cost(R)``; the k that maximises it, or 0 when no k gains.
 
-The measurement runs in a llama.cpp context made like the scheduler's (unified KV cache, the same sequence count,
-flash attention as llama.cpp picks it), takes 10-30 s on 2 cores, and is stamped in the model cache beside the
-runtime self-check (:mod:`ponder.llm.embedded._runtime_check`) under the same build key plus the settings it
-depends on, so a rebuilt llama.cpp, another model file or another thread setting is measured again. ``ponder config`` shows it.
+The measurement runs in a llama.cpp context made like the scheduler's (unified KV cache, the same sequence count, flash
+attention as llama.cpp picks it), takes 10-30 s on 2 cores, and is stamped in the model cache beside the runtime self-
+check (:mod:`ponder.llm.embedded._runtime_check`) under the same build key plus the settings it depends on, so a rebuilt
+llama.cpp, another model file or another thread setting is measured again. ``ponder config`` shows it.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 ``EmbeddedModel.from_settings(settings.llm)`` is cheap: it finds and checks the model file, nothing more. The model
 loads on the first request, in a worker thread, after a child process has checked that this llama.cpp build runs on
-this CPU (:mod:`ponder.llm.embedded._runtime_check`). Concurrent calls are decoded together by the in-flight batching
-scheduler (:mod:`ponder.llm.embedded._scheduler`); without batching (or for the outlines engines) calls run one at
-a time behind a lock. ``aclose()`` (or ``async with``) frees it.
+this CPU (:mod:`ponder.llm.embedded._runtime_check`). Every call is a job of the in-flight batching
+scheduler (:mod:`ponder.llm.embedded._scheduler`), the one decode path: concurrent calls decode together; without
+batching (``serial()``, ``PONDER_LLM__BATCHING=false``) or under an outlines engine a call's job runs alone.
+``aclose()`` (or ``async with``) frees it.
 
 Constraints (JSON schema, regex, choice, grammar) are enforced by the engine ``settings.constraint_engine`` names;
 see :mod:`ponder.llm.embedded._constraints` and ``benchmarks/structured_generation.py`` for how they compare.
@@ -14,12 +15,11 @@ A constraint the engine cannot enforce raises :class:`UnsupportedConstraint` bef
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +29,7 @@ import anyio.to_thread
 
 from ponder.config import ConstraintEngine, LLMSettings, default_cache_dir
 from ponder.errors import ModelRequestRejected, ModelRuntimeError, ModelServerError, PonderError
-from ponder.llm._progress import CallProgress, current_progress
+from ponder.llm._progress import current_progress
 from ponder.llm._types import (
     Capabilities,
     ChatRequest,
@@ -54,6 +54,15 @@ from ponder.llm.embedded._scheduler import Job, Scheduler, Speculation
 from ponder.llm.embedded._weight_layout import model_file
 
 _COMPILED_CACHE = 64
+_ALONE_SEQUENCES = 8  # one at a time: the most samples of one call decoded together
+
+
+def _one_at_a_time(n_ctx: int) -> BatchingOptions:
+    """The scheduler's settings when calls run one at a time (``batching`` off): samples of one call still decode
+    together, in a cache of twice the per-call context; nothing is calibrated (one call's rows need no choosing)."""
+    return BatchingOptions(
+        max_sequences=_ALONE_SEQUENCES, kv_tokens=2 * n_ctx, prefill_chunk=512, max_queue=256, calibrate=False
+    )
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,7 @@ class _Shared:
         prompt_cache_bytes: int,
         runtime_check: Sequence[str] | None,
         stamp_dir: Path,
-        batching: BatchingOptions | None,
+        batching: BatchingOptions,
     ) -> None:
         self.path = path
         self.batching = batching
@@ -121,15 +130,12 @@ class _Shared:
             except ModelRuntimeError as exc:
                 self.runtime_error = exc
                 raise
-            self.runtime = LlamaRuntime(
-                self.path, n_ctx=self.n_ctx, n_threads=self.n_threads, prompt_cache_bytes=self.prompt_cache_bytes
-            )
+            self.runtime = LlamaRuntime(self.path, n_ctx=self.n_ctx, n_threads=self.n_threads)
         return self.runtime
 
     def batcher(self) -> Scheduler:
-        """The in-flight batching scheduler, started on first use (the model is loaded first)."""
+        """The scheduler every call goes through, started on first use (the model is loaded first)."""
         if self.scheduler is None:
-            assert self.batching is not None
             self.scheduler = Scheduler(
                 self.load(),
                 calibration=self.calibration(),
@@ -147,7 +153,6 @@ class _Shared:
         """This host's step costs for the scheduler: given, stamped, measured now (once per build + model), or
         assumed when calibration is off."""
         options = self.batching
-        assert options is not None
         if options.calibration is not None:
             return options.calibration
         if not options.calibrate:
@@ -162,6 +167,19 @@ class _Shared:
             default_threads=self.n_threads,
             kv_tokens=options.kv_tokens,
         )
+
+    def run_alone(
+        self, prompt: list[int], params: list[SampleParams], compiled: Compiled | None, speculate: Speculation = "off"
+    ) -> list[Generation]:
+        """``params``' samples of ``prompt`` as one job that runs alone, waited for in this (worker) thread: how the
+        benchmarks time decoders side by side on the one decode path."""
+        job = Job(prompt=prompt, params=params, compiled=compiled, speculate=speculate, exclusive=True)
+        self.batcher().submit(job)
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
 
     def compile(self, engine: ConstraintEngine, constraint: Constraint) -> Compiled:
         key = (engine, constraint.model_dump_json())
@@ -201,8 +219,8 @@ class EmbeddedModel:
         child's command (a test seam).
 
         ``batching`` decodes concurrent calls together (:mod:`ponder.llm.embedded._scheduler`); None serves one call
-        at a time, as a baseline (constraints of the outlines engines, whose guides cannot run side by side, always
-        take that path)."""
+        at a time, as a baseline, through the same scheduler (constraints of the outlines engines, whose guides
+        cannot share a step, always run alone)."""
         self._shared = _Shared(
             model_path,
             n_ctx,
@@ -211,10 +229,10 @@ class EmbeddedModel:
             prompt_cache_mb << 20,
             runtime_check,
             stamp_dir or default_cache_dir(),
-            batching,
+            batching or _one_at_a_time(n_ctx),
         )
         self._engine = constraint_engine
-        self._serial = False
+        self._serial = batching is None
         self._speculate: Speculation = "auto"
 
     @classmethod
@@ -249,7 +267,8 @@ class EmbeddedModel:
         return view
 
     def serial(self) -> EmbeddedModel:
-        """The same loaded model serving one call at a time, not batched (the baseline of comparisons)."""
+        """The same loaded model serving one call at a time, not batched and never drafting (the baseline of
+        comparisons: each call is a job that runs alone)."""
         view = self.with_engine(self._engine)
         view._serial = True
         return view
@@ -289,21 +308,20 @@ class EmbeddedModel:
 
     @property
     def batching(self) -> bool:
-        return self._shared.batching is not None and not self._serial
+        return not self._serial
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         if request.constraint is not None:
             check_kind(self._engine, request.constraint)
-        if self.batching:
-            job = await anyio.to_thread.run_sync(self._job, request)
-            if job is not None:
-                job.progress = current_progress()
-                return await self._run_job(request, job)
+        jobs = await anyio.to_thread.run_sync(self._jobs, request)
         progress = current_progress()
-        async with self._shared.loop_lock():
-            return await anyio.to_thread.run_sync(self._complete_sync, request, None, None, progress)
+        for job in jobs:  # one job, or one per sample where the guides cannot share a step
+            job.progress = progress
+            await self._run_job(job)
+        first = jobs[0]
+        return self._response(first.prompt, [g for job in jobs for g in job.result or []], first.start)
 
-    async def _run_job(self, request: ChatRequest, job: Job) -> ChatResponse:
+    async def _run_job(self, job: Job) -> None:
         """Submit ``job`` to the scheduler and wait for it; a cancelled caller cancels its sequences."""
         loop = asyncio.get_running_loop()
         finished = loop.create_future()
@@ -327,7 +345,6 @@ class EmbeddedModel:
         if job.error is not None:
             raise job.error
         assert job.result is not None
-        return self._response(job.prompt, job.result, job.start)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         """The reply's text as it is generated, then one last chunk with the whole response (``n`` must be 1)."""
@@ -342,34 +359,27 @@ class EmbeddedModel:
         def on_text(delta: str) -> None:  # runs in the worker thread
             loop.call_soon_threadsafe(deltas.put_nowait, delta)
 
-        job = await anyio.to_thread.run_sync(self._job, request) if self.batching else None
-        async with contextlib.AsyncExitStack() as stack:
-            if job is not None:
-                job.on_text, job.cancel, job.progress = on_text, cancel, current_progress()
-                task = asyncio.ensure_future(self._run_job(request, job))
-            else:
-                await stack.enter_async_context(self._shared.loop_lock())
-                task = asyncio.ensure_future(
-                    anyio.to_thread.run_sync(self._complete_sync, request, on_text, cancel, current_progress())
-                )
-            try:
-                while True:
-                    getter = asyncio.ensure_future(deltas.get())
-                    await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                    if not getter.done():
-                        getter.cancel()
-                        break
-                    yield StreamChunk(delta=getter.result())
-                # the worker's last deltas were queued before its result (call_soon_threadsafe keeps order)
-                while not deltas.empty():
-                    yield StreamChunk(delta=deltas.get_nowait())
-                yield StreamChunk(response=task.result())
-            finally:
-                if not task.done():  # the consumer stopped early: end decoding, then release the lock
-                    cancel.set()
-                    if job is not None:
-                        self._shared.batcher().wake()
-                    await asyncio.wait({task})
+        (job,) = await anyio.to_thread.run_sync(self._jobs, request)
+        job.on_text, job.cancel, job.progress = on_text, cancel, current_progress()
+        task = asyncio.ensure_future(self._run_job(job))
+        try:
+            while True:
+                getter = asyncio.ensure_future(deltas.get())
+                await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    break
+                yield StreamChunk(delta=getter.result())
+            # the worker's last deltas were queued before its result (call_soon_threadsafe keeps order)
+            while not deltas.empty():
+                yield StreamChunk(delta=deltas.get_nowait())
+            task.result()  # raises the job's error
+            yield StreamChunk(response=self._response(job.prompt, job.result or [], job.start))
+        finally:
+            if not task.done():  # the consumer stopped early: end decoding
+                cancel.set()
+                self._shared.batcher().wake()
+                await asyncio.wait({task})
 
     async def aclose(self) -> None:
         """Free the model; a later request loads it again."""
@@ -402,19 +412,24 @@ class EmbeddedModel:
                 shared.runtime.close()
                 shared.runtime = None
 
-    def _job(self, request: ChatRequest) -> Job | None:
-        """The scheduler job for ``request`` (model loaded, constraint compiled, prompt tokenized), or None when its
-        constraint's guides cannot run beside others (outlines engines): then it takes the one-at-a-time path."""
+    def _jobs(self, request: ChatRequest) -> list[Job]:
+        """The scheduler jobs for ``request`` (model loaded, constraint compiled, prompt tokenized): one, or one per
+        sample, each running alone, when the constraint's guides cannot share a step (the outlines engines keep
+        one stateful processor per constraint)."""
         with self._shared.thread_lock, _translated():
             runtime = self._shared.load()
             compiled = self._shared.compile(self._engine, request.constraint) if request.constraint else None
-            if compiled is not None and not compiled.concurrent:
-                return None
             prompt = runtime.prompt_tokens(request.messages)
             runtime.check_prompt(prompt)
             self._shared.batcher()  # started here, off the event loop: it allocates the batching KV cache
         budget = runtime.n_ctx - len(prompt)  # one sequence never holds more than the per-call context
-        return Job(prompt=prompt, params=self._params(request, budget), compiled=compiled, speculate=self._speculate)
+        params = self._params(request, budget)
+        speculate: Speculation = "off" if self._serial else self._speculate
+        if compiled is not None and not compiled.concurrent:
+            return [
+                Job(prompt=prompt, params=[p], compiled=compiled, speculate=speculate, exclusive=True) for p in params
+            ]
+        return [Job(prompt=prompt, params=params, compiled=compiled, speculate=speculate, exclusive=self._serial)]
 
     @staticmethod
     def _params(request: ChatRequest, budget: int | None = None) -> list[SampleParams]:
@@ -450,30 +465,6 @@ class EmbeddedModel:
                 prompt_s=first.prompt_s,
             ),
         )
-
-    def _complete_sync(
-        self,
-        request: ChatRequest,
-        on_text: Callable[[str], None] | None = None,
-        cancel: threading.Event | None = None,
-        progress: CallProgress | None = None,
-    ) -> ChatResponse:
-        start = time.perf_counter()
-        with self._shared.thread_lock, _translated():
-            runtime = self._shared.load()
-            compiled = self._shared.compile(self._engine, request.constraint) if request.constraint else None
-            prompt = runtime.prompt_tokens(request.messages)
-            if progress is not None:  # this path reports only the prompt's size; the watcher counts seconds
-                progress.prompt_tokens = len(prompt)
-            params = self._params(request)
-            generations: list[Generation]
-            if runtime.can_batch(prompt, params, compiled):  # n > 1 samples decoded together
-                generations = runtime.generate_batch(prompt, params, compiled, start=start, cancel=cancel)
-            else:
-                generations = [
-                    runtime.generate(prompt, p, compiled, start=start, on_text=on_text, cancel=cancel) for p in params
-                ]
-        return self._response(prompt, generations, start)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ evaluating a prompt.
 
 Written here rather than taken from llama-cpp-python: its ``LlamaRAMCache`` saves the whole context through
 ``Llama.save_state``, which also copies the n_batch x vocabulary scores array (~300 MB for a 152k vocabulary)
-per entry, and it can only restore into the ``Llama`` context, not into the batch context of ``generate_batch``.
+per entry, and it can only restore into the ``Llama`` context, not into one sequence of the scheduler's context.
 """
 
 from __future__ import annotations

@@ -1,19 +1,18 @@
-"""The blocking half of the embedded backend: one llama.cpp model in process and its decoding loop.
+"""The blocking half of the embedded backend: one llama.cpp model in process, its chat template, and the decoder of
+one sequence (:class:`_Sequence`) that the scheduler (:mod:`ponder.llm.embedded._scheduler`, the one decode path)
+steps for every call.
 
-Everything here runs in a worker thread, one call at a time (``EmbeddedModel`` holds the lock).
-
-The loop is hand-written on llama-cpp-python's public API (``Llama.eval`` and the llama.cpp C sampler functions)
-rather than ``Llama.create_completion`` for three reasons: a constraint's mask is written straight into llama.cpp's
-logits buffer before the C sampler chain reads it (``create_completion`` hands logits processors a strided copy of
-the candidate array, which costs milliseconds a token over a 152k vocabulary); log-probabilities come from that same
-buffer (``create_completion`` needs ``logits_all=True``, an n_ctx x vocab float array, ~2.5 GB at n_ctx=4096); and
-the first-token and per-token timings are measured where they happen.
+The decoder is hand-written on llama.cpp's C API (the batch API and the C sampler functions) rather than
+``Llama.create_completion`` for three reasons (besides that ``Llama`` decodes one sequence per context): a constraint's
+mask is written straight into llama.cpp's logits buffer before the C sampler chain reads it (``create_completion`` hands
+logits processors a strided copy of the candidate array, which costs milliseconds a token over a 152k vocabulary); log-
+probabilities come from that same buffer (``create_completion`` needs ``logits_all=True``, an n_ctx x vocab float array,
+~2.5 GB at n_ctx=4096); and the first-token and per-token timings are measured where they happen.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,17 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ponder.errors import ModelFileError, ModelRequestRejected, ModelServerError
+from ponder.errors import ModelFileError, ModelRequestRejected
 from ponder.llm._types import FinishReason, Message, TokenLogprob
 from ponder.llm.embedded._constraints import Compiled, Logits
-from ponder.llm.embedded._prompt_cache import PromptCache
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
 GGUF_MAGIC = b"GGUF"
 _RANDOM_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: llama.cpp picks a random seed
-BATCH_SEQUENCES = 8  # the most samples ``generate_batch`` decodes together (its context's n_seq_max)
+_OWN_CTX = 256
 
 
 def default_threads() -> int:
@@ -88,11 +86,10 @@ class Generation:
 
 
 class LlamaRuntime:
-    """A loaded GGUF model with its chat template; ``generate`` decodes one sample."""
+    """A loaded GGUF model with its chat template and tokenizer; ``n_ctx`` is the most tokens one sequence holds
+    (its prompt and reply). The scheduler decodes in a context of its own made on ``llama.model``."""
 
-    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, prompt_cache_bytes: int = 0) -> None:
-        """``prompt_cache_bytes`` > 0 keeps the KV caches of recent prompts in that much RAM (see
-        :mod:`ponder.llm.embedded._prompt_cache`), so prompts that share a prefix with any of them skip it."""
+    def __init__(self, path: Path, *, n_ctx: int, n_threads: int) -> None:
         check_model_file(path)
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -100,7 +97,7 @@ class LlamaRuntime:
         try:
             self.llama: Llama = Llama(
                 model_path=str(path),
-                n_ctx=n_ctx,
+                n_ctx=_OWN_CTX,  # nothing decodes in Llama's own context: its KV cache is kept small
                 n_threads=n_threads,
                 n_threads_batch=n_threads,
                 n_gpu_layers=0,
@@ -120,16 +117,9 @@ class LlamaRuntime:
             bos_token=self._piece(self.llama.token_bos()),
         )
         self.n_vocab = self.llama.n_vocab()
-        self.n_ctx = self.llama.n_ctx()
-        self._n_threads = n_threads
-        self._batch: _BatchContext | None = None
-        self._prompt_cache_bytes = prompt_cache_bytes
-        self.prompt_cache = PromptCache(prompt_cache_bytes)
+        self.n_ctx = n_ctx
 
     def close(self) -> None:
-        if self._batch is not None:
-            self._batch.close()
-            self._batch = None
         self.llama.close()
 
     def _piece(self, token: int) -> str:
@@ -143,24 +133,6 @@ class LlamaRuntime:
         payload: list[Any] = [{"role": m.role, "content": m.content} for m in messages]
         prompt: str = self._formatter(messages=payload).prompt
         return list(self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
-
-    def _prefill(self, prompt: list[int]) -> int:
-        """Evaluate ``prompt``, reusing the KV cache of the longest prefix it shares with the previous call or with
-        a prompt in the prompt cache; returns how many prompt tokens were reused.
-
-        The last token is always evaluated on its own: inside a larger batch its logits round differently, so a
-        prompt asked twice (the second time all but its last token are cached) would not decode the same."""
-        llama = self.llama
-        held = llama.input_ids[: llama.n_tokens]
-        tokens, common = self.prompt_cache.reuse(llama.ctx, 0, held, prompt)
-        if tokens is not held:
-            llama.input_ids[: len(tokens)] = tokens
-        llama.n_tokens = common
-        if common < len(prompt) - 1:
-            llama.eval(prompt[common:-1])
-        llama.eval(prompt[-1:])
-        self.prompt_cache.save(llama.ctx, 0, prompt)
-        return common
 
     def _sampler(self, params: SampleParams, gbnf: str | None, vocab: Any) -> Any:
         import llama_cpp as lc
@@ -177,138 +149,6 @@ class LlamaRuntime:
             seed = _RANDOM_SEED if params.seed is None else params.seed & 0xFFFFFFFF
             lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_dist(seed))
         return chain
-
-    def generate(
-        self,
-        prompt: list[int],
-        params: SampleParams,
-        compiled: Compiled | None,
-        *,
-        start: float | None = None,
-        on_text: Callable[[str], None] | None = None,
-        cancel: threading.Event | None = None,
-    ) -> Generation:
-        """Decode one sample; times are measured from ``start`` (a ``perf_counter`` value; default: now).
-
-        ``on_text`` receives the text as it grows, in pieces that join to the final text (text that could still
-        turn out to begin a stop sequence is held back); ``cancel`` ends decoding early when set."""
-        import llama_cpp as lc
-
-        self.check_prompt(prompt)
-        budget = min(params.max_tokens, self.n_ctx - len(prompt))
-        llama, ctx = self.llama, self.llama.ctx
-        start = time.perf_counter() if start is None else start
-        prefill_start = time.perf_counter()
-        try:
-            cached = self._prefill(prompt)
-        except RuntimeError as exc:
-            raise ModelServerError(f"llama.cpp failed to evaluate the prompt: {exc}", retryable=False) from exc
-        prompt_s = time.perf_counter() - prefill_start
-        seq = _Sequence(self, prompt, params, compiled, on_text)
-        clock = _Clock(start)
-        try:
-            for step in range(budget):
-                if cancel is not None and cancel.is_set():
-                    break
-                logits: Logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(ctx, -1), shape=(self.n_vocab,))
-                token = seq.sample(ctx, -1, logits)
-                clock.step(step)
-                if seq.accept(token) or step + 1 >= budget:
-                    break
-                llama.eval([token])
-        except RuntimeError as exc:
-            raise ModelServerError(f"llama.cpp failed while decoding: {exc}", retryable=False) from exc
-        finally:
-            seq.close()
-        return seq.generation(clock, prompt_s, cached)
-
-    def can_batch(self, prompt: list[int], params: list[SampleParams], compiled: Compiled | None) -> bool:
-        """Whether ``generate_batch`` can decode these samples together: at most ``BATCH_SEQUENCES`` of them, the
-        prompt plus every sample's ``max_tokens`` fit the batch context, and the constraint's guides (if any) can
-        run side by side."""
-        need = len(prompt) + sum(p.max_tokens for p in params)
-        fits = 1 < len(params) <= BATCH_SEQUENCES and need <= self.batch_n_ctx and len(prompt) < self.n_ctx
-        return fits and (compiled is None or compiled.concurrent)
-
-    def generate_batch(
-        self,
-        prompt: list[int],
-        params: list[SampleParams],
-        compiled: Compiled | None,
-        *,
-        start: float | None = None,
-        cancel: threading.Event | None = None,
-    ) -> list[Generation]:
-        """Decode ``len(params)`` samples of one prompt together: the prompt is evaluated once, its KV cache is
-        shared by every sequence, and each step decodes one token of every unfinished sample in one llama.cpp
-        batch. On CPU a step of 5 tokens costs about twice a step of one, so self-consistency and MCTS expansion
-        (n = k) run ~1.7x faster than sample by sample (``benchmarks/batched_sampling.py`` measures it).
-
-        llama-cpp-python's ``Llama`` decodes one sequence only (its context is made with ``n_seq_max = 1``), so
-        this runs on a second llama.cpp context of the same loaded model, made on first use (the weights are
-        shared; it adds one KV cache), through llama.cpp's C batch API."""
-        import llama_cpp as lc
-
-        if not self.can_batch(prompt, params, compiled):
-            raise ModelRequestRejected(
-                f"{len(params)} samples of up to {max(p.max_tokens for p in params)} tokens after a "
-                f"{len(prompt)}-token prompt cannot be decoded in one batch",
-                hint="lower n or max_tokens, or use generate() per sample (needed under an outlines engine)",
-            )
-        batch = self._batch_context()
-        start = time.perf_counter() if start is None else start
-        prefill_start = time.perf_counter()
-        seqs: list[_Sequence] = []
-        try:
-            cached = batch.prefill(prompt)
-            prompt_s = time.perf_counter() - prefill_start
-            batch.fork(len(params))
-            seqs = [_Sequence(self, prompt, p, compiled, None) for p in params]
-            budgets = [p.max_tokens for p in params]  # can_batch checked that they all fit
-            clock = _Clock(start)
-            first = np.ctypeslib.as_array(lc.llama_get_logits_ith(batch.ctx, -1), shape=(self.n_vocab,))
-            shared = first.copy()  # every sample's first token comes from the prompt's last logits
-            pending: list[tuple[int, int]] = []  # (sequence, token) to decode next, in batch order
-            for i, seq in enumerate(seqs):
-                first[:] = shared
-                token = seq.sample(batch.ctx, -1, first)
-                if not seq.accept(token) and budgets[i] > 1:
-                    pending.append((i, token))
-            clock.step(0)
-            step = 1
-            while pending and not (cancel is not None and cancel.is_set()):
-                batch.decode([(i, tok, len(prompt) + step - 1) for i, tok in pending])
-                clock.step(step)
-                running: list[tuple[int, int]] = []
-                for row, (i, _) in enumerate(pending):
-                    logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(batch.ctx, row), shape=(self.n_vocab,))
-                    token = seqs[i].sample(batch.ctx, row, logits)
-                    if not seqs[i].accept(token) and step + 1 < budgets[i]:
-                        running.append((i, token))
-                pending = running
-                step += 1
-        except RuntimeError as exc:
-            batch.reset()
-            raise ModelServerError(f"llama.cpp failed while decoding a batch: {exc}", retryable=False) from exc
-        finally:
-            for seq in seqs:
-                seq.close()
-            batch.release(len(params))
-        return [seq.generation(clock, prompt_s, cached) for seq in seqs]
-
-    @property
-    def batch_n_ctx(self) -> int:
-        return 2 * self.n_ctx
-
-    def _batch_context(self) -> _BatchContext:
-        if self._batch is None:
-            self._batch = _BatchContext(
-                self.llama,
-                n_ctx=self.batch_n_ctx,
-                n_threads=self._n_threads,
-                prompt_cache=PromptCache(self._prompt_cache_bytes),
-            )
-        return self._batch
 
     def check_prompt(self, prompt: list[int]) -> None:
         if len(prompt) >= self.n_ctx:
@@ -444,95 +284,6 @@ class _Sequence:
             logprobs=self.logprobs,
             cached_tokens=cached_tokens,
         )
-
-
-class _BatchContext:
-    """A llama.cpp context of the loaded model for decoding several sequences of one prompt together: a unified KV
-    cache, the prompt in sequence 0 (kept between calls, so a following prompt with the same prefix, such as the
-    same instructions, only evaluates what differs; a prompt cache of its own can supply a longer prefix) and copied
-    to the other sequences, whose cells are freed after each call. Its cache is not shared with the main context:
-    llama.cpp picks flash attention here (the default) and not in ``Llama``'s context, so their sequence states
-    differ in layout and one cannot be restored into the other."""
-
-    def __init__(self, llama: Llama, *, n_ctx: int, n_threads: int, prompt_cache: PromptCache) -> None:
-        import llama_cpp as lc
-
-        params = lc.llama_context_default_params()
-        params.n_ctx = n_ctx
-        params.n_batch = params.n_ubatch = 512
-        params.n_seq_max = BATCH_SEQUENCES
-        params.kv_unified = True
-        params.n_threads = params.n_threads_batch = n_threads
-        ctx = lc.llama_init_from_model(llama.model, params)
-        if ctx is None:
-            raise ModelServerError("llama.cpp could not make a batch context (out of memory?)", retryable=False)
-        self.ctx = ctx
-        self._memory = lc.llama_get_memory(ctx)
-        self._batch = lc.llama_batch_init(512, 0, BATCH_SEQUENCES)
-        self._cached: list[int] = []  # the tokens in sequence 0
-        self._prompt_cache = prompt_cache
-
-    def close(self) -> None:
-        import llama_cpp as lc
-
-        lc.llama_batch_free(self._batch)
-        lc.llama_free(self.ctx)
-
-    def decode(self, items: list[tuple[int, int, int]]) -> None:
-        """Decode (sequence, token, position) items in one batch, with logits for each (row = item index)."""
-        self._submit([(seq, token, pos, True) for seq, token, pos in items])
-
-    def _submit(self, items: list[tuple[int, int, int, bool]]) -> None:
-        """One ``llama_decode`` of (sequence, token, position, wants logits) items."""
-        decode_batch(self.ctx, self._batch, items)
-
-    def prefill(self, prompt: list[int]) -> int:
-        """Put ``prompt`` in sequence 0, evaluating only what follows the prefix already there (or in the prompt
-        cache); the last token's logits are left for sampling; returns how many prompt tokens were reused. The last
-        token is always decoded on its own, so a repeated prompt gets bit-identical logits (a token decoded inside
-        a larger batch rounds differently) and seeded samples repeat."""
-        import llama_cpp as lc
-
-        held = np.asarray(self._cached, dtype=np.int32)
-        tokens, common = self._prompt_cache.reuse(self.ctx, 0, held, prompt)
-        if tokens is not held:
-            self._cached = tokens.tolist()
-        lc.llama_memory_seq_rm(self._memory, -1, common, -1)
-        self._cached = self._cached[:common]
-        for lo in range(common, len(prompt) - 1, 512):
-            self._decode_prompt(prompt[lo : min(lo + 512, len(prompt) - 1)], lo, logits=False)
-        self._decode_prompt(prompt[-1:], len(prompt) - 1, logits=True)
-        self._prompt_cache.save(self.ctx, 0, prompt)
-        return common
-
-    def _decode_prompt(self, chunk: list[int], pos: int, *, logits: bool) -> None:
-        try:
-            self._submit([(0, token, pos + i, logits and i == len(chunk) - 1) for i, token in enumerate(chunk)])
-        except RuntimeError:
-            self.reset()
-            raise
-        self._cached.extend(chunk)
-
-    def fork(self, n: int) -> None:
-        """Sequences 1..n-1 share sequence 0's cells (the prompt); nothing is copied."""
-        import llama_cpp as lc
-
-        for seq in range(1, n):
-            lc.llama_memory_seq_cp(self._memory, 0, seq, -1, -1)
-
-    def release(self, n: int) -> None:
-        """Free the samples' cells: sequences 1..n-1 entirely, sequence 0 after the prompt."""
-        import llama_cpp as lc
-
-        for seq in range(1, n):
-            lc.llama_memory_seq_rm(self._memory, seq, -1, -1)
-        lc.llama_memory_seq_rm(self._memory, 0, len(self._cached), -1)
-
-    def reset(self) -> None:
-        import llama_cpp as lc
-
-        lc.llama_memory_clear(self._memory, True)
-        self._cached = []
 
 
 def decode_batch(ctx: Any, batch: Any, items: list[tuple[int, int, int, bool]]) -> None:

@@ -1,5 +1,9 @@
 """In-flight (continuous) batching for the embedded backend: every concurrent call decodes in one llama.cpp batch.
 
+This is the embedded backend's one decode path: a call that must run alone (``Job.exclusive``: the serial
+baseline, ``PONDER_LLM__BATCHING=false``, or a constraint whose guides cannot share a step) is the same job,
+admitted only when nothing else runs and holding the model until it ends.
+
 Decoding one sequence on a CPU is memory-bandwidth bound: each token reads all the weights (1.1 GB for the default
 model). A llama.cpp batch reads them once for every sequence in it, so a step of 8 tokens costs little more than a
 step of one. The scheduler does on a CPU what vLLM does on a GPU:
@@ -9,7 +13,7 @@ step of one. The scheduler does on a CPU what vLLM does on a GPU:
   (a prompt, its n samples' parameters, a constraint) and wait for it.
 - **A step decodes one token of every running sequence**, whatever call it belongs to, in one ``llama_decode``;
   each sequence keeps its own sampler chain, constraint guide, stop strings, seed, logprobs and budget
-  (:class:`~ponder.llm.embedded._runtime._Sequence`, the same decoder the serial path uses).
+  (:class:`~ponder.llm.embedded._runtime._Sequence`).
 - **New calls join between steps.** Prompts are prefilled in chunks inside the same steps: a whole batch of prompt
   tokens when nothing is decoding, ``prefill_chunk`` tokens while other calls decode (so a long prompt delays the
   running streams by a bounded amount per token instead of stalling them).
@@ -18,12 +22,12 @@ step of one. The scheduler does on a CPU what vLLM does on a GPU:
   cache is unified), or from a saved state in the RAM prompt cache where an evicted slot went.
 - **Finished or cancelled sequences free their cells at once**; a full cache or full slot table queues calls in
   FIFO order (bounded by ``max_queue``); a call that could never fit is refused before it waits.
-- **Costs measured on this host** (:mod:`ponder.llm.embedded._calibration`, once per llama.cpp build and model):
-  what a step of r rows costs decides how many sequences decode together (the best rows per second for the calls that want to
+- **Costs measured on this host** (:mod:`ponder.llm.embedded._calibration`, once per llama.cpp build and model): what a
+  step of r rows costs decides how many sequences decode together (the best rows per second for the calls that want to
   run, :meth:`~ponder.llm.embedded._calibration.Calibration.best_rows`: a call past it waits instead of slowing every
   running one; a job with more samples than that runs when it is alone), which threads decode one row and many, and
-  whether a draft pays. On an Intel host with AMX a step of nine rows costs about twice a step of one; on an
-  AVX2-only AMD host of the same machine kind it costs about nine times as much, so no constant serves both.
+  whether a draft pays. On an Intel host with AMX a step of nine rows costs about twice a step of one; on an AVX2-only
+  AMD host of the same machine kind it costs about nine times as much, so no constant serves both.
 - **Speculative decoding by prompt lookup that pays or stops**: a greedy sequence whose last tokens occurred earlier
   in its prompt or reply can propose the tokens that followed them there (:func:`lookup_draft`); they are decoded in
   the same step, and the sequence takes them one by one for as long as each is the token it samples itself from the
@@ -132,6 +136,7 @@ class Job:
     steps: list[int] = field(default_factory=list)  # sample index -> tokens sampled so far
     clock: _Clock | None = None
     speculate: Speculation = "auto"  # greedy samples' prompt-lookup drafts (the scheduler's draft_tokens > 0)
+    exclusive: bool = False  # runs alone: admitted when nothing runs, and nothing else is admitted until it ends
     drafts: list[DraftRecord] = field(default_factory=list)  # sample index -> how well its drafts predict it
 
     @property
@@ -287,6 +292,8 @@ class Scheduler:
                 self._waiting.popleft()
                 self._finish_job(job, error=None)
                 continue
+            if self._running and (job.exclusive or any(j.exclusive for j in self._running)):
+                return  # one of them runs alone
             n = len(job.params)
             need = self.need(job.prompt, job.params)
             if len(self._idle) < n:
@@ -359,6 +366,8 @@ class Scheduler:
             leader = self._take_slot()
         job.slots = [leader, *(self._take_slot() for _ in range(len(job.params) - 1))]
         if leader == best_slot:
+            if best < len(self._kv[leader]) // 2:  # most of what the slot holds goes: keep it in the RAM cache
+                self._prompt_cache.save(self.ctx, leader, self._kv[leader])
             lc.llama_memory_seq_rm(self._memory, leader, best, -1)
             self._kv[leader] = self._kv[leader][:best]
         elif best > 0:
@@ -424,7 +433,7 @@ class Scheduler:
                 break
             if job.fed >= len(job.prompt):
                 continue
-            # the last prompt token goes in a step without other tokens of its prompt, as on the serial path: a
+            # the last prompt token goes in a step without other tokens of its prompt: a
             # prompt asked again (all but that token then come from the cache) gets bit-identical logits. Inside a
             # chunk its row would be computed by other kernels (AVX2 hosts tile 4 rows at a time) and round apart.
             rest = len(job.prompt) - 1 - job.fed
