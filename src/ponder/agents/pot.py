@@ -40,7 +40,7 @@ from ponder.agents.cot import ChainOfThought
 from ponder.agents.mcts._sandbox import run_command
 from ponder.agents.sc import majority_vote, sample_chains
 from ponder.errors import InputError, PonderError, StrategyError
-from ponder.llm import ChatRequest, Costs, Message, MeteredModel, assistant, system, user
+from ponder.llm import ChatRequest, Confidence, Costs, Message, MeteredModel, assistant, system, user
 from ponder.tools import ToolServer, ToolSession
 
 SYSTEM = (
@@ -96,10 +96,12 @@ class Attempt:
     error: str = ""
     output: str = ""
     repaired: bool = False
+    confidence: Confidence | None = None  # of the sampled program (the model's own token distributions)
 
     def record(self) -> dict[str, Any]:
         return {
             "sample": self.sample,
+            "confidence": self.confidence.model_dump() if self.confidence is not None else None,
             "code": self.code,
             "answer": self.answer,
             "error": self.error,
@@ -213,7 +215,7 @@ class ProgramOfThought(BaseStrategy[PoTOptions]):
             seconds=time.perf_counter() - t0,
             output=[c.text for c in response.choices],
         )
-        attempts = [Attempt(sample=i, reply=c.text) for i, c in enumerate(response.choices)]
+        attempts = [Attempt(sample=i, reply=c.text, confidence=c.confidence) for i, c in enumerate(response.choices)]
         async with toolserver.session() as session:
             for attempt in attempts:
                 async for event in self._execute(session, attempt):

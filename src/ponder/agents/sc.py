@@ -4,7 +4,6 @@ majority vote over their typed answers."""
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
 
@@ -20,30 +19,15 @@ from ponder.agents._base import (
     format_answer,
 )
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted
+from ponder.agents._select import Candidate, select
 from ponder.agents.cot import ChainOfThought, CoTOptions
-from ponder.errors import InputError
-from ponder.llm import ChatModel, structured_n, think_then_answer_n
-
-
-def vote_key(family: TaskFamily, answer: Any) -> Any:
-    """The value answers are grouped by: numbers compare after rounding, strings without case or outer space."""
-    if family is TaskFamily.number and isinstance(answer, int | float) and not isinstance(answer, bool):
-        return round(float(answer), 6)
-    if isinstance(answer, str):
-        return " ".join(answer.split()).casefold()
-    return answer
+from ponder.llm import ChatModel, Confidence, structured_n, think_then_answer_n
 
 
 def majority_vote(family: TaskFamily, answers: Sequence[Any]) -> tuple[Any, dict[str, int]]:
-    """The most frequent answer (ties go to the one sampled first) and the vote counts by answer."""
-    if not answers:
-        raise InputError("majority_vote needs at least one answer")
-    keys = [vote_key(family, a) for a in answers]
-    counts = Counter(keys)
-    best = max(counts.values())
-    winner_index = next(i for i, k in enumerate(keys) if counts[k] == best)
-    votes = {str(k): c for k, c in counts.most_common()}
-    return answers[winner_index], votes
+    """The most frequent answer (ties go to the one sampled first) and the vote counts by answer, most first."""
+    selection = select(family, [Candidate(answer) for answer in answers], rule="majority")
+    return selection.answer, {key: selection.counts[key] for key in selection.weights}
 
 
 async def sample_chains(
@@ -56,9 +40,12 @@ async def sample_chains(
     max_tokens: int,
     seed: int | None,
 ) -> list[dict[str, Any]]:
-    """``k`` sampled chains of thought, each ``{"reasoning": ..., "answer": ...}``: one ``n = k`` request in the
-    task's form (a JSON object, or free reasoning then a constrained answer, batched together). A free reasoning cut
-    off at ``max_tokens`` is left out (it has no answer to vote with); only all of them cut off raises."""
+    """``k`` sampled chains of thought, each ``{"reasoning": ..., "answer": ..., "confidence": ...}``: one ``n = k``
+    request in the task's form (a JSON object, or free reasoning then a constrained answer, batched together). A free
+    reasoning cut off at ``max_tokens`` is left out (it has no answer to vote with); only all of them cut off raises.
+    ``confidence`` is the sample's :class:`~ponder.llm.Confidence` (of its reasoning) where the backend measures one.
+    """
+    confidences: list[Confidence | None] = []
     if cot.form_for(task) == "json":
         output_type = answer_model(
             "ChainOfThought",
@@ -66,20 +53,32 @@ async def sample_chains(
             {"reasoning": (str, Field(description="step-by-step reasoning, short and concrete"))},
         )
         samples = await structured_n(
-            model, cot.messages(task), output_type, n=k, temperature=temperature, max_tokens=max_tokens, seed=seed
+            model,
+            cot.messages(task),
+            output_type,
+            n=k,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            confidences=confidences,
         )
-        return [s.model_dump() for s in samples]
-    pairs = await think_then_answer_n(
-        model,
-        cot.messages(task),
-        answer_model("Answer", task, {}),
-        n=k,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        seed=seed,
-        skip_truncated=True,
-    )
-    return [{"reasoning": reasoning, **answer.model_dump()} for reasoning, answer in pairs]
+        rows = [s.model_dump() for s in samples]
+    else:
+        pairs = await think_then_answer_n(
+            model,
+            cot.messages(task),
+            answer_model("Answer", task, {}),
+            n=k,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            skip_truncated=True,
+            confidences=confidences,
+        )
+        rows = [{"reasoning": reasoning, **answer.model_dump()} for reasoning, answer in pairs]
+    for row, confidence in zip(rows, confidences, strict=True):
+        row["confidence"] = confidence.model_dump() if confidence is not None else None
+    return rows
 
 
 class SCOptions(CoTOptions):

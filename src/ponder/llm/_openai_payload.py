@@ -25,6 +25,7 @@ from ponder.llm._types import (
     ChatRequest,
     Choice,
     ChoiceConstraint,
+    Confidence,
     FinishReason,
     GrammarConstraint,
     JsonSchemaConstraint,
@@ -160,6 +161,12 @@ def _logprobs(raw: Any) -> list[TokenLogprob] | None:
     ]
 
 
+def confidence_of(logprobs: list[TokenLogprob] | None) -> Confidence | None:
+    """A server's reply's confidence from the log-probabilities it returned (when asked for them): the chosen
+    tokens' are exact; self-certainty needs the whole distribution, which top logprobs do not give, so it is None."""
+    return Confidence.of([t.logprob for t in logprobs]) if logprobs else None
+
+
 def parse_choices(data: Any, *, index_offset: int = 0) -> tuple[list[Choice], Usage]:
     """The choices and token usage of a chat-completion response body.
 
@@ -172,7 +179,8 @@ def parse_choices(data: Any, *, index_offset: int = 0) -> tuple[list[Choice], Us
                 index=index_offset + i,
                 text=(c.get("message") or {}).get("content") or "",
                 finish_reason=_finish_reason(c.get("finish_reason")),
-                logprobs=_logprobs(c.get("logprobs")),
+                logprobs=(logprobs := _logprobs(c.get("logprobs"))),
+                confidence=confidence_of(logprobs),
             )
             for i, c in enumerate(raw_choices)
         ]

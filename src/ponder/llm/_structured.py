@@ -14,6 +14,7 @@ from ponder.llm._types import (
     ChatRequest,
     ChatResponse,
     Choice,
+    Confidence,
     JsonSchemaConstraint,
     Message,
     assistant,
@@ -66,9 +67,11 @@ async def structured_n(
     n: int = 1,
     retries: int = 2,
     on_text: OnText | None = None,
+    confidences: list[Confidence | None] | None = None,
     **options: Any,
 ) -> list[T]:
-    """Sample ``n`` replies constrained to ``output_type``'s JSON schema and validate each.
+    """Sample ``n`` replies constrained to ``output_type``'s JSON schema and validate each; ``confidences``, when
+    given, receives each returned reply's :class:`Confidence` (of the sample itself, not of a repair), in order.
 
     Invalid or truncated replies are retried (one at a time) with the validation error fed back to the model, at
     most ``retries`` times per reply; then :class:`OutputTruncated` or :class:`OutputValidationError` is raised.
@@ -91,6 +94,8 @@ async def structured_n(
             retry = await model.complete(ChatRequest(messages=attempt_messages, constraint=constraint, n=1, **options))
             current = retry.choices[0]
             parsed = _parse(output_type, current)
+        if confidences is not None:
+            confidences.append(choice.confidence)
         if isinstance(parsed, str):
             if current.finish_reason == "length":
                 raise OutputTruncated(
@@ -141,6 +146,7 @@ async def think_then_answer_n(
     on_text: OnText | None = None,
     answer_max_tokens: int = 128,
     skip_truncated: bool = False,
+    confidences: list[Confidence | None] | None = None,
     **options: Any,
 ) -> list[tuple[str, T]]:
     """``n`` free-text reasonings, each followed by an answer constrained to ``output_type``: (reasoning, answer)
@@ -149,6 +155,7 @@ async def think_then_answer_n(
 
     A reasoning cut off at ``max_tokens`` raises :class:`OutputTruncated` (the answer is never guessed from it); with
     ``skip_truncated`` (a vote over samples) such samples are left out instead, and only all of them cut off raises.
+    ``confidences``, when given, receives each kept reasoning's :class:`Confidence`, in order.
     The answer is validated and retried exactly as :func:`structured_n` does. The answers are sampled greedily (the
     reasoning carries the sample's diversity)."""
     check_supported(model, "json_schema")
@@ -165,6 +172,8 @@ async def think_then_answer_n(
                 raw=choice.text,
             )
         reasonings.append(choice.text.strip())
+        if confidences is not None:
+            confidences.append(choice.confidence)
     if not reasonings:
         raise OutputTruncated(
             f"{output_type.__name__}: every one of the {n} reasonings was cut off at max_tokens before its answer",

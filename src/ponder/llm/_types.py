@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -92,11 +92,51 @@ class TokenLogprob(BaseModel):
     top: dict[str, float] = Field(default_factory=dict)
 
 
+WINDOW = 16  # tokens per window of ``Confidence.lowest_window`` (DeepConf's groups are larger; replies here are short)
+
+
+class Confidence(BaseModel):
+    """How sure the model was of one reply, from its own token distributions (before a constraint's mask), for
+    choosing among samples (issue 32). Higher is surer for all three.
+
+    - ``mean_logprob``: the mean log-probability of the tokens it took;
+    - ``lowest_window``: the lowest mean log-probability over any ``WINDOW`` consecutive tokens (DeepConf's
+      lowest-group confidence, arXiv 2508.15260: one unsure stretch marks a reply);
+    - ``self_certainty``: the mean KL divergence of each step's distribution from uniform (arXiv 2502.18581); it needs
+      the whole distribution, so only the embedded backend gives it (None from a server's top logprobs).
+    """
+
+    tokens: int = Field(description="sampled tokens measured (the end-of-reply token included)")
+    mean_logprob: float
+    lowest_window: float
+    self_certainty: float | None = None
+
+    @classmethod
+    def of(cls, logprobs: Sequence[float], certainty_sum: float | None = None) -> Confidence | None:
+        """From the chosen tokens' log-probabilities (and the sum of each step's self-certainty, where known)."""
+        n = len(logprobs)
+        if n == 0:
+            return None
+        width = min(WINDOW, n)
+        window = sum(logprobs[:width])
+        lowest = window
+        for i in range(width, n):
+            window += logprobs[i] - logprobs[i - width]
+            lowest = min(lowest, window)
+        return cls(
+            tokens=n,
+            mean_logprob=sum(logprobs) / n,
+            lowest_window=lowest / width,
+            self_certainty=None if certainty_sum is None else certainty_sum / n,
+        )
+
+
 class Choice(BaseModel):
     index: int = 0
     text: str
     finish_reason: FinishReason = "stop"
     logprobs: list[TokenLogprob] | None = None
+    confidence: Confidence | None = Field(default=None, description="how sure the model was (where measurable)")
 
 
 class Usage(BaseModel):

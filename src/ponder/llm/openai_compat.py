@@ -39,6 +39,7 @@ from ponder.llm._openai_payload import (
     StreamDelta,
     build_payload,
     capabilities_for,
+    confidence_of,
     parse_choices,
     server_message,
     stream_payload,
@@ -246,7 +247,8 @@ class OpenAICompatModel:
         if usage == Usage():
             # llama.cpp's servers send no usage event; each content event carries one token there (and in vLLM).
             usage = Usage(completion_tokens=len(text))
-        choice = Choice(text="".join(text), finish_reason=finish, logprobs=logprobs if request.logprobs else None)
+        kept = logprobs if request.logprobs else None
+        choice = Choice(text="".join(text), finish_reason=finish, logprobs=kept, confidence=confidence_of(kept))
         timings = Timings(total_s=time.perf_counter() - start, first_token_s=first_token_s)
         model_name = self.model or self.name
         yield StreamChunk(response=ChatResponse(model=model_name, choices=[choice], usage=usage, timings=timings))

@@ -451,7 +451,9 @@ class EmbeddedModel:
         return ChatResponse(
             model=self.name,
             choices=[
-                Choice(index=i, text=g.text, finish_reason=g.finish_reason, logprobs=g.logprobs)
+                Choice(
+                    index=i, text=g.text, finish_reason=g.finish_reason, logprobs=g.logprobs, confidence=g.confidence
+                )
                 for i, g in enumerate(generations)
             ],
             usage=Usage(

@@ -12,6 +12,7 @@ probabilities come from that same buffer (``create_completion`` needs ``logits_a
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ponder.errors import ModelFileError, ModelRequestRejected
-from ponder.llm._types import FinishReason, Message, TokenLogprob
+from ponder.llm._types import Confidence, FinishReason, Message, TokenLogprob
 from ponder.llm.embedded._constraints import Compiled, Logits
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class Generation:
     total_s: float
     prompt_s: float
     logprobs: list[TokenLogprob] | None = None
+    confidence: Confidence | None = None  # from the model's own distributions at every sampled step
     cached_tokens: int = 0  # leading prompt tokens whose KV cache was reused rather than evaluated
     # decoding after the first token: sampling steps, wall seconds, and CPU seconds of this thread (with one
     # llama.cpp thread, that is all the work; unlike wall time it does not grow when other processes share the CPU)
@@ -209,6 +211,9 @@ class _Sequence:
         self._out = bytearray()
         self._raw: Logits | None = None
         self.logprobs: list[TokenLogprob] | None = [] if params.logprobs else None
+        self._chosen: list[float] = []  # each sampled token's log-probability under the model's own distribution
+        self._certainty = 0.0  # the sum of each step's KL divergence from uniform
+        self._log_vocab = math.log(runtime.n_vocab)
         self.finish: FinishReason = "length"
         self.sampled = 0
         self.n_out = 0
@@ -230,10 +235,17 @@ class _Sequence:
         import llama_cpp as lc
 
         self._raw = logits.copy() if self.logprobs is not None else None
+        # the step's confidence, from the whole distribution before the constraint's mask (~0.3 ms for a 152k
+        # vocabulary: three passes over the row): log Z, and KL(uniform || p) = log Z - mean(logits) - log V
+        top = float(logits.max())
+        log_z = top + math.log(float(np.exp(logits - top, dtype=np.float64).sum()))
+        self._certainty += log_z - float(logits.mean(dtype=np.float64)) - self._log_vocab
         if self._guide is not None:
             self._guide.apply(logits, self._tokens)
         self.sampled += 1
-        return int(lc.llama_sampler_sample(self._chain, ctx, row))
+        token = int(lc.llama_sampler_sample(self._chain, ctx, row))
+        self._chosen.append(float(logits[token]) - log_z)  # a mask adds 0 to the tokens it allows
+        return token
 
     def accept(self, token: int) -> bool:
         import llama_cpp as lc
@@ -282,6 +294,7 @@ class _Sequence:
             decode_cpu_s=time.thread_time() - clock.cpu_first if steps else 0.0,
             prompt_s=prompt_s,
             logprobs=self.logprobs,
+            confidence=Confidence.of(self._chosen, self._certainty),
             cached_tokens=cached_tokens,
         )
 
