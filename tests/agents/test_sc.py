@@ -57,3 +57,23 @@ def test_bad_options_are_refused() -> None:
         get_strategy("sc", temperature=0.0)
     with pytest.raises(InputError, match="k: Input should be greater than or equal to 1"):
         get_strategy("sc", k=0)
+
+
+async def test_a_weighted_vote_follows_the_models_confidence_and_records_why() -> None:
+    """Two unsure chains agree on 7, one sure chain says 12: the majority returns 7, the confidence-weighted vote
+    12, and the details say which answer had which weight and count."""
+    from ponder.llm import Choice, Confidence
+
+    def chain(answer: int, mean: float) -> Choice:
+        confidence = Confidence(tokens=30, mean_logprob=mean, lowest_window=mean, self_certainty=None)
+        return Choice(text=f'{{"reasoning": "so {answer}", "answer": {answer}}}', confidence=confidence)
+
+    task = Task(question="3 boxes of 4?", family="number")
+    for vote, expected in (("majority", 7), ("weighted", 12)):
+        model = ScriptedModel([chain(7, -1.2), chain(12, -0.05), chain(7, -1.0)])
+        strategy = get_strategy("sc", k=3, form="json", vote=vote)
+        result = await run_to_result(strategy.run(task, Context(model)))
+        assert result.answer == expected, vote
+        selection = result.details["selection"]
+        assert selection["rule"] == vote and selection["counts"] == {"7.0": 2, "12.0": 1}
+        assert result.details["samples"][1]["confidence"]["mean_logprob"] == -0.05

@@ -66,6 +66,37 @@ class Selection(BaseModel):
     candidates: int
 
 
+class VoteOptions(BaseModel):
+    """How a sampling strategy chooses among its samples (the fields its ``Options`` take on)."""
+
+    vote: Rule = Field(
+        default="majority",
+        description="majority: one vote per sample; weighted: each vote weighted by the model's confidence in the "
+        "sample (CISC); best: the single most confident sample",
+    )
+    vote_measure: Measure = Field(
+        default="mean_logprob", description="the confidence weighted and best use (issue 32 measures which separates)"
+    )
+    vote_temperature: float = Field(default=0.1, gt=0, le=100, description="how far weighted votes spread")
+
+
+def candidate_of(row: dict[str, Any], mode: str, *, executed: bool = False) -> Candidate:
+    """A candidate from a recorded sample (``{"answer", "confidence"}``, as sample_chains and programs record)."""
+    raw = row.get("confidence")
+    return Candidate(row["answer"], mode, Confidence.model_validate(raw) if raw else None, executed)
+
+
+def choose(family: TaskFamily, candidates: Sequence[Candidate], options: VoteOptions) -> Selection:
+    """:func:`select` with a strategy's vote options."""
+    return select(
+        family,
+        candidates,
+        rule=options.vote,
+        measure=options.vote_measure,
+        temperature=options.vote_temperature,
+    )
+
+
 def confidence_value(confidence: Confidence | None, measure: Measure) -> float | None:
     if confidence is None:
         return None

@@ -36,9 +36,10 @@ from ponder.agents._base import (
     render_question,
 )
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted, ToolCalled, ToolReturned
+from ponder.agents._select import VoteOptions, candidate_of, choose
 from ponder.agents.cot import ChainOfThought
 from ponder.agents.mcts._sandbox import run_command
-from ponder.agents.sc import majority_vote, sample_chains
+from ponder.agents.sc import sample_chains
 from ponder.errors import InputError, PonderError, StrategyError
 from ponder.llm import ChatRequest, Confidence, Costs, Message, MeteredModel, assistant, system, user
 from ponder.tools import ToolServer, ToolSession
@@ -110,7 +111,7 @@ class Attempt:
         }
 
 
-class PoTOptions(Options):
+class PoTOptions(Options, VoteOptions):
     k: int = Field(default=1, ge=1, le=32, description="programs sampled together (more than 1: majority vote)")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="sampling temperature (0: greedy)")
     max_tokens: int = Field(default=400, ge=1, le=8192, description="longest program, in tokens")
@@ -270,10 +271,14 @@ class ProgramOfThought(BaseStrategy[PoTOptions]):
         if len(answers) > 1:
             sources = f"{len(attempts)} programs" + (f" and {len(chains)} chains of thought" if chains else "")
             yield StepStarted(name="vote", detail=f"{len(answers)} answers from {sources}")
-        answer, votes = majority_vote(TaskFamily.number, answers)
+        candidates = [candidate_of(a.record(), "program", executed=True) for a in attempts if a.answer is not None]
+        candidates += [candidate_of({**c, "answer": float(c["answer"])}, "cot") for c in chains]
+        selection = choose(TaskFamily.number, candidates, self.options)
+        answer, votes = selection.answer, {key: selection.counts[key] for key in selection.weights}
         details["votes"] = votes
+        details["selection"] = selection.model_dump(mode="json")
         best = max(votes.values())
-        details["tie"] = sum(1 for v in votes.values() if v == best) > 1  # broken by the first program sampled
+        details["tie"] = sum(1 for v in votes.values() if v == best) > 1  # a vote's tie: the first program sampled
         winner = next((a for a in attempts if a.answer is not None and round(a.answer, 6) == round(answer, 6)), None)
         details["program"] = winner.code if winner else None
         if winner is not None:

@@ -19,7 +19,7 @@ from ponder.agents._base import (
     format_answer,
 )
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted
-from ponder.agents._select import Candidate, select
+from ponder.agents._select import Candidate, VoteOptions, candidate_of, choose, select, vote_key
 from ponder.agents.cot import ChainOfThought, CoTOptions
 from ponder.llm import ChatModel, Confidence, structured_n, think_then_answer_n
 
@@ -81,7 +81,7 @@ async def sample_chains(
     return rows
 
 
-class SCOptions(CoTOptions):
+class SCOptions(CoTOptions, VoteOptions):
     k: int = Field(default=5, ge=1, le=64, description="chains of thought sampled (one batched request)")
     temperature: float = Field(
         default=0.7,
@@ -128,16 +128,22 @@ class SelfConsistency(BaseStrategy[SCOptions]):
             seconds=time.perf_counter() - t0,
             output=chains,
         )
-        answer, votes = majority_vote(task.family, [c["answer"] for c in chains])
+        selection = choose(task.family, [candidate_of(c, "cot") for c in chains], self.options)
+        answer, votes = selection.answer, {key: selection.counts[key] for key in selection.weights}
         yield StepStarted(name="vote", detail=", ".join(f"{k}: {v}" for k, v in votes.items()))
         winner = next((c for c in chains if c["answer"] == answer), chains[0])  # a chain that reached the answer
-        share = f"{max(votes.values())} of {len(chains)} samples agree"
+        share = f"{votes[str(vote_key(task.family, answer))]} of {len(chains)} samples agree"
         result = StrategyResult(
             answer=answer,
             text=format_answer(task, answer),
             reasoning=f"{winner['reasoning']}\n({share})",
             costs=model.costs,
             seconds=time.perf_counter() - start,
-            details={"votes": votes, "samples": chains, "cut_off": self.options.k - len(chains)},
+            details={
+                "votes": votes,
+                "selection": selection.model_dump(mode="json"),
+                "samples": chains,
+                "cut_off": self.options.k - len(chains),
+            },
         )
         yield FinalAnswer(answer=answer, text=result.text, result=result.model_dump(mode="json"))
