@@ -27,6 +27,7 @@ from typing import Any, get_args
 
 from ponder.agents import TaskFamily
 from ponder.agents._select import Candidate, Measure, Rule, confidence_value, select, vote_key
+from ponder.evals._report import mcnemar_exact
 from ponder.llm import Confidence
 
 TEMPERATURES = (0.05, 0.1, 0.3, 1.0)
@@ -116,7 +117,60 @@ def analyse(folders: list[Path]) -> dict[str, Any]:
             key = f"agree-first/{rule}" + ("" if rule == "majority" else f"/{measure}/T={t}")
             figures["rules"][key] = round(hits / len(items), 4) if items else 0.0
             figures.setdefault("samples_per_item", {})[key] = round(spent / len(items), 2) if items else 0.0
+    figures["chosen"] = _chosen_pairs(items)
     return figures
+
+
+def _chosen_pairs(items: list[tuple[Any, list[Candidate]]]) -> dict[str, Any]:
+    """The two comparisons chosen on the dev items (docs/results/selection/README.md), item by item, with exact
+    McNemar: CISC over the programs against their majority, and "agree first" against the majority of all."""
+
+    def right(found: list[Candidate], gold: Any, rule: Rule, t: float = 0.3) -> bool:
+        pick = select(TaskFamily.number, found, rule=rule, measure="mean_logprob", temperature=t)
+        return bool(vote_key(TaskFamily.number, pick.answer) == gold)
+
+    def agree_first(found: list[Candidate], gold: Any) -> tuple[bool, int]:
+        programs = [c for c in found if c.mode == "program"][:1]
+        chains = [c for c in found if c.mode == "cot"][:1]
+        if (
+            programs
+            and chains
+            and vote_key(TaskFamily.number, programs[0].answer) == vote_key(TaskFamily.number, chains[0].answer)
+        ):
+            return bool(vote_key(TaskFamily.number, programs[0].answer) == gold), 2
+        return right(found, gold, "majority"), len(found)
+
+    out: dict[str, Any] = {}
+    a_b = []
+    for gold, found in items:
+        programs = [c for c in found if c.mode == "program"]
+        if programs:
+            a_b.append((right(programs, gold, "majority"), right(programs, gold, "weighted")))
+    out["programs_weighted_vs_majority"] = _mcnemar(a_b)
+    pairs, spent = [], 0
+    for gold, found in items:
+        ok, used = agree_first(found, gold)
+        pairs.append((right(found, gold, "majority"), ok))
+        spent += used
+    out["agree_first_vs_majority_of_all"] = {
+        **_mcnemar(pairs),
+        "samples_per_item": round(spent / max(1, len(items)), 2),
+    }
+    return out
+
+
+def _mcnemar(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
+    wins = sum(b and not a for a, b in pairs)
+    losses = sum(a and not b for a, b in pairs)
+    n = len(pairs)
+    return {
+        "n": n,
+        "before": round(sum(a for a, _ in pairs) / n, 4) if n else None,
+        "after": round(sum(b for _, b in pairs) / n, 4) if n else None,
+        "wins": wins,
+        "losses": losses,
+        "p": float(f"{mcnemar_exact(losses, wins):.3g}"),
+    }
 
 
 def _accuracy(items: list[tuple[Any, list[Candidate]]], rule: Rule, measure: Measure, t: float, n: int) -> float:
@@ -142,6 +196,8 @@ def main() -> None:
     print("AUROC (right vs wrong candidates):")
     for key, value in figures["auroc"].items():
         print(f"  {key:<28} {value}")
+    for name, figures_of in figures["chosen"].items():
+        print(f"chosen on dev: {name}: {figures_of}")
     print("accuracy by rule:")
     for key, value in sorted(figures["rules"].items(), key=lambda kv: -kv[1]):
         print(f"  {key:<40} {value:.1%}")

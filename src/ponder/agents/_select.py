@@ -67,17 +67,21 @@ class Selection(BaseModel):
 
 
 class VoteOptions(BaseModel):
-    """How a sampling strategy chooses among its samples (the fields its ``Options`` take on)."""
+    """How a sampling strategy chooses among its samples (the fields its ``Options`` take on). The defaults follow
+    docs/results/selection: on GSM8K (embedded model, 5 programs + 5 chains per item) a vote weighted by mean token
+    log-probability at T = 0.3 was never below the plain majority, for programs, chains or both, on the 40 items it was
+    chosen on nor on 40 fresh ones (programs 71.3 -> 76.3 %, chains 66.3 -> 70.0 %, both 77.5 -> 78.8 %, 80 items;
+    not significant alone); without measured confidences it is the majority vote."""
 
     vote: Rule = Field(
-        default="majority",
+        default="weighted",
         description="majority: one vote per sample; weighted: each vote weighted by the model's confidence in the "
         "sample (CISC); best: the single most confident sample",
     )
     vote_measure: Measure = Field(
-        default="mean_logprob", description="the confidence weighted and best use (issue 32 measures which separates)"
+        default="mean_logprob", description="the confidence weighted and best use (it separated best on programs)"
     )
-    vote_temperature: float = Field(default=0.1, gt=0, le=100, description="how far weighted votes spread")
+    vote_temperature: float = Field(default=0.3, gt=0, le=100, description="how far weighted votes spread")
 
 
 def candidate_of(row: dict[str, Any], mode: str, *, executed: bool = False) -> Candidate:
