@@ -102,23 +102,28 @@ def analyse(folders: list[Path]) -> dict[str, Any]:
                 continue
             hits, spent = 0, 0
             for gold, found in chosen:
-                programs = [c for c in found if c.mode == "program"]
-                chains = [c for c in found if c.mode == "cot"]
-                first = (programs[:1], chains[:1])
-                agree = all(first) and vote_key(TaskFamily.number, first[0][0].answer) == vote_key(
-                    TaskFamily.number, first[1][0].answer
-                )
-                if agree:
-                    answer, spent = first[0][0].answer, spent + 2
-                else:
-                    pick = select(TaskFamily.number, found, rule=rule, measure=measure, temperature=t)  # type: ignore[arg-type]
-                    answer, spent = pick.answer, spent + len(found)
+                answer, used = agree_first(found, rule, measure, t)  # type: ignore[arg-type]
                 hits += vote_key(TaskFamily.number, answer) == gold
+                spent += used
             key = f"agree-first/{rule}" + ("" if rule == "majority" else f"/{measure}/T={t}")
             figures["rules"][key] = round(hits / len(items), 4) if items else 0.0
             figures.setdefault("samples_per_item", {})[key] = round(spent / len(items), 2) if items else 0.0
     figures["chosen"] = _chosen_pairs(items)
     return figures
+
+
+def agree_first(found: list[Candidate], rule: Rule, measure: Measure, t: float) -> tuple[Any, int]:
+    """The answer "agree first" gives and the samples it spends: the first program's when the first chain agrees
+    with it (2 samples), else what ``rule`` picks among every candidate."""
+    programs = [c for c in found if c.mode == "program"][:1]
+    chains = [c for c in found if c.mode == "cot"][:1]
+    if (
+        programs
+        and chains
+        and vote_key(TaskFamily.number, programs[0].answer) == vote_key(TaskFamily.number, chains[0].answer)
+    ):
+        return programs[0].answer, 2
+    return select(TaskFamily.number, found, rule=rule, measure=measure, temperature=t).answer, len(found)
 
 
 def _chosen_pairs(items: list[tuple[Any, list[Candidate]]]) -> dict[str, Any]:
@@ -129,17 +134,6 @@ def _chosen_pairs(items: list[tuple[Any, list[Candidate]]]) -> dict[str, Any]:
         pick = select(TaskFamily.number, found, rule=rule, measure="mean_logprob", temperature=t)
         return bool(vote_key(TaskFamily.number, pick.answer) == gold)
 
-    def agree_first(found: list[Candidate], gold: Any) -> tuple[bool, int]:
-        programs = [c for c in found if c.mode == "program"][:1]
-        chains = [c for c in found if c.mode == "cot"][:1]
-        if (
-            programs
-            and chains
-            and vote_key(TaskFamily.number, programs[0].answer) == vote_key(TaskFamily.number, chains[0].answer)
-        ):
-            return bool(vote_key(TaskFamily.number, programs[0].answer) == gold), 2
-        return right(found, gold, "majority"), len(found)
-
     out: dict[str, Any] = {}
     a_b = []
     for gold, found in items:
@@ -149,8 +143,8 @@ def _chosen_pairs(items: list[tuple[Any, list[Candidate]]]) -> dict[str, Any]:
     out["programs_weighted_vs_majority"] = _mcnemar(a_b)
     pairs, spent = [], 0
     for gold, found in items:
-        ok, used = agree_first(found, gold)
-        pairs.append((right(found, gold, "majority"), ok))
+        answer, used = agree_first(found, "majority", "mean_logprob", 0.3)
+        pairs.append((right(found, gold, "majority"), bool(vote_key(TaskFamily.number, answer) == gold)))
         spent += used
     out["agree_first_vs_majority_of_all"] = {
         **_mcnemar(pairs),

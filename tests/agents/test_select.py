@@ -43,3 +43,10 @@ def test_unmeasured_candidates_weigh_as_the_mean_and_nothing_measured_is_a_vote(
     assert select(TaskFamily.string, mixed, rule="weighted").answer == "y"
     with pytest.raises(InputError, match="at least one candidate"):
         select(TaskFamily.string, [])
+
+
+def test_best_reports_each_answers_highest_confidence_and_its_share_of_candidates() -> None:
+    candidates = [Candidate(1.0, confidence=sure(-0.5)), Candidate(2.0, confidence=sure(-1.0)), Candidate(1.0)]
+    got = select(TaskFamily.number, candidates, rule="best")
+    assert got.answer == 1.0 and got.weights == {"1.0": -0.5, "2.0": -1.0}
+    assert got.agreement == pytest.approx(2 / 3, abs=1e-4) and got.votes() == {"1.0": 2, "2.0": 1}

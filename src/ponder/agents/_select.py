@@ -59,11 +59,20 @@ class Selection(BaseModel):
     answer: Any
     rule: Rule
     measure: Measure | None = None
-    weights: dict[str, float] = Field(description="the weight behind each answer (votes under majority)")
+    weights: dict[str, float] = Field(
+        description="the weight behind each answer: votes under majority, summed softmax weights under weighted, "
+        "the highest confidence under best"
+    )
     counts: dict[str, int] = Field(description="candidates per answer")
     modes: dict[str, list[str]] = Field(description="the modes each answer came from")
-    agreement: float = Field(description="the share of the weight behind the chosen answer")
+    agreement: float = Field(
+        description="the share of the weight behind the chosen answer (of the candidates, under best)"
+    )
     candidates: int
+
+    def votes(self) -> dict[str, int]:
+        """Candidates per answer, the heaviest answer first."""
+        return {key: self.counts[key] for key in self.weights}
 
 
 class VoteOptions(BaseModel):
@@ -114,7 +123,7 @@ def select(
     *,
     rule: Rule = "majority",
     measure: Measure = "mean_logprob",
-    temperature: float = 0.1,
+    temperature: float = 0.3,
 ) -> Selection:
     """The answer ``rule`` picks among ``candidates`` (see the module's doc), with its reasons."""
     if not candidates:
@@ -123,7 +132,10 @@ def select(
     weights = _weights(candidates, rule, measure, temperature)
     by_answer: dict[Any, float] = {}
     for key, weight in zip(keys, weights, strict=True):
-        by_answer[key] = by_answer.get(key, 0.0) + weight
+        if rule == "best":  # a confidence is not a share (log-probabilities are negative): each answer's highest
+            by_answer[key] = max(by_answer.get(key, weight), weight)
+        else:
+            by_answer[key] = by_answer.get(key, 0.0) + weight
     if rule == "best":
         chosen = max(range(len(candidates)), key=lambda i: (weights[i], -i))
     else:
@@ -136,7 +148,10 @@ def select(
         seen = modes.setdefault(str(key), [])
         if candidate.mode not in seen:
             seen.append(candidate.mode)
-    total = sum(by_answer.values()) or 1.0
+    if rule == "best":
+        agreement = counts[str(keys[chosen])] / len(candidates)
+    else:
+        agreement = by_answer[keys[chosen]] / (sum(by_answer.values()) or 1.0)
     ranked = sorted(by_answer.items(), key=lambda kv: -kv[1])
     return Selection(
         answer=candidates[chosen].answer,
@@ -145,7 +160,7 @@ def select(
         weights={str(k): round(v, 4) for k, v in ranked},
         counts=counts,
         modes=modes,
-        agreement=round(by_answer[keys[chosen]] / total, 4),
+        agreement=round(agreement, 4),
         candidates=len(candidates),
     )
 

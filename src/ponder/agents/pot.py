@@ -36,7 +36,7 @@ from ponder.agents._base import (
     render_question,
 )
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted, ToolCalled, ToolReturned
-from ponder.agents._select import VoteOptions, candidate_of, choose
+from ponder.agents._select import Candidate, VoteOptions, candidate_of, choose
 from ponder.agents.cot import ChainOfThought
 from ponder.agents.mcts._sandbox import run_command
 from ponder.agents.sc import sample_chains
@@ -241,7 +241,7 @@ class ProgramOfThought(BaseStrategy[PoTOptions]):
                     attempt.error = attempt.output = ""
                     async for event in self._execute(session, attempt):
                         yield event
-        answers: list[float] = [a.answer for a in attempts if a.answer is not None]
+        candidates = [Candidate(a.answer, "program", a.confidence, True) for a in attempts if a.answer is not None]
         details: dict[str, Any] = {
             "programs": [a.record() for a in attempts],
             "failed": sum(a.answer is None for a in attempts),
@@ -262,19 +262,18 @@ class ProgramOfThought(BaseStrategy[PoTOptions]):
                     output=chains,
                 )
             details["chains"] = chains
-            answers += [float(c["answer"]) for c in chains]  # after the programs': a tie goes to a program
-        if not answers:
+            # after the programs': a tie goes to a program
+            candidates += [candidate_of({**c, "answer": float(c["answer"])}, "cot") for c in chains]
+        if not candidates:
             reasons = "; ".join(f"{a.sample}: {a.error}" for a in attempts)
             if "chains_error" in details:
                 reasons += f"; chains of thought: {details['chains_error']}"
             raise StrategyError(f"no program printed a number ({reasons})"[:600], hint="see the run's tool calls")
-        if len(answers) > 1:
+        if len(candidates) > 1:
             sources = f"{len(attempts)} programs" + (f" and {len(chains)} chains of thought" if chains else "")
-            yield StepStarted(name="vote", detail=f"{len(answers)} answers from {sources}")
-        candidates = [candidate_of(a.record(), "program", executed=True) for a in attempts if a.answer is not None]
-        candidates += [candidate_of({**c, "answer": float(c["answer"])}, "cot") for c in chains]
+            yield StepStarted(name="vote", detail=f"{len(candidates)} answers from {sources}")
         selection = choose(TaskFamily.number, candidates, self.options)
-        answer, votes = selection.answer, {key: selection.counts[key] for key in selection.weights}
+        answer, votes = selection.answer, selection.votes()
         details["votes"] = votes
         details["selection"] = selection.model_dump(mode="json")
         best = max(votes.values())

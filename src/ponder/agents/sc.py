@@ -27,7 +27,7 @@ from ponder.llm import ChatModel, Confidence, structured_n, think_then_answer_n
 def majority_vote(family: TaskFamily, answers: Sequence[Any]) -> tuple[Any, dict[str, int]]:
     """The most frequent answer (ties go to the one sampled first) and the vote counts by answer, most first."""
     selection = select(family, [Candidate(answer) for answer in answers], rule="majority")
-    return selection.answer, {key: selection.counts[key] for key in selection.weights}
+    return selection.answer, selection.votes()
 
 
 async def sample_chains(
@@ -95,7 +95,8 @@ class SCOptions(CoTOptions, VoteOptions):
 
 
 class SelfConsistency(BaseStrategy[SCOptions]):
-    """``k`` sampled chains of thought (one ``n=k`` request), majority vote on the typed answer."""
+    """``k`` sampled chains of thought (one ``n=k`` request), a vote on the typed answer (the selection layer's:
+    weighted by each chain's confidence by default)."""
 
     name: ClassVar[str] = "sc"
     description: ClassVar[str] = "self-consistency: k sampled chains of thought, majority vote on the typed answer"
@@ -129,7 +130,7 @@ class SelfConsistency(BaseStrategy[SCOptions]):
             output=chains,
         )
         selection = choose(task.family, [candidate_of(c, "cot") for c in chains], self.options)
-        answer, votes = selection.answer, {key: selection.counts[key] for key in selection.weights}
+        answer, votes = selection.answer, selection.votes()
         yield StepStarted(name="vote", detail=", ".join(f"{k}: {v}" for k, v in votes.items()))
         winner = next((c for c in chains if c["answer"] == answer), chains[0])  # a chain that reached the answer
         share = f"{votes[str(vote_key(task.family, answer))]} of {len(chains)} samples agree"

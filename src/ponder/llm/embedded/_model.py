@@ -212,7 +212,8 @@ class EmbeddedModel:
         batching: BatchingOptions | None = None,
     ) -> None:
         """``prompt_cache_mb``: RAM for the KV caches of recent prompts, so a prompt sharing a prefix with any of
-        them (not only the last) skips evaluating it; 0 keeps only the last prompt's, in the context itself.
+        them, once the scheduler's sequence slot that held it went to another call, skips evaluating it; 0 keeps
+        only what the slots hold.
 
         Before the model loads, a child process checks that this llama.cpp build runs on this CPU (once per build;
         the verdict is stamped in ``stamp_dir``, default: the model cache); ``runtime_check`` replaces that

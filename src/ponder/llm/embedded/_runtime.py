@@ -159,15 +159,14 @@ class LlamaRuntime:
                 hint="shorten the conversation or raise PONDER_LLM__N_CTX",
             )
 
-    def _logprob(self, raw: Logits, token: int, piece: bytes, top: int) -> TokenLogprob:
-        """Log-probabilities of the model's own distribution (before constraint masking and temperature)."""
-        shifted = raw - raw.max()
-        logz = float(np.log(np.exp(shifted, dtype=np.float64).sum()))
-        entry = TokenLogprob(token=piece.decode("utf-8", errors="replace"), logprob=float(shifted[token]) - logz)
+    def _logprob(self, raw: Logits, token: int, piece: bytes, top: int, log_z: float) -> TokenLogprob:
+        """Log-probabilities of the model's own distribution (before constraint masking and temperature); ``log_z``
+        is the row's log partition function, which the sequence computed when it sampled."""
+        entry = TokenLogprob(token=piece.decode("utf-8", errors="replace"), logprob=float(raw[token]) - log_z)
         if top > 0:
-            best = np.argpartition(shifted, -top)[-top:]
-            best = best[np.argsort(-shifted[best])]
-            entry.top = {self._piece(int(t)): float(shifted[t]) - logz for t in best}
+            best = np.argpartition(raw, -top)[-top:]
+            best = best[np.argsort(-raw[best])]
+            entry.top = {self._piece(int(t)): float(raw[t]) - log_z for t in best}
         return entry
 
 
@@ -210,6 +209,7 @@ class _Sequence:
         self._tokens = list(prompt)
         self._out = bytearray()
         self._raw: Logits | None = None
+        self._log_z = 0.0  # the last sampled row's log partition function (before the mask)
         self.logprobs: list[TokenLogprob] | None = [] if params.logprobs else None
         self._chosen: list[float] = []  # each sampled token's log-probability under the model's own distribution
         self._certainty = 0.0  # the sum of each step's KL divergence from uniform
@@ -238,7 +238,7 @@ class _Sequence:
         # the step's confidence, from the whole distribution before the constraint's mask (~0.3 ms for a 152k
         # vocabulary: three passes over the row): log Z, and KL(uniform || p) = log Z - mean(logits) - log V
         top = float(logits.max())
-        log_z = top + math.log(float(np.exp(logits - top, dtype=np.float64).sum()))
+        log_z = self._log_z = top + math.log(float(np.exp(logits - top, dtype=np.float64).sum()))
         self._certainty += log_z - float(logits.mean(dtype=np.float64)) - self._log_vocab
         if self._guide is not None:
             self._guide.apply(logits, self._tokens)
@@ -258,7 +258,8 @@ class _Sequence:
         piece = self._runtime.llama.detokenize([token])
         self._out += piece
         if self._raw is not None and self.logprobs is not None:
-            self.logprobs.append(self._runtime._logprob(self._raw, token, piece, self._params.top_logprobs))
+            top = self._params.top_logprobs
+            self.logprobs.append(self._runtime._logprob(self._raw, token, piece, top, self._log_z))
         if self._params.stop and (cut := _find_stop(self._out, self._params.stop)) is not None:
             del self._out[cut:]
             self.finish = "stop"
