@@ -17,5 +17,10 @@ register("react", "ponder.agents.planner:ReAct", "ReACT: one chain of tool calls
 register(
     "pot", "ponder.agents.pot:ProgramOfThought", "program of thought: a program run in the sandbox prints the answer"
 )
+register(
+    "math",
+    "ponder.agents.crosscheck:CrossCheckMath",
+    "math word problems: a chain of thought and a program check each other; more of both when they disagree",
+)
 register("pot-sc", "ponder.agents.pot:ProgramOfThoughtSC", "program of thought, k sampled programs, majority vote")
 register("cot-fs", "ponder.agents.cok:FewShotChainOfThought", "few-shot chain of thought (CoK exemplars as prose)")

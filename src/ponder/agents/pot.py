@@ -42,7 +42,7 @@ from ponder.agents.mcts._sandbox import run_command
 from ponder.agents.sc import sample_chains
 from ponder.errors import InputError, PonderError, StrategyError
 from ponder.llm import ChatRequest, Confidence, Costs, Message, MeteredModel, assistant, system, user
-from ponder.tools import ToolServer, ToolSession
+from ponder.tools import ToolSession
 
 SYSTEM = (
     "You solve problems by writing a short Python program. Read the question, then write a program that computes "
@@ -166,15 +166,16 @@ class ProgramOfThought(BaseStrategy[PoTOptions]):
         yield StepStarted(name="write program", detail=f"{what}, run in the sandbox")
         # the chains are requested beside the programs (a batching backend decodes them together) and collected
         # after the programs ran; a run that ends early takes them down with it
-        chains = asyncio.ensure_future(self._chains(model, task)) if self.options.chains else None
-        try:
-            async for event in self._programs_and_vote(task, toolserver, model, start, messages, chains):
-                yield event
-        finally:
-            if chains is not None and not chains.done():
-                chains.cancel()
-            elif chains is not None and not chains.cancelled():
-                chains.exception()  # retrieved: chains that failed while the programs' step failed are not "lost"
+        async with toolserver.session() as session:
+            chains = asyncio.ensure_future(self._chains(model, task)) if self.options.chains else None
+            try:
+                async for event in self._programs_and_vote(task, session, model, start, messages, chains):
+                    yield event
+            finally:
+                if chains is not None and not chains.done():
+                    chains.cancel()
+                elif chains is not None and not chains.cancelled():
+                    chains.exception()  # retrieved: chains that failed while the programs' step failed are not lost
 
     async def _chains(self, model: MeteredModel, task: Task) -> tuple[list[dict[str, Any]], Costs, float]:
         """The chains of thought and what they cost (their own meter: the run's counts them too)."""
@@ -194,53 +195,17 @@ class ProgramOfThought(BaseStrategy[PoTOptions]):
     async def _programs_and_vote(
         self,
         task: Task,
-        toolserver: ToolServer,
+        session: ToolSession,
         model: MeteredModel,
         start: float,
         messages: list[Message],
         chains_future: asyncio.Future[tuple[list[dict[str, Any]], Costs, float]] | None,
     ) -> AsyncIterator[Event]:
-        t0 = time.perf_counter()
-        request = ChatRequest(
-            messages=messages,
-            n=self.options.k,
-            temperature=self.options.temperature,
-            max_tokens=self.options.max_tokens,
-            seed=0,
-        )
-        response = await model.complete(request)
-        yield LLMCall(
-            purpose="write program",
-            prompt_tokens=response.usage.prompt_tokens,
-            completion_tokens=response.usage.completion_tokens,
-            seconds=time.perf_counter() - t0,
-            output=[c.text for c in response.choices],
-        )
-        attempts = [Attempt(sample=i, reply=c.text, confidence=c.confidence) for i, c in enumerate(response.choices)]
-        async with toolserver.session() as session:
-            for attempt in attempts:
-                async for event in self._execute(session, attempt):
-                    yield event
-            failed = [a for a in attempts if a.answer is None]
-            if self.options.repair and failed:
-                yield StepStarted(name="repair", detail=f"{len(failed)} of {len(attempts)} programs failed")
-                t1 = time.perf_counter()
-                before = model.costs.model_copy()
-                replies = await _gather_repairs(
-                    model, messages, failed, self.options.temperature, self.options.max_tokens
-                )
-                yield LLMCall(
-                    purpose="repair",
-                    prompt_tokens=model.costs.prompt_tokens - before.prompt_tokens,
-                    completion_tokens=model.costs.completion_tokens - before.completion_tokens,
-                    seconds=time.perf_counter() - t1,
-                    output=replies,
-                )
-                for attempt, reply in zip(failed, replies, strict=True):
-                    attempt.reply, attempt.repaired = reply, True
-                    attempt.error = attempt.output = ""
-                    async for event in self._execute(session, attempt):
-                        yield event
+        attempts: list[Attempt] = []
+        async for event in self.programs(
+            session, model, messages, attempts, n=self.options.k, temperature=self.options.temperature
+        ):
+            yield event
         candidates = [Candidate(a.answer, "program", a.confidence, True) for a in attempts if a.answer is not None]
         details: dict[str, Any] = {
             "programs": [a.record() for a in attempts],
@@ -294,6 +259,60 @@ class ProgramOfThought(BaseStrategy[PoTOptions]):
             details=details,
         )
         yield FinalAnswer(answer=answer, text=result.text, result=result.model_dump(mode="json"))
+
+    async def programs(
+        self,
+        session: ToolSession,
+        model: MeteredModel,
+        messages: list[Message],
+        attempts: list[Attempt],
+        *,
+        n: int,
+        temperature: float,
+        seed: int = 0,
+        first: int = 0,
+    ) -> AsyncIterator[Event]:
+        """Write ``n`` programs in one request, run each in ``session`` (a failed one is shown its failure once and
+        its repair runs, with ``repair``), appending them to ``attempts`` numbered from ``first``; yields the
+        model calls and tool calls as they happen."""
+        t0 = time.perf_counter()
+        request = ChatRequest(
+            messages=messages, n=n, temperature=temperature, max_tokens=self.options.max_tokens, seed=seed
+        )
+        response = await model.complete(request)
+        yield LLMCall(
+            purpose="write program",
+            prompt_tokens=response.usage.prompt_tokens,
+            completion_tokens=response.usage.completion_tokens,
+            seconds=time.perf_counter() - t0,
+            output=[c.text for c in response.choices],
+        )
+        written = [
+            Attempt(sample=first + i, reply=c.text, confidence=c.confidence) for i, c in enumerate(response.choices)
+        ]
+        attempts.extend(written)
+        for attempt in written:
+            async for event in self._execute(session, attempt):
+                yield event
+        failed = [a for a in written if a.answer is None]
+        if not (self.options.repair and failed):
+            return
+        yield StepStarted(name="repair", detail=f"{len(failed)} of {len(written)} programs failed")
+        t1 = time.perf_counter()
+        before = model.costs.model_copy()
+        replies = await _gather_repairs(model, messages, failed, temperature, self.options.max_tokens)
+        yield LLMCall(
+            purpose="repair",
+            prompt_tokens=model.costs.prompt_tokens - before.prompt_tokens,
+            completion_tokens=model.costs.completion_tokens - before.completion_tokens,
+            seconds=time.perf_counter() - t1,
+            output=replies,
+        )
+        for attempt, reply in zip(failed, replies, strict=True):
+            attempt.reply, attempt.repaired = reply, True
+            attempt.error = attempt.output = ""
+            async for event in self._execute(session, attempt):
+                yield event
 
     async def _execute(self, session: ToolSession, attempt: Attempt) -> AsyncIterator[Event]:
         attempt.code = extract_program(attempt.reply)
