@@ -149,13 +149,18 @@ async def test_by_default_greedys_program_is_one_of_the_first_candidates_and_kep
     also_passes = "```python\ndef add_one(xs):\n    return list(map(lambda x: 1 + x, xs))\n```"
 
     def replies(request: ChatRequest) -> Any:
+        if request.constraint is not None:  # the inputs the two passing programs are compared on
+            return {"calls": ["add_one([5, -5])", "add_one([0])"]}
         return GOOD if request.temperature == 0.0 else [also_passes, WRONG, BROKEN][: request.n]
 
     model = task_model(replies)
     result, _ = await run("mcts-code", model, toolserver, budget=8, k=3)
-    assert sorted((r.n, r.temperature) for r in model.requests) == [(1, 0.0), (2, 0.8)]
+    programs = [r for r in model.requests if r.constraint is None]
+    assert sorted((r.n, r.temperature) for r in programs) == [(1, 0.0), (2, 0.8)]
     assert result.details["samples"] == 3 and result.details["stopped_by"] == "verified"
     assert "x + 1 for x in xs" in result.answer  # greedy's, though a sample passed the same tests
+    groups = result.details["behaviour"]["groups"]  # the two behave alike: the tie goes to the first found
+    assert len(groups) == 1 and groups[0]["outputs"] == ["[6, -4]", "[1]"] and len(groups[0]["nodes"]) == 2
 
     sampled_only = task_model(replies)
     result, _ = await run("mcts-code", sampled_only, toolserver, budget=8, k=3, greedy_first=False)
@@ -166,3 +171,58 @@ async def test_by_default_greedys_program_is_one_of_the_first_candidates_and_kep
 async def test_without_a_toolserver_the_strategy_says_how_to_get_one() -> None:
     with pytest.raises(ConfigError, match="needs a ToolServer"):
         await run("mcts-code", task_model(lambda r: GOOD), None)  # type: ignore[arg-type]
+
+
+def fenced(body: str) -> str:
+    return f"```python\ndef add_one(xs):\n{body}\n```"
+
+
+PASSES_EXAMPLES_ONLY = fenced("    return [x + 1 if x < 3 else x for x in xs]")
+ALSO_GOOD = fenced("    out = []\n    for x in xs:\n        out.append(x + 1)\n    return out")
+CRASHES = fenced("    if 7 in xs:\n        raise ValueError(7)\n    return [x + 1 for x in xs]")
+HANGS = fenced("    while 7 in xs:\n        pass\n    return [x + 1 for x in xs]")
+INPUTS = {"calls": ["add_one([7, 10])", "add_one([-1])", "add_one(xs)", "print(1)", "add_one([-1])", "add_one([])"]}
+
+
+def best_of(candidates: list[str]) -> FunctionModel:
+    def replies(request: ChatRequest) -> Any:
+        if request.constraint is not None and request.constraint.kind == "json_schema":
+            return INPUTS
+        return candidates[: request.n]
+
+    return task_model(replies)
+
+
+@pytest.mark.docker
+async def test_the_largest_group_of_identical_behaviour_wins_not_the_first_program_to_pass(
+    toolserver: ToolServer,
+) -> None:
+    # all four pass the prompt's examples; on the model's inputs two behave alike and two differ from them
+    model = best_of([PASSES_EXAMPLES_ONLY, GOOD, CRASHES, ALSO_GOOD])
+    options = {"budget": 4, "k": 4, "max_depth": 1, "greedy_first": False}
+    result, _ = await run("mcts-code", model, toolserver, **options)
+    behaviour = result.details["behaviour"]
+    assert behaviour["inputs"] == ["add_one([7, 10])", "add_one([-1])", "add_one([])"]  # literal calls, once each
+    assert [len(g["nodes"]) for g in behaviour["groups"]] == [2, 1, 1]
+    assert behaviour["groups"][0]["outputs"] == ["[8, 11]", "[0]", "[]"]
+    assert ["raised ValueError", "[0]", "[]"] in [g["outputs"] for g in behaviour["groups"]]
+    assert "x + 1 for x in xs" in result.answer and result.details["verified"] is True
+    assert "2 of 4 programs behave alike" in behaviour["reason"]
+    inputs_request = next(r for r in model.requests if r.constraint is not None)
+    assert "no expected results" in inputs_request.messages[-1].content
+    assert set(inputs_request.constraint.json_schema["properties"]) == {"calls"}  # type: ignore[union-attr]
+
+    first_found, _ = await run("mcts-code", best_of([PASSES_EXAMPLES_ONLY, GOOD]), toolserver, **options,
+                               choose_by="tests")  # fmt: skip
+    assert "x < 3" in first_found.answer and "behaviour" not in first_found.details
+
+
+@pytest.mark.docker
+async def test_a_program_that_hangs_on_an_input_is_a_behaviour_not_a_failed_run(toolserver: ToolServer) -> None:
+    model = best_of([HANGS, ALSO_GOOD, GOOD])
+    options = {"budget": 3, "k": 3, "max_depth": 1, "greedy_first": False}
+    result, _ = await run("mcts-code", model, toolserver, **options, domain_options={"per_test_timeout_s": 1.0})
+    behaviour = result.details["behaviour"]
+    hang = next(g for g in behaviour["groups"] if g["outputs"][0] != "[8, 11]")
+    assert hang["outputs"][0] == "raised _Timeout" and hang["outputs"][1:] == ["[0]", "[]"]
+    assert "while" not in result.answer and [len(g["nodes"]) for g in behaviour["groups"]] == [2, 1]

@@ -264,7 +264,9 @@ class CodeDomain:
         out: list[Candidate] = []
         for choice in response.choices:
             program = extract_program(choice.text, self.task)
-            out.append(Candidate(action=program, state={"program": program, "finish": choice.finish_reason}))
+            confidence = choice.confidence.model_dump() if choice.confidence is not None else None
+            state = {"program": program, "finish": choice.finish_reason, "confidence": confidence}
+            out.append(Candidate(action=program, state=state))
         return out
 
     async def evaluate(self, model: ChatModel, node: Node) -> Evaluation:

@@ -32,6 +32,22 @@ def _alarm(signum, frame):
 signal.signal(signal.SIGALRM, _alarm)
 def _err(e):
     return (type(e).__name__ + ": " + str(e))[:400]
+def _canon(v, depth=0):
+    # a value's repr that is the same in every process: sets and dicts in sorted order (string hashing is
+    # randomised per process), floats to 9 significant digits
+    if depth > 20:
+        return "..."
+    if isinstance(v, float):
+        return "%.9g" % v
+    if isinstance(v, (list, tuple)):
+        inner = ", ".join(_canon(x, depth + 1) for x in v)
+        return ("[%s]" if isinstance(v, list) else "(%s)") % inner
+    if isinstance(v, (set, frozenset)):
+        return "{%s}" % ", ".join(sorted(_canon(x, depth + 1) for x in v))
+    if isinstance(v, dict):
+        items = sorted(_canon(k, depth + 1) + ": " + _canon(x, depth + 1) for k, x in v.items())
+        return "{%s}" % ", ".join(items)
+    return repr(v)
 ns = {"__name__": "__candidate__"}
 load_error = None
 try:
@@ -47,9 +63,14 @@ for i, test in enumerate(cfg["tests"]):
         report({"i": i, "ok": False, "error": "the program failed to load: " + load_error}); continue
     try:
         signal.setitimer(signal.ITIMER_REAL, cfg["per_test_timeout"])
-        exec(compile(test, "<test %d>" % i, "exec"), ns)
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        report({"i": i, "ok": True})
+        if cfg["values"]:
+            value = _canon(eval(compile(test, "<input %d>" % i, "eval"), ns))[:300]
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            report({"i": i, "ok": True, "value": value})
+        else:
+            exec(compile(test, "<test %d>" % i, "exec"), ns)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            report({"i": i, "ok": True})
     except BaseException as e:
         signal.setitimer(signal.ITIMER_REAL, 0)
         report({"i": i, "ok": False, "error": _err(e)})
@@ -76,6 +97,7 @@ class TestOutcome:
     test: str
     passed: bool
     error: str = ""
+    value: str | None = None  # with ``values``: the canonical repr of what the expression returned
 
 
 @dataclass
@@ -149,10 +171,14 @@ async def run_tests(
     timeout_s: float = 15.0,
     max_output: int = 4_000,
     python: str = "python3",
+    values: bool = False,
 ) -> TestRun:
-    """Load ``program`` in a fresh interpreter and run each test snippet (e.g. an ``assert``) against it."""
+    """Load ``program`` in a fresh interpreter and run each test snippet (e.g. an ``assert``) against it. With
+    ``values`` each test is an expression (e.g. a call) and its outcome carries the value it returned, in a repr
+    that compares across processes (sets and dicts sorted, floats to 9 digits)."""
     nonce = "@" + secrets.token_hex(12) + "@"
     cfg = {"nonce": nonce, "program": program, "tests": tests, "per_test_timeout": per_test_timeout_s}
+    cfg["values"] = values
     run = await run_command(
         session,
         [python, "-I", "-c", _TEST_CHILD],
@@ -171,7 +197,7 @@ async def run_tests(
             missing = run.error or "the program exited before this test ran"
             outcomes.append(TestOutcome(test, False, missing))
         else:
-            outcomes.append(TestOutcome(test, bool(rec["ok"]), rec.get("error", "")))
+            outcomes.append(TestOutcome(test, bool(rec["ok"]), rec.get("error", ""), rec.get("value")))
     failures = [o for o in outcomes if not o.passed]
     reason = ""
     if load_error:

@@ -16,7 +16,8 @@ from ponder.agents._base import BaseStrategy, Context, StrategyResult, Task, for
 from ponder.agents._events import Event, FinalAnswer, StepStarted
 from ponder.agents.mcts._engine import MCTS, Budget, Domain, SearchConfig
 from ponder.agents.mcts._pool import SessionPool
-from ponder.agents.mcts._tree import FinalRule
+from ponder.agents.mcts._tree import FinalRule, Node
+from ponder.llm import ChatModel
 
 
 class DomainOptions(BaseModel):
@@ -76,6 +77,13 @@ class MCTSCodeOptions(MCTSOptions):
     greedy_first: bool = Field(
         default=True, description="the first expansion includes greedy's program; the search keeps it if it passes"
     )
+    choose_by: Literal["behaviour", "tests"] = Field(
+        default="behaviour",
+        description="behaviour: among the programs that did best on the visible tests, the model writes inputs "
+        "(never expected outputs), each program runs on them, and the largest group of identical outputs wins; "
+        "tests: the best program on the visible tests, the first found",
+    )
+    inputs: int = Field(default=6, ge=1, le=12, description="inputs the model writes to compare programs on")
 
 
 class MCTSMathOptions(MCTSOptions):
@@ -125,18 +133,30 @@ class MCTSStrategy(BaseStrategy[MO]):
     def make_domain(self, task: Task, pool: SessionPool) -> Domain:
         raise NotImplementedError
 
+    async def choose_again(
+        self, model: ChatModel, pool: SessionPool, domain: Domain, nodes: list[Node], extra: dict[str, Any]
+    ) -> AsyncIterator[Event]:
+        """After the search: a domain's second look at its candidates; sets ``extra["chosen"]`` to change the
+        answer and adds what it found to ``extra`` (the run's details). None by default."""
+        return
+        yield
+
     async def run(self, task: Task, ctx: Context) -> AsyncIterator[Event]:
         toolserver = self.toolserver(ctx, "runs candidates in the sandbox")
         model, start = ctx.metered()
         engine = MCTS(self.config, self.budget)
         yield StepStarted(name="search", detail=f"{self.name}: budget {self.budget.model_dump(exclude_none=True)}")
+        extra: dict[str, Any] = {}
         async with SessionPool(toolserver, self.options.sessions) as pool:
             domain = self.make_domain(task, pool)
             async for event in engine.search(domain, model, model.costs):
                 yield event
-        outcome = engine.outcome
-        assert outcome is not None  # set by search() before it returns
-        chosen = outcome.chosen
+            outcome = engine.outcome
+            assert outcome is not None  # set by search() before it returns
+            chosen = outcome.chosen
+            async for event in self.choose_again(model, pool, domain, outcome.tree.nodes, extra):
+                yield event
+            chosen = extra.pop("chosen", chosen)
         answer = chosen.answer if chosen is not None else None
         path = [n.action for n in chosen.path() if n.action] if chosen is not None else []
         result = StrategyResult(
@@ -156,6 +176,7 @@ class MCTSStrategy(BaseStrategy[MO]):
                 "stopped_by": outcome.stopped_by,
                 "final_rule": (self.config.final_rule or domain.final_rule).value,
                 "tree": outcome.tree.to_dict(chosen=chosen),
+                **extra,
             },
         )
         yield FinalAnswer(answer=answer, text=result.text, result=result.model_dump(mode="json"))
@@ -172,6 +193,39 @@ class MCTSCode(MCTSStrategy[MCTSCodeOptions]):
         from ponder.agents.mcts._code import CodeDomain
 
         return CodeDomain(task, pool, **self.domain_options)
+
+    async def choose_again(
+        self, model: ChatModel, pool: SessionPool, domain: Domain, nodes: list[Node], extra: dict[str, Any]
+    ) -> AsyncIterator[Event]:
+        from ponder.agents.mcts._behaviour import best_nodes, reselect
+        from ponder.agents.mcts._code import CodeDomain
+
+        if self.options.choose_by != "behaviour" or not isinstance(domain, CodeDomain):
+            return
+        best = best_nodes(nodes)
+        if len({str(n.state.get("program")) for n in best}) < 2:
+            return
+        yield StepStarted(
+            name="compare",
+            detail=f"{len(best)} programs pass the visible tests: running them on "
+            f"inputs the model writes, the largest group of identical outputs wins",
+        )
+        choice = await reselect(
+            model,
+            pool,
+            best,
+            domain.task.question,
+            domain.entry_point,
+            inputs=self.options.inputs,
+            per_call_timeout_s=domain.per_test_timeout_s,
+            timeout_s=domain.timeout_s,
+        )
+        if choice is None:
+            return
+        extra["behaviour"] = choice.model_dump()
+        if choice.chosen is not None:
+            extra["chosen"] = next(n for n in nodes if n.id == choice.chosen)
+        yield StepStarted(name="chosen", detail=choice.reason)
 
 
 class MCTSMath(MCTSStrategy[MCTSMathOptions]):
