@@ -7,10 +7,12 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
+from ponder.llm import ChatRequest
 from tests.api._support import slow_reply
 from tests.api.conftest import Server
 from tests.fakes import FunctionModel
@@ -267,3 +269,33 @@ async def test_the_trace_shows_what_the_model_was_asked_at_each_planner_step(
     await expect(act.locator("pre.prompt").last).to_contain_text("multiply six by seven")
     await expect(act.locator("pre.reply")).to_contain_text("6*7 is 42")
     model.assert_complete()
+
+
+async def test_the_run_view_says_how_the_answer_was_chosen_among_samples(
+    browser: Browser, make_server: Callable[..., Server]
+) -> None:
+    reasonings = ["3 and 1 make 4", "2 and 2 make 4", "it is 5", "4, surely", "5 it is"]  # sc's 5 chains
+
+    def sampled(request: ChatRequest) -> Any:
+        if request.constraint is not None:  # each sample's typed answer follows from its own reasoning
+            said = str(request.messages[-2].content)  # the reasoning, then the request for the answer
+            return {"answer": 5 if "5" in said else 4}
+        return reasonings[: request.n]
+
+    server = make_server(model=FunctionModel(sampled))
+    page = await open_page(browser, server)
+    await page.select_option("#strategy", "sc")
+    await page.select_option("#family", "number")
+    await page.fill("#question", "What is 2+2?")
+    await page.click("#send")
+    turn = page.locator(".turn").last
+    await expect(turn.locator(".answer")).to_have_text("4")
+    box = turn.locator(".choice-section")
+    await box.locator("summary").click()
+    await expect(box.locator(".choice-rule")).to_contain_text("5 answers: each vote weighted by how sure")
+    rows = box.locator("table.votes tr")
+    await expect(rows).to_have_count(3)  # a header and one row per distinct answer
+    await expect(rows.nth(1).locator("td").nth(0)).to_have_text("4")
+    await expect(rows.nth(1).locator("td").nth(1)).to_have_text("3")
+    await expect(rows.nth(1)).to_have_class("won")
+    await expect(rows.nth(2).locator("td").nth(3)).to_have_text("chain of thought")

@@ -119,6 +119,13 @@ const STEP_WORDS = {
   answer: "writing the answer",
 };
 
+const MODE_WORDS = { cot: "chain of thought", program: "program (ran)" };
+
+function shownAnswer(key) {  // the selection layer's answer keys: numbers as numbers ("10.0" reads 10)
+  const n = Number(key);
+  return key !== "" && Number.isFinite(n) ? String(n) : key;
+}
+
 // ---------- one question and its answer ----------
 
 class Turn {
@@ -146,6 +153,7 @@ class Turn {
     this.humanBox = el("div", { class: "human-section" });
     this.answer = el("div", { class: "answer" });
     this.answerNote = el("div", { class: "answer-note" });
+    this.choiceBox = el("details", { class: "section choice-section" });
     this.filesBox = el("div", { class: "section files-section" });
     this.callsBox = el("div", { class: "section calls-section" });
     this.footer = el("div", { class: "costs" });
@@ -165,7 +173,7 @@ class Turn {
       el("div", { class: "msg user" }, el("div", { class: "q", text: run.input.question }), earlier),
       el("div", { class: "msg assistant" },
         el("div", { class: "status" }, el("span", { text: run.strategy }), this.badge, this.live, this.stopButton),
-        this.reasoning, this.humanBox, this.answer, this.answerNote, this.filesBox, this.footer));
+        this.reasoning, this.humanBox, this.answer, this.answerNote, this.choiceBox, this.filesBox, this.footer));
   }
 
   get question() { return this.run.input.question; }
@@ -230,12 +238,50 @@ class Turn {
         this.answer.textContent = data.text;
         const from = ((data.result || {}).details || {}).answer_from;
         this.answerNote.textContent = from && from.startsWith("the reasoning") ? "answer taken from " + from : "";
+        this.choice(((data.result || {}).details) || {});
         break;
       }
       case "error":
         if (data.fatal) this.answer.after(el("div", { class: "error", text: "error: " + (data.error.message || "") + (data.error.hint ? " — " + data.error.hint : "") }));
         else this.steps.append(el("li", { class: "error", text: data.error.message || "error" }));
         break;
+    }
+  }
+
+  // How the answer was chosen among several samples (the selection layer's reasons, or code chosen by behaviour).
+  choice(details) {
+    const sel = details.selection, beh = details.behaviour;
+    if (!sel && !beh) return;
+    this.choiceBox.replaceChildren(el("summary", { text: "How this answer was chosen" }));
+    if (sel) {
+      const rule = { majority: "one vote per sample", weighted: "each vote weighted by how sure the model was",
+        best: "the sample the model was surest of" }[sel.rule] || sel.rule;
+      const settled = details.settled === "agreement" ? "the chain of thought and the program agreed"
+        : details.settled === "majority of both modes" ? "most samples of both kinds agreed" : "";
+      const share = sel.candidates > 1 ? `; ${Math.round(sel.agreement * 100)}% of the weight is behind this answer` : "";
+      this.choiceBox.append(el("div", { class: "choice-rule",
+        text: `${sel.candidates} ${sel.candidates === 1 ? "answer" : "answers"}: ${rule}${share}` + (settled ? ` (${settled})` : "") }));
+      const table = el("table", { class: "votes" }, el("tr", {}, el("th", { text: "answer" }),
+        el("th", { text: "samples" }), el("th", { text: "weight" }), el("th", { text: "from" })));
+      for (const [answer, weight] of Object.entries(sel.weights)) {
+        const from = (sel.modes[answer] || []).map((m) => MODE_WORDS[m] || m).join(", ");
+        table.append(el("tr", { class: String(answer) === String(Object.keys(sel.weights)[0]) ? "won" : "" },
+          el("td", { text: shownAnswer(answer) }), el("td", { text: String(sel.counts[answer]) }),
+          el("td", { text: sel.rule === "majority" ? String(weight) : Number(weight).toFixed(2) }), el("td", { text: from })));
+      }
+      this.choiceBox.append(table);
+    }
+    if (beh) {
+      this.choiceBox.append(el("div", { class: "choice-rule", text: `programs compared by what they return: ${beh.reason}` }));
+      if ((beh.inputs || []).length) {
+        const table = el("table", { class: "votes behaviour" }, el("tr", {}, el("th", { text: "programs" }),
+          ...beh.inputs.map((call) => el("th", { text: call }))));
+        for (const group of beh.groups || []) {
+          table.append(el("tr", { class: group.nodes.includes(beh.chosen) ? "won" : "" },
+            el("td", { text: String(group.nodes.length) }), ...group.outputs.map((out) => el("td", { text: short(out, 80) }))));
+        }
+        this.choiceBox.append(table);
+      }
     }
   }
 
