@@ -205,11 +205,13 @@ def create_app(
 
     from ponder.api.openai import router as openai_router
     from ponder.api.routes import catalog as catalog_routes
+    from ponder.api.routes import conversations as conversations_routes
     from ponder.api.routes import evals as evals_routes
     from ponder.api.routes import runs as runs_routes
     from ponder.api.routes import ui as ui_routes
 
     app.include_router(runs_routes.router)
+    app.include_router(conversations_routes.router)
     app.include_router(catalog_routes.router)
     app.include_router(openai_router)
     app.include_router(evals_routes.router)

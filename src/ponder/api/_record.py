@@ -96,6 +96,7 @@ class RunRecord:
     replica: str | None = None
     lease_until: float | None = None
     cancel_requested: bool = False
+    conversation_id: str | None = None  # the chat a run is a turn of (runs made by the REST API and the UI)
 
     @classmethod
     def new(
@@ -108,6 +109,7 @@ class RunRecord:
         *,
         replica: str,
         lease_until: float,
+        conversation_id: str | None = None,
     ) -> RunRecord:
         """A queued run or eval job, held by ``replica`` until ``lease_until``: the one way both are made."""
         now = time.time()
@@ -123,6 +125,7 @@ class RunRecord:
             updated_at=now,
             replica=replica,
             lease_until=lease_until,
+            conversation_id=conversation_id,
         )
 
     @property
@@ -145,3 +148,27 @@ class RunRecord:
         if not isinstance(self.task, CreateEval):
             raise TypeError(f"{self.id} is a run, not an eval job")
         return self.task
+
+
+@dataclass
+class Conversation:
+    """A chat: the runs that are its turns share its id; its title is its first question until renamed."""
+
+    id: str
+    owner: str
+    title: str
+    created_at: float
+    updated_at: float
+    turns: int = 0
+    last_status: RunStatus | None = None
+
+    @classmethod
+    def new(cls, owner: str, first_question: str) -> Conversation:
+        now = time.time()
+        title = " ".join(first_question.split())
+        title = title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1].rstrip() + "…"
+        return cls(id="conv_" + secrets.token_hex(10), owner=owner, title=title or "(empty)", created_at=now,
+                   updated_at=now)  # fmt: skip
+
+
+TITLE_CHARS = 80

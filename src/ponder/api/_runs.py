@@ -31,7 +31,7 @@ from ponder.api._lease import Leases
 from ponder.api._live_run import LiveRun, log_event
 from ponder.api._metrics import Metrics
 from ponder.api._models import service_model
-from ponder.api._record import ErrorInfo, Kind, PendingQuestion, RunRecord, RunStatus
+from ponder.api._record import Conversation, ErrorInfo, Kind, PendingQuestion, RunRecord, RunStatus
 from ponder.api._store import RunStore, StoredEvent
 from ponder.api._writer import EventLog
 from ponder.errors import Cancelled, Conflict, NotFoundError, PermissionDenied, PonderError, RateLimited, StrategyError
@@ -77,10 +77,21 @@ class RunManager:
     # ---- creating and reading ----
 
     async def create(
-        self, owner: str, strategy: str, task: Task, options: dict[str, Any], *, kind: Kind = "run"
+        self,
+        owner: str,
+        strategy: str,
+        task: Task,
+        options: dict[str, Any],
+        *,
+        kind: Kind = "run",
+        conversation_id: str | None = None,
+        new_conversation: bool = False,
     ) -> RunRecord:
+        """A queued run, started in the background. A run made by the REST API is a turn of a conversation: of
+        ``conversation_id`` (the caller's own), or of a new one titled by its question (``new_conversation``)."""
         options = self.catalog.validate_options(strategy, options)
         self.catalog.build(strategy, options)  # fail now, not in the background, if it cannot be built
+        conversation = await self.conversation(conversation_id, owner) if conversation_id else None
         if self.max_active_per_key and await self.store.count_active(owner) >= self.max_active_per_key:
             self.metrics.limited.labels("active_runs").inc()
             raise RateLimited(
@@ -88,8 +99,20 @@ class RunManager:
                 hint="wait for one to finish (or cancel one), then start this again",
                 retry_after_s=5,
             )
+        if conversation is None and new_conversation:
+            conversation = Conversation.new(owner, task.question)
+            await self.store.create_conversation(conversation)
+        elif conversation is not None:
+            await self.store.update_conversation(conversation.id, updated_at=time.time())
         record = RunRecord.new(
-            kind, owner, strategy, task, options, replica=self.leases.replica, lease_until=self.leases.until()
+            kind,
+            owner,
+            strategy,
+            task,
+            options,
+            replica=self.leases.replica,
+            lease_until=self.leases.until(),
+            conversation_id=conversation.id if conversation is not None else None,
         )
         await self.events.insert_run(record)
         self._spawn(record, "start", seq=0)
@@ -102,6 +125,25 @@ class RunManager:
         if record.owner != owner:
             raise PermissionDenied(f"run {run_id!r} belongs to another API key")
         return record
+
+    async def conversation(self, conversation_id: str, owner: str) -> Conversation:
+        found = await self.store.get_conversation(conversation_id)
+        if found is None:
+            raise NotFoundError(f"no conversation {conversation_id!r}", hint="list yours with GET /conversations")
+        if found.owner != owner:
+            raise PermissionDenied(f"conversation {conversation_id!r} belongs to another API key")
+        return found
+
+    async def delete_conversation(self, conversation_id: str, owner: str) -> None:
+        await self.conversation(conversation_id, owner)
+        turns = await self.store.list_runs(owner, conversation_id=conversation_id, limit=10_000)
+        busy = next((r for r in turns if not r.status.finished), None)
+        if busy is not None:
+            raise Conflict(
+                f"conversation {conversation_id!r} has a turn still {busy.status.value} ({busy.id})",
+                hint=f"stop it first (POST /runs/{busy.id}/cancel), then delete the conversation",
+            )
+        await self.store.delete_conversation(conversation_id)
 
     # ---- acting on a run ----
 

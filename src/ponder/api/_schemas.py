@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from ponder.agents import StrategyResult, Task
-from ponder.api._record import ErrorInfo, PendingQuestion, RunRecord, RunStatus
+from ponder.api._record import TITLE_CHARS, Conversation, ErrorInfo, PendingQuestion, RunRecord, RunStatus
 from ponder.llm import Costs
 
 
@@ -15,6 +15,13 @@ class CreateRun(BaseModel):
     strategy: str = Field(default="cot", description="a name from GET /strategies", examples=["cot"])
     input: Task = Field(description="the task: question, answer family, choices, context")
     options: dict[str, Any] = Field(default_factory=dict, description="the strategy's options (GET /strategies)")
+    conversation_id: str | None = Field(
+        default=None,
+        pattern=r"^conv_[0-9a-f]{1,40}$",
+        description="the conversation this run is a turn of (from an earlier run's conversation_id); "
+        "left out, the run starts a new conversation titled by its question. The earlier turns the model should "
+        "read still go in input.conversation",
+    )
 
 
 class RunView(BaseModel):
@@ -32,6 +39,7 @@ class RunView(BaseModel):
     pending: PendingQuestion | None = Field(default=None, description="the human question a waiting run asks")
     created_at: float
     updated_at: float
+    conversation_id: str | None = Field(default=None, description="the conversation the run is a turn of")
 
     @classmethod
     def of(cls, record: RunRecord) -> RunView:
@@ -51,11 +59,40 @@ class RunView(BaseModel):
             pending=record.pending,
             created_at=record.created_at,
             updated_at=record.updated_at,
+            conversation_id=record.conversation_id,
         )
 
 
 class RunList(BaseModel):
     runs: list[RunView]
+
+
+class ConversationView(BaseModel):
+    id: str
+    title: str = Field(description="its first question, until renamed")
+    turns: int = Field(description="runs in it")
+    last_status: RunStatus | None = Field(default=None, description="the status of its latest turn")
+    created_at: float
+    updated_at: float = Field(description="when its latest turn started, or it was renamed")
+
+    @classmethod
+    def of(cls, c: Conversation) -> ConversationView:
+        return cls(id=c.id, title=c.title, turns=c.turns, last_status=c.last_status, created_at=c.created_at,
+                   updated_at=c.updated_at)  # fmt: skip
+
+
+class ConversationList(BaseModel):
+    conversations: list[ConversationView]
+
+
+class ConversationDetail(ConversationView):
+    runs: list[RunView] = Field(description="its turns, oldest first")
+
+
+class RenameConversation(BaseModel):
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_CHARS)] = Field(
+        description="the new title"
+    )
 
 
 class HumanAnswer(BaseModel):

@@ -17,11 +17,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from ponder.api._record import RunRecord, RunStatus
+from ponder.api._record import Conversation, RunRecord, RunStatus
 from ponder.api._tables import (
     UNFINISHED,
     add_missing_columns,
     column_value,
+    conversations_table,
     events_table,
     metadata,
     row_to_record,
@@ -113,8 +114,13 @@ class RunStore:
         limit: int = 50,
         status: RunStatus | None = None,
         kinds: Sequence[str] | None = None,
+        conversation_id: str | None = None,
+        oldest_first: bool = False,
     ) -> list[RunRecord]:
-        query = runs_table.select().order_by(runs_table.c.created_at.desc()).limit(limit)
+        order = runs_table.c.created_at.asc() if oldest_first else runs_table.c.created_at.desc()
+        query = runs_table.select().order_by(order).limit(limit)
+        if conversation_id is not None:
+            query = query.where(runs_table.c.conversation_id == conversation_id)
         if owner is not None:
             query = query.where(runs_table.c.owner == owner)
         if status is not None:
@@ -124,6 +130,83 @@ class RunStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [row_to_record(r) for r in rows]
+
+    # ---- conversations ----
+
+    async def create_conversation(self, conversation: Conversation) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                conversations_table.insert().values(
+                    id=conversation.id,
+                    owner=conversation.owner,
+                    title=conversation.title,
+                    created_at=conversation.created_at,
+                    updated_at=conversation.updated_at,
+                )
+            )
+
+    async def get_conversation(self, conversation_id: str) -> Conversation | None:
+        found = await self._conversations(conversations_table.c.id == conversation_id, limit=1)
+        return found[0] if found else None
+
+    async def list_conversations(self, owner: str, *, search: str = "", limit: int = 50) -> list[Conversation]:
+        """``owner``'s conversations, most recently active first; ``search`` matches the title or any question
+        asked in it (case-insensitive)."""
+        where = conversations_table.c.owner == owner
+        if search:
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            asked = sa.exists().where(
+                runs_table.c.conversation_id == conversations_table.c.id,
+                sa.cast(runs_table.c.task, sa.Text).ilike(pattern, escape="\\"),
+            )
+            where = sa.and_(where, sa.or_(conversations_table.c.title.ilike(pattern, escape="\\"), asked))
+        return await self._conversations(where, limit=limit)
+
+    async def _conversations(self, where: Any, *, limit: int) -> list[Conversation]:
+        turns = (
+            sa.select(sa.func.count()).where(runs_table.c.conversation_id == conversations_table.c.id).scalar_subquery()
+        )
+        last = (
+            sa.select(runs_table.c.status)
+            .where(runs_table.c.conversation_id == conversations_table.c.id)
+            .order_by(runs_table.c.created_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = (
+            sa.select(conversations_table, turns.label("turns"), last.label("last_status"))
+            .where(where)
+            .order_by(conversations_table.c.updated_at.desc())
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            Conversation(
+                id=r.id,
+                owner=r.owner,
+                title=r.title,
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+                turns=int(r.turns or 0),
+                last_status=RunStatus(r.last_status) if r.last_status else None,
+            )
+            for r in rows
+        ]
+
+    async def update_conversation(self, conversation_id: str, **values: Any) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                conversations_table.update().where(conversations_table.c.id == conversation_id).values(**values)
+            )
+
+    async def delete_conversation(self, conversation_id: str) -> None:
+        """The conversation, its runs and their events, in one transaction."""
+        runs = sa.select(runs_table.c.id).where(runs_table.c.conversation_id == conversation_id)
+        async with self.engine.begin() as conn:
+            await conn.execute(events_table.delete().where(events_table.c.run_id.in_(runs)))
+            await conn.execute(runs_table.delete().where(runs_table.c.conversation_id == conversation_id))
+            await conn.execute(conversations_table.delete().where(conversations_table.c.id == conversation_id))
 
     async def count_active(self, owner: str) -> int:
         """Runs of ``owner`` queued or running (a run waiting for a human holds nothing)."""
@@ -231,6 +314,7 @@ class RunStore:
                             "replica": r.replica,
                             "lease_until": r.lease_until,
                             "cancel_requested": r.cancel_requested,
+                            "conversation_id": r.conversation_id,
                         }
                         for r in runs
                     ],

@@ -37,10 +37,21 @@ runs_table = sa.Table(
     sa.Column("replica", sa.String(128), nullable=True),
     sa.Column("lease_until", sa.Float, nullable=True),
     sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    sa.Column("conversation_id", sa.String(40), nullable=True, index=True),
 )
 
 # columns added after the first release: ``open()`` adds them to an existing table (a database of an older ponder)
-_ADDED_COLUMNS = ("replica", "lease_until", "cancel_requested")
+_ADDED_COLUMNS = ("replica", "lease_until", "cancel_requested", "conversation_id")
+
+conversations_table = sa.Table(
+    "ponder_conversations",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False, index=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False, index=True),
+)
 
 UNFINISHED = ("queued", "running", "waiting")
 
@@ -77,6 +88,7 @@ def row_to_record(row: sa.Row[Any]) -> RunRecord:
         replica=m["replica"],
         lease_until=m["lease_until"],
         cancel_requested=bool(m["cancel_requested"]),
+        conversation_id=m["conversation_id"],
     )
 
 

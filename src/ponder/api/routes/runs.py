@@ -29,7 +29,9 @@ router = APIRouter(
 @router.post("", status_code=201, response_model=RunView, summary="Start a run")
 async def create_run(body: CreateRun, service: ServiceDep, owner: OwnerDep) -> RunView:
     """Start ``strategy`` on ``input`` in the background; follow it with ``GET /runs/{id}/events``."""
-    record = await service.runs.create(owner, body.strategy, body.input, body.options)
+    record = await service.runs.create(
+        owner, body.strategy, body.input, body.options, conversation_id=body.conversation_id, new_conversation=True
+    )
     return RunView.of(record)
 
 
