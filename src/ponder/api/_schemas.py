@@ -109,6 +109,13 @@ class StrategyInfo(BaseModel):
     accepts_client_tools: bool = Field(description="whether it takes tools the client runs (OpenAI `tools`)")
     asks_humans: bool = Field(description="whether it may stop on a question for a person")
     options_schema: dict[str, Any]
+    title: str = Field(default="", description="what it does, in plain words")
+    good_for: str = Field(default="", description="what to use it for, in plain words")
+    example: str = Field(default="", description="a question it suits")
+    typical_seconds: float | None = Field(
+        default=None, description="median seconds of its succeeded runs on this server (None: none yet)"
+    )
+    finished_runs: int = Field(default=0, description="succeeded runs the typical time is taken from")
 
 
 class ToolInfo(BaseModel):
@@ -122,6 +129,10 @@ class Health(BaseModel):
     model: str
     database: str
     runs_active: int
+    context_tokens: int | None = Field(default=None, description="the model's context (embedded backend), in tokens")
+    max_question_chars: int | None = Field(
+        default=None, description="the longest question (with its conversation) the model can read, in characters"
+    )
 
 
 class ErrorBody(BaseModel):

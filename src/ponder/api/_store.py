@@ -8,6 +8,7 @@ gets exactly what it missed, also after a server restart.
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -207,6 +208,21 @@ class RunStore:
             await conn.execute(events_table.delete().where(events_table.c.run_id.in_(runs)))
             await conn.execute(runs_table.delete().where(runs_table.c.conversation_id == conversation_id))
             await conn.execute(conversations_table.delete().where(conversations_table.c.id == conversation_id))
+
+    async def typical_seconds(self, recent: int = 1000) -> dict[str, tuple[float, int]]:
+        """Per strategy, the median seconds from start to answer of its recent succeeded runs, and how many."""
+        query = (
+            sa.select(runs_table.c.strategy, runs_table.c.created_at, runs_table.c.updated_at)
+            .where(runs_table.c.status == RunStatus.succeeded.value, runs_table.c.kind.in_(["run", "chat"]))
+            .order_by(runs_table.c.created_at.desc())
+            .limit(recent)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        spans: dict[str, list[float]] = {}
+        for r in rows:
+            spans.setdefault(r.strategy, []).append(max(r.updated_at - r.created_at, 0.0))
+        return {name: (round(statistics.median(s), 1), len(s)) for name, s in spans.items()}
 
     async def count_active(self, owner: str) -> int:
         """Runs of ``owner`` queued or running (a run waiting for a human holds nothing)."""

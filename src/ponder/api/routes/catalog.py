@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Response
 
 from ponder.api._auth import bearer_token
 from ponder.api._deps import OwnerDep, ServiceDep
+from ponder.api._guide import GUIDES, question_limit
 from ponder.api._schemas import Health, StrategyInfo, ToolInfo
 
 router = APIRouter()
@@ -16,9 +17,22 @@ router = APIRouter()
 @router.get("/strategies", response_model=list[StrategyInfo], tags=["catalog"], summary="Strategies and options")
 async def list_strategies(service: ServiceDep, _owner: OwnerDep) -> list[StrategyInfo]:
     infos = []
+    times = await service.store.typical_seconds()
     for name in service.catalog.names():
         info = service.catalog.describe(name)
-        infos.append(StrategyInfo(model=f"ponder-{name}", **info))
+        guide = GUIDES.get(name)
+        seconds, runs = times.get(name, (None, 0))
+        infos.append(
+            StrategyInfo(
+                model=f"ponder-{name}",
+                **info,
+                title=guide.title if guide else "",
+                good_for=guide.good_for if guide else "",
+                example=guide.example if guide else "",
+                typical_seconds=seconds,
+                finished_runs=runs,
+            )
+        )
     return infos
 
 
@@ -48,11 +62,14 @@ async def healthz(service: ServiceDep, response: Response) -> Health:
     except Exception as exc:  # noqa: BLE001 - reported, not raised: this endpoint says what is wrong
         database = f"error: {type(exc).__name__}"
         response.status_code = 503
+    context_tokens, max_question_chars = question_limit(service.settings)
     return Health(
         status="ok" if database == "ok" else "degraded",
         model=service.context.model.name,
         database=database,
         runs_active=service.runs.active_count,
+        context_tokens=context_tokens,
+        max_question_chars=max_question_chars,
     )
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from ponder.api._deps import OwnerDep, ServiceDep
+from ponder.api._guide import check_question_size
 from ponder.api._record import RunStatus
 from ponder.api._schemas import CreateRun, ErrorBody, HumanAnswer, RunList, RunView
 from ponder.api._store import StoredEvent
@@ -22,6 +23,7 @@ router = APIRouter(
         401: {"model": ErrorBody, "description": "missing or unknown API key"},
         403: {"model": ErrorBody, "description": "the run belongs to another key"},
         404: {"model": ErrorBody, "description": "no such run"},
+        413: {"model": ErrorBody, "description": "the question is longer than the model can read"},
     },
 )
 
@@ -29,6 +31,7 @@ router = APIRouter(
 @router.post("", status_code=201, response_model=RunView, summary="Start a run")
 async def create_run(body: CreateRun, service: ServiceDep, owner: OwnerDep) -> RunView:
     """Start ``strategy`` on ``input`` in the background; follow it with ``GET /runs/{id}/events``."""
+    check_question_size(body.input, service.settings)
     record = await service.runs.create(
         owner, body.strategy, body.input, body.options, conversation_id=body.conversation_id, new_conversation=True
     )

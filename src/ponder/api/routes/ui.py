@@ -18,5 +18,10 @@ async def index() -> FileResponse:
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:  # browsers ask for it whatever the page links
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
+
 def mount(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

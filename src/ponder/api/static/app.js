@@ -49,6 +49,60 @@ function short(value, n = 2000) {
   return text && text.length > n ? text.slice(0, n) + " …" : text;
 }
 
+function plural(n, word) { return `${Number(n).toLocaleString()} ${word}${n === 1 ? "" : "s"}`; }
+
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+}
+
+// Markdown with math, for answers and reasoning. Math (\[..\], \(..\), $$..$$) is set aside before Markdown (which
+// would eat its backslashes), the Markdown's HTML is sanitized (DOMPurify: no HTML from the model reaches the page
+// unescaped), then each formula is typeset by KaTeX, which escapes what it is given.
+const MATH = /\$\$([\s\S]+?)\$\$|\\\[([\s\S]+?)\\\]|\\\(([\s\S]+?)\\\)/g;
+
+function escapeHtml(text) { return el("span", { text }).innerHTML; }
+
+// HTML written by the model is shown as text, never interpreted (and DOMPurify below is the second guard).
+marked.use({ renderer: { html: (token) => escapeHtml(token.text || token.raw || "") } });
+
+function renderMarkdown(node, text) {
+  const formulas = [];
+  const held = String(text || "").replace(MATH, (_, a, b, c) => {
+    formulas.push({ tex: a ?? b ?? c, display: c == null });
+    return `@@PONDERMATH${formulas.length - 1}@@`;
+  });
+  let html = DOMPurify.sanitize(marked.parse(held, { breaks: true, gfm: true }));
+  html = html.replace(/@@PONDERMATH(\d+)@@/g, (_, i) => {
+    const f = formulas[Number(i)];
+    try {
+      return katex.renderToString(f.tex, { displayMode: f.display, throwOnError: false, trust: false });
+    } catch (_) {
+      return el("code", { text: f.tex }).outerHTML;
+    }
+  });
+  node.innerHTML = html;
+  node.classList.add("md");
+}
+
+// A model reply in the trace: JSON pretty-printed, anything else as written.
+function replyText(text) {
+  const t = String(text || "").trim();
+  if (!/^[[{]/.test(t)) return text;
+  try { return JSON.stringify(JSON.parse(t), null, 2); } catch (_) { return text; }
+}
+
+// What a strategy's model step did, in words (its internal purpose names stay in the trace's data).
+function purposeWords(purpose) {
+  const p = String(purpose || "").replace(/ x(\d+)$/, (_, n) => ` (${n} at once)`);
+  const words = { reason: "reasoning", answer: "writing the answer", "write program": "writing a program",
+    repair: "fixing a program", plan: "planning", think: "thinking", act: "choosing the next action",
+    refine: "revising the plan", verify: "checking the facts", "chain of thought": "reasoning" };
+  return words[p] || p.replace(/_/g, " ");
+}
+
+const RUN_ID = /\b(run|conv|eval)_[0-9a-f]{8,}\b/g;
+
 // A small highlighter for the code the tools run (Python, shell): keywords, strings, comments, numbers. Written here
 // because the page has no build step and a full highlighter (highlight.js, ~100 KB) is more than tool cards need.
 const KEYWORDS = new Set(("False None True and as assert async await break class continue def del elif else except " +
@@ -108,7 +162,7 @@ function progressText(p) {
   if (p.phase === "reading" && p.prompt_tokens) {
     what = `reading the prompt: ${p.prompt_done.toLocaleString()} of ${p.prompt_tokens.toLocaleString()} tokens (${Math.floor(100 * p.prompt_done / p.prompt_tokens)}%)`;
   } else if (p.phase === "writing") {
-    what = `writing: ${p.tokens.toLocaleString()} tokens` + (p.tokens_per_s ? ` at ${p.tokens_per_s.toFixed(1)} tok/s` : "") + (p.field ? `, filling “${p.field}”` : "");
+    what = `writing: ${p.tokens.toLocaleString()} tokens` + (p.tokens_per_s ? ` at ${p.tokens_per_s.toFixed(1)} tok/s` : "") + (p.field ? `, the ${p.field.replace(/_/g, " ")}` : "");
   }
   return `${what} · ${Math.round(p.seconds)} s`;
 }
@@ -116,8 +170,12 @@ function progressText(p) {
 const STEP_WORDS = {
   reason: "reasoning", sample: "sampling answers", vote: "voting", plan: "planning", act: "acting", refine: "revising the plan",
   start: "started", resume: "resumed", restarted: "restarted", human_answer: "your answer", verify: "checking the facts",
-  answer: "writing the answer",
+  answer: "writing the answer", "chain and program": "reasoning and writing a program", "sample more": "trying again",
+  choose: "choosing the answer", compare: "comparing the programs", chosen: "chosen", search: "searching",
+  expand: "trying the next candidates", "write program": "writing a program", repair: "fixing the program",
 };
+const STATUS_WORDS = { queued: "waiting to start", running: "working", waiting: "waiting for you",
+  succeeded: "done", failed: "failed", cancelled: "stopped" };
 
 const MODE_WORDS = { cot: "chain of thought", program: "program (ran)" };
 
@@ -154,6 +212,15 @@ class Turn {
     this.answer = el("div", { class: "answer" });
     this.answerNote = el("div", { class: "answer-note" });
     this.choiceBox = el("details", { class: "section choice-section" });
+    this.actions = el("div", { class: "turn-actions", hidden: "" },
+      el("button", { class: "secondary", type: "button", text: "Copy", title: "copy the answer",
+        onclick: (e) => this.copy(e.target) }),
+      el("button", { class: "secondary", type: "button", text: "Ask again", title: "ask the same question again",
+        onclick: () => askAgain(this.run) }),
+      el("button", { class: "secondary", type: "button", text: "Edit", title: "edit the question and send it again",
+        onclick: () => editQuestion(this.run) }));
+    this.started = (run.created_at || Date.now() / 1000) * 1000;
+    this.nowWords = STATUS_WORDS[run.status] || "";
     this.filesBox = el("div", { class: "section files-section" });
     this.callsBox = el("div", { class: "section calls-section" });
     this.footer = el("div", { class: "costs" });
@@ -161,6 +228,7 @@ class Turn {
     this.stopButton = el("button", { class: "stop secondary", type: "button", text: "Stop", title: "cancel this run",
       onclick: () => this.stop() });
     if (run.status && ["succeeded", "failed", "cancelled"].includes(run.status)) this.stopButton.hidden = true;
+    this.status = run.status || "queued";
     this.reasoning = el("details", { class: "reasoning", open: "" },
       el("summary", { text: "Reasoning" }), this.steps, this.planBox, this.streamBox, this.toolBox,
       this.evidenceBox, this.treeBox, this.callsBox);
@@ -173,14 +241,30 @@ class Turn {
       el("div", { class: "msg user" }, el("div", { class: "q", text: run.input.question }), earlier),
       el("div", { class: "msg assistant" },
         el("div", { class: "status" }, el("span", { text: run.strategy }), this.badge, this.live, this.stopButton),
-        this.reasoning, this.humanBox, this.answer, this.answerNote, this.choiceBox, this.filesBox, this.footer));
+        this.reasoning, this.humanBox, this.answer, this.answerNote, this.choiceBox, this.filesBox, this.footer,
+        this.actions));
   }
 
   get question() { return this.run.input.question; }
 
   setStatus(status) {
-    this.badge.className = "badge " + status;
-    this.badge.textContent = status;
+    const changed = this.status !== status;
+    this.status = status;
+    this.badge.className = "badge " + (status === "cancelled" ? "stopped" : status);
+    this.badge.textContent = STATUS_WORDS[status] || status;
+    if (!["running", "queued"].includes(status) || !this.nowWords) this.nowWords = STATUS_WORDS[status] || status;
+    statusBar.update();
+    if (changed) loadConversations();  // the list shows the turn's true status
+  }
+
+  async copy(button) {
+    try {
+      await navigator.clipboard.writeText(this.answerText || this.answer.textContent);
+      button.textContent = "Copied";
+    } catch (_) {
+      button.textContent = "Copy failed";
+    }
+    setTimeout(() => { button.textContent = "Copy"; }, 1500);
   }
 
   async stop() {
@@ -199,6 +283,8 @@ class Turn {
     if (!latest) { this.live.textContent = ""; return; }
     const others = this.calls.size > 1 ? ` (+${this.calls.size - 1} more calls)` : "";
     this.live.textContent = `model call ${latest.call}: ${progressText(latest)}${others}`;
+    this.nowWords = (this.stepWords ? this.stepWords + " — " : "") + progressText(latest).split(" · ")[0];
+    statusBar.update();
   }
 
   section(box, title) {
@@ -210,7 +296,11 @@ class Turn {
     switch (type) {
       case "step_started": {
         const words = STEP_WORDS[data.name] || data.name.replace(/_/g, " ");
-        this.steps.append(el("li", { text: words + (data.detail ? " — " + data.detail : "") }));
+        const detail = (data.detail || "").replace(RUN_ID, "").replace(/\s{2,}/g, " ").trim();
+        this.steps.append(el("li", { text: words + (detail ? " — " + detail : "") }));
+        this.stepWords = words;
+        this.nowWords = words + (detail ? " — " + detail : "");
+        statusBar.update();
         break;
       }
       case "progress": this.progress(data); break;
@@ -223,7 +313,7 @@ class Turn {
         }
         const tokens = (data.prompt_tokens || 0) + (data.completion_tokens || 0);
         this.llmSteps += 1;
-        const line = `model step “${data.purpose}”: ${tokens} tokens, ${(data.seconds || 0).toFixed(1)} s`;
+        const line = `${purposeWords(data.purpose)}: ${plural(tokens, "token")}, ${(data.seconds || 0).toFixed(1)} s`;
         this.steps.append(el("li", { class: "llm", text: line }));
         this.traceStep(data, line);
         break;
@@ -235,14 +325,19 @@ class Turn {
       case "tree": this.tree(data.tree); break;
       case "needs_human": this.askHuman(data); break;
       case "final": {
-        this.answer.textContent = data.text;
+        this.answerText = data.text;
+        renderMarkdown(this.answer, data.text);
         const from = ((data.result || {}).details || {}).answer_from;
-        this.answerNote.textContent = from && from.startsWith("the reasoning") ? "answer taken from " + from : "";
+        this.answerNote.textContent = from && from.startsWith("the reasoning")
+          ? "The model gave no separate final answer; this is the last line of its reasoning." : "";
+        this.nowWords = "answer ready";
+        statusBar.update();
         this.choice(((data.result || {}).details) || {});
         break;
       }
       case "error":
-        if (data.fatal) this.answer.after(el("div", { class: "error", text: "error: " + (data.error.message || "") + (data.error.hint ? " — " + data.error.hint : "") }));
+        if (data.fatal && data.error.type === "Cancelled") this.answer.after(el("div", { class: "stopped-note", text: "You stopped this answer." }));
+        else if (data.fatal) this.answer.after(el("div", { class: "error", text: "error: " + (data.error.message || "") + (data.error.hint ? " — " + data.error.hint : "") }));
         else this.steps.append(el("li", { class: "error", text: data.error.message || "error" }));
         break;
     }
@@ -335,7 +430,7 @@ class Turn {
     for (const m of data.messages || []) body.append(el("div", { class: "argname", text: m.role }), el("pre", { class: "prompt", text: m.content }));
     (data.outputs || []).forEach((text, i) => body.append(
       el("div", { class: "argname", text: `reply${data.outputs.length > 1 ? " " + (i + 1) : ""} (${(data.finish_reasons || [])[i] || ""})` }),
-      el("pre", { class: "reply", text })));
+      el("pre", { class: "reply", text: replyText(text) })));
     if (data.error) body.append(el("div", { class: "error", text: data.error }));
     const call = el("details", { class: "call", "data-call": String(data.call) }, el("summary", { text: head }), body);
     this.looseCalls.push(call);
@@ -427,6 +522,16 @@ class Turn {
         outcome ? el("div", { class: "outcome " + (s.status || ""), text: (s.status === "failed" ? "why it failed: " : "found: ") + outcome }) : null,
         (s.children || s.subtasks || []).length ? render(s.children || s.subtasks) : null);
     }));
+    const flat = [];
+    const walk = (items) => (items || []).forEach((s) => { flat.push(s); walk(s.children || s.subtasks); });
+    walk(plan.subtasks || plan.children);
+    const doing = flat.findIndex((s) => s.status === "doing");
+    const found = flat.filter((s) => s.status === "done" && outcomes[s.id]).pop();
+    if (doing >= 0) {
+      this.nowWords = `subtask ${doing + 1} of ${flat.length}: ${flat[doing].name || flat[doing].goal || ""}`;
+      if (found) this.nowWords += ` · found so far: ${short(outcomes[found.id], 120)}`;
+      statusBar.update();
+    }
     if (plan.goal) this.planBox.append(el("div", { class: "scores", text: "goal: " + plan.goal }));
     this.planBox.append(render(plan.subtasks || plan.children));
     if (data.change) this.planBox.append(el("div", { class: "scores", text: "last change: " + data.change }));
@@ -496,6 +601,10 @@ class Turn {
   async finish(status) {
     this.done = true;
     this.setStatus(status);
+    statusBar.update();
+    for (const box of this.streams.values()) if (!box.classList.contains("md")) renderMarkdown(box, box.textContent);
+    this.actions.hidden = status !== "succeeded";
+    updateAsk();
     this.stopButton.hidden = true;
     this.calls.clear();
     this.live.textContent = "";
@@ -506,12 +615,12 @@ class Turn {
       this.files(((run.result || {}).details || {}).workspace);
       const c = run.costs || {};
       if (c.llm_calls != null) {
-        // every model request counts, retries and the typed-answer calls included; the list shows the steps
-        const steps = this.llmSteps && this.llmSteps !== c.llm_calls ? ` for ${this.llmSteps} listed model steps` : "";
-        this.footer.textContent = `${c.llm_calls} model calls${steps} · ${(c.prompt_tokens || 0) + (c.completion_tokens || 0)} tokens · ${Number(c.llm_seconds || 0).toFixed(1)} s in the model`;
+        // every model request counts, retries and the typed-answer calls included
+        const tokens = (c.prompt_tokens || 0) + (c.completion_tokens || 0);
+        this.footer.textContent = `${plural(c.llm_calls, "model call")} · ${plural(tokens, "token")} · ${Number(c.llm_seconds || 0).toFixed(1)} s in the model`;
       }
     } catch (_) { /* the footer is optional */ }
-    loadRuns();
+    loadConversations();
   }
 }
 
@@ -566,21 +675,41 @@ async function follow(turn) {
 
 const turns = [];
 
+// The running turn's status, in a bar that stays in view however far the conversation scrolls: what is happening
+// now in plain words, how long it has run, and Stop.
+const statusBar = {
+  timer: null,
+  turn() { return turns.find((t) => !t.done && ["queued", "running", "waiting"].includes(t.status)); },
+  update() {
+    const turn = this.turn();
+    $("#statusbar").hidden = !turn;
+    if (!turn) { clearInterval(this.timer); this.timer = null; return; }
+    $("#status-words").textContent = turn.nowWords || STATUS_WORDS[turn.status] || "";
+    $("#status-time").textContent = clock((Date.now() - turn.started) / 1000);
+    if (!this.timer) this.timer = setInterval(() => this.update(), 1000);
+  },
+};
+
 function clearConversation(text) {
   for (const turn of turns.splice(0)) turn.aborter.abort();
   state.current = null;
+  state.conversationId = null;
   $("#conversation").replaceChildren(...(text ? [el("p", { class: "empty", text })] : []));
+  statusBar.update();
+  updateAsk();
 }
 
-function show(run) {
+function show(run, scroll = true) {
   const box = $("#conversation");
   box.querySelector(".empty")?.remove();
   const turn = new Turn(run);
   turns.push(turn);
   state.current = turn;
   box.append(turn.node);
-  turn.node.scrollIntoView({ block: "start" });
+  if (scroll) turn.node.scrollIntoView({ block: "start" });
   follow(turn);
+  statusBar.update();
+  updateAsk();
   return turn;
 }
 
@@ -589,7 +718,8 @@ function show(run) {
 async function loadStrategies() {
   state.strategies = await api("/strategies");
   const select = $("#strategy");
-  const label = (s) => `${s.name} — ${s.description.length > 56 ? s.description.slice(0, 55) + "…" : s.description}`;
+  const time = (s) => s.typical_seconds == null ? "time unknown yet" : `≈ ${clock(s.typical_seconds)} here`;
+  const label = (s) => `${s.title ? `${s.title} (${s.name})` : s.name} — ${time(s)}`;
   select.replaceChildren(...state.strategies.map((s) => el("option", { value: s.name, title: s.description, text: label(s) })));
   const saved = localStorage.getItem("ponder.strategy");
   select.value = state.strategies.some((s) => s.name === saved) ? saved : (state.strategies.find((s) => s.name === "cot") || state.strategies[0] || {}).name;
@@ -598,19 +728,26 @@ async function loadStrategies() {
 
 function describeStrategy() {
   const chosen = state.strategies.find((s) => s.name === $("#strategy").value);
-  $("#strategy-about").textContent = chosen ? `${chosen.name}: ${chosen.description}` : "";
+  const box = $("#strategy-words");
+  box.replaceChildren();
+  if (!chosen) return;
+  box.append(`${chosen.title || chosen.name}: ${chosen.good_for || chosen.description}.`);
+  if (chosen.example) {
+    box.append(" Try: ", el("a", { href: "#", class: "example", text: chosen.example,
+      onclick: (e) => { e.preventDefault(); $("#question").value = chosen.example; updateAsk(); $("#question").focus(); } }));
+  }
 }
 
-// ---------- the conversation: each question is a run; the earlier turns go with it, as turns ----------
+// ---------- the conversation: each question is a run; the earlier answered turns go with it ----------
 
 const CONTEXT_CHARS = 6000;  // the newest part of a long conversation; the model's context is small
 
 function conversationTurns() {
   const out = [];
-  turns.forEach((turn, i) => {
-    if (i === 0) out.push(...(turn.run.input.conversation || []));  // a follow-up opened from the list
+  turns.forEach((turn) => {
+    if (turn.status !== "succeeded") return;  // a stopped or failed turn is not part of what the model reads
     out.push({ role: "user", content: turn.question });
-    const answer = turn.answer.textContent.trim();
+    const answer = (turn.answerText || turn.answer.textContent).trim();
     if (answer) out.push({ role: "assistant", content: answer });
   });
   let start = out.length, size = 0;
@@ -619,9 +756,27 @@ function conversationTurns() {
 }
 
 function showFollowup() {
-  const n = turns.length;
+  const n = turns.filter((t) => t.status === "succeeded").length;
   $("#followup").hidden = !n;
-  $("#followup").textContent = n ? `Follow-up: the ${n === 1 ? "question" : n + " questions"} above go with it. “New” starts afresh.` : "";
+  $("#followup").textContent = !n ? "" : n === 1
+    ? "Follow-up: the question above goes with it. “New” starts afresh."
+    : `Follow-up: the ${n} questions above go with it. “New” starts afresh.`;
+}
+
+// Ask is off while this conversation has a turn running, and the counter warns before a question is too long.
+function updateAsk() {
+  const busy = turns.some((t) => !t.done && ["queued", "running", "waiting"].includes(t.status));
+  const size = $("#question").value.length + conversationTurns().reduce((n, t) => n + t.content.length, 0);
+  const limit = state.maxChars;
+  const over = limit != null && size > limit;
+  $("#send").disabled = busy || over;
+  $("#send").title = busy ? "wait for the answer above (or stop it)" : over ? "the question is too long" : "";
+  const counter = $("#counter");
+  counter.classList.toggle("over", over);
+  counter.textContent = limit == null || size < limit / 2 ? ""
+    : over ? `Too long for this model: ${size.toLocaleString()} characters with the conversation; it reads about ${limit.toLocaleString()}. Shorten it, or press New to leave the earlier turns out.`
+    : `${size.toLocaleString()} of about ${limit.toLocaleString()} characters the model can read`;
+  showFollowup();
 }
 
 // "A: red; B: blue" or "red; blue" -> [{label, text}]
@@ -632,20 +787,74 @@ function parseChoices(raw) {
   });
 }
 
-async function loadRuns() {
-  let runs = [];
-  try { runs = (await api("/runs?limit=40")).runs; } catch (_) { return; }
-  $("#runs").replaceChildren(...runs.map((run) => el("li", {
-    "data-run": run.id, class: state.current && state.current.run.id === run.id ? "active" : "",
-    onclick: () => { clearConversation(); show(run); showFollowup(); document.body.classList.remove("runs-open"); loadRuns(); },
-  }, el("span", { class: "q", text: run.input.question }),
-  el("span", { class: "meta", text: `${run.strategy} · ${run.status} · ${new Date(run.created_at * 1000).toLocaleString()}` }))));
+async function loadConversations() {
+  let found = [];
+  const q = $("#search").value.trim();
+  try { found = (await api("/conversations?limit=60" + (q ? "&q=" + encodeURIComponent(q) : ""))).conversations; } catch (_) { return; }
+  $("#conversations").replaceChildren(...found.map((c) => el("li", {
+    "data-conversation": c.id, class: state.conversationId === c.id ? "active" : "",
+    onclick: () => openConversation(c.id),
+  }, el("span", { class: "what" }, el("span", { class: "q", text: c.title }),
+    el("span", { class: "meta", text: `${plural(c.turns, "question")} · ${STATUS_WORDS[c.last_status] || ""} · ${new Date(c.updated_at * 1000).toLocaleString()}` })),
+  el("button", { class: "act rename", type: "button", title: "rename", "aria-label": "rename", text: "✎",
+    onclick: (e) => { e.stopPropagation(); renameConversation(c); } }),
+  el("button", { class: "act delete", type: "button", title: "delete", "aria-label": "delete", text: "🗑",
+    onclick: (e) => { e.stopPropagation(); deleteConversation(c); } }))));
+  if (!found.length) $("#conversations").append(el("li", { class: "meta", text: q ? "nothing matches" : "no conversations yet" }));
+}
+
+async function openConversation(id) {
+  let conversation;
+  try { conversation = await api(`/conversations/${id}`); } catch (err) { notice(err.message); return; }
+  clearConversation();
+  state.conversationId = id;
+  for (const run of conversation.runs) show(run, false);
+  const last = conversation.runs[conversation.runs.length - 1];
+  if (last && state.strategies && state.strategies.some((s) => s.name === last.strategy)) {
+    $("#strategy").value = last.strategy;  // continue the way the conversation was going
+    describeStrategy();
+  }
+  if (last) $("#family").value = last.input.family || "open";
+  $("#conversation").scrollTop = $("#conversation").scrollHeight;
+  document.body.classList.remove("runs-open");
+  loadConversations();
+}
+
+async function renameConversation(c) {
+  const title = prompt("New name for this conversation", c.title);
+  if (title == null || !title.trim()) return;
+  try {
+    await api(`/conversations/${c.id}`, { method: "PATCH", body: JSON.stringify({ title }) });
+  } catch (err) { notice(err.message); }
+  loadConversations();
+}
+
+async function deleteConversation(c) {
+  if (!confirm(`Delete “${c.title}” and its answers?`)) return;
+  try {
+    await api(`/conversations/${c.id}`, { method: "DELETE" });
+  } catch (err) { notice(err.message); return; }
+  if (state.conversationId === c.id) clearConversation("Conversation deleted.");
+  loadConversations();
+}
+
+function askAgain(run) {
+  $("#question").value = run.input.question;
+  if (state.strategies.some((s) => s.name === run.strategy)) $("#strategy").value = run.strategy;
+  $("#ask").requestSubmit();
+}
+
+function editQuestion(run) {
+  $("#question").value = run.input.question;
+  updateAsk();
+  $("#question").focus();
 }
 
 async function ask(ev) {
   ev.preventDefault();
   const question = $("#question").value.trim();
-  if (!question) return;
+  if (!question) { notice("Type a question first."); $("#question").focus(); return; }
+  if ($("#send").disabled) return;
   notice("");
   const input = { question, family: $("#family").value };
   if (input.family === "choice") {
@@ -656,18 +865,17 @@ async function ask(ev) {
   if (conversation.length) input.conversation = conversation;
   $("#send").disabled = true;
   try {
-    const run = await api("/runs", {
-      method: "POST",
-      body: JSON.stringify({ strategy: $("#strategy").value, input }),
-    });
+    const body = { strategy: $("#strategy").value, input };
+    if (state.conversationId) body.conversation_id = state.conversationId;
+    const run = await api("/runs", { method: "POST", body: JSON.stringify(body) });
+    state.conversationId = run.conversation_id || state.conversationId;
     $("#question").value = "";
     show(run);
-    showFollowup();
-    loadRuns();
+    loadConversations();
   } catch (err) {
     notice(err.message);
   } finally {
-    $("#send").disabled = false;
+    updateAsk();
   }
 }
 
@@ -682,9 +890,15 @@ async function start() {
   };
   $("#ask").onsubmit = ask;
   $("#question").onkeydown = (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("#ask").requestSubmit(); } };
-  $("#new-chat").onclick = () => { clearConversation("New conversation."); showFollowup(); loadRuns(); };
+  $("#question").oninput = updateAsk;
+  $("#status-stop").onclick = () => { const turn = statusBar.turn(); if (turn) turn.stop(); };
+  let searching = null;
+  $("#search").oninput = () => { clearTimeout(searching); searching = setTimeout(loadConversations, 250); };
+  $("#new-chat").onclick = () => { clearConversation("New conversation."); loadConversations(); };
+  try { state.maxChars = (await api("/healthz")).max_question_chars; } catch (_) { state.maxChars = null; }
   try { await loadStrategies(); } catch (err) { notice(err.message); }
-  loadRuns();
+  loadConversations();
+  updateAsk();
 }
 
 start();
