@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -131,3 +132,41 @@ def test_eval_run_and_compare_end_to_end(server: str, tmp_path: Path) -> None:
     text = (tmp_path / "report" / "report.md").read_text()
     assert "| codes | cot | 5 | 80.0% |" in text and "| 1 |" in text
     assert (tmp_path / "report" / "accuracy.png").stat().st_size > 5000
+
+
+def _processes_with(marker: str) -> list[str]:
+    """Command lines of live processes whose environment holds ``marker`` (Ray's processes inherit the driver's)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker.encode() in environ:
+            found.append(f"{pid}: {cmdline[:120]}")
+    return found
+
+
+@pytest.mark.slow
+def test_a_local_ray_instance_goes_down_with_the_command_that_started_it(server: str, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    data = tmp_path / "codes.jsonl"
+    data.write_text(json.dumps({"id": "i0", "question": "What is the code of item 0?", "answer": "code-0"}) + "\n")
+    marker = f"PONDER_RAY_PROBE={os.getpid()}-{threading.get_ident()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PONDER_")}
+    env |= {"PONDER_LLM__MAX_RETRIES": "0", "PONDER_LLM__BACKEND": "openai", marker.split("=")[0]: marker.split("=")[1]}
+    common = ["--dataset", str(data), "--family", "string", "--base-url", server, "--model", "fake", "--ray", "local"]
+    run = subprocess.run(
+        [sys.executable, "-m", "ponder.cli", "eval", "run", *common, "--runs-dir", "runs", "--no-progress"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "1/1 correct" in " ".join(run.stdout.split())  # the item ran on a Ray worker
+    left = _processes_with(marker)
+    for _ in range(20):  # the agents take a moment to exit after the raylet
+        if not left:
+            break
+        time.sleep(0.5)
+        left = _processes_with(marker)
+    assert left == [], f"processes the command started outlived it: {left}"

@@ -113,4 +113,8 @@ def serve(
     server = uvicorn.Server(config)
     for line in banner(settings):
         log.info("%s", line)
-    server.run()
+    try:
+        server.run()
+    finally:
+        if executor is not None:
+            executor.close()

@@ -144,7 +144,11 @@ def run_command(
                     scorer=(lambda item, calls: _bfcl.score_bfcl(category, item, calls)) if tool_calls else None,
                 )
 
-        summary = asyncio.run(run_all())
+        try:
+            summary = asyncio.run(run_all())
+        finally:
+            if executor is not None:
+                executor.close()
     except typer.BadParameter:
         raise
     except Exception as exc:

@@ -55,6 +55,7 @@ class RayExecutor:
         self.address = address
         self.num_cpus = num_cpus
         self.init_options = init_options or {}
+        self.started = False  # this executor started the Ray instance it uses (and so shuts it down)
 
     def _remote(self) -> Any:
         try:
@@ -63,7 +64,19 @@ class RayExecutor:
             raise ConfigError("Ray is not installed", hint="pip install 'ray>=2.9'") from exc
         if not ray.is_initialized():
             ray.init(address=self.address, **self.init_options)
+            self.started = True
         return ray.remote(num_cpus=self.num_cpus, max_retries=0)(solve_remote)
+
+    def close(self) -> None:
+        """Disconnect from Ray; a local instance this executor started is shut down with every process it started
+        (raylet, GCS, dashboard and runtime-env agents, workers). Without it they outlive the command that
+        started them. A cluster at ``address`` keeps running: it is not ours."""
+        if not self.started:
+            return
+        import ray
+
+        ray.shutdown()
+        self.started = False
 
     async def map(self, jobs: Sequence[Any], solve: Any, concurrency: int) -> AsyncIterator[Any]:
         """``solve`` (the in-process solver) is not used: workers solve with their own context."""
