@@ -123,10 +123,19 @@ function codeBlock(code, cls = "") {
   return pre;
 }
 
+// A planner thought is capped in length by its schema, so it can stop mid-list ("... 2. sum them 3."): shown to
+// the last whole item, with an ellipsis, rather than with a dangling fragment.
+function tidyThought(text) {
+  const t = String(text || "").trim();
+  if (/[.!?:)]$/.test(t) && !/\b\d+\.$/.test(t)) return t;
+  return t.replace(/\s*\b\d+\.$/, "") + " …";
+}
+
 // The arguments of a tool call: code as code, other fields as "name: value" lines.
 function argsView(args) {
   const box = el("div", { class: "args" });
-  for (const [key, value] of Object.entries(args || {})) {
+  for (let [key, value] of Object.entries(args || {})) {
+    if (key === "thought" && typeof value === "string") value = tidyThought(value);
     if (typeof value === "string" && (key === "code" || key === "command" || key === "script" || value.includes("\n"))) {
       box.append(el("div", { class: "argname", text: key }), codeBlock(value));
     } else {
