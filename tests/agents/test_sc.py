@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ponder.agents import AnswerChoice, Context, FinalAnswer, LLMCall, Task, TaskFamily, get_strategy, run_to_result
 from ponder.agents.sc import majority_vote
-from ponder.errors import InputError
-from tests.fakes import ScriptedModel
+from ponder.errors import InputError, OutputTruncated
+from ponder.llm import ChatRequest
+from tests.fakes import FunctionModel, ScriptedModel
 
 
 async def test_majority_of_k_samples_wins_and_the_request_samples_k_at_temperature() -> None:
@@ -77,3 +80,25 @@ async def test_a_weighted_vote_follows_the_models_confidence_and_records_why() -
         selection = result.details["selection"]
         assert selection["rule"] == vote and selection["counts"] == {"7.0": 2, "12.0": 1}
         assert result.details["samples"][1]["confidence"]["mean_logprob"] == -0.05
+
+
+async def test_with_greedy_first_the_greedy_chain_votes_beside_k_minus_1_samples_and_wins_a_tie() -> None:
+    async def answers(request: ChatRequest) -> Any:
+        if request.constraint is not None:  # each chain's typed answer, from its own reasoning
+            return {"answer": 7 if "plus" in str(request.messages[-2].content) else 12}
+        if request.temperature == 0.0:
+            return "3 boxes of 4 make 12"
+        return ["3 plus 4", "3 boxes of 4: 12", "3 plus 4 again"][: request.n]
+
+    model = FunctionModel(answers)
+    task = Task(question="3 boxes of 4?", family="number")
+    result = await run_to_result(get_strategy("sc", k=4, greedy_first=True).run(task, Context(model)))
+    assert result.answer == 12.0 and result.details["greedy"] == 12  # 2 - 2: the greedy chain's side wins the tie
+    assert result.details["votes"] == {"12.0": 2, "7.0": 2} and result.details["samples"][0]["greedy"] is True
+    chains = sorted((r.n, r.temperature) for r in model.requests if r.constraint is None)
+    assert chains == [(1, 0.0), (3, 0.7)]
+
+    cut_off = FunctionModel(lambda r: {"answer": 7} if r.constraint else (
+        OutputTruncated("cut off") if r.temperature == 0.0 else ["3 plus 4"] * r.n))  # fmt: skip
+    result = await run_to_result(get_strategy("sc", k=3, greedy_first=True).run(task, Context(cut_off)))
+    assert result.answer == 7.0 and result.details["greedy"] is None and len(result.details["samples"]) == 2

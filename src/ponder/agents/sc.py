@@ -3,6 +3,7 @@ majority vote over their typed answers."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
@@ -21,6 +22,7 @@ from ponder.agents._base import (
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted
 from ponder.agents._select import Candidate, VoteOptions, candidate_of, choose, select, vote_key
 from ponder.agents.cot import ChainOfThought, CoTOptions
+from ponder.errors import PonderError
 from ponder.llm import ChatModel, Confidence, structured_n, think_then_answer_n
 
 
@@ -92,6 +94,11 @@ class SCOptions(CoTOptions, VoteOptions):
     seed: int | None = Field(
         default=None, description="fixes the samples on backends that honour it (the embedded model, vLLM)"
     )
+    greedy_first: bool = Field(
+        default=False,
+        description="one of the k chains is the greedy one (temperature 0, the chain cot writes), requested beside "
+        "the k - 1 sampled; it votes with them and wins a tie",
+    )
 
 
 class SelfConsistency(BaseStrategy[SCOptions]):
@@ -113,15 +120,7 @@ class SelfConsistency(BaseStrategy[SCOptions]):
             name="sample", detail=f"{self.options.k} chains of thought at temperature {self.options.temperature}"
         )
         t0 = time.perf_counter()
-        chains = await sample_chains(
-            self._cot,
-            model,
-            task,
-            k=self.options.k,
-            temperature=self.options.temperature,
-            max_tokens=self.options.max_tokens,
-            seed=self.options.seed,
-        )
+        chains = await self._sample(model, task)
         yield LLMCall(
             purpose=f"sample x{self.options.k}",
             prompt_tokens=model.costs.prompt_tokens,
@@ -129,7 +128,7 @@ class SelfConsistency(BaseStrategy[SCOptions]):
             seconds=time.perf_counter() - t0,
             output=chains,
         )
-        selection = choose(task.family, [candidate_of(c, "cot") for c in chains], self.options)
+        selection = choose(task.family, [candidate_of(c, "cot") for c in chains], self.options)  # greedy first
         answer, votes = selection.answer, selection.votes()
         yield StepStarted(name="vote", detail=", ".join(f"{k}: {v}" for k, v in votes.items()))
         winner = next((c for c in chains if c["answer"] == answer), chains[0])  # a chain that reached the answer
@@ -145,6 +144,33 @@ class SelfConsistency(BaseStrategy[SCOptions]):
                 "selection": selection.model_dump(mode="json"),
                 "samples": chains,
                 "cut_off": self.options.k - len(chains),
+                "greedy": next((c["answer"] for c in chains if c.get("greedy")), None),
             },
         )
         yield FinalAnswer(answer=answer, text=result.text, result=result.model_dump(mode="json"))
+
+    async def _sample(self, model: ChatModel, task: Task) -> list[dict[str, Any]]:
+        """The k chains: all sampled, or (``greedy_first``) the greedy chain and k - 1 sampled, requested together.
+        A greedy chain that fails (cut off, say) leaves the sampled ones to vote."""
+        o = self.options
+
+        async def chains(k: int, temperature: float, seed: int | None) -> list[dict[str, Any]]:
+            return await sample_chains(
+                self._cot, model, task, k=k, temperature=temperature, max_tokens=o.max_tokens, seed=seed
+            )
+
+        if not o.greedy_first or o.k == 1:
+            return await chains(o.k, o.temperature, o.seed)
+        found: list[list[dict[str, Any]] | BaseException] = await asyncio.gather(
+            chains(1, 0.0, None), chains(o.k - 1, o.temperature, o.seed), return_exceptions=True
+        )
+        greedy, sampled = found
+        if isinstance(sampled, BaseException):
+            raise sampled
+        if isinstance(greedy, BaseException):
+            if not isinstance(greedy, PonderError):
+                raise greedy
+            return sampled
+        for row in greedy:
+            row["greedy"] = True
+        return greedy + sampled
