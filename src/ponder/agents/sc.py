@@ -161,7 +161,7 @@ class SelfConsistency(BaseStrategy[SCOptions]):
 
         if not o.greedy_first or o.k == 1:
             return await chains(o.k, o.temperature, o.seed)
-        found: list[list[dict[str, Any]] | BaseException] = await asyncio.gather(
+        found = await asyncio.gather(
             chains(1, 0.0, None), chains(o.k - 1, o.temperature, o.seed), return_exceptions=True
         )
         greedy, sampled = found
