@@ -427,3 +427,28 @@ async def test_an_over_long_question_is_refused_before_it_is_sent(
     async with server.client() as client:  # and the API says the same to a client that skips the page
         refused = await client.post("/runs", json={"input": {"question": "Why? " * 2500}})
         assert refused.status_code == 413 and "too long for the model" in refused.json()["error"]["message"]
+
+
+async def test_each_key_sees_only_its_own_conversations(browser: Browser, make_server: Callable[..., Server]) -> None:
+    server = make_server(keys=["key-alice", "key-bob"])
+
+    async def signed_in(key: str) -> Page:
+        context = await browser.new_context()  # its own localStorage: one person's browser
+        page = await context.new_page()
+        page.set_default_timeout(15_000)
+        await page.goto(server.url + "/")
+        await page.fill("#apikey", key)
+        await page.locator("#apikey").dispatch_event("change")
+        await expect(page.locator("#strategy option[value=cot]")).to_have_count(1)
+        return page
+
+    alice = await signed_in("key-alice")
+    await alice.select_option("#strategy", "cot")
+    await alice.fill("#question", "Alice's private question")
+    await alice.click("#send")
+    await expect(alice.locator(".turn .answer")).to_have_text("4")
+    await expect(alice.locator("#conversations li").first).to_contain_text("Alice's private question")
+    bob = await signed_in("key-bob")
+    await expect(bob.locator("#conversations li")).to_have_text(["no conversations yet"])
+    await bob.fill("#search", "private")
+    await expect(bob.locator("#conversations li")).to_have_text(["nothing matches"])
