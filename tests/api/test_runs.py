@@ -275,7 +275,8 @@ async def test_catalog_health_metrics_and_ui(make_server: Callable[..., Server],
             assert (await client.get(f"/runs/{tool_run['id']}")).json()["text"] == "3"
             assert FakeToolServer.entered == 1  # the app opened the ToolServer for its lifetime
             health = (await client.get("/healthz")).json()
-            assert health == {"status": "ok", "model": "function", "database": "ok", "runs_active": 0}
+            assert health == {"status": "ok", "model": "function", "database": "ok", "runs_active": 0,
+                              "context_tokens": 4096, "max_question_chars": (4096 - 1024) * 3}  # fmt: skip
             metrics = (await client.get("/metrics")).text
             assert 'ponder_runs_total{status="succeeded",strategy="cot"} 1.0' in metrics
             assert 'ponder_llm_calls_total{outcome="ok",strategy="cot"} 1.0' in metrics
