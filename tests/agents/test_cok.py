@@ -291,3 +291,36 @@ async def test_word_problem_data_restated_in_a_triple_counts_as_given() -> None:
     triples = result.details["rounds"][0]["verdict"]["triples"]
     assert [(t["source"], t["supported"]) for t in triples] == [("question", True), ("computed", True), ("kb", False)]
     assert kb.asked == [("week", "has", "7 days")]  # only the triple that is neither given nor computable
+
+
+async def test_free_form_reasons_in_text_then_constrains_the_triples_and_the_answer() -> None:
+    kb = DictKB([("penguin", "IsA", "bird")], facts={"penguin": "Penguins are flightless birds that swim."})
+    reasoning = "(penguin, IsA, bird)\n(penguin, CapableOf, flying)\nPenguins are birds, and birds fly."
+    typed = {
+        "evidence": [
+            {"subject": "penguin", "relation": "IsA", "object": "bird"},
+            {"subject": "penguin", "relation": "CapableOf", "object": "flying"},
+        ],
+        "answer": True,
+    }
+    rethought = "(penguin, IsA, bird)\nPenguins are flightless birds that swim; they cannot fly over a house."
+    model = ScriptedModel(
+        [reasoning, typed, {"consistent": False},
+         rethought, {"evidence": [typed["evidence"][0]], "answer": False}, {"consistent": True}]
+    )  # fmt: skip
+    task = Task(question="Can a penguin fly over a house?", family=TaskFamily.yes_no)
+    result = await run_to_result(get_strategy("cok-f2", form="free", threshold=0.7).run(task, Context(model, kb=kb)))
+    assert result.answer is False and result.details["chosen_round"] == 1
+    first = result.details["rounds"][0]["chain"]
+    assert first["explanation"] == "Penguins are birds, and birds fly."  # the fact lines are the evidence
+    assert [t["object"] for t in first["evidence"]] == ["bird", "flying"]
+    reason_request, answer_request = model.requests[0], model.requests[1]
+    assert reason_request.constraint is None and reason_request.stop == ["Final answer:"]
+    assert "Final answer:" in reason_request.messages[0].content
+    exemplar = reason_request.messages[2].content  # an exemplar reply as prose: facts, explanation, final answer
+    assert exemplar.startswith("(") and "\nFinal answer: " in exemplar and "{" not in exemplar
+    schema = answer_request.constraint.json_schema  # type: ignore[union-attr]
+    assert list(schema["properties"]) == ["evidence", "answer"]
+    assert "rely on it" in model.requests[3].messages[-1].content  # the rethink round asks in the free form too
+    assert model.requests[3].constraint is None
+    model.assert_complete()

@@ -12,13 +12,22 @@ from pydantic import BaseModel, Field
 
 from ponder.agents._base import AnswerChoice, Task, TaskFamily, answer_model, conversation, render_question
 from ponder.errors import ConfigError, InputError
-from ponder.llm import Message, assistant, system, user
+from ponder.llm import ANSWER_MARKER, Message, assistant, system, user
 
 SYSTEM = (
     "You answer with a chain of knowledge. First list in `evidence` the facts the answer depends on, each as a "
     "short triple (subject, relation, object); for a calculation use (expression, equals, result). Then write in "
     "`explanation` one or two sentences that derive the answer from those facts. Then give `answer`. "
     "Reply with a JSON object only."
+)
+
+# The free form (issue 39): the facts and the explanation in plain text, then the typed part (the triples F² checks and
+# the answer) constrained after the reasoning, as think-then-answer does for CoT.
+SYSTEM_FREE = (
+    "You answer with a chain of knowledge. First list the facts the answer depends on, one per line as a short "
+    "triple (subject, relation, object); for a calculation use (expression, equals, result). Then write one or two "
+    "sentences that derive the answer from those facts. Finish with a line that starts with `Final answer:` "
+    "followed by the answer."
 )
 
 EXEMPLAR_SETS = ("arithmetic", "multiple_choice", "yes_no", "symbolic")
@@ -39,6 +48,20 @@ class EvidenceTriple(BaseModel):
 
     def render(self) -> str:
         return f"({self.subject}, {self.relation}, {self.object})"
+
+
+def cok_evidence_model(task: Task, max_triples: int = 4) -> type[BaseModel]:
+    """The free form's typed part, written after the reasoning: ``{evidence: [triples], answer}``."""
+    return answer_model(
+        "ChainOfKnowledgeFacts",
+        task,
+        {
+            "evidence": (
+                list[EvidenceTriple],
+                Field(min_length=1, max_length=max_triples, description="the facts the reasoning used, as triples"),
+            )
+        },
+    )
 
 
 def cok_output_model(task: Task, max_triples: int = 4) -> type[BaseModel]:
@@ -83,15 +106,21 @@ def exemplar_task(ex: dict[str, Any], family: TaskFamily) -> Task:
     )
 
 
-def _reply(ex: dict[str, Any]) -> str:
-    return json.dumps({"evidence": ex["evidence"], "explanation": ex["explanation"], "answer": ex["answer"]})
+def _reply(ex: dict[str, Any], free: bool) -> str:
+    if not free:
+        return json.dumps({"evidence": ex["evidence"], "explanation": ex["explanation"], "answer": ex["answer"]})
+    facts = "\n".join(EvidenceTriple.model_validate(t).render() for t in ex["evidence"])
+    answer = ("yes" if ex["answer"] else "no") if isinstance(ex["answer"], bool) else ex["answer"]
+    return f"{facts}\n{ex['explanation']}\n{ANSWER_MARKER} {answer}"
 
 
-def first_messages(task: Task, exemplars: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> list[Message]:
-    msgs = [system(SYSTEM)]
+def first_messages(
+    task: Task, exemplars: tuple[dict[str, Any], ...] | list[dict[str, Any]], *, free: bool = False
+) -> list[Message]:
+    msgs = [system(SYSTEM_FREE if free else SYSTEM)]
     for ex in exemplars:
         msgs.append(user(render_question(exemplar_task(ex, task.family))))
-        msgs.append(assistant(_reply(ex)))
+        msgs.append(assistant(_reply(ex, free)))
     msgs.extend(conversation(task))
     msgs.append(user(render_question(task)))
     return msgs
@@ -103,6 +132,8 @@ def rethink_messages(
     kept: list[EvidenceTriple],
     corrections: list[str],
     dropped: list[EvidenceTriple],
+    *,
+    free: bool = False,
 ) -> list[Message]:
     """Ask again with the supported triples kept and the unsupported ones replaced by retrieved knowledge."""
     lines = [render_question(task), ""]
@@ -114,5 +145,5 @@ def rethink_messages(
         lines.append("These earlier facts could not be verified; do not rely on them:")
         lines += [f"- {t.render()}" for t in dropped]
     lines.append("Rethink: give the evidence, the explanation and the answer again.")
-    msgs = first_messages(task, exemplars)
+    msgs = first_messages(task, exemplars, free=free)
     return [*msgs[:-1], user("\n".join(lines))]

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal
@@ -28,7 +29,14 @@ from ponder.agents._base import (
     render_question,
 )
 from ponder.agents._events import Event, EvidenceChecked, FinalAnswer, LLMCall, StepStarted
-from ponder.agents.cok._prompt import EvidenceTriple, cok_output_model, exemplars_for, first_messages, rethink_messages
+from ponder.agents.cok._prompt import (
+    EvidenceTriple,
+    cok_evidence_model,
+    cok_output_model,
+    exemplars_for,
+    first_messages,
+    rethink_messages,
+)
 from ponder.agents.cok._verify import (
     EmbeddingJudge,
     FactChecker,
@@ -40,7 +48,7 @@ from ponder.agents.cok._verify import (
 )
 from ponder.agents.sc import majority_vote
 from ponder.errors import ConfigError
-from ponder.llm import Message, MeteredModel, structured_n
+from ponder.llm import Message, MeteredModel, structured_n, think_then_answer_n
 
 JudgeName = Literal["llm", "embedding", "none"]
 
@@ -58,6 +66,11 @@ class CoKOptions(Options):
     max_tokens: int = Field(default=512, ge=1, le=16384, description="longest reply, in tokens")
     max_triples: int = Field(default=4, ge=1, le=32, description="evidence triples per chain")
     exemplars: list[dict[str, Any]] | None = Field(default=None, description="worked examples (default: packaged)")
+    form: Literal["json", "free"] = Field(
+        default="json",
+        description="json: facts, explanation and answer in one constrained JSON object; free: facts and "
+        "explanation in plain text, then the triples and the answer constrained after it (as cot reasons)",
+    )
 
 
 class CoKF2Options(CoKOptions):
@@ -93,17 +106,26 @@ class ChainOfKnowledge(BaseStrategy[CoKOptions]):
         """One chain (or ``samples`` chains and the vote) and the LLM-call record for the event."""
         t0 = time.perf_counter()
         before = model.costs.model_copy()
-        outs = await structured_n(
-            model,
-            messages,
-            output_type,
-            n=self.options.samples,
-            temperature=self.temperature,
-            max_tokens=self.options.max_tokens,
-        )
-        chains = [o.model_dump() for o in outs]
+        o = self.options
+        if o.form == "free":
+            pairs = await think_then_answer_n(
+                model,
+                messages,
+                cok_evidence_model(task, o.max_triples),
+                n=o.samples,
+                temperature=self.temperature,
+                max_tokens=o.max_tokens,
+                answer_max_tokens=64 + 48 * o.max_triples,
+                skip_truncated=o.samples > 1,
+            )
+            chains = [{**typed.model_dump(), "explanation": _explanation(text)} for text, typed in pairs]
+        else:
+            outs = await structured_n(
+                model, messages, output_type, n=o.samples, temperature=self.temperature, max_tokens=o.max_tokens
+            )
+            chains = [out.model_dump() for out in outs]
         chain = chains[0]
-        if self.options.samples > 1:
+        if len(chains) > 1:
             answer, votes = majority_vote(task.family, [c["answer"] for c in chains])
             chain = next(c for c in chains if c["answer"] == answer)
             chain = {**chain, "votes": votes}
@@ -111,7 +133,7 @@ class ChainOfKnowledge(BaseStrategy[CoKOptions]):
             "prompt_tokens": model.costs.prompt_tokens - before.prompt_tokens,
             "completion_tokens": model.costs.completion_tokens - before.completion_tokens,
             "seconds": time.perf_counter() - t0,
-            "output": chains if self.options.samples > 1 else chain,
+            "output": chains if o.samples > 1 else chain,
         }
         return chain, call
 
@@ -152,7 +174,8 @@ class ChainOfKnowledge(BaseStrategy[CoKOptions]):
             f", {self.options.samples} samples" if self.options.samples > 1 else ""
         )
         yield StepStarted(name="chain", detail=detail)
-        chain, call = await self._ask(model, first_messages(task, exemplars), task, output_type)
+        free = self.options.form == "free"
+        chain, call = await self._ask(model, first_messages(task, exemplars, free=free), task, output_type)
         yield LLMCall(purpose="chain of knowledge", **call)
         rounds: list[dict[str, Any]] = []
         best_round = 0
@@ -184,7 +207,7 @@ class ChainOfKnowledge(BaseStrategy[CoKOptions]):
                     detail=f"score {verdict.score:.2f} < {self.options.threshold}: {len(dropped)} unsupported triples, "
                     f"{len(corrections)} corrections",
                 )
-                messages = rethink_messages(task, exemplars, kept, corrections, dropped)
+                messages = rethink_messages(task, exemplars, kept, corrections, dropped, free=free)
                 chain, call = await self._ask(model, messages, task, output_type)
                 yield LLMCall(purpose=f"rethink {number + 1}", **call)
         chosen = rounds[best_round]["chain"]
@@ -208,6 +231,15 @@ class ChainOfKnowledge(BaseStrategy[CoKOptions]):
             },
         )
         yield FinalAnswer(answer=answer, text=result.text, result=result.model_dump(mode="json"))
+
+
+def _explanation(reasoning: str) -> str:
+    """The free form's explanation: its reasoning without the fact lines (those are the evidence)."""
+    lines = [line for line in reasoning.splitlines() if line.strip() and not _TRIPLE_LINE.match(line.strip())]
+    return " ".join(" ".join(lines).split()) or reasoning.strip()
+
+
+_TRIPLE_LINE = re.compile(r"^(?:[-*\d.]+\s*)?\([^()]*,[^()]*,[^()]*\)[.;]?$")
 
 
 class VerifiedChainOfKnowledge(ChainOfKnowledge):
