@@ -324,3 +324,29 @@ async def test_free_form_reasons_in_text_then_constrains_the_triples_and_the_ans
     assert "rely on it" in model.requests[3].messages[-1].content  # the rethink round asks in the free form too
     assert model.requests[3].constraint is None
     model.assert_complete()
+
+
+async def test_with_route_a_question_the_knowledge_base_knows_nothing_about_is_answered_as_cot() -> None:
+    kb = DictKB([("milk", "AtLocation", "fridge")])  # nothing on these facts
+    chain = {"evidence": [{"subject": "zorblat", "relation": "IsA", "object": "glimmer"}], "explanation": "?",
+             "answer": True}  # fmt: skip
+    model = ScriptedModel([chain, {"consistent": True}, "Zorblats are not known to glimmer.", {"answer": False}])
+    task = Task(question="Is a zorblat a glimmer?", family=TaskFamily.yes_no)
+    events = [e async for e in get_strategy("cok-f2", route=True).run(task, Context(model, kb=kb))]
+    final = events[-1]
+    assert isinstance(final, FinalAnswer) and final.answer is False
+    assert final.result["details"]["routed"] == "cot"
+    assert final.result["costs"]["llm_calls"] == 4  # the chain, its judge, and cot's reasoning and answer
+    routed = [e for e in events if isinstance(e, StepStarted) and e.name == "route"]
+    assert routed and "holds nothing" in routed[0].detail
+    model.assert_complete()
+
+    known = DictKB([("penguin", "IsA", "bird")])  # the knowledge has something: no routing, CoK's answer stands
+    penguin = {"evidence": [{"subject": "penguin", "relation": "IsA", "object": "bird"}], "explanation": "birds",
+               "answer": True}  # fmt: skip
+    model = ScriptedModel([penguin, {"consistent": True}])
+    result = await run_to_result(
+        get_strategy("cok-f2", route=True).run(Task(question="Is a penguin a bird?", family="yes_no"),
+                                                Context(model, kb=known))
+    )  # fmt: skip
+    assert result.answer is True and "routed" not in result.details

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import AsyncIterator
@@ -66,6 +67,11 @@ class CoKOptions(Options):
     max_tokens: int = Field(default=512, ge=1, le=16384, description="longest reply, in tokens")
     max_triples: int = Field(default=4, ge=1, le=32, description="evidence triples per chain")
     exemplars: list[dict[str, Any]] | None = Field(default=None, description="worked examples (default: packaged)")
+    route: bool = Field(
+        default=False,
+        description="with verify: when the knowledge finds nothing on any of the chain's facts, answer as cot would "
+        "(step by step, free text) instead of rethinking from nothing; the run's events say which happened",
+    )
     form: Literal["json", "free"] = Field(
         default="json",
         description="json: facts, explanation and answer in one constrained JSON object; free: facts and "
@@ -137,6 +143,20 @@ class ChainOfKnowledge(BaseStrategy[CoKOptions]):
         }
         return chain, call
 
+    async def _as_cot(self, task: Task, ctx: Context, start: float) -> AsyncIterator[Event]:
+        """The answer cot gives (its events, then its answer, marked as routed), for a question the knowledge
+        base knows nothing about. ``ctx`` holds this run's metered model, so the costs are the whole run's."""
+        from ponder.agents.cot import ChainOfThought
+
+        async for event in ChainOfThought(max_tokens=self.options.max_tokens).run(task, ctx):
+            if isinstance(event, FinalAnswer):
+                result = StrategyResult.model_validate(event.result)
+                result.details = {**result.details, "routed": "cot", "why": "no knowledge on the chain's facts"}
+                result.seconds = time.perf_counter() - start
+                yield FinalAnswer(answer=event.answer, text=event.text, result=result.model_dump(mode="json"))
+            else:
+                yield event
+
     async def _check(
         self, task: Task, chain: dict[str, Any], checker: FactChecker, judge: FaithfulnessJudge | None, model: Any
     ) -> Verdict:
@@ -193,6 +213,14 @@ class ChainOfKnowledge(BaseStrategy[CoKOptions]):
                     faithfulness=verdict.faithfulness,
                 )
                 rounds.append({"chain": chain, "verdict": verdict.model_dump()})
+                if number == 0 and self.options.route and not _any_knowledge(verdict):
+                    yield StepStarted(
+                        name="route",
+                        detail="the knowledge base holds nothing on these facts: answering step by step instead",
+                    )
+                    async for event in self._as_cot(task, dataclasses.replace(ctx, model=model), start):
+                        yield event
+                    return
                 if verdict.score >= rounds[best_round]["verdict"]["score"]:
                     best_round = number
                 if verdict.score >= self.options.threshold or number == self.options.rethink_rounds:
@@ -231,6 +259,11 @@ class ChainOfKnowledge(BaseStrategy[CoKOptions]):
             },
         )
         yield FinalAnswer(answer=answer, text=result.text, result=result.model_dump(mode="json"))
+
+
+def _any_knowledge(verdict: Verdict) -> bool:
+    """Whether any source had something on any of the chain's facts (support, or related evidence)."""
+    return any((c.score or 0.0) > 0.0 or c.evidence or c.correction for c in verdict.triples)
 
 
 def _explanation(reasoning: str) -> str:
