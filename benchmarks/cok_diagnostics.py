@@ -2,7 +2,12 @@
 runs of the same datasets beside them) and report, per dataset, how often a chain was judged unreliable and
 rethought, how often rethinking changed the answer and in which direction (wrong → right, right → wrong), the mean
 factuality and faithfulness of first-round chains, and exact McNemar tests of CoK + F² against CoT and against
-plain CoK on the items both finished. Reads the records only: no model is called. Last line: one JSON object.
+plain CoK on the items both finished. Also (issue 39) the knowledge path: **coverage**, the share of items whose
+first-round retrieval (the evidence and corrections the checks found for the chain's triples) holds a content word
+of the gold answer (choice questions: the gold option's text, read from the run's dataset file; yes/no questions:
+any evidence at all), and the mean factuality and faithfulness of first-round chains whose final answer was right
+against those whose answer was wrong. Reads the records (and the dataset for the option texts) only: no model is
+called. Last line: one JSON object.
 
     python benchmarks/cok_diagnostics.py runs/reasoning
 """
@@ -11,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from ponder.agents import TaskFamily
-from ponder.evals import load_run, score_answer
+from ponder.evals import load_dataset, load_run, score_answer
 from ponder.evals._report import Run, mcnemar_exact
 
 
@@ -32,7 +38,8 @@ def correctness(run: Run | None) -> dict[str, bool]:
 
 
 def load_if_run(folder: Path) -> Run | None:
-    return load_run(folder) if (folder / "results.jsonl").is_file() else None
+    found = (folder / "results.jsonl").is_file() or (folder / "results.jsonl.gz").is_file()
+    return load_run(folder) if found else None
 
 
 def diagnose(run: Run) -> dict[str, Any]:
@@ -70,13 +77,74 @@ def diagnose(run: Run) -> dict[str, Any]:
     }
 
 
+_STOP = {"the", "and", "for", "with", "that", "this", "from", "are", "was", "its", "into", "than", "them", "they"}
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2 and w not in _STOP}
+
+
+def gold_texts(run: Run) -> dict[str, str]:
+    """item id -> the gold option's text (choice datasets; empty when the dataset file is not here)."""
+    if TaskFamily(run.meta.family) is not TaskFamily.choice:
+        return {}
+    try:
+        path = Path(run.meta.dataset_path)  # the built-in dataset's own field mapping (choices included)
+        data = load_dataset(run.meta.dataset, data_dir=path.parent)
+    except Exception:  # noqa: BLE001 - the dataset file moved: coverage is left out, the rest still reported
+        return {}
+    texts = {}
+    for item in data.items:
+        by_label = {c.label: c.text for c in item.task.choices}
+        texts[item.id] = by_label.get(str(item.gold), "")
+    return texts
+
+
+def knowledge_path(run: Run) -> dict[str, Any]:
+    """Coverage of the gold answer by the first round's retrieval, and F²'s scores on right vs wrong answers."""
+    family = TaskFamily(run.meta.family)
+    golds = gold_texts(run)
+    covered = counted = 0
+    scores: dict[str, dict[bool, list[float]]] = {
+        "factuality": {True: [], False: []},
+        "faithfulness": {True: [], False: []},
+    }
+    for item_id, record in run.records.items():
+        rounds = record.details.get("rounds") or []
+        if record.status != "ok" or not rounds or "verdict" not in rounds[0]:
+            continue
+        verdict = rounds[0]["verdict"]
+        found = " ".join(
+            " ".join(t.get("evidence") or []) + " " + (t.get("correction") or "") for t in verdict["triples"]
+        )
+        if family is TaskFamily.choice and golds.get(item_id):
+            counted += 1
+            covered += bool(_words(golds[item_id]) & _words(found))
+        elif family is not TaskFamily.choice:
+            counted += 1
+            covered += bool(found.strip())
+        for name in scores:
+            if verdict.get(name) is not None:
+                scores[name][bool(record.correct)].append(float(verdict[name]))
+
+    def mean(values: list[float]) -> float | None:
+        return round(sum(values) / len(values), 3) if values else None
+
+    return {
+        "coverage": round(covered / counted, 3) if counted else None,
+        "coverage_items": counted,
+        **{f"{name}_right": mean(v[True]) for name, v in scores.items()},
+        **{f"{name}_wrong": mean(v[False]) for name, v in scores.items()},
+    }
+
+
 def main(runs_dir: Path) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for folder in sorted(runs_dir.glob("*-cok-f2")):
         dataset = folder.name.removesuffix("-cok-f2")
         run = load_run(folder)
         f2 = correctness(run)
-        row = diagnose(run)
+        row = diagnose(run) | knowledge_path(run)
         row["vs_cot"] = paired(f2, correctness(load_if_run(runs_dir / f"{dataset}-cot")))
         row["vs_cok"] = paired(f2, correctness(load_if_run(runs_dir / f"{dataset}-cok")))
         figures[dataset] = row
@@ -86,7 +154,10 @@ def main(runs_dir: Path) -> dict[str, Any]:
             f"({row['wrong_to_right']} wrong→right, {row['right_to_wrong']} right→wrong); first-round factuality "
             f"{row['mean_factuality']}, faithfulness {row['mean_faithfulness']}; CoK+F² vs CoT on {cot['n']}: "
             f"+{cot['a_only']}/-{cot['b_only']} p={cot['p']}; vs CoK on {cok['n']}: "
-            f"+{cok['a_only']}/-{cok['b_only']} p={cok['p']}"
+            f"+{cok['a_only']}/-{cok['b_only']} p={cok['p']}; coverage of the gold answer {row['coverage']} "
+            f"(of {row['coverage_items']}); factuality right/wrong "
+            f"{row['factuality_right']}/{row['factuality_wrong']}, "
+            f"faithfulness right/wrong {row['faithfulness_right']}/{row['faithfulness_wrong']}"
         )
     return figures
 

@@ -100,6 +100,7 @@ def serve(
         from ponder.evals._ray import RayExecutor
 
         executor = RayExecutor(settings, address=None if ray_address == "local" else ray_address)
+        executor.start()  # in the main thread, before the server's loop: see RayExecutor.start
     app = create_app(settings, eval_executor=executor, **build_parts(settings, tools=tools, search=search))
     config = uvicorn.Config(
         app,

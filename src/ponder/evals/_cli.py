@@ -111,6 +111,7 @@ def run_command(
             from ponder.evals._ray import RayExecutor
 
             executor = RayExecutor(settings, address=None if ray == "local" else ray)
+            executor.start()  # in this (the main) thread: see RayExecutor.start
 
         async def run_all() -> RunSummary:
             # A lazily started ToolServer: MCTS strategies use it during the search, and code datasets are scored

@@ -57,14 +57,24 @@ class RayExecutor:
         self.init_options = init_options or {}
         self.started = False  # this executor started the Ray instance it uses (and so shuts it down)
 
-    def _remote(self) -> Any:
+    def start(self) -> None:
+        """Connect to Ray, or start a local instance, in the calling thread: call it from the main thread. Ray ties
+        the processes it starts to the thread that started them (the kernel's parent-death signal follows the
+        thread), so a local instance started from a worker thread (``asyncio.to_thread``) was killed half-way when
+        that thread ended, its agents left running with no parent (measured: ``ponder eval run --ray local``)."""
         try:
             import ray
         except ImportError as exc:
-            raise ConfigError("Ray is not installed", hint="pip install 'ray>=2.9'") from exc
+            raise ConfigError("Ray is not installed", hint="pip install 'ponder[ray]'") from exc
         if not ray.is_initialized():
             ray.init(address=self.address, **self.init_options)
             self.started = True
+
+    def _remote(self) -> Any:
+        import ray
+
+        if not ray.is_initialized():
+            self.start()  # a caller that did not start it: here, in this thread
         return ray.remote(num_cpus=self.num_cpus, max_retries=0)(solve_remote)
 
     def close(self) -> None:
@@ -78,11 +88,18 @@ class RayExecutor:
         ray.shutdown()
         self.started = False
 
+    def _ready(self) -> bool:
+        try:
+            import ray
+        except ImportError:
+            return False
+        return bool(ray.is_initialized())
+
     async def map(self, jobs: Sequence[Any], solve: Any, concurrency: int) -> AsyncIterator[Any]:
         """``solve`` (the in-process solver) is not used: workers solve with their own context."""
         from ponder.evals import Outcome
 
-        remote = await asyncio.to_thread(self._remote)
+        remote = self._remote() if self._ready() else await asyncio.to_thread(self._remote)
         todo = list(jobs)
         running: dict[asyncio.Future[Any], Any] = {}
 

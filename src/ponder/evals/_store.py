@@ -6,6 +6,7 @@ flight; on restart the finished ids are skipped. A line cut off by the kill is d
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import time
@@ -103,16 +104,20 @@ class RunStore:
     def records(self) -> dict[str, ItemRecord]:
         """Finished items by id (a later record of an id replaces an earlier one: a retried failure)."""
         out: dict[str, ItemRecord] = {}
-        if not self.results.is_file():
+        packed = self.results.with_name(RESULTS + ".gz")  # a finished run committed compressed (docs/results)
+        if not self.results.is_file() and not packed.is_file():
             return out
-        for number, line in enumerate(self.results.read_text(encoding="utf-8").splitlines(), start=1):
+        source = self.results if self.results.is_file() else packed
+        text = source.read_text(encoding="utf-8") if source is self.results else gzip.decompress(
+            source.read_bytes()).decode("utf-8")  # fmt: skip
+        for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
                 record = ItemRecord.model_validate_json(line)
             except ValidationError as exc:
                 problems = describe_validation(exc.errors())
-                raise InputError(f"{self.results}:{number}: not a result record: {problems}") from exc
+                raise InputError(f"{source}:{number}: not a result record: {problems}") from exc
             out[record.id] = record
         return out
 
