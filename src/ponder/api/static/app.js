@@ -430,8 +430,8 @@ class Turn {
 
   modelCall(data) {
     this.section(this.callsBox, "Trace");
-    const tokens = `${data.prompt_tokens.toLocaleString()} prompt` + (data.cached_tokens ? ` (${data.cached_tokens.toLocaleString()} cached)` : "") +
-      ` → ${data.completion_tokens.toLocaleString()} tokens`;
+    const tokens = `${plural(data.prompt_tokens, "prompt token")}` + (data.cached_tokens ? ` (${data.cached_tokens.toLocaleString()} cached)` : "") +
+      ` → ${plural(data.completion_tokens, "token")}`;
     const head = `call ${data.call}: ${tokens}, ${Number(data.seconds).toFixed(1)} s` + (data.error ? " — failed" : "");
     const body = el("div", { class: "call-body" });
     const params = Object.entries(data.params || {}).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v).slice(0, 120) : v}`);
@@ -807,7 +807,7 @@ async function loadConversations() {
     el("span", { class: "meta", text: `${plural(c.turns, "question")} · ${STATUS_WORDS[c.last_status] || ""} · ${new Date(c.updated_at * 1000).toLocaleString()}` })),
   el("button", { class: "act rename", type: "button", title: "rename", "aria-label": "rename", text: "✎",
     onclick: (e) => { e.stopPropagation(); renameConversation(c); } }),
-  el("button", { class: "act delete", type: "button", title: "delete", "aria-label": "delete", text: "🗑",
+  el("button", { class: "act delete", type: "button", title: "delete", "aria-label": "delete", text: "×",
     onclick: (e) => { e.stopPropagation(); deleteConversation(c); } }))));
   if (!found.length) $("#conversations").append(el("li", { class: "meta", text: q ? "nothing matches" : "no conversations yet" }));
 }
