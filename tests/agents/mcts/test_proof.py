@@ -119,3 +119,29 @@ async def test_the_embedded_model_drives_a_tactic_search(embedded_model: Any, to
         tactics = result.answer.removeprefix("Proof.\n").removesuffix("\nQed.").splitlines()
         async with SessionPool(toolserver) as pool:
             assert (await CoqChecker(pool).check("", task.question, tactics)).ok
+
+
+@pytest.mark.docker
+async def test_with_grammar_each_tactic_is_generated_under_the_states_grammar(toolserver: ToolServer) -> None:
+    async with SessionPool(toolserver) as pool:
+        found = await CoqChecker(pool).search("Require Import Bool.", ["negb"])
+    assert "negb_involutive" in dict(found)  # Coq's own Search, in the sandbox
+
+    asked: list[ChatRequest] = []
+
+    def fn(request: ChatRequest) -> Any:
+        asked.append(request)
+        proof = request.messages[-1].content.split("Proof.\n", 1)[1].split("```", 1)[0].strip()
+        tactic = "intros b." if not proof else "apply negb_involutive."
+        return [tactic] * request.n if request.n > 1 else tactic
+
+    task = Task(question="Lemma nn : forall b : bool, negb (negb b) = b.", context="Require Import Bool.")
+    ctx = Context(model=FunctionModel(fn), toolserver=toolserver)
+    options = {"budget": 4, "k": 1, "domain_options": {"grammar": True}}
+    result = await run_to_result(get_strategy("mcts-proof", **options).run(task, ctx))
+    assert result.details["verified"] and "apply negb_involutive." in result.answer
+    grammars = [r.constraint.grammar for r in asked if r.constraint is not None]  # type: ignore[union-attr]
+    assert len(grammars) == len(asked) == 2  # every tactic under a grammar, none as JSON
+    assert 'var ::= "b"' in grammars[0] and "hyp ::=" not in grammars[0]  # b is quantified, nothing introduced
+    assert '"negb_involutive"' in grammars[1] and 'hyp ::= "b"' in grammars[1]  # after intros: b is in context
+    assert "only" in asked[0].messages[0].content  # the grammar's prompt asks for the tactic alone

@@ -21,7 +21,7 @@ from ponder.agents.mcts._pool import SessionPool
 from ponder.agents.mcts._sandbox import run_command
 from ponder.agents.mcts._tree import FinalRule, Node
 from ponder.errors import InputError
-from ponder.llm import ChatModel, Message, structured_n, system, user
+from ponder.llm import ChatModel, ChatRequest, GrammarConstraint, Message, structured_n, system, user
 
 # The example `induction l; simpl; auto.` is copied literally into lemmas without an `l` (the Coq sweep's commonest
 # failed step), and adapted (`induction b; simpl; auto.`) into most of the proofs the 1.5B model finds: a prompt
@@ -31,6 +31,10 @@ SYSTEM = (
     "You are an expert in the Coq proof assistant. Given a lemma and the current goals, propose the next tactic "
     "(one Coq tactic sentence ending with a period, e.g. `intros n.` or `induction l; simpl; auto.`). "
     "Reply with a JSON object only."
+)
+SYSTEM_GRAMMAR = (
+    "You are an expert in the Coq proof assistant. Given a lemma and the current goals, reply with the next tactic "
+    "only: one Coq tactic sentence ending with a period, e.g. `intros n.` or `induction l; simpl; auto.`"
 )
 SHOWN_FAILURES = 6  # the latest distinct tactics that failed at a state, shown when asking there again
 RETRY_TEMPERATURE = 0.8  # a greedy ask that repeated a failed tactic is sampled from then on (greedy would repeat)
@@ -65,6 +69,8 @@ class ProofChecker(Protocol):
     async def state(self, prelude: str, statement: str, tactics: list[str]) -> ProofCheck: ...
 
     async def check(self, prelude: str, statement: str, tactics: list[str]) -> ProofCheck: ...
+
+    async def search(self, prelude: str, constants: list[str]) -> list[tuple[str, str]]: ...
 
 
 _GOALS = re.compile(r"^(\d+) goals?\b", re.MULTILINE)
@@ -119,6 +125,20 @@ class CoqChecker:
         ok, out = await self._compile(proof_script(prelude, statement, tactics, "Qed."))
         return ProofCheck(ok, 0 if ok else None, error="" if ok else out)
 
+    async def search(self, prelude: str, constants: list[str]) -> list[tuple[str, str]]:
+        """The lemmas in scope after ``prelude`` that mention each constant (Coq's ``Search``), as (name, type)."""
+        from ponder.agents.mcts._tactics import parse_search
+
+        queries = "\n".join(f"Search {c}." for c in constants)
+        ok, out = await self._compile(f"{prelude.rstrip()}\n\n{queries}\n")
+        if not ok:
+            raise ProofSearchFailed(out)
+        return parse_search(out)
+
+
+class ProofSearchFailed(Exception):
+    """Coq's ``Search`` failed (a timeout, an unknown constant): the node's grammar goes without lemmas."""
+
 
 class ProofDomain:
     final_rule = FinalRule.verified
@@ -132,6 +152,8 @@ class ProofDomain:
         checker: ProofChecker | None = None,
         context_chars: int = 1500,
         max_tokens: int = 100,
+        grammar: bool = False,
+        lemmas: int = 40,
     ) -> None:
         if not task.question.strip().endswith("."):
             raise InputError(
@@ -144,6 +166,9 @@ class ProofDomain:
         self.checker: ProofChecker = checker or CoqChecker(pool)
         self.context_chars = context_chars
         self.max_tokens = max_tokens
+        self.grammar = grammar
+        self.lemmas = lemmas
+        self._found: dict[str, list[tuple[str, str]]] = {}  # Search results by constant, for the whole search
 
     def root_state(self) -> dict[str, Any]:
         return {"tactics": [], "goals": None, "n_goals": None}
@@ -163,7 +188,7 @@ class ProofDomain:
         if node.reflection:
             parts.append(f"Note: {node.reflection}")
         parts.append("Next tactic?")
-        return [system(SYSTEM), user("\n\n".join(parts))]
+        return [system(SYSTEM_GRAMMAR if self.grammar else SYSTEM), user("\n\n".join(parts))]
 
     async def expand(self, model: ChatModel, node: Node, k: int, *, seed: int, temperature: float) -> list[Candidate]:
         if node.state["goals"] is None:  # the root: ask the checker for the initial goals once
@@ -173,12 +198,10 @@ class ProofDomain:
             node.state = {**node.state, "goals": start.goals, "n_goals": start.n_goals}
         if node.info.get("repeated"):  # asked greedily again, the model would propose the same tactic again
             temperature = max(temperature, RETRY_TEMPERATURE)
-        steps = await structured_n(
-            model, self.messages(node), TacticStep, n=k, temperature=temperature, seed=seed, max_tokens=self.max_tokens
-        )
+        proposed = await self._propose(model, node, k, seed=seed, temperature=temperature)
         out: list[Candidate] = []
-        for step in steps:
-            tactic = " ".join(step.tactic.strip().split())
+        for text in proposed:
+            tactic = " ".join(text.strip().split())
             if not tactic.endswith("."):
                 tactic += "."
             if any(c.action == tactic for c in out):
@@ -187,6 +210,52 @@ class ProofDomain:
                 node.info["repeated"] = node.info.get("repeated", 0) + 1
             out.append(Candidate(action=tactic, state={"tactics": [*node.state["tactics"], tactic]}))
         return out
+
+    async def _propose(self, model: ChatModel, node: Node, k: int, *, seed: int, temperature: float) -> list[str]:
+        """``k`` tactics: under the state's grammar (``grammar``), else as JSON ``{"tactic": ...}``. A backend
+        without grammars, or a state whose grammar cannot be built, falls back to the JSON form for that node and
+        says so in the node's info (shown in the tree)."""
+        if self.grammar:
+            grammar = await self._grammar(node)
+            if grammar is not None and "grammar" in model.capabilities.constraints:
+                request = ChatRequest(
+                    messages=self.messages(node),
+                    constraint=GrammarConstraint(grammar=grammar),
+                    n=k,
+                    temperature=temperature,
+                    seed=seed,
+                    max_tokens=self.max_tokens,
+                )
+                response = await model.complete(request)
+                return [c.text for c in response.choices]
+            if grammar is not None:
+                node.info["grammar"] = f"free tactics: backend {model.name!r} takes no grammar"
+        steps = await structured_n(
+            model, self.messages(node), TacticStep, n=k, temperature=temperature, seed=seed, max_tokens=self.max_tokens
+        )
+        return [step.tactic for step in steps]
+
+    async def _grammar(self, node: Node) -> str | None:
+        """The tactic grammar at ``node``'s state; None (free tactics) when it cannot be built."""
+        from ponder.agents.mcts._tactics import parse_state, rank_lemmas, tactic_grammar
+
+        state = parse_state(str(node.state.get("goals") or ""))
+        if not state.goal:
+            node.info["grammar"] = "free tactics: the goals could not be read"
+            return None
+        missing = [c for c in state.constants if c not in self._found]
+        if missing:
+            try:
+                found = await self.checker.search(self.prelude, missing)
+            except ProofSearchFailed as exc:
+                node.info["grammar"] = f"no lemmas: Search failed ({str(exc)[:200]})"
+                found = []
+            for constant in missing:
+                self._found[constant] = [f for f in found if re.search(rf"\b{re.escape(constant)}\b", f[1])]
+        candidates = [f for c in state.constants for f in self._found.get(c, [])]
+        lemmas = rank_lemmas(candidates, state.constants, self.lemmas)
+        node.info["lemmas"] = len(lemmas)
+        return tactic_grammar(state, lemmas)
 
     def _seen(self, node: Node, goals: str) -> bool:
         return any(a.state.get("goals") == goals for a in node.path()[:-1])

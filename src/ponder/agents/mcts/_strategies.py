@@ -52,6 +52,12 @@ class MathDomainOptions(DomainOptions):
 class ProofDomainOptions(DomainOptions):
     context_chars: int | None = Field(default=None, ge=0, description="characters of the file's prelude shown")
     max_tokens: int | None = Field(default=None, ge=1, description="tokens of one tactic")
+    grammar: bool | None = Field(
+        default=None,
+        description="generate each tactic under a grammar built from the proof state: only hypotheses, goal "
+        "variables and constants, and lemmas Coq's Search finds, can be named (default off until measured)",
+    )
+    lemmas: int | None = Field(default=None, ge=0, le=200, description="lemmas from Search in the grammar, at most")
 
 
 class MCTSOptions(SearchConfig):
