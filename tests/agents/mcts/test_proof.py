@@ -145,3 +145,18 @@ async def test_with_grammar_each_tactic_is_generated_under_the_states_grammar(to
     assert 'var ::= "b"' in grammars[0] and "hyp ::=" not in grammars[0]  # b is quantified, nothing introduced
     assert '"negb_involutive"' in grammars[1] and 'hyp ::= "b"' in grammars[1]  # after intros: b is in context
     assert "only" in asked[0].messages[0].content  # the grammar's prompt asks for the tactic alone
+
+
+@pytest.mark.docker
+async def test_the_embedded_model_under_the_grammar_names_nothing_that_does_not_exist(
+    embedded_model: Any, toolserver: ToolServer
+) -> None:
+    """The real model under each state's grammar: no step fails for an unknown name or for not being Coq."""
+    task = Task(question="Lemma neg_neg : forall b : bool, negb (negb b) = b.", context="Require Import Bool.")
+    ctx = Context(model=embedded_model, toolserver=toolserver)
+    options = {"budget": 4, "k": 2, "seed": 1, "domain_options": {"grammar": True}}
+    result = await run_to_result(get_strategy("mcts-proof", **options).run(task, ctx))
+    steps = result.details["tree"]["nodes"][1:]
+    assert steps and all(n["action"].endswith(".") for n in steps)
+    reasons = " ".join(n["reason"] for n in steps)
+    assert "was not found in the current environment" not in reasons and "Syntax error" not in reasons
