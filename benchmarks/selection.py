@@ -166,6 +166,18 @@ def rate(flags: list[bool]) -> dict[str, Any]:
     return {"accuracy": round(k / n, 4) if n else 0.0, "ci95": [round(low, 3), round(high, 3)]}
 
 
+def per_item(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Samples, oracle@k, requests, tokens and seconds per item: the same keys for every domain."""
+    n = len(rows)
+    return {
+        "samples_per_item": round(sum(r["samples"] for r in rows) / n, 2),
+        "oracle": rate([r["oracle"] for r in rows])["accuracy"],
+        "requests_per_item": round(sum(r["requests"] for r in rows) / n, 2),
+        "tokens_per_item": round(sum(r["tokens"] for r in rows) / n),
+        "seconds_per_item": round(sum(r["seconds"] for r in rows) / n, 1),
+    }
+
+
 def math_summary(run: Path) -> tuple[dict[str, Any], list[str]]:
     records = [r for r in read_jsonl(run / "results.jsonl") if r.get("status") == "ok" or r.get("error")]
     rows = []
@@ -197,11 +209,7 @@ def math_summary(run: Path) -> tuple[dict[str, Any], list[str]]:
         "program": rate([r["program"] for r in rows])["accuracy"],
         "selected": rate([r["selected"] for r in rows])["accuracy"],
         "p_selected_vs_cot": compare([(r["cot"], r["selected"]) for r in rows])["p"],
-        "samples_per_item": round(sum(r["samples"] for r in rows) / n, 2),
-        "oracle": rate([r["oracle"] for r in rows])["accuracy"],
-        "requests_per_item": round(sum(r["requests"] for r in rows) / n, 2),
-        "tokens_per_item": round(sum(r["tokens"] for r in rows) / n),
-        "seconds_per_item": round(sum(r["seconds"] for r in rows) / n, 1),
+        **per_item(rows),
         "settled_by_agreement": round(sum(r["settled"] == "agreement" for r in rows) / n, 3),
     }
     lost = [r for r in rows if r["oracle"] and not r["selected"]]
@@ -212,7 +220,8 @@ def math_summary(run: Path) -> tuple[dict[str, Any], list[str]]:
         f"  selected vs cot: {compare([(r['cot'], r['selected']) for r in rows])}; "
         f"vs greedy program: {compare([(r['program'], r['selected']) for r in rows])}",
         f"  samples/item {summary['samples_per_item']}, requests/item {summary['requests_per_item']}, "
-        f"tokens/item {summary['tokens_per_item']}, seconds/item {summary['seconds_per_item']} (4 items in flight)",
+        f"tokens/item {summary['tokens_per_item']}, seconds/item {summary['seconds_per_item']} "
+        "(items run 8 at a time, the first 16 at 4)",
         f"  settled by agreement of the greedy pair: {summary['settled_by_agreement']:.1%} "
         f"(right {sum(r['selected'] for r in rows if r['settled'] == 'agreement')} of "
         f"{sum(r['settled'] == 'agreement' for r in rows)}); oracle right but not returned: {len(lost)} "
@@ -223,8 +232,9 @@ def math_summary(run: Path) -> tuple[dict[str, Any], list[str]]:
 
 
 def code_summary(dataset: str) -> tuple[dict[str, Any], list[str]]:
-    rows = [r for r in read_jsonl(RESULTS / "runs" / f"code-{dataset}.jsonl") if r.get("error") is None]
-    errors = [r for r in read_jsonl(RESULTS / "runs" / f"code-{dataset}.jsonl") if r.get("error") is not None]
+    records = read_jsonl(RESULTS / "runs" / f"code-{dataset}.jsonl")
+    rows = [r for r in records if r.get("error") is None]
+    errors = [r for r in records if r.get("error") is not None]
     n = len(rows)
     if not n:
         return {"n": 0}, [f"{dataset}: no records yet"]
@@ -234,11 +244,7 @@ def code_summary(dataset: str) -> tuple[dict[str, Any], list[str]]:
         "tests": rate([r["tests"] for r in rows])["accuracy"],
         "selected": rate([r["selected"] for r in rows])["accuracy"],
         "p_selected_vs_greedy": compare([(r["greedy"], r["selected"]) for r in rows])["p"],
-        "samples_per_item": round(sum(r["samples"] for r in rows) / n, 2),
-        "oracle": rate([r["oracle"] for r in rows])["accuracy"],
-        "requests_per_item": round(sum(r["requests"] for r in rows) / n, 2),
-        "tokens_per_item": round(sum(r["tokens"] for r in rows) / n),
-        "seconds_per_item": round(sum(r["seconds"] for r in rows) / n, 1),
+        **per_item(rows),
         "errors": len(errors),
     }
     chose = [r for r in rows if r.get("behaviour") and r["behaviour"].get("chosen") is not None]

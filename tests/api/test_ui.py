@@ -164,14 +164,10 @@ async def test_a_slow_step_shows_its_progress_and_stop_cancels_the_run(
     await expect(turn.locator(".error")).to_have_count(0)  # stopping is not an error
 
 
-async def test_a_follow_up_carries_the_conversation(browser: Browser, make_server: Callable[..., Server]) -> None:
-    async def answers(request: ChatRequest) -> Any:
-        if any("a question I stop" in str(m.content) for m in request.messages[-1:]):
-            await asyncio.sleep(5)  # slow enough to be stopped
-        return reply(request)
-
-    model = FunctionModel(answers)
-    server = make_server(model=model)
+async def test_a_follow_up_carries_the_conversation(
+    browser: Browser, make_server: Callable[..., Server], model: FunctionModel
+) -> None:
+    server = make_server()
     page = await open_page(browser, server)
     await page.select_option("#strategy", "cot")
     await page.fill("#question", "What is 2+2?")

@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from ponder.agents import (
     Context,
@@ -38,6 +38,18 @@ from ponder.errors import Cancelled, Conflict, NotFoundError, PermissionDenied, 
 from ponder.llm import Costs
 
 log = logging.getLogger(__name__)
+
+
+Owned = TypeVar("Owned", RunRecord, Conversation)
+
+
+def owned(found: Owned | None, owner: str, what: str, ident: str, hint: str) -> Owned:
+    """``found`` if it exists and is ``owner``'s: 404 when it does not exist, 403 when another key owns it."""
+    if found is None:
+        raise NotFoundError(f"no {what} {ident!r}", hint=hint)
+    if found.owner != owner:
+        raise PermissionDenied(f"{what} {ident!r} belongs to another API key")
+    return found
 
 
 class RunManager:
@@ -119,20 +131,11 @@ class RunManager:
         return record
 
     async def get(self, run_id: str, owner: str) -> RunRecord:
-        record = await self.store.get_run(run_id)
-        if record is None:
-            raise NotFoundError(f"no run {run_id!r}", hint="list your runs with GET /runs")
-        if record.owner != owner:
-            raise PermissionDenied(f"run {run_id!r} belongs to another API key")
-        return record
+        return owned(await self.store.get_run(run_id), owner, "run", run_id, "list your runs with GET /runs")
 
     async def conversation(self, conversation_id: str, owner: str) -> Conversation:
         found = await self.store.get_conversation(conversation_id)
-        if found is None:
-            raise NotFoundError(f"no conversation {conversation_id!r}", hint="list yours with GET /conversations")
-        if found.owner != owner:
-            raise PermissionDenied(f"conversation {conversation_id!r} belongs to another API key")
-        return found
+        return owned(found, owner, "conversation", conversation_id, "list yours with GET /conversations")
 
     async def delete_conversation(self, conversation_id: str, owner: str) -> None:
         await self.conversation(conversation_id, owner)

@@ -50,33 +50,18 @@ class EvidenceTriple(BaseModel):
         return f"({self.subject}, {self.relation}, {self.object})"
 
 
-def cok_evidence_model(task: Task, max_triples: int = 4) -> type[BaseModel]:
-    """The free form's typed part, written after the reasoning: ``{evidence: [triples], answer}``."""
-    return answer_model(
-        "ChainOfKnowledgeFacts",
-        task,
-        {
-            "evidence": (
-                list[EvidenceTriple],
-                Field(min_length=1, max_length=max_triples, description="the facts the reasoning used, as triples"),
-            )
-        },
-    )
-
-
-def cok_output_model(task: Task, max_triples: int = 4) -> type[BaseModel]:
-    """``{evidence: [{subject, relation, object}], explanation, answer}`` with the answer typed per family."""
-    return answer_model(
-        "ChainOfKnowledge",
-        task,
-        {
-            "evidence": (
-                list[EvidenceTriple],
-                Field(min_length=1, max_length=max_triples, description="the facts needed, as triples"),
-            ),
-            "explanation": (str, Field(description="one or two sentences deriving the answer from the evidence")),
-        },
-    )
+def cok_output_model(task: Task, max_triples: int = 4, *, explanation: bool = True) -> type[BaseModel]:
+    """``{evidence: [{subject, relation, object}], explanation, answer}`` with the answer typed per family; without
+    ``explanation``, the free form's typed part written after its reasoning: ``{evidence, answer}``."""
+    fields: dict[str, Any] = {
+        "evidence": (
+            list[EvidenceTriple],
+            Field(min_length=1, max_length=max_triples, description="the facts needed, as triples"),
+        )
+    }
+    if explanation:
+        fields["explanation"] = (str, Field(description="one or two sentences deriving the answer from the evidence"))
+    return answer_model("ChainOfKnowledge" if explanation else "ChainOfKnowledgeFacts", task, fields)
 
 
 @cache

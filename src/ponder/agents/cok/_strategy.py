@@ -32,7 +32,6 @@ from ponder.agents._base import (
 from ponder.agents._events import Event, EvidenceChecked, FinalAnswer, LLMCall, StepStarted
 from ponder.agents.cok._prompt import (
     EvidenceTriple,
-    cok_evidence_model,
     cok_output_model,
     exemplars_for,
     first_messages,
@@ -117,7 +116,7 @@ class ChainOfKnowledge(BaseStrategy[CoKOptions]):
             pairs = await think_then_answer_n(
                 model,
                 messages,
-                cok_evidence_model(task, o.max_triples),
+                cok_output_model(task, o.max_triples, explanation=False),
                 n=o.samples,
                 temperature=self.temperature,
                 max_tokens=o.max_tokens,
