@@ -23,20 +23,20 @@ _LEMMA = re.compile(r"^(Lemma|Theorem|Fact|Remark|Corollary|Proposition)\s+([\w'
 _OPEN = re.compile(r"^(Section|Module(?!\s+(Import|Export)\b)(?!.*:=))\s+\w+")
 
 
-def coq_theories() -> Path:
+def coq_theories(files: list[str] = FILES) -> Path:
     """Coq's standard library sources: the host's Coq if it has one, else copied once out of the sandbox image
     (the Coq that checks the proofs, so the lemmas always match it)."""
     if shutil.which("coqc"):
         where = subprocess.run(["coqc", "-where"], capture_output=True, text=True, check=True).stdout.strip()
         return Path(where) / "theories"
     cache = Path.home() / ".cache" / "ponder" / "coq-theories"
-    if not all((cache / rel).exists() for rel in FILES):
+    if not all((cache / rel).exists() for rel in files):
         import docker
 
         from ponder.config import Settings
 
         client = docker.from_env()
-        for rel in FILES:  # text files: read as a container's output (its log stream is not byte-safe for a tar)
+        for rel in files:  # text files: read as a container's output (its log stream is not byte-safe for a tar)
             text = client.containers.run(
                 Settings().toolserver.image,
                 ["sh", "-c", f'cat "$(coqc -where)/theories/{rel}"'],
@@ -109,10 +109,10 @@ def extract(path: Path, source: str) -> list[dict[str, Any]]:
     return items
 
 
-def load_lemmas(n: int | None = None) -> list[dict[str, Any]]:
-    root = coq_theories()
+def load_lemmas(n: int | None = None, files: list[str] = FILES) -> list[dict[str, Any]]:
+    root = coq_theories(files)
     items: list[dict[str, Any]] = []
-    for rel in FILES:
+    for rel in files:
         items.extend(extract(root / rel, rel))
     return items[:n] if n else items
 

@@ -237,7 +237,7 @@ class ProofDomain:
 
     async def _grammar(self, node: Node) -> str | None:
         """The tactic grammar at ``node``'s state; None (free tactics) when it cannot be built."""
-        from ponder.agents.mcts._tactics import parse_state, rank_lemmas, tactic_grammar
+        from ponder.agents.mcts._tactics import ltac_names, parse_state, rank_lemmas, tactic_grammar
 
         state = parse_state(str(node.state.get("goals") or ""))
         if not state.goal:
@@ -255,7 +255,7 @@ class ProofDomain:
         candidates = [f for c in state.constants for f in self._found.get(c, [])]
         lemmas = rank_lemmas(candidates, state.constants, self.lemmas)
         node.info["lemmas"] = len(lemmas)
-        return tactic_grammar(state, lemmas)
+        return tactic_grammar(state, lemmas, ltac_names(self.prelude))
 
     def _seen(self, node: Node, goals: str) -> bool:
         return any(a.state.get("goals") == goals for a in node.path()[:-1])

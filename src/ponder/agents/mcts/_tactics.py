@@ -14,6 +14,7 @@ here because no library builds grammars from a proof assistant's state; the pars
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_']*"
@@ -45,7 +46,7 @@ _KEYWORDS = frozenset(
 SIMPLE = (
     "reflexivity", "auto", "trivial", "easy", "discriminate", "congruence", "assumption", "contradiction", "split",
     "left", "right", "f_equal", "tauto", "intuition", "lia", "subst", "constructor", "symmetry", "exfalso",
-    "simpl", "intros", "intro", "now auto", "firstorder",
+    "simpl", "intros", "intro", "firstorder",
 )  # fmt: skip
 MAX_LEMMAS = 40
 
@@ -126,6 +127,11 @@ def _binder_names(binders: str) -> list[str]:
     return names
 
 
+def ltac_names(prelude: str) -> list[str]:
+    """The tactics a file defines for its own proofs (``Ltac destr_bool := ...``), usable at any state after them."""
+    return list(dict.fromkeys(re.findall(rf"^\s*Ltac\s+({_IDENT})", prelude, re.MULTILINE)))
+
+
 def parse_search(output: str) -> list[tuple[str, str]]:
     """``Search``'s output (``name: type`` at the start of a line, continued on indented lines) as (name, type)."""
     found: list[tuple[str, str]] = []
@@ -155,42 +161,57 @@ def _alternatives(names: list[str]) -> str:
     return " | ".join(f'"{n}"' for n in dict.fromkeys(names))
 
 
-def tactic_grammar(state: ProofState, lemmas: list[str]) -> str:
-    """The GBNF grammar of one tactic sentence (or a few, chained with ``;`` or ``.``) that names only what exists
-    at ``state``: hypotheses, quantified variables, the goal's constants and ``lemmas``."""
+def tactic_grammar(state: ProofState, lemmas: list[str], tactics: Sequence[str] = ()) -> str:
+    """The GBNF grammar of one tactic sentence (steps chained with ``;``, ``; [a | b]`` or a few sentences) that
+    names only what exists at ``state``: hypotheses, quantified variables, the goal's constants, ``lemmas``, and
+    the file's own tactics (``tactics``: its ``Ltac`` names)."""
     variables = [*state.hypotheses, *state.variables]
     atoms = [*variables, *state.constants, *lemmas]
     steps = [f'"{t}"' for t in SIMPLE]
     rules = [
-        'root ::= bullet? step (sep step)* "."',
+        'root ::= bullet? chain (". " chain)* "."',
         'bullet ::= ("-" | "+" | "*") " "',
-        'sep ::= "; " | ". "',
+        'chain ::= step (";" " "? (step | branches))*',
+        'branches ::= "[" " "? chain? (" "? "|" " "? chain?)* " "? "]"',
         "fresh ::= [a-zA-Z_] [a-zA-Z0-9_']*",
-        'names ::= (fresh (" " fresh)*)?',
-        'pattern ::= "[" names ("|" names)* "]"',
-        'intro ::= ("intros" | "intro") (" " (fresh | pattern))+',
+        'pat ::= fresh | "?" | "_" | "->" | "<-" | pattern',
+        'names ::= (pat (" " pat)*)?',
+        'pattern ::= "[" " "? names (" "? "|" " "? names)* " "? "]"',
+        'intro ::= ("intros" | "intro") (" " pat)+',
     ]
-    steps.append("intro")
+    steps += ["intro", '"now " step', '"repeat " step', '"try " step', '"cbn"', '"symmetry"',
+              '("auto" | "eauto" | "intuition") " with " fresh']  # fmt: skip
+    if tactics:
+        rules.append(f"ltac ::= {_alternatives(list(tactics))}")
+        steps.append("ltac")
     if variables:
         rules.append(f"var ::= {_alternatives(variables)}")
-        steps += ['"destruct " var (" as " pattern)?', '"induction " var (" as " pattern)?', '"case " var',
-                  '"generalize dependent " var', '"revert " var']  # fmt: skip
+        rules.append("dvar ::= var | [0-9]+" + (' | "(" term ")"' if atoms else ""))
+        steps += ['"destruct " dvar ("," " "? dvar)* (" as " pattern)? (" eqn:" fresh)?',
+                  '"induction " dvar (" as " pattern)? (" using " atom)?', '"case " dvar', '"elim " dvar',
+                  '"generalize dependent " var', '"revert " var (" " var)*']  # fmt: skip
     if state.hypotheses:
         rules.append(f"hyp ::= {_alternatives(state.hypotheses)}")
-        rules.append('where ::= " in " hyp')
-        steps += ['"inversion " hyp', '"simpl" where', '"rewrite " ("<- ")? term where?', '"apply " term where?',
-                  '"specialize (" term ")"']  # fmt: skip
-    else:
-        steps += ['"rewrite " ("<- ")? term', '"apply " term']
+        rules.append('where ::= " in " hyp (" " hyp)*')
+        steps += ['"inversion " hyp', '"simpl" where', '"cbn" where', '"symmetry" where', '"clear " hyp (" " hyp)*',
+                  '"specialize (" term ")"', '"apply " term where (" as " pattern)?']  # fmt: skip
     if atoms:
         rules.append(f"atom ::= {_alternatives(atoms)}")
         rules.append('term ::= atom (" " arg)* | "(" term ")"')
         rules.append('arg ::= atom | "_" | [0-9]+ | "(" term ")"')
-        steps += ['"exact " term', '"exists " arg', '"eapply " term']
-    else:  # nothing to name: no step that names a term
-        steps = [s for s in steps if "term" not in s]
+        rules.append('rw ::= ("<- " | "<-" | "!" | [0-9]+ " ")? term')
+        where = " where?" if state.hypotheses else ""
+        rules.append(f'rewrite ::= "rewrite " rw ("," " "? rw)*{where} (" by " step)?')
+        steps += [
+            "rewrite",
+            '"apply " term ("," " "? term)*',
+            '"eapply " term',
+            '"exact " term',
+            '"exists " arg',
+            '"pose proof " term',
+        ]
     if state.constants:
         rules.append(f"const ::= {_alternatives(state.constants)}")
-        steps.append('"unfold " const')
+        steps.append('"unfold " const ("," " "? const)*')
     rules.insert(1, "step ::= " + " | ".join(steps))
     return "\n".join(rules) + "\n"
