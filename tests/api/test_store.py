@@ -166,7 +166,15 @@ async def test_an_older_database_gets_the_lease_columns(tmp_path: Path) -> None:
         assert await store.claim("old", "a", time.time(), 30, statuses=["running"])
         await store.create_run(record("new"))
         assert {r.id for r in await store.unfinished_runs()} == {"old", "new", "asks"}
+        # each REST run of the older database became a conversation of its own (chat runs and eval jobs did not)
+        adopted = await store.list_conversations("alice")
+        assert sorted(c.title for c in adopted) == ["2+2?", "q", "q"] and all(c.turns == 1 for c in adopted)
+        assert old.conversation_id in {c.id for c in adopted} and done.conversation_id is None
     finally:
         await store.close()
     await store.open()  # a second open finds the columns there and adds nothing
-    await store.close()
+    try:
+        titles = sorted(c.title for c in await store.list_conversations("alice"))
+        assert titles == ["2+2?", "q", "q", "q"]  # nothing adopted twice; "new", stored without one, is adopted
+    finally:
+        await store.close()

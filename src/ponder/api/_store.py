@@ -22,6 +22,7 @@ from ponder.api._record import Conversation, RunRecord, RunStatus
 from ponder.api._tables import (
     UNFINISHED,
     add_missing_columns,
+    adopt_runs_without_conversation,
     column_value,
     conversations_table,
     events_table,
@@ -90,6 +91,7 @@ class RunStore:
             async with engine.begin() as conn:
                 await conn.run_sync(metadata.create_all)
                 await conn.run_sync(add_missing_columns)
+                await conn.run_sync(adopt_runs_without_conversation)
         except Exception as exc:
             await engine.dispose()
             raise ConfigError(f"cannot open the run database: {exc}", hint="check PONDER_API__DATABASE_URL") from exc

@@ -116,3 +116,24 @@ def add_missing_columns(conn: sa.Connection) -> None:
         if name == "cancel_requested":
             ddl += " NOT NULL DEFAULT " + ("0" if sqlite else "false")
         conn.execute(sa.text(ddl))
+
+
+def adopt_runs_without_conversation(conn: sa.Connection) -> None:
+    """Give every run an older ponder stored (before conversations) a conversation of its own, titled by its
+    question, so past runs stay listed in the chat UI. Runs of /v1 (``chat``) and eval jobs have none."""
+    from ponder.api._record import Conversation  # the one place titles are made
+
+    rows = conn.execute(
+        sa.select(
+            runs_table.c.id, runs_table.c.owner, runs_table.c.task, runs_table.c.created_at, runs_table.c.updated_at
+        ).where(runs_table.c.conversation_id.is_(None), runs_table.c.kind == "run")
+    ).all()
+    for row in rows:
+        question = str((row.task or {}).get("question", "")) if isinstance(row.task, dict) else ""
+        made = Conversation.new(row.owner, question)
+        conn.execute(
+            conversations_table.insert().values(
+                id=made.id, owner=row.owner, title=made.title, created_at=row.created_at, updated_at=row.updated_at
+            )
+        )
+        conn.execute(runs_table.update().where(runs_table.c.id == row.id).values(conversation_id=made.id))
