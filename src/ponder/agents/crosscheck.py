@@ -249,6 +249,6 @@ def format_number(value: float) -> str:
 
 def _why(selection: Selection, settled: str) -> str:
     if settled == "agreement":
-        return f"the chain of thought and the program agree on {selection.answer:g}"
+        return f"the chain of thought and the program agree on {format_number(selection.answer)}"
     heaviest = ", ".join(f"{answer}: {count}" for answer, count in selection.votes().items())
     return f"{selection.candidates} answers ({heaviest}); {selection.rule} vote, agreement {selection.agreement:.0%}"
