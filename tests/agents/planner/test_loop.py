@@ -342,3 +342,32 @@ async def test_adaptive_planner_trusts_a_success_after_a_successful_call(toolser
     model.assert_complete()
     assert final_of(events).text == "9"
     assert not any(r.constraint and r.constraint.name == "PlanDraft" for r in model.requests)
+
+
+async def test_with_free_think_each_step_reasons_in_text_before_its_constrained_call(
+    toolserver: FakeToolServer,
+) -> None:
+    def bare(reply: dict[str, Any]) -> dict[str, Any]:  # the call without its thought fields
+        return {"tool": reply["tool"], "args": reply["args"]}
+
+    model = ScriptedModel(
+        [
+            "3 times 3 is easy, but python makes sure of it.",
+            bare(call("python", code="print(3 * 3)")),
+            "The output says 9, so I can submit.",
+            bare(submit("9", success=False, refine=True)),
+            answer("9"),
+        ]
+    )
+    strategy = get_strategy("react", think="free")
+    events = await collect(strategy.run(Task(question="3*3?"), Context(model, toolserver=toolserver)))
+    model.assert_complete()
+    assert final_of(events).text == "9"
+    thinking, calling = model.requests[0], model.requests[1]
+    assert thinking.constraint is None and thinking.stop == ["Tool call:"]
+    assert "think in plain text" in thinking.messages[-1].content
+    properties = {k for b in calling.constraint.json_schema["anyOf"] for k in b["properties"]}  # type: ignore[union-attr]
+    assert properties == {"tool", "args"}  # no thought fields in the constrained call
+    assert calling.messages[-2].content.startswith("3 times 3 is easy")
+    called = next(e for e in events if isinstance(e, LLMCall) and e.purpose == "act")
+    assert called.output["thought"] == "3 times 3 is easy, but python makes sure of it."

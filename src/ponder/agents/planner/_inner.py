@@ -26,6 +26,8 @@ from ponder.llm import ChatModel, ChatRequest, JsonSchemaConstraint, Message, as
 from ponder.tools import ToolResult, ToolSpec, find_tool, tool_call_schema
 from ponder.tools._spec import inline_refs as inline_refs  # re-exported for the planner's tests
 
+CALL_MARKER = "Tool call:"
+
 
 async def ask_tool_call(
     model: ChatModel,
@@ -41,9 +43,16 @@ async def ask_tool_call(
     what it has). Small models at temperature 0 otherwise re-issue a call that worked (or failed) until the step
     limit, since the same prompt gets the same reply; XAgent's inner loop has no such guard."""
     specs = [t.spec for t in tools]
-    constraint = _call_constraint(specs)
+    free = deps.think == "free"
+    constraint = _call_constraint(specs, thought_fields=not free)
     errors: list[str] = []
     msgs = list(messages)
+    thinking = ""
+    if free:  # plain-text reasoning first; the call after it carries only the tool and its arguments
+        try:
+            thinking, msgs = await _think_freely(model, msgs, deps)
+        except ModelError as exc:
+            errors.append(f"the model failed: {exc}")
     for _ in range(deps.limits.tool_retries + 1):
         request = ChatRequest(
             messages=msgs, constraint=constraint, temperature=deps.temperature, max_tokens=deps.max_tokens
@@ -69,21 +78,39 @@ async def ask_tool_call(
             else:
                 step = (made or {}).get(call_key(call.tool, args))
                 if step is None:
-                    return call.model_copy(update={"args": args}), errors
+                    update: dict[str, Any] = {"args": args, **({"thought": thinking} if free else {})}
+                    return call.model_copy(update=update), errors
                 problem = (
                     f"that is the same call as step {step}, whose result is above, and repeating it changes nothing; "
                     "call `submit` now with your conclusion and the values found"
                 )
                 submit = [spec for spec in specs if spec.name == SUBMIT.name]
                 if submit and len(specs) > 1:
-                    specs, constraint = submit, _call_constraint(submit)
+                    specs, constraint = submit, _call_constraint(submit, thought_fields=not free)
         errors.append(problem)
         msgs = [*msgs, assistant(choice.text), user(f"That tool call could not be used: {problem}\nTry again.")]
     return None, errors
 
 
-def _call_constraint(specs: list[ToolSpec]) -> JsonSchemaConstraint:
-    return JsonSchemaConstraint(json_schema=tool_call_schema(specs, extra=TOOL_CALL_FIELDS), name="ToolCall")
+def _call_constraint(specs: list[ToolSpec], *, thought_fields: bool = True) -> JsonSchemaConstraint:
+    extra = TOOL_CALL_FIELDS if thought_fields else {}
+    return JsonSchemaConstraint(json_schema=tool_call_schema(specs, extra=extra), name="ToolCall")
+
+
+THINK_FIRST = (
+    "Before the tool call, think in plain text, briefly: what the results so far show, what to do next and why. "
+    f"Then write a line `{CALL_MARKER}` and stop."
+)
+CALL_REQUEST = "Now give that tool call as a JSON object that matches the schema."
+
+
+async def _think_freely(model: ChatModel, messages: list[Message], deps: Deps) -> tuple[str, list[Message]]:
+    """The step's reasoning in plain text (stopped at the call marker), and the messages that ask for the call
+    after it."""
+    asked = [*messages[:-1], user(f"{messages[-1].content}\n\n{THINK_FIRST}")]
+    request = ChatRequest(messages=asked, temperature=deps.temperature, max_tokens=deps.max_tokens, stop=[CALL_MARKER])
+    thinking = (await model.complete(request)).text.strip()
+    return thinking, [*asked, assistant(f"{thinking}\n{CALL_MARKER}"), user(CALL_REQUEST)]
 
 
 def call_key(tool: str, args: dict[str, Any]) -> str:

@@ -126,6 +126,7 @@ class Deps:
     inbox: Inbox = field(default_factory=Inbox)
     temperature: float = 0.0
     max_tokens: int = 512
+    think: str = "json"  # "free": each step reasons in plain text first, then the call is constrained (issue 39)
 
     def tool(self, name: str) -> AgentTool | None:
         return next((t for t in self.tools if t.name == name), None)

@@ -8,7 +8,7 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Literal, cast
 
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphRecursionError
@@ -67,6 +67,11 @@ class PlannerOptions(PlannerLimits):
     )
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="sampling temperature (0: greedy)")
     max_tokens: int = Field(default=512, ge=1, le=16384, description="longest reply per step, in tokens")
+    think: Literal["json", "free"] = Field(
+        default="json",
+        description="json: each step's thought is a short field of the constrained tool call; free: the step reasons "
+        "in plain text first, then the tool call alone is constrained (as cot reasons before its answer)",
+    )
     workspace_root: str = Field(default="/workspace", description="the sandbox folder the run works in")
 
 
@@ -243,6 +248,7 @@ class Planner(BaseStrategy[PlannerOptions]):
                 inbox=self._inbox(run_id),
                 temperature=self.options.temperature,
                 max_tokens=self.options.max_tokens,
+                think=self.options.think,
             )
             try:
                 async for mode, chunk in app.astream(
