@@ -157,7 +157,7 @@ def compare(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
     """Baseline vs method on the same items: wins, losses, exact McNemar p."""
     wins = sum(1 for base, new in pairs if new and not base)
     losses = sum(1 for base, new in pairs if base and not new)
-    return {"wins": wins, "losses": losses, "p": round(mcnemar_exact(losses, wins), 4)}
+    return {"wins": wins, "losses": losses, "p": float(f"{mcnemar_exact(losses, wins):.3g}")}
 
 
 def rate(flags: list[bool]) -> dict[str, Any]:
