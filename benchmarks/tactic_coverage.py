@@ -14,9 +14,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from llguidance import LLMatcher, LLTokenizer, TokenizerWrapper, grammar_from
-
-from ponder.agents.mcts._tactics import ProofState, ltac_names, tactic_grammar
+from ponder.agents.mcts._tactics import ProofState, accepts, ltac_names, tactic_grammar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mcts_coq_lemmas import load_lemmas
@@ -25,29 +23,13 @@ FILES = ["Bool/Bool.v", "Lists/List.v"]
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_']*(?:\.[A-Za-z_][A-Za-z0-9_']*)*")  # qualified names too
 
 
-class _Bytes:
-    """Single bytes as tokens: enough to run a grammar over text."""
-
-    def __init__(self) -> None:
-        self.eos_token_id = 256
-        self.bos_token_id = None
-        self.tokens = [bytes([i]) for i in range(256)] + [b"<eos>"]
-        self.special_token_ids = [256]
-
-    def __call__(self, text: str | bytes) -> list[int]:
-        return list(text.encode() if isinstance(text, str) else text)
-
-
-def covered(sentence: str, ltacs: list[str], tokenizer: LLTokenizer) -> bool:
+def covered(sentence: str, ltacs: list[str]) -> bool:
     names = list(dict.fromkeys(_IDENT.findall(sentence)))
     state = ProofState(hypotheses=names, variables=[], constants=names, goal="x")
-    grammar = tactic_grammar(state, names, ltacs)
-    matcher = LLMatcher(tokenizer, grammar_from("grammar", grammar), log_level=0)
-    return bool(matcher.consume_tokens(list(sentence.encode()))) and matcher.is_accepting()
+    return accepts(tactic_grammar(state, names, ltacs), sentence)
 
 
 def main() -> dict[str, object]:
-    tokenizer = LLTokenizer(TokenizerWrapper(_Bytes()))
     lemmas = load_lemmas(None, FILES)
     total = ok = proofs_ok = 0
     missed: Counter[str] = Counter()
@@ -59,7 +41,7 @@ def main() -> dict[str, object]:
             if sentence in ("Proof.", "Qed.") or sentence.startswith("Proof "):
                 continue
             total += 1
-            if covered(sentence, ltacs, tokenizer):
+            if covered(sentence, ltacs):
                 ok += 1
             else:
                 all_ok = False

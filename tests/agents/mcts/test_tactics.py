@@ -4,9 +4,8 @@ the grammar checked with llguidance over a byte tokenizer: what exists at the st
 from __future__ import annotations
 
 import pytest
-from llguidance import LLMatcher, LLTokenizer, TokenizerWrapper, grammar_from
 
-from ponder.agents.mcts._tactics import parse_search, parse_state, rank_lemmas, tactic_grammar
+from ponder.agents.mcts._tactics import accepts, parse_search, parse_state, rank_lemmas, tactic_grammar
 
 SHOW = """2 goals
 
@@ -18,27 +17,6 @@ SHOW = """2 goals
 goal 2 is:
  true = true
 """
-
-
-class _Bytes:
-    """A tokenizer of single bytes: enough to run a grammar over text."""
-
-    def __init__(self) -> None:
-        self.eos_token_id = 256
-        self.bos_token_id = None
-        self.tokens = [bytes([i]) for i in range(256)] + [b"<eos>"]
-        self.special_token_ids = [256]
-
-    def __call__(self, text: str | bytes) -> list[int]:
-        return list(text.encode() if isinstance(text, str) else text)
-
-
-TOKENIZER = LLTokenizer(TokenizerWrapper(_Bytes()))
-
-
-def accepts(grammar: str, text: str) -> bool:
-    matcher = LLMatcher(TOKENIZER, grammar_from("grammar", grammar), log_level=0)
-    return bool(matcher.consume_tokens(list(text.encode()))) and matcher.is_accepting() and not matcher.is_error()
 
 
 def test_the_state_is_read_from_coqs_goals() -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_']*"
 _HYP_LINE = re.compile(rf"^\s*({_IDENT}(?:\s*,\s*{_IDENT})*)\s*:\s*(.+)$")
@@ -215,3 +217,31 @@ def tactic_grammar(state: ProofState, lemmas: list[str], tactics: Sequence[str] 
         steps.append('"unfold " const ("," " "? const)*')
     rules.insert(1, "step ::= " + " | ".join(steps))
     return "\n".join(rules) + "\n"
+
+
+class _ByteTokenizer:
+    """Single bytes as tokens (llguidance's tokenizer protocol): enough to run a grammar over a text."""
+
+    def __init__(self) -> None:
+        self.eos_token_id = 256
+        self.bos_token_id = None
+        self.tokens = [bytes([i]) for i in range(256)] + [b"<eos>"]
+        self.special_token_ids = [256]
+
+    def __call__(self, text: str | bytes) -> list[int]:
+        return list(text.encode() if isinstance(text, str) else text)
+
+
+def accepts(grammar: str, text: str) -> bool:
+    """Whether ``text`` is a sentence of ``grammar`` (GBNF), checked by llguidance, the engine that enforces it."""
+    from llguidance import LLMatcher, grammar_from
+
+    matcher = LLMatcher(_byte_tokenizer(), grammar_from("grammar", grammar), log_level=0)
+    return bool(matcher.consume_tokens(list(text.encode()))) and matcher.is_accepting() and not matcher.is_error()
+
+
+@cache
+def _byte_tokenizer() -> Any:
+    from llguidance import LLTokenizer, TokenizerWrapper
+
+    return LLTokenizer(TokenizerWrapper(_ByteTokenizer()))
