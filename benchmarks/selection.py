@@ -13,7 +13,7 @@ call, and against what its candidates held (oracle@k: any candidate right), so t
   (the behaviour choice the strategy returned) and ``oracle`` (any of the 7 right). Records are appended to
   ``docs/results/selection/runs/code-<dataset>.jsonl``; rerunning resumes.
 
-    python benchmarks/selection.py run-code --dataset mbpp_plus --offset 40 --limit 80 -c 2
+    python benchmarks/selection.py run-code --dataset mbpp_plus humaneval_plus --offset 40 --limit 80 -c 3
     python benchmarks/selection.py report     # summary.json and report.md from the committed records alone
 
 Exact McNemar against the baseline and Wilson 95 % intervals; the last line printed is the summary as one JSON line.
@@ -79,19 +79,22 @@ async def run_code(args: argparse.Namespace) -> None:
 
     settings = Settings()
     settings.toolserver.instance = "selection-bench"
-    model = build_model(settings.llm)
-    path = RESULTS / "runs" / f"code-{args.dataset}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    done = {r["id"] for r in read_jsonl(path)}
-    rows = [r for r in code_rows(args.dataset, args.offset, args.limit, args.data_dir) if r["task_id"] not in done]
-    print(f"model: {model.name}; {len(rows)} items to run, {len(done)} already", flush=True)
+    model = build_model(settings.llm)  # one model process for every dataset: two would halve each other's speed
+    todo: list[tuple[str, dict[str, Any]]] = []
+    for dataset in args.dataset:
+        done = {r["id"] for r in read_jsonl(RESULTS / "runs" / f"code-{dataset}.jsonl")}
+        rows = code_rows(dataset, args.offset, args.limit, args.data_dir)
+        todo += [(dataset, r) for r in rows if r["task_id"] not in done]
+        print(f"{dataset}: {sum(r['task_id'] not in done for r in rows)} items to run, {len(done)} already", flush=True)
+    print(f"model: {model.name}", flush=True)
+    (RESULTS / "runs").mkdir(parents=True, exist_ok=True)
     async with build_toolserver(settings.toolserver) as ts:
         ctx = Context(model=model, toolserver=ts)
         checker = SandboxCodeChecker(ts)
         gate = asyncio.Semaphore(args.concurrency)
 
-        async def one(row: dict[str, Any]) -> None:
-            task, hidden = code_item(row, args.dataset)
+        async def one(dataset: str, row: dict[str, Any]) -> None:
+            task, hidden = code_item(row, dataset)
             async with gate:
                 start = time.perf_counter()
                 try:
@@ -100,7 +103,7 @@ async def run_code(args: argparse.Namespace) -> None:
                 except Exception as exc:  # noqa: BLE001 - one failing item is recorded, the run goes on
                     result, error = None, f"{type(exc).__name__}: {exc}"[:600]
                 seconds = time.perf_counter() - start
-                record: dict[str, Any] = {"id": row["task_id"], "dataset": args.dataset, "error": error}
+                record: dict[str, Any] = {"id": row["task_id"], "dataset": dataset, "error": error}
                 if result is not None:
                     nodes = programs_of(result.details["tree"])
                     distinct = list(dict.fromkeys(str(n["answer"]) for n in nodes))
@@ -129,12 +132,12 @@ async def run_code(args: argparse.Namespace) -> None:
                             str(result.answer), hidden["tests"], {"entry_point": hidden["entry_point"]}
                         )
                 record["load_1m"] = round(os.getloadavg()[0], 2)
-            with path.open("a", encoding="utf-8") as f:
+            with (RESULTS / "runs" / f"code-{dataset}.jsonl").open("a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
             keys = ("id", "greedy", "tests", "selected", "oracle", "requests", "seconds", "error")
             print(json.dumps({k: record.get(k) for k in keys}), flush=True)
 
-        await asyncio.gather(*(one(r) for r in rows))
+        await asyncio.gather(*(one(dataset, r) for dataset, r in todo))
 
 
 # --- report ----------------------------------------------------------------------------------------------------
@@ -288,7 +291,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     code = sub.add_parser("run-code", help="run and score code items (resumable)")
-    code.add_argument("--dataset", choices=["humaneval_plus", "mbpp_plus"], required=True)
+    code.add_argument("--dataset", choices=["humaneval_plus", "mbpp_plus"], nargs="+", required=True)
     code.add_argument("--offset", type=int, default=40)
     code.add_argument("--limit", type=int, default=80)
     code.add_argument("--concurrency", "-c", type=int, default=2)
