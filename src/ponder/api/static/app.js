@@ -210,7 +210,8 @@ class Turn {
     this.streams = new Map();
     this.done = false;
     this.aborter = new AbortController();
-    this.badge = el("span", { class: "badge " + run.status, text: run.status });
+    this.badge = el("span", { class: "badge " + (run.status === "cancelled" ? "stopped" : run.status),
+      text: STATUS_WORDS[run.status] || run.status });
     this.steps = el("ol", { class: "steps" });
     this.streamBox = el("div", { class: "section stream-section" });
     this.planBox = el("div", { class: "section plan-section" });
