@@ -26,12 +26,11 @@ from pydantic import Field, model_validator
 
 from ponder.agents._base import Context, Options, StrategyResult, Task, TaskFamily, format_answer
 from ponder.agents._events import Event, FinalAnswer, LLMCall, StepStarted
-from ponder.agents._select import Candidate, Selection, VoteOptions, choose, vote_key
-from ponder.agents.cot import ChainOfThought
+from ponder.agents._select import Candidate, Selection, VoteOptions, candidate_of, choose, vote_key
+from ponder.agents.mcts._math import format_value
 from ponder.agents.pot import Attempt, ProgramOfThought
-from ponder.agents.sc import sample_chains
 from ponder.errors import PonderError, StrategyError
-from ponder.llm import Confidence, MeteredModel
+from ponder.llm import MeteredModel
 from ponder.tools import ToolSession
 
 
@@ -159,7 +158,7 @@ class CrossCheckMath(ProgramOfThought):
         """``n`` programs (run) and ``n`` chains of thought, requested together (a batching backend decodes them at
         once); a round's failed chains are recorded, never the run's failure."""
         seed = len(attempts)
-        chains_job = asyncio.ensure_future(self._chains_of(model, task, n, temperature, seed))
+        chains_job = asyncio.ensure_future(self._chains(model, task, n, temperature, seed))
         try:
             async for event in self.programs(
                 session, model, messages, attempts, n=n, temperature=temperature, seed=seed, first=len(attempts)
@@ -184,31 +183,11 @@ class CrossCheckMath(ProgramOfThought):
             output=rows,
         )
 
-    async def _chains_of(
-        self, model: MeteredModel, task: Task, n: int, temperature: float, seed: int
-    ) -> tuple[list[dict[str, Any]], Any, float]:
-        own = MeteredModel(model)  # its own meter for the event; the run's meter counts it too
-        t0 = time.perf_counter()
-        rows = await sample_chains(
-            ChainOfThought(),  # the request cot sends (free reasoning, then a constrained number)
-            own,
-            task,
-            k=n,
-            temperature=temperature,
-            max_tokens=self.options.chain_max_tokens,
-            seed=None if temperature == 0.0 else seed,
-        )
-        return rows, own.costs, time.perf_counter() - t0
-
 
 def _candidates(attempts: list[Attempt], chains: list[dict[str, Any]]) -> list[Candidate]:
     """Programs first (a tie of the weighted vote goes to the first candidate: an executed one), then chains."""
     out = [Candidate(a.answer, "program", a.confidence, True) for a in attempts if a.answer is not None]
-    for row in chains:
-        raw = row.get("confidence")
-        confidence = Confidence.model_validate(raw) if raw else None
-        out.append(Candidate(float(row["answer"]), "cot", confidence))
-    return out
+    return out + [candidate_of({**row, "answer": float(row["answer"])}, "cot") for row in chains]
 
 
 def _samples(attempts: list[Attempt], chains: list[dict[str, Any]], chain_errors: list[str]) -> int:
@@ -239,16 +218,12 @@ def _settled(family: TaskFamily, candidates: list[Candidate]) -> bool:
 def _disagreement(candidates: list[Candidate]) -> str:
     if not candidates:
         return "no answer yet"
-    seen = ", ".join(f"{c.mode} says {format_number(c.answer)}" for c in candidates)
+    seen = ", ".join(f"{c.mode} says {format_value(c.answer)}" for c in candidates)
     return f"no agreement ({seen})" if len(candidates) > 1 else f"only one answer ({seen})"
-
-
-def format_number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _why(selection: Selection, settled: str) -> str:
     if settled == "agreement":
-        return f"the chain of thought and the program agree on {format_number(selection.answer)}"
+        return f"the chain of thought and the program agree on {format_value(selection.answer)}"
     heaviest = ", ".join(f"{answer}: {count}" for answer, count in selection.votes().items())
     return f"{selection.candidates} answers ({heaviest}); {selection.rule} vote, agreement {selection.agreement:.0%}"

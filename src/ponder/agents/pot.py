@@ -177,18 +177,22 @@ class ProgramOfThought(BaseStrategy[PoTOptions]):
                 elif chains is not None and not chains.cancelled():
                     chains.exception()  # retrieved: chains that failed while the programs' step failed are not lost
 
-    async def _chains(self, model: MeteredModel, task: Task) -> tuple[list[dict[str, Any]], Costs, float]:
-        """The chains of thought and what they cost (their own meter: the run's counts them too)."""
+    async def _chains(
+        self, model: MeteredModel, task: Task, k: int | None = None, temperature: float | None = None, seed: int = 0
+    ) -> tuple[list[dict[str, Any]], Costs, float]:
+        """``k`` chains of thought (default: the ``chains`` option, at the options' temperature) and what they cost
+        (their own meter: the run's counts them too). Greedy chains take no seed: the request ``cot`` sends."""
         own = MeteredModel(model)
         t0 = time.perf_counter()
+        temperature = self.options.temperature if temperature is None else temperature
         rows = await sample_chains(
             ChainOfThought(),  # the form measured best for the answer type, as cot and sc use
             own,
             task,
-            k=self.options.chains,
-            temperature=self.options.temperature,
+            k=self.options.chains if k is None else k,
+            temperature=temperature,
             max_tokens=self.options.chain_max_tokens,
-            seed=0,
+            seed=None if temperature == 0.0 else seed,
         )
         return rows, own.costs, time.perf_counter() - t0
 
