@@ -63,7 +63,7 @@ async def measure(args: argparse.Namespace) -> None:
                 args.report / "runs" / f"{category}-{args.label}",
                 label=args.label,
                 solver=solve,
-                scorer=lambda item, calls, c=category: bfcl.score_bfcl(c, item, calls),
+                scorer=lambda item, result, c=category: bfcl.score_bfcl(c, item, result.answer),
             )
             print(f"{category} {args.label}: {min(upto, size)} items ({time.perf_counter() - t:.0f} s)", flush=True)
         report(args.report, args.label, args.compare)

@@ -102,6 +102,10 @@ python -c "import ponder, llama_cpp" || { echo "installing ponder failed" >&2; e
 # (ponder.evals._bfcl explains the one import it stands in for).
 log "installing BFCL's datasets and checker (bfcl-eval, without its dependencies)"
 pip install -q --no-deps "bfcl-eval==2026.3.23" 2>&1 | grep -vE "^WARNING: (Location|The candidate|Skipping)" || true
+# AgentBench-OS's tasks and check scripts (`ponder eval run -d agentbench-os`) ship as data files inside
+# inspect-evals; only those files are read (ponder.evals._agentbench), so it comes without inspect-ai and the rest.
+log "installing AgentBench-OS's task data (inspect-evals, without its dependencies)"
+pip install -q --no-deps "inspect-evals==0.28.0" 2>&1 | grep -vE "^WARNING: (Location|The candidate|Skipping)" || true
 
 log "assembling and verifying the default model"
 python - <<'PY'

@@ -28,8 +28,8 @@ from ponder.llm import ChatModel
 from ponder.tools import ToolSession
 
 INSTRUCTIONS = (
-    "A sandboxed Linux workspace (no network): run Python (numpy and sympy are installed) in a stateful "
-    "interpreter, run bash commands, and list, read or write text files. State persists between calls."
+    "A sandboxed Linux workspace (no network): run Python (numpy, pandas, scipy, matplotlib, sympy installed) in a "
+    "stateful interpreter, run bash commands, and list, read or write text files. State persists between calls."
 )
 
 

@@ -80,7 +80,7 @@ async def test_the_runner_scores_items_through_the_tool_path(tmp_path: Path) -> 
         bfcl.DIRECT,
         tmp_path / "run",
         solver=bfcl.make_tool_call_solver(ctx),
-        scorer=lambda item, calls: bfcl.score_bfcl("simple_python", item, calls),
+        scorer=lambda item, result: bfcl.score_bfcl("simple_python", item, result.answer),
     )
     # simple_python_0 (triangle: base 10, height 5) and _1 (factorial of 5) are called right by order of numbers;
     # _2 (hypotenuse of 4 and 5) is too
@@ -136,7 +136,7 @@ async def test_an_invented_call_is_recorded_and_scored_as_no_call(tmp_path: Path
         bfcl.DIRECT,
         tmp_path / "run",
         solver=bfcl.make_tool_call_solver(ctx),
-        scorer=lambda item, calls: bfcl.score_bfcl("irrelevance", item, calls),
+        scorer=lambda item, result: bfcl.score_bfcl("irrelevance", item, result.answer),
     )
     (record,) = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
     assert summary.correct == 1 and record["answer"] == [] and record["calls"] == 3  # probe, call, words

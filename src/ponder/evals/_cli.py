@@ -73,7 +73,7 @@ def run_command(
         console.print(ctx.get_help())
         raise typer.Exit(code=0 if ctx.info_name == "eval" else 2)
     from ponder.agents import TaskFamily
-    from ponder.evals import _bfcl
+    from ponder.evals import _agentbench, _bfcl
     from ponder.evals._datasets import FieldMap, load_dataset
     from ponder.evals._knowledge import attach_knowledge
     from ponder.evals._runner import EvalRunner, RunSummary, check_strategy
@@ -91,6 +91,10 @@ def run_command(
                 )
             strategy = _bfcl.DIRECT
             data = _bfcl.load_bfcl(dataset, limit=limit, offset=offset)
+        elif _agentbench.is_agentbench(dataset):  # tasks in their own sandbox environments, checked there
+            check_strategy(strategy, options)
+            options = _agentbench.default_options(strategy, options)
+            data = _agentbench.load_agentbench(limit=limit, offset=offset)
         else:
             check_strategy(strategy, options)
             fields = FieldMap(**parse_pairs(field, "--field")) if field else None
@@ -105,8 +109,9 @@ def run_command(
         name = label or strategy
         folder = run_dir or runs_dir / f"{data.name}-{name}"
         executor = None
-        if ray is not None and tool_calls:
-            raise typer.BadParameter("BFCL datasets run in this process", param_hint="--ray")
+        in_process = tool_calls or _agentbench.is_agentbench(dataset)
+        if ray is not None and in_process:
+            raise typer.BadParameter(f"{data.name} runs in this process", param_hint="--ray")
         if ray is not None:
             from ponder.evals._ray import RayExecutor
 
@@ -132,6 +137,13 @@ def run_command(
                     executor=executor,
                 )
                 category = data.name.removeprefix(_bfcl.PREFIX)
+                solver, scorer = None, None
+                if tool_calls:
+                    solver = _bfcl.make_tool_call_solver(run_ctx)
+                    scorer = lambda item, result: _bfcl.score_bfcl(category, item, result.answer)  # noqa: E731
+                elif _agentbench.is_agentbench(data.name):
+                    solver = _agentbench.make_agentbench_solver(run_ctx, settings.toolserver, data, keep_events=events)
+                    scorer = _agentbench.score_agentbench
                 return await runner.run(
                     data,
                     strategy,
@@ -141,8 +153,8 @@ def run_command(
                     retry_failed=retry_failed,
                     limit=limit,
                     offset=offset,
-                    solver=_bfcl.make_tool_call_solver(run_ctx) if tool_calls else None,
-                    scorer=(lambda item, calls: _bfcl.score_bfcl(category, item, calls)) if tool_calls else None,
+                    solver=solver,
+                    scorer=scorer,
                 )
 
         try:
@@ -221,6 +233,17 @@ def datasets_command(
             "Apache-2.0",
             f"ponder eval run -d {name} --limit 20" if installed else _bfcl.INSTALL_HINT,
         )
+    from ponder.evals import _agentbench
+
+    has_agentbench = _agentbench.available()
+    table.add_row(
+        f"{_agentbench.NAME}\n[dim]AgentBench OS interaction, dev split (26 tasks): an agent in a sandbox, checked "
+        "there[/]",
+        "checked in the sandbox",
+        "yes" if has_agentbench else "no",
+        "Apache-2.0 (AgentBench), MIT (inspect-evals)",
+        f"ponder eval run -d {_agentbench.NAME} -s react" if has_agentbench else _agentbench.INSTALL_HINT,
+    )
     console.print(table)
     console.print(
         "[dim]Any JSONL file works too: ponder eval -d my.jsonl --family number (--field question=prompt ...).[/]"

@@ -60,7 +60,7 @@ class Outcome(BaseModel):
 
 
 Solver = Callable[[Job], Awaitable[Outcome]]
-Scorer = Callable[[EvalItem, Any], Score]
+Scorer = Callable[[EvalItem, StrategyResult], Score]
 
 
 class Executor(Protocol):
@@ -281,7 +281,7 @@ class EvalRunner:
                 item = by_id[outcome.item_id]
                 score = None
                 if outcome.result is not None and scorer is not None:
-                    score = scorer(item, outcome.result.answer)
+                    score = scorer(item, outcome.result)
                 elif outcome.result is not None:
                     score = await score_item(
                         item.task.family, outcome.result.answer, item.gold, item.gold_extra, self.code_checker

@@ -68,14 +68,17 @@ BUILTIN_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         name="python",
         description=(
-            "Run Python 3 code (numpy and sympy are installed) in a stateful sandbox. Returns stdout, stderr, "
-            "the repr of the last expression, and the traceback if it raised."
+            "Run Python 3 code in a stateful sandbox (no network; numpy, pandas, scipy, matplotlib: save figures "
+            "to files, sympy, openpyxl installed). Returns stdout, stderr, the repr of the last expression, and the "
+            "traceback if it raised."
         ),
         args_model=PythonArgs,
     ),
     ToolSpec(
         name="shell",
-        description="Run a bash command in the sandbox's workspace (no network). Returns exit_code, stdout, stderr.",
+        description="Run a bash command in the workspace, /workspace, your home (no network; only the workspace and "
+        "/tmp are writable). Installed: coreutils, find, grep, sed, awk, jq, bc, sqlite3, git, zip, ps, curl. "
+        "Returns exit_code, stdout, stderr.",
         args_model=ShellArgs,
     ),
     ToolSpec(

@@ -191,6 +191,17 @@ class DockerEngine:
         sock = getattr(wrapper, "_sock", wrapper)
         return ExecSocket(exec_id=exec_id, sock=sock, keep=wrapper)
 
+    def exec_background(self, container_id: str, argv: list[str], user: str) -> str:
+        """Start ``argv`` in the container as ``user`` and return at once (the process lives until the container
+        goes). For a task environment's programs only (``Manager.start_background``), never for tool calls."""
+        api = self.client.api
+        try:
+            exec_id = str(api.exec_create(container_id, argv, user=user, workdir=WORKSPACE)["Id"])
+            api.exec_start(exec_id, detach=True)
+        except docker.errors.DockerException as exc:
+            raise SandboxError(f"could not start a background program in sandbox {container_id[:12]}: {exc}") from exc
+        return exec_id
+
     def exec_exit_code(self, exec_id: str) -> int | None:
         try:
             code = self.client.api.exec_inspect(exec_id).get("ExitCode")

@@ -1,8 +1,10 @@
 """Build the sandbox node image without an image registry.
 
-1. ``mmdebstrap`` makes a minimal Debian root filesystem holding python3, numpy, sympy and coq, fetching packages
-   through the host's own apt sources file (so whatever mirror or proxy the host uses; no mirror is named here);
-2. the tarball is imported as the base image (``ponder-node-base``);
+1. ``mmdebstrap`` makes a minimal Debian root filesystem holding :data:`PACKAGES` (python3 with the data stack,
+   coq, and the command-line tools a shell task expects), fetching packages through the host's own apt sources file
+   (so whatever mirror or proxy the host uses; no mirror is named here);
+2. the tarball is imported as the base image (``ponder-node-base:<hash of the package list>``, so a changed list
+   makes a new base instead of reusing a stale one);
 3. ``node/Dockerfile`` adds the sandbox user, the runner and the defaults on top (the legacy builder, which needs
    no registry either).
 
@@ -26,7 +28,50 @@ from ponder.errors import ConfigError, SandboxUnavailable
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 NODE_DIR = Path(__file__).parent / "node"
-PACKAGES = ("python3", "python3-numpy", "python3-sympy", "coq")
+# What an agent can count on inside a sandbox (the tools' descriptions say so, ponder.tools._builtin.ENVIRONMENT):
+# Python with the data stack users reach for first, coq for proofs, and the command-line tools shell tasks use.
+# curl and wget are there because scripts call them, though the sandbox has no network.
+PYTHON_PACKAGES = (
+    "python3",
+    "python3-numpy",
+    "python3-pandas",
+    "python3-scipy",
+    "python3-matplotlib",
+    "python3-sympy",
+    "python3-openpyxl",
+    "python3-yaml",
+    "python3-requests",
+    "python3-bs4",
+)
+SHELL_PACKAGES = (
+    "procps",
+    "psmisc",
+    "lsof",
+    "findutils",
+    "grep",
+    "sed",
+    "gawk",
+    "file",
+    "bc",
+    "jq",
+    "tree",
+    "zip",
+    "unzip",
+    "xz-utils",
+    "bzip2",
+    "sqlite3",
+    "git",
+    "less",
+    "nano",
+    "vim-tiny",
+    "curl",
+    "wget",
+    "diffutils",
+    "patch",
+    "make",
+    "ca-certificates",
+)
+PACKAGES = (*PYTHON_PACKAGES, "coq", *SHELL_PACKAGES)
 SOURCES_FILES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
 DIGEST_LABEL = "ponder.node.digest"
 SLIM = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*")
@@ -40,10 +85,15 @@ class BuildReport:
     size_mb: float
 
 
+def packages_digest(packages: tuple[str, ...] = PACKAGES) -> str:
+    """Names the base image built from ``packages`` (its tag)."""
+    return hashlib.sha256("\0".join(packages).encode()).hexdigest()[:12]
+
+
 def node_digest() -> str:
-    """A hash of the files the top layer is built from; the image carries it as a label, so a stale image (an
-    older runner) is rebuilt by ``build-image`` and refused by the manager."""
-    h = hashlib.sha256()
+    """A hash of the package list and of the files the top layer is built from; the image carries it as a label,
+    so a stale image (an older runner, fewer packages) is rebuilt by ``build-image`` and refused by the manager."""
+    h = hashlib.sha256(packages_digest().encode() + b"\0")
     for path in sorted(p for p in NODE_DIR.iterdir() if p.is_file() and p.suffix != ".pyc"):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
@@ -105,7 +155,7 @@ def build_image(
                 say(f"{image} is already built and current (use --force to rebuild)")
                 return BuildReport(image, False, time.monotonic() - started, existing.attrs["Size"] / 1e6)
         repo = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
-        base = f"{repo}-base:latest"
+        base = f"{repo}-base:{packages_digest()}"
         if force or not _has(client, base):
             _import_base(client, base, suite or host_suite(), sources or host_sources(), say)
         say(f"building {image} on {base}")

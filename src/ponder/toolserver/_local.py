@@ -25,6 +25,10 @@ class LocalToolSession:
     async def call(self, tool: str, args: dict[str, Any], *, timeout_s: float | None = None) -> ToolResult:
         return await self._manager.call(self._id, tool, args, timeout_s=timeout_s)
 
+    async def start_background(self, command: str) -> None:
+        """A task environment's background program (see :meth:`Manager.start_background`)."""
+        await self._manager.start_background(self._id, command)
+
 
 class LocalToolServer:
     """Runs the manager in this process. ``async with LocalToolServer(settings) as ts``."""

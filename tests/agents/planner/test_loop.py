@@ -14,6 +14,7 @@ from ponder.agents import (
     FinalAnswer,
     LLMCall,
     PlanUpdated,
+    StepStarted,
     Task,
     ToolCalled,
     ToolReturned,
@@ -371,3 +372,81 @@ async def test_with_free_think_each_step_reasons_in_text_before_its_constrained_
     assert calling.messages[-2].content.startswith("3 times 3 is easy")
     called = next(e for e in events if isinstance(e, LLMCall) and e.purpose == "act")
     assert called.output["thought"] == "3 times 3 is easy, but python makes sure of it."
+
+
+def offered_tools(request: Any) -> set[str]:
+    return {b["properties"]["tool"]["const"] for b in request.constraint.json_schema["anyOf"]}
+
+
+async def test_verify_checks_a_claimed_success_with_one_tool_call_before_accepting_it(
+    toolserver: FakeToolServer,
+) -> None:
+    model = ScriptedModel(
+        [
+            call("python", code="with open('out.txt', 'w') as f:\n    f.write('42')"),
+            submit("out.txt holds 42"),  # claimed: not accepted yet
+            call("files", op="read", path="out.txt"),  # the check (submit is not offered for this step)
+            submit("checked: out.txt holds 42"),
+            answer("42"),
+        ]
+    )
+    strategy = get_strategy("react", verify=True)
+    events = await collect(strategy.run(Task(question="Write 42 to out.txt"), Context(model, toolserver=toolserver)))
+    model.assert_complete()
+    final = final_of(events)
+    assert final.text == "42" and final.result["details"]["status"] == "complete"
+    assert any(isinstance(e, StepStarted) and e.name == "verify" for e in events)
+    acts = [r for r in model.requests if r.constraint and r.constraint.name == "ToolCall"]
+    assert "submit" in offered_tools(acts[1]) and "submit" not in offered_tools(acts[2])
+    assert "Not accepted yet" in acts[2].messages[-1].content  # the model is told why
+    assert final.result["details"]["results"]["1"]["conclusion"] == "checked: out.txt holds 42"
+
+
+async def test_a_failed_check_fails_the_subtask_and_the_planner_refines_with_what_was_seen(
+    toolserver: FakeToolServer,
+) -> None:
+    model = ScriptedModel(
+        [
+            plan("write the file"),
+            call("python", code="1 + 1"),
+            submit("wrote out.txt"),
+            call("files", op="list", path="."),
+            submit("the check found no out.txt", success=False),
+            refinement(),  # a failed subtask is tried once more, and its success is checked again
+            call("python", code="with open('out.txt', 'w') as f:\n    f.write('42')"),
+            submit("wrote out.txt"),
+            call("files", op="read", path="out.txt"),
+            submit("checked: out.txt holds 42"),
+            refinement(),
+            answer("42"),
+        ]
+    )
+    strategy = get_strategy("planner", verify=True)
+    events = await collect(strategy.run(Task(question="Write 42 to out.txt"), Context(model, toolserver=toolserver)))
+    model.assert_complete()
+    final = final_of(events)
+    results = final.result["details"]["results"]
+    first, retry = (results[k] for k in sorted(results))
+    assert first["success"] is False and "no out.txt" in first["conclusion"]
+    assert retry["success"] is True and retry["conclusion"] == "checked: out.txt holds 42"
+    assert sum(isinstance(e, StepStarted) and e.name == "verify" for e in events) == 2
+    refine = next(r for r in model.requests if r.constraint and r.constraint.name == "PlanRefinement")
+    assert "ended (failure): the check found no out.txt" in refine.messages[-1].content
+    assert "files(" in refine.messages[-1].content  # refinement reads the check's call and what it saw
+
+
+async def test_without_verify_a_claimed_success_is_taken_at_once(toolserver: FakeToolServer) -> None:
+    model = ScriptedModel([call("python", code="1"), submit("done"), answer("1")])
+    events = await collect(get_strategy("react").run(Task(question="1?"), Context(model, toolserver=toolserver)))
+    model.assert_complete()
+    assert not any(isinstance(e, StepStarted) and e.name == "verify" for e in events)
+
+
+async def test_react_takes_a_question_longer_than_a_planned_goal_may_be(toolserver: FakeToolServer) -> None:
+    question = "Count the files. " * 30  # 510 characters: a drafted goal may have 240
+    model = ScriptedModel([call("shell", command="ls | wc -l"), submit("0 files"), answer("0")])
+    events = await collect(get_strategy("react").run(Task(question=question), Context(model, toolserver=toolserver)))
+    model.assert_complete()
+    final = final_of(events)
+    assert final.text == "0"
+    assert final.result["details"]["plan"]["subtasks"][0]["goal"] == question

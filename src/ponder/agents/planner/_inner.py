@@ -13,7 +13,7 @@ from langgraph.types import interrupt
 from pydantic import ValidationError
 
 from ponder.agents._base import Task
-from ponder.agents._events import PlanUpdated, ToolCalled, ToolReturned
+from ponder.agents._events import PlanUpdated, StepStarted, ToolCalled, ToolReturned
 from ponder.agents.planner._common import Accounting, emit, over_budget
 from ponder.agents.planner._plan import find, settle_parents
 from ponder.agents.planner._prompts import act_messages
@@ -130,7 +130,13 @@ async def think(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
     steps = list(state.get("steps", []))
     step_no = len(steps)
     last = step_no >= deps.limits.max_steps - 1
-    tools = [t for t in deps.tools if t.name == SUBMIT.name] if last else deps.tools
+    checking = state.get("verify") == "check"
+    if last:
+        tools = [t for t in deps.tools if t.name == SUBMIT.name]
+    elif checking:  # the claimed success is checked by a tool call first: submit comes after it
+        tools = [t for t in deps.tools if t.kind in CHECK_KINDS]
+    else:
+        tools = deps.tools
     messages = act_messages(
         task=Task.model_validate(state["task"]),
         plan=Plan.model_validate(state["plan"]),
@@ -155,6 +161,8 @@ async def think(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
     update: dict[str, Any] = {"suggestions": suggestions}
     if call is not None:
         update |= {"pending": {"call_id": call_id, **call.model_dump()}, "counters": acct.counters()}
+        if checking:
+            update["verify"] = "checked"
         return update
     steps.append({"call_id": call_id, "call": None, "error": "no usable tool call: " + " | ".join(errors)})
     update |= {"steps": steps, "counters": acct.counters(failed_steps=1), "pending": None}
@@ -183,7 +191,10 @@ async def act(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
     assert pending is not None
     call_id, tool, args = pending["call_id"], pending["tool"], pending["args"]
     if tool == SUBMIT.name:
-        return _submit(state, SubmitResult.model_validate(args))
+        submitted = SubmitResult.model_validate(args)
+        if submitted.success and deps.verify and state.get("verify") is None and _can_check(deps):
+            return _ask_to_verify(state, call_id, pending)
+        return _submit(state, submitted)
     done = dict(state.get("done_calls", {}))
     update: dict[str, Any] = {}
     if tool == "ask_human":
@@ -271,6 +282,28 @@ def last_tool_ok(state: PlannerState) -> bool | None:
     return None
 
 
+CHECK_KINDS = ("sandbox", "search", "browse", "kb", "mcp")  # tools that can look at evidence
+VERIFY_REQUEST = (
+    "Not accepted yet: before this subtask counts as done, check the evidence with ONE tool call (read or list the "
+    "file the task asked for, run the script or command and look at its output, compute the value once more). Then "
+    "call `submit` again: success=true only if the check showed what the task asked for; otherwise success=false, "
+    "saying what the check showed."
+)
+
+
+def _can_check(deps: Deps) -> bool:
+    return any(t.kind in CHECK_KINDS for t in deps.tools)
+
+
+def _ask_to_verify(state: PlannerState, call_id: str, pending: dict[str, Any]) -> dict[str, Any]:
+    """A claimed success, not yet accepted: the model's next step must check it with a tool (``think`` offers no
+    ``submit`` then); its next submission is taken as it is (one check per subtask, so this cannot loop)."""
+    call = {k: pending[k] for k in ("tool", "args", "thought") if k in pending}
+    step = {"call_id": call_id, "call": call, "result": {"ok": False, "output": {}, "error": VERIFY_REQUEST}}
+    emit(StepStarted(name="verify", detail=f"{state.get('current')}: checking the claimed success before accepting it"))
+    return {"steps": [*state.get("steps", []), step], "pending": None, "verify": "check"}
+
+
 def _submit(state: PlannerState, submitted: SubmitResult) -> dict[str, Any]:
     sid = state["current"]
     assert sid is not None
@@ -301,4 +334,5 @@ def _submit(state: PlannerState, submitted: SubmitResult) -> dict[str, Any]:
         "current": None,
         "steps": [],
         "pending": None,
+        "verify": None,
     }

@@ -37,7 +37,9 @@ async def make_plan(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, An
     task = Task.model_validate(state["task"])
     acct = Accounting(deps, {"counters": state.get("counters") or new_counters()})
     notes: list[str] = []
-    whole = SubTaskDraft(name="solve the task", goal=task.question, milestones=[])
+    # the whole task as one subtask: its goal is the question, however long (the draft's length limit is for
+    # goals the model writes), so it is built without validation
+    whole = SubTaskDraft.model_construct(name="solve the task", goal=task.question, criticism="", milestones=[])
     if not state.get("outer", True) or state.get("adaptive"):  # ReACT, or adaptive's first attempt: no plan call
         drafts = [whole]
     else:

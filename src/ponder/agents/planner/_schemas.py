@@ -31,6 +31,8 @@ class SubTask(SubTaskDraft):
     """A node of the plan tree. A subtask with children is done through its children, in order."""
 
     id: str = Field(description="stable id: '2' for the second top-level subtask, '2.1' for its first child")
+    # unbounded here: ReACT's one subtask is the whole question, however long (a draft's limit is the model's)
+    goal: str = Field(description="what this subtask must achieve")
     status: SubTaskStatus = SubTaskStatus.pending
     children: list[SubTask] = Field(default_factory=list)
 

@@ -87,6 +87,7 @@ class PlannerState(TypedDict, total=False):
     workspace: dict[str, dict[str, Any]]  # sandbox workspace snapshot: path -> {"sig", "b64"}
     browser: dict[str, Any] | None  # the WebCPM browser's state (ponder.search.BrowserState), when browsing
     final: dict[str, Any] | None  # StrategyResult, once finished
+    verify: str | None  # a claimed success awaits its check: "check" (one tool call now), then "checked"
 
 
 class Inbox:
@@ -127,6 +128,7 @@ class Deps:
     temperature: float = 0.0
     max_tokens: int = 512
     think: str = "json"  # "free": each step reasons in plain text first, then the call is constrained (issue 39)
+    verify: bool = False  # a claimed success is checked by one tool call before it is accepted (issue 35)
 
     def tool(self, name: str) -> AgentTool | None:
         return next((t for t in self.tools if t.name == name), None)

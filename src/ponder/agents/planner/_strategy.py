@@ -72,6 +72,12 @@ class PlannerOptions(PlannerLimits):
         description="json: each step's thought is a short field of the constrained tool call; free: the step reasons "
         "in plain text first, then the tool call alone is constrained (as cot reasons before its answer)",
     )
+    verify: bool = Field(
+        default=False,
+        description="before a subtask's claimed success is accepted, one tool call checks the evidence the task "
+        "asked for (the file holds what was asked, the script runs and prints what it should); the subtask then "
+        "submits again with what the check showed, and a failure goes to refinement",
+    )
     workspace_root: str = Field(default="/workspace", description="the sandbox folder the run works in")
 
 
@@ -249,6 +255,7 @@ class Planner(BaseStrategy[PlannerOptions]):
                 temperature=self.options.temperature,
                 max_tokens=self.options.max_tokens,
                 think=self.options.think,
+                verify=self.options.verify,
             )
             try:
                 async for mode, chunk in app.astream(

@@ -81,13 +81,19 @@ def in_workspace(path: str) -> str:
 
 
 def _live_others() -> list[int]:
-    """Every process in the container's PID namespace but PID 1, this one, and zombies (which only wait to be
-    reaped: PID 1 reaps orphans, and ``kill_strays`` reaps this process's own children)."""
-    me, found = os.getpid(), []
+    """Every process of the sandbox user in the container's PID namespace but PID 1, this one, and zombies (which
+    only wait to be reaped: PID 1 reaps orphans, and ``kill_strays`` reaps this process's own children).
+
+    Processes of another user are left out: the sandbox user cannot start one (no setuid programs, no capabilities,
+    no-new-privileges), so they are a task environment's background programs, started by the manager beside the
+    runner (``Manager.start_background``), which ``kill(-1)`` could not signal anyway."""
+    me, uid, found = os.getpid(), os.getuid(), []
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) in (1, me):
             continue
         try:
+            if os.stat(f"/proc/{name}").st_uid != uid:
+                continue
             with open(f"/proc/{name}/stat", "rb") as f:
                 state = f.read().rsplit(b")", 1)[1].split()[0]
         except (OSError, IndexError):
