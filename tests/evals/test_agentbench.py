@@ -126,3 +126,24 @@ async def test_an_unrunnable_task_is_reported_as_such(tmp_path: Path) -> None:
     record = await run_task("25", ScriptedModel([]), tmp_path)
     assert record["status"] == "failed" and record["error"]["type"] == "Unrunnable"
     assert "repository" in record["error"]["message"]
+
+
+def test_the_cli_lists_agentbench_and_refuses_ray_and_unknown_options(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ponder.cli import app
+
+    cli = CliRunner()
+    listed = cli.invoke(app, ["eval", "datasets", "--data-dir", str(tmp_path)], env={"COLUMNS": "220"})
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.output.splitlines() if line.startswith("│ agentbench-os"))
+    assert "│ yes " in row and "ponder eval run -d agentbench-os -s react" in row
+    ray = cli.invoke(
+        app, ["eval", "run", "-d", "agentbench-os", "-s", "react", "--ray", "local", "--runs-dir", str(tmp_path)]
+    )
+    assert ray.exit_code == 2 and "runs in this process" in ray.output
+    bad = cli.invoke(
+        app, ["eval", "run", "-d", "agentbench-os", "-s", "react", "-o", "nope=1", "--runs-dir", str(tmp_path)]
+    )
+    assert bad.exit_code != 0 and "nope" in bad.output
+    assert not list(tmp_path.iterdir())  # nothing ran

@@ -218,3 +218,23 @@ async def test_run_kills_what_overruns_and_cleans_its_folder(session: ToolSessio
     assert not refused.ok and "not a plain file name" in (refused.error or "")
     missing = await session.call("run", {"argv": ["no-such-program"]})
     assert not missing.ok and "could not start" in (missing.error or "")
+
+
+async def test_the_data_stack_and_shell_tools_an_agent_expects_are_installed(session: ToolSession) -> None:
+    code = (
+        "import pandas as pd, scipy.stats, openpyxl, yaml, bs4\n"
+        "import matplotlib.pyplot as plt\n"
+        "df = pd.DataFrame({'x': [1, 2, 3], 'y': [2, 4, 7]})\n"
+        "df.to_excel('t.xlsx', index=False)\n"
+        "plt.plot(df.x, df.y); plt.savefig('p.png')\n"
+        "(round(float(scipy.stats.pearsonr(df.x, df.y)[0]), 3), int(pd.read_excel('t.xlsx').y.sum()))"
+    )
+    result = await session.call("python", {"code": code}, timeout_s=60)
+    assert result.ok, result.error
+    assert result.output["result"] == "(0.993, 13)"
+    tools = "procps psmisc lsof find grep sed gawk file bc jq tree zip unzip xz bzip2 sqlite3 git less nano curl wget"
+    names = [{"procps": "ps", "psmisc": "killall"}.get(t, t) for t in tools.split()]
+    found = await session.call(
+        "shell", {"command": f"for t in {' '.join(names)}; do command -v $t >/dev/null || echo $t; done; file p.png"}
+    )
+    assert found.ok and found.output["stdout"].strip().startswith("p.png: PNG image data"), found.output
