@@ -147,6 +147,8 @@ async def think_then_answer_n(
     answer_max_tokens: int = 128,
     skip_truncated: bool = False,
     confidences: list[Confidence | None] | None = None,
+    answer_request: str = ANSWER_REQUEST,
+    mark_answer: bool = True,
     **options: Any,
 ) -> list[tuple[str, T]]:
     """``n`` free-text reasonings, each followed by an answer constrained to ``output_type``: (reasoning, answer)
@@ -155,7 +157,9 @@ async def think_then_answer_n(
 
     A reasoning cut off at ``max_tokens`` raises :class:`OutputTruncated` (the answer is never guessed from it); with
     ``skip_truncated`` (a vote over samples) such samples are left out instead, and only all of them cut off raises.
-    ``confidences``, when given, receives each kept reasoning's :class:`Confidence`, in order.
+    ``confidences``, when given, receives each kept reasoning's :class:`Confidence`, in order. ``answer_request``
+    and ``mark_answer`` (whether the reasoning's turn ends with the marker) suit reasonings that are not whole
+    answers (one step of a search).
     The answer is validated and retried exactly as :func:`structured_n` does. The answers are sampled greedily (the
     reasoning carries the sample's diversity)."""
     check_supported(model, "json_schema")
@@ -182,7 +186,8 @@ async def think_then_answer_n(
     answer_options = {k: v for k, v in options.items() if k not in ("temperature", "max_tokens", "seed", "top_p")}
 
     async def answer(reasoning: str) -> T:
-        follow_up = [*base, assistant(f"{reasoning}\n{ANSWER_MARKER}"), user(ANSWER_REQUEST)]
+        said = f"{reasoning}\n{ANSWER_MARKER}" if mark_answer else reasoning
+        follow_up = [*base, assistant(said), user(answer_request)]
         return await structured(
             model,
             follow_up,

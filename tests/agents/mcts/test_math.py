@@ -8,6 +8,7 @@ import pytest
 
 from ponder.agents import Context, Task, TaskFamily, TreeUpdated, get_strategy, run_to_result
 from ponder.agents.mcts._math import MathStep
+from ponder.errors import InputError
 from ponder.llm import ChatRequest
 from ponder.tools import ToolServer
 from tests.fakes import FunctionModel
@@ -128,3 +129,34 @@ async def test_program_nodes_repair_failures_and_vote_by_agreement(toolserver: T
     assert repairs and all(n["action"].startswith("repair:") and n["answer"] == 10.0 for n in repairs)
     answers = sorted(n["answer"] for n in nodes.values() if n["answer"] is not None)
     assert answers.count(10.0) > answers.count(14.0) >= 1  # the wrong answer is outvoted
+
+
+@pytest.mark.docker
+async def test_free_steps_reason_in_text_and_constrain_only_the_arithmetic(toolserver: ToolServer) -> None:
+    thoughts = {0: ["Three bags of four apples: multiply.", "Count the apples in the bags."], 1: ["Take away 2."] * 2}
+    arithmetic = {0: [{"calculation": "3 * 4", "final": False}] * 2, 1: [{"calculation": "12 - 2", "final": True}]}
+
+    def fn(request: ChatRequest) -> Any:
+        if request.constraint is None:  # the step's thought, in plain text, sampled k at a time
+            assert "ONE step" in request.messages[0].content
+            depth = request.messages[-1].content.count("\nStep ")
+            return thoughts[depth][: request.n]
+        if request.constraint.name == "StepCheck":
+            return {"verdict": "correct"}
+        assert request.constraint.name == "StepArithmetic"
+        assert request.messages[-2].role == "assistant" and "Final answer" not in request.messages[-2].content
+        depth = request.messages[-3].content.count("\nStep ")
+        return arithmetic[depth][0 if "multiply" in request.messages[-2].content or depth else -1]
+
+    ctx = Context(model=FunctionModel(fn), toolserver=toolserver)
+    strategy = get_strategy("mcts-math", budget=6, k=2, domain_options={"form": "free"})
+    result = await run_to_result(strategy.run(TASK, ctx))
+    assert result.answer == 10.0
+    nodes = result.details["tree"]["nodes"]
+    assert any(n["action"] == "Three bags of four apples: multiply. [3 * 4]" for n in nodes)
+    assert {n["info"].get("value") for n in nodes if n["info"]} >= {12.0, 10.0}
+
+
+def test_the_free_form_is_a_step_option() -> None:
+    with pytest.raises(InputError, match="form"):
+        get_strategy("mcts-math", nodes="programs", domain_options={"form": "free"})

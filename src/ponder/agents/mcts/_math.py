@@ -1,7 +1,9 @@
 """The math domain: step-level search on word problems (GSM8K style).
 
 Each node is one reasoning step in a constrained schema (a short thought, one arithmetic expression, a flag for
-the final step). The expression is executed in the sandbox and its value, not the model's claim, is what later
+the final step); with ``form="free"`` (issue 39) the step's thought is plain text and only its arithmetic and flag
+are constrained, after it, as ``think_then_answer`` does for whole answers. The expression is executed in the
+sandbox and its value, not the model's claim, is what later
 steps see; a step whose arithmetic does not run scores 0. A step's value comes from the model's constrained
 self-evaluation and, for final steps, from agreement with the answers other rollouts reached (rStar-style
 consistency); the final answer is chosen by a reward-weighted vote over the terminal answers.
@@ -21,7 +23,7 @@ from ponder.agents.mcts._pool import SessionPool
 from ponder.agents.mcts._sandbox import run_command
 from ponder.agents.mcts._tree import FinalRule, Node
 from ponder.errors import PonderError
-from ponder.llm import ChatModel, Message, structured, structured_n, system, user
+from ponder.llm import ChatModel, Message, structured, structured_n, system, think_then_answer_n, user
 
 ARITHMETIC = r"^[0-9+\-*/(). %]*$"
 
@@ -29,6 +31,16 @@ SYSTEM = (
     "You solve math word problems one step at a time. Each reply is ONE step as a JSON object: a short "
     "`thought`, the `calculation` for it as a plain arithmetic expression with numbers only (it is computed for "
     "you), and `final`: true only when this step's calculation is the answer to the question."
+)
+
+FREE_SYSTEM = (
+    "You solve math word problems one step at a time. Write ONE step only: one or two short sentences in plain text "
+    "saying what this step works out and with which numbers, then stop. Its arithmetic is computed for you "
+    "afterwards; do not write later steps."
+)
+FREE_REQUEST = (
+    "Now give this step's arithmetic as a JSON object: the `calculation` as one expression with numbers only, and "
+    "`final`: true only if it gives the answer to the question."
 )
 
 SELF_EVAL_SYSTEM = "You check one step of a solution to a math problem. Reply with a JSON object only."
@@ -46,6 +58,17 @@ class MathStep(BaseModel):
     """One step of a solution."""
 
     thought: str = Field(description="what this step works out, in one short sentence", max_length=300)
+    calculation: str = Field(
+        description="the arithmetic of this step as one expression with numbers only, e.g. (48 / 2) + 3",
+        pattern=ARITHMETIC,
+        max_length=160,
+    )
+    final: bool = Field(description="true only if this step's calculation gives the final answer to the question")
+
+
+class StepArithmetic(BaseModel):
+    """The typed part of a free-text step, constrained after its thought."""
+
     calculation: str = Field(
         description="the arithmetic of this step as one expression with numbers only, e.g. (48 / 2) + 3",
         pattern=ARITHMETIC,
@@ -81,8 +104,10 @@ class MathDomain:
         max_steps: int = 6,
         max_tokens: int = 200,
         timeout_s: float = 5.0,
+        form: Literal["json", "free"] = "json",
     ) -> None:
         self.task = task
+        self.form = form
         self.pool = pool
         self.self_eval = self_eval
         self.max_steps = max_steps
@@ -108,12 +133,38 @@ class MathDomain:
         text += f"\n\nGive step {len(steps) + 1}."
         if len(steps) + 1 >= self.max_steps:
             text += " It must be the final step."
-        return [system(SYSTEM), user(text)]
+        return [system(FREE_SYSTEM if self.form == "free" else SYSTEM), user(text)]
+
+    async def _free_steps(
+        self, model: ChatModel, node: Node, k: int, *, seed: int, temperature: float
+    ) -> list[MathStep]:
+        """``k`` steps, each a plain-text thought followed by its constrained arithmetic (samples cut off at
+        ``max_tokens`` are left out)."""
+        pairs = await think_then_answer_n(
+            model,
+            self.messages(node),
+            StepArithmetic,
+            n=k,
+            temperature=temperature,
+            seed=seed,
+            max_tokens=self.max_tokens,
+            skip_truncated=True,
+            answer_request=FREE_REQUEST,
+            mark_answer=False,
+        )
+        return [
+            MathStep(thought=" ".join(thought.split())[:300], calculation=typed.calculation, final=typed.final)
+            for thought, typed in pairs
+        ]
 
     async def expand(self, model: ChatModel, node: Node, k: int, *, seed: int, temperature: float) -> list[Candidate]:
-        steps = await structured_n(
-            model, self.messages(node), MathStep, n=k, temperature=temperature, seed=seed, max_tokens=self.max_tokens
-        )
+        if self.form == "free":
+            steps = await self._free_steps(model, node, k, seed=seed, temperature=temperature)
+        else:
+            steps = await structured_n(
+                model, self.messages(node), MathStep, n=k, temperature=temperature, seed=seed,
+                max_tokens=self.max_tokens,
+            )  # fmt: skip
         out: list[Candidate] = []
         seen: set[str] = set()
         for step in steps:

@@ -47,6 +47,11 @@ class MathDomainOptions(DomainOptions):
     max_steps: int | None = Field(default=None, ge=1, description="nodes=steps: steps in a solution, at most")
     max_tokens: int | None = Field(default=None, ge=1, description="tokens of one step or program")
     timeout_s: float | None = Field(default=None, gt=0, description="seconds one sandbox check may run")
+    form: Literal["json", "free"] | None = Field(
+        default=None,
+        description="nodes=steps: json (default): each step's thought is a field of its constrained JSON; free: the "
+        "thought is plain text and only its arithmetic is constrained after it (issue 39)",
+    )
 
 
 class ProofDomainOptions(DomainOptions):
@@ -105,7 +110,7 @@ class MCTSMathOptions(MCTSOptions):
 
     @model_validator(mode="after")
     def _step_options_need_steps(self) -> MCTSMathOptions:
-        steps_only = [k for k in ("self_eval", "max_steps") if getattr(self.domain_options, k) is not None]
+        steps_only = [k for k in ("self_eval", "max_steps", "form") if getattr(self.domain_options, k) is not None]
         if self.nodes == "programs" and steps_only:
             raise ValueError(f"domain_options {', '.join(steps_only)} apply to nodes=steps, not nodes=programs")
         return self
