@@ -30,6 +30,11 @@ async def collect(events: Any) -> list[Event]:
     return [e async for e in events]
 
 
+def bare(reply: dict[str, Any]) -> dict[str, Any]:
+    """A scripted call without its thought fields (``think=free`` constrains only the tool and its arguments)."""
+    return {"tool": reply["tool"], "args": reply["args"]}
+
+
 def final_of(events: list[Event]) -> FinalAnswer:
     assert isinstance(events[-1], FinalAnswer), events[-1]
     return events[-1]
@@ -348,9 +353,6 @@ async def test_adaptive_planner_trusts_a_success_after_a_successful_call(toolser
 async def test_with_free_think_each_step_reasons_in_text_before_its_constrained_call(
     toolserver: FakeToolServer,
 ) -> None:
-    def bare(reply: dict[str, Any]) -> dict[str, Any]:  # the call without its thought fields
-        return {"tool": reply["tool"], "args": reply["args"]}
-
     model = ScriptedModel(
         [
             "3 times 3 is easy, but python makes sure of it.",
@@ -450,3 +452,31 @@ async def test_react_takes_a_question_longer_than_a_planned_goal_may_be(toolserv
     final = final_of(events)
     assert final.text == "0"
     assert final.result["details"]["plan"]["subtasks"][0]["goal"] == question
+
+
+async def test_free_thinking_plans_and_refines_in_plain_text_first(toolserver: FakeToolServer) -> None:
+    model = ScriptedModel(
+        [
+            "Compute it with python, then report it.",
+            plan("compute 3*3", "report the product"),
+            "Compute first.",
+            bare(call("python", code="print(3 * 3)")),
+            "It printed 9.",
+            bare(submit("9", refine=True)),
+            "The first subtask found 9; the plan stands.",
+            refinement(),
+            "The product is 9.",
+            bare(submit("the product is 9")),
+            answer("9"),
+        ]
+    )
+    strategy = get_strategy("planner", think="free")
+    events = await collect(strategy.run(Task(question="3*3?"), Context(model, toolserver=toolserver)))
+    model.assert_complete()
+    assert final_of(events).text == "9"
+    by_name = {r.constraint.name: r for r in model.requests if r.constraint}
+    for name in ("PlanDraft", "PlanRefinement"):
+        asked = by_name[name]
+        assert asked.messages[-2].role == "assistant" and asked.messages[-1].content.startswith("Now give")
+        thinking = model.requests[model.requests.index(asked) - 1]
+        assert thinking.constraint is None and "First think in plain text" in thinking.messages[-1].content

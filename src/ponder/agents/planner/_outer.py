@@ -3,10 +3,10 @@ write the final answer from the subtask results (or an honest partial result whe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from langgraph.runtime import Runtime
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from ponder.agents._base import StrategyResult, Task, answer_model, format_answer
 from ponder.agents._events import PlanUpdated
@@ -25,11 +25,28 @@ from ponder.agents.planner._sandbox import workspace_text
 from ponder.agents.planner._schemas import AddOp, Plan, PlanDraft, PlanRefinement, SubTaskDraft, SubTaskStatus
 from ponder.agents.planner._state import Deps, PlannerState, new_counters
 from ponder.errors import ModelError
-from ponder.llm import Costs, structured
+from ponder.llm import ANSWER_MARKER, Costs, Message, structured, think_then_answer_n, user
 
 
 def _options(deps: Deps) -> dict[str, Any]:
     return {"temperature": deps.temperature, "max_tokens": deps.max_tokens, "retries": deps.limits.tool_retries}
+
+
+T = TypeVar("T", bound=BaseModel)
+THINK_FIRST = (
+    "First think in plain text, briefly: what the task and the results so far need, and in which order. Then write "
+    f"a line `{ANSWER_MARKER}` and stop."
+)
+
+
+async def _decide(model: Any, messages: list[Message], output_type: type[T], deps: Deps) -> T:
+    """A plan or a refinement: with ``think=free`` reasoned in plain text first, then constrained to its schema
+    after the reasoning (as the act steps and ``cot`` do); otherwise one constrained reply."""
+    if deps.think != "free":
+        return await structured(model, messages, output_type, **_options(deps))
+    asked = [*messages[:-1], user(f"{messages[-1].content}\n\n{THINK_FIRST}")]
+    ((_, decided),) = await think_then_answer_n(model, asked, output_type, **_options(deps))
+    return decided
 
 
 async def make_plan(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -45,7 +62,7 @@ async def make_plan(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, An
     else:
         try:
             messages = plan_messages(task, deps.limits.max_width)
-            draft = await structured(acct.model, messages, PlanDraft, **_options(deps))
+            draft = await _decide(acct.model, messages, PlanDraft, deps)
             emit(acct.llm_event("plan", draft.model_dump()))
             drafts = draft.subtasks
         except ModelError as exc:
@@ -100,7 +117,7 @@ async def refine(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
     notes = list(state.get("notes", []))
     messages = refine_messages(task, plan, submission, submission["sid"], suggestions)
     try:
-        refinement = await structured(acct.model, messages, PlanRefinement, **_options(deps))
+        refinement = await _decide(acct.model, messages, PlanRefinement, deps)
     except ModelError as exc:
         notes.append(f"refinement after {submission['sid']} failed: {exc.message}")
         return keep | {"notes": notes, "counters": acct.counters()}
@@ -155,7 +172,7 @@ async def _escalate(state: PlannerState, deps: Deps, attempt: dict[str, Any]) ->
         results[attempt["sid"]] = {**results.get(attempt["sid"], {}), "success": False, "conclusion": conclusion}
     width = max(deps.limits.max_width - 1, 1)
     try:
-        draft = await structured(acct.model, plan_messages(task, width, attempt), PlanDraft, **_options(deps))
+        draft = await _decide(acct.model, plan_messages(task, width, attempt), PlanDraft, deps)
     except ModelError as exc:
         notes.append(f"planning after the failed first attempt failed ({exc.message}); the attempt's result stands")
         return {"notes": notes, "counters": acct.counters(), "escalated": True, "results": results}

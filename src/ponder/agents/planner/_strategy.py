@@ -70,7 +70,8 @@ class PlannerOptions(PlannerLimits):
     think: Literal["json", "free"] = Field(
         default="json",
         description="json: each step's thought is a short field of the constrained tool call; free: the step reasons "
-        "in plain text first, then the tool call alone is constrained (as cot reasons before its answer)",
+        "in plain text first, then the tool call alone is constrained (as cot reasons before its answer); the plan "
+        "and its refinements too are reasoned in plain text before their constrained form",
     )
     verify: bool = Field(
         default=False,
