@@ -79,6 +79,7 @@ def answer_model(name: str, task: Task, fields: dict[str, Any], doc: str = "") -
         TaskFamily.number: "the final numeric answer, a number only",
         TaskFamily.yes_no: "the final answer: true for yes, false for no",
         TaskFamily.choice: "the label of the correct choice",
+        TaskFamily.string: "the final answer alone, exactly the value, word or name asked for, not a sentence",
     }.get(task.family, "the final answer")
     model: type[BaseModel] = create_model(
         name, __doc__=doc or None, **fields, answer=(answer_type(task), Field(description=description))

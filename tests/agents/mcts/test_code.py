@@ -155,10 +155,14 @@ async def test_by_default_greedys_program_is_one_of_the_first_candidates_and_kep
 
     model = task_model(replies)
     result, _ = await run("mcts-code", model, toolserver, budget=8, k=3)
-    programs = [r for r in model.requests if r.constraint is None]
-    assert sorted((r.n, r.temperature) for r in programs) == [(1, 0.0), (2, 0.8)]
+    assert [(r.n, r.temperature) for r in model.requests] == [(1, 0.0), (2, 0.8)]  # no inputs asked: choose_by=tests
     assert result.details["samples"] == 3 and result.details["stopped_by"] == "verified"
     assert "x + 1 for x in xs" in result.answer  # greedy's, though a sample passed the same tests
+    assert "behaviour" not in result.details
+
+    compared = task_model(replies)
+    result, _ = await run("mcts-code", compared, toolserver, budget=8, k=3, choose_by="behaviour")
+    assert "x + 1 for x in xs" in result.answer
     groups = result.details["behaviour"]["groups"]  # the two behave alike: the tie goes to the first found
     assert len(groups) == 1 and groups[0]["outputs"] == ["[6, -4]", "[1]"] and len(groups[0]["nodes"]) == 2
 
@@ -199,7 +203,7 @@ async def test_the_largest_group_of_identical_behaviour_wins_not_the_first_progr
 ) -> None:
     # all four pass the prompt's examples; on the model's inputs two behave alike and two differ from them
     model = best_of([PASSES_EXAMPLES_ONLY, GOOD, CRASHES, ALSO_GOOD])
-    options = {"budget": 4, "k": 4, "max_depth": 1, "greedy_first": False}
+    options = {"budget": 4, "k": 4, "max_depth": 1, "greedy_first": False, "choose_by": "behaviour"}
     result, _ = await run("mcts-code", model, toolserver, **options)
     behaviour = result.details["behaviour"]
     assert behaviour["inputs"] == ["add_one([7, 10])", "add_one([-1])", "add_one([])"]  # literal calls, once each
@@ -212,15 +216,15 @@ async def test_the_largest_group_of_identical_behaviour_wins_not_the_first_progr
     assert "no expected results" in inputs_request.messages[-1].content
     assert set(inputs_request.constraint.json_schema["properties"]) == {"calls"}  # type: ignore[union-attr]
 
-    first_found, _ = await run("mcts-code", best_of([PASSES_EXAMPLES_ONLY, GOOD]), toolserver, **options,
-                               choose_by="tests")  # fmt: skip
+    options["choose_by"] = "tests"
+    first_found, _ = await run("mcts-code", best_of([PASSES_EXAMPLES_ONLY, GOOD]), toolserver, **options)
     assert "x < 3" in first_found.answer and "behaviour" not in first_found.details
 
 
 @pytest.mark.docker
 async def test_a_program_that_hangs_on_an_input_is_a_behaviour_not_a_failed_run(toolserver: ToolServer) -> None:
     model = best_of([HANGS, ALSO_GOOD, GOOD])
-    options = {"budget": 3, "k": 3, "max_depth": 1, "greedy_first": False}
+    options = {"budget": 3, "k": 3, "max_depth": 1, "greedy_first": False, "choose_by": "behaviour"}
     result, _ = await run("mcts-code", model, toolserver, **options, domain_options={"per_test_timeout_s": 1.0})
     behaviour = result.details["behaviour"]
     hang = next(g for g in behaviour["groups"] if g["outputs"][0] != "[8, 11]")
