@@ -79,6 +79,7 @@ async def run_one(item: SuiteTask, name: str, args: argparse.Namespace, model: A
         max_output_chars=800,
         max_tokens=args.call_max_tokens,
         file_preview_chars=args.file_preview_chars,
+        **(json.loads(args.options) if args.options else {}),
     )
     run_id = f"{item.id}-{name}-{int(time.time())}"
     ctx = Context(model, toolserver=server, search=index, run_id=run_id)
@@ -173,7 +174,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"unknown strategies {sorted(unknown)}; known: {', '.join(STRATEGIES)}")
     if args.report_only:
         records = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
-        return report(records, args.report, args.summary, args.strategies.split(","))
+        return report(records, args.report, args.summary, args.strategies.split(","), args.agents_summary)
     settings = Settings()
     model = build_model(settings.llm)
     done: list[dict[str, Any]] = []
@@ -192,7 +193,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         continue
                     if deadline is not None and time.time() > deadline:
                         print("deadline reached; rerun the command to continue", flush=True)
-                        return report(done, args.report, args.summary, args.strategies.split(","))
+                        return report(done, args.report, args.summary, args.strategies.split(","), args.agents_summary)
                     record = await run_one(item, name, args, model, server, index)
                     done.append(record)
                     with args.out.open("a") as f:
@@ -201,7 +202,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                           f"llm={record.get('llm_calls')} tools={record.get('tool_calls')} {record['seconds']}s "
                           f"{record.get('error') or record.get('answer', '')[:60]!r}", flush=True)  # fmt: skip
         await index.close()
-    return report(done, args.report, args.summary, args.strategies.split(","))
+    return report(done, args.report, args.summary, args.strategies.split(","), args.agents_summary)
 
 
 def markdown(records: list[dict[str, Any]], figures: dict[str, Any]) -> str:
@@ -237,6 +238,7 @@ def report(
     path: Path | None = None,
     summary: Path | None = None,
     only: list[str] | None = None,
+    agents: Path | None = None,
 ) -> dict[str, Any]:
     """The per-task table (``path``) and the issue's summary.json (``summary``), from the records alone (of the
     strategies in ``only``, default all)."""
@@ -247,6 +249,13 @@ def report(
     if summary is not None and "summary" in figures:
         summary.parent.mkdir(parents=True, exist_ok=True)
         summary.write_text(json.dumps(figures["summary"], indent=2) + "\n")
+    if agents is not None:  # issue 35's docs/results/agents/summary.json: its suite32 part (AgentBench's is kept)
+        merged = json.loads(agents.read_text()) if agents.exists() else {}
+        merged["suite32"] = {"n": figures["tasks"]} | {
+            name: figures[name]["success_rate"] for name in ("react", "planner", "adaptive") if name in figures
+        }
+        agents.parent.mkdir(parents=True, exist_ok=True)
+        agents.write_text(json.dumps(merged, indent=2) + "\n")
     print(f"\n{figures['tasks']} tasks run under every strategy: {', '.join(figures['task_ids'])}")
     print(f"{'strategy':10} {'success':>8} {'llm/task':>9} {'tools/task':>11} {'s/task':>8}")
     for name in figures["strategies"]:
@@ -270,4 +279,6 @@ if __name__ == "__main__":
     parser.add_argument("--file-preview-chars", type=int, default=0, help="show small workspace files in the prompt")
     parser.add_argument("--verbose", action="store_true", help="print every event")
     parser.add_argument("--report", type=Path, help="also write the per-task table as markdown here")
+    parser.add_argument("--agents-summary", type=Path, help="also write the suite32 part of issue 35's summary.json")
+    parser.add_argument("--options", help="more planner options as JSON for every strategy (e.g. verify, think)")
     print(json.dumps(asyncio.run(main(parser.parse_args()))))
