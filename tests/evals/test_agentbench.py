@@ -35,6 +35,8 @@ def test_the_dev_split_is_read_from_the_package_and_adapted() -> None:
     data = ab.load_agentbench(offset=20, limit=3)
     assert [i.id for i in data.items] == ["20", "21", "22"]
     assert all("submit only the answer" in i.task.question for i in data.items)
+    # typed by the check each task declares: integer-match compares integers
+    assert [i.task.family.value for i in data.items] == ["number", "number", "string"]
     assert all(not i.task.metadata.get("agentbench") for i in data.items)  # the answers stay with the solver
 
 
@@ -43,6 +45,7 @@ def test_answers_are_compared_after_stripping_quotes() -> None:
     assert ab.clean_answer('"3"\n') == "3"
     assert ab.clean_answer("it is 3") == "it is 3"
     assert ab.clean_answer(None) == ""
+    assert ab.clean_answer(6.0) == "6" and ab.clean_answer(2.5) == "2.5"
 
 
 def settings() -> ToolServerSettings:

@@ -38,6 +38,9 @@ of each record and counted in the benchmark's report):
 - A task whose ``check`` is a script run against the machine sees ``PATH`` extended with the home and its
   ``bin``, ``.local/bin`` and ``local/bin`` folders: only the home is writable here, where AgentBench's agent
   (root) installs commands into ``/usr/local/bin``.
+- A task whose comparison script is ``integer-match.py`` is a ``number`` task: its answer is typed as a number
+  (as GSM8K's are), written without a decimal point when whole; the others are ``string`` tasks. The type comes
+  from the check the task declares, never from its expected value.
 - The answer is compared after stripping white space and enclosing quotes or backticks.
 - A task whose setup needs a file of the AgentBench repository (``init.file``) cannot run: no package ships the
   repository, and it is not fetched. It is reported as ``unrunnable``, never as a failure of the agent.
@@ -224,6 +227,11 @@ def load_tasks(folder: Path | None = None) -> list[OSTask]:
     return [adapt(r) for r in json.loads(path.read_text(encoding="utf-8"))]
 
 
+def family_of(task: OSTask) -> TaskFamily:
+    """The answer's type, from the check the task declares (``integer-match.py`` compares integers)."""
+    return TaskFamily.number if task.script == "check/integer-match.py" else TaskFamily.string
+
+
 def load_agentbench(*, limit: int | None = None, offset: int = 0, folder: Path | None = None) -> Dataset:
     """The dev split's tasks ``offset .. offset+limit`` as eval items; ``gold`` is the adapted task (the runner's
     solver sets up and checks with it; the strategy sees only the question)."""
@@ -234,7 +242,7 @@ def load_agentbench(*, limit: int | None = None, offset: int = 0, folder: Path |
         EvalItem(
             id=t.id,
             line=offset + n + 1,
-            task=Task(question=t.description + ANSWER_NOTE, family=TaskFamily.string, metadata={"dataset": NAME}),
+            task=Task(question=t.description + ANSWER_NOTE, family=family_of(t), metadata={"dataset": NAME}),
             gold=t.model_dump(),
         )
         for n, t in enumerate(tasks)
@@ -356,6 +364,8 @@ async def prepare(session: Any, task: OSTask) -> None:
 
 
 def clean_answer(answer: Any) -> str:
+    if isinstance(answer, float) and answer.is_integer():
+        return str(int(answer))
     text = "" if answer is None else str(answer).strip()
     while len(text) >= 2 and text[0] == text[-1] and text[0] in "`'\"":
         text = text[1:-1].strip()

@@ -37,7 +37,8 @@ REFINE_SYSTEM = (
 
 ANSWER_SYSTEM = (
     "You write the final answer to a task from the results of its subtasks. Use the concrete values the subtasks "
-    "found. Reply with a JSON object only."
+    "found. When the task says how to answer (only a number, a word, a file name, 'yes' or 'no'), the answer is "
+    "exactly that and nothing around it. Reply with a JSON object only."
 )
 
 
