@@ -385,7 +385,7 @@ async def test_verify_checks_a_claimed_success_with_one_tool_call_before_accepti
 ) -> None:
     model = ScriptedModel(
         [
-            call("python", code="with open('out.txt', 'w') as f:\n    f.write('42')"),
+            call("files", op="write", path="out.txt", content="42"),
             submit("out.txt holds 42"),  # claimed: not accepted yet
             call("files", op="read", path="out.txt"),  # the check (submit is not offered for this step)
             submit("checked: out.txt holds 42"),
@@ -402,6 +402,8 @@ async def test_verify_checks_a_claimed_success_with_one_tool_call_before_accepti
     assert "submit" in offered_tools(acts[1]) and "submit" not in offered_tools(acts[2])
     assert "Not accepted yet" in acts[2].messages[-1].content  # the model is told why
     assert final.result["details"]["results"]["1"]["conclusion"] == "checked: out.txt holds 42"
+    checked = [e for e in events if isinstance(e, ToolReturned)][-1]
+    assert checked.tool == "files" and checked.ok and checked.output == {"content": "42"}
 
 
 async def test_a_failed_check_fails_the_subtask_and_the_planner_refines_with_what_was_seen(
@@ -415,7 +417,7 @@ async def test_a_failed_check_fails_the_subtask_and_the_planner_refines_with_wha
             call("files", op="list", path="."),
             submit("the check found no out.txt", success=False),
             refinement(),  # a failed subtask is tried once more, and its success is checked again
-            call("python", code="with open('out.txt', 'w') as f:\n    f.write('42')"),
+            call("files", op="write", path="out.txt", content="42"),
             submit("wrote out.txt"),
             call("files", op="read", path="out.txt"),
             submit("checked: out.txt holds 42"),
