@@ -28,7 +28,7 @@ from ponder.errors import ConfigError, SandboxUnavailable
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 NODE_DIR = Path(__file__).parent / "node"
-# What an agent can count on inside a sandbox (the tools' descriptions say so, ponder.tools._builtin.ENVIRONMENT):
+# What an agent can count on inside a sandbox (the descriptions of the tools in ponder.tools._builtin say so):
 # Python with the data stack users reach for first, coq for proofs, and the command-line tools shell tasks use.
 # curl and wget are there because scripts call them, though the sandbox has no network.
 PYTHON_PACKAGES = (

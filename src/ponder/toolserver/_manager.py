@@ -340,20 +340,20 @@ class Manager:
             hint="call again: the session gets a fresh sandbox (its state was lost)",
         ) from exc
 
-    async def start_background(self, session_id: str, command: str, *, user: str = ENVIRONMENT_USER) -> None:
-        """Start ``command`` (bash) in the session's sandbox as ``user`` and leave it running until the session
-        closes: a task environment's own background program (a log writer, a server), started before the agent's
-        first call. It runs as another unprivileged user than the sandbox's, so the runner's end-of-call cleanup,
-        which kills whatever the sandbox user left running, neither kills nor waits for it; the container's
-        hardening is the same for it (no capabilities, no-new-privileges, its limits). Not reachable through
-        :meth:`call`: tools run as the sandbox user and nothing they start outlives them."""
+    async def start_background(self, session_id: str, command: str) -> None:
+        """Start ``command`` (bash) in the session's sandbox as :data:`ENVIRONMENT_USER` and leave it running
+        until the session closes: a task environment's own background program (a log writer, a server), started
+        before the agent's first call. It runs as another unprivileged user than the sandbox's, so the runner's
+        end-of-call cleanup, which kills whatever the sandbox user left running, neither kills nor waits for it;
+        the container's hardening is the same for it (no capabilities, no-new-privileges, its limits). Not
+        reachable through :meth:`call`: tools run as the sandbox user and nothing they start outlives them."""
         session = self._session(session_id)
         async with session.lock:
             _check_open(session)
             if session.sandbox is None:
                 raise SandboxError(f"session {session_id!r} has no sandbox now", hint="open a new session")
             argv = ["bash", "-c", command]
-            await asyncio.to_thread(self.engine.exec_background, session.sandbox.container_id, argv, user)
+            await asyncio.to_thread(self.engine.exec_background, session.sandbox.container_id, argv, ENVIRONMENT_USER)
 
     # -- reaping ----------------------------------------------------------------------------------------------
 

@@ -1,12 +1,12 @@
 """The math domain: step-level search on word problems (GSM8K style).
 
-Each node is one reasoning step in a constrained schema (a short thought, one arithmetic expression, a flag for
-the final step); with ``form="free"`` (issue 39) the step's thought is plain text and only its arithmetic and flag
-are constrained, after it, as ``think_then_answer`` does for whole answers. The expression is executed in the
-sandbox and its value, not the model's claim, is what later
-steps see; a step whose arithmetic does not run scores 0. A step's value comes from the model's constrained
-self-evaluation and, for final steps, from agreement with the answers other rollouts reached (rStar-style
-consistency); the final answer is chosen by a reward-weighted vote over the terminal answers.
+Each node is one reasoning step in a constrained schema (a short thought, one arithmetic expression, a flag for the
+final step); with ``form="free"`` (issue 39) the step's thought is plain text and only its arithmetic and flag are
+constrained, after it, as ``think_then_answer`` does for whole answers. The expression is executed in the sandbox
+and its value, not the model's claim, is what later steps see; a step whose arithmetic does not run scores 0. A
+step's value comes from the model's constrained self-evaluation and, for final steps, from agreement with the
+answers other rollouts reached (rStar-style consistency); the final answer is chosen by a reward-weighted vote over
+the terminal answers.
 """
 
 from __future__ import annotations

@@ -153,7 +153,7 @@ async def think(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
     )
     made: dict[str, int] = {}
     for number, step in enumerate(steps, 1):
-        if (done := step.get("call")) is not None:
+        if (done := step.get("call")) is not None and not checking:  # a check may repeat a call: it looks again
             made.setdefault(call_key(done["tool"], done["args"]), number)
     call, errors = await ask_tool_call(acct.model, messages, tools, deps, made)
     emit(acct.llm_event("act", call.model_dump() if call else {"errors": errors}, group=sid))
