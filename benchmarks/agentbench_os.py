@@ -68,26 +68,33 @@ async def run(args: argparse.Namespace) -> None:
     ctx = Context(model)
     solver = ab.make_agentbench_solver(ctx, settings.toolserver, data, task_timeout_s=args.task_timeout)
     runner = EvalRunner(ctx, progress=False)
+    gate = asyncio.Semaphore(args.concurrency)
+
+    async def one(item: Any, label: str) -> None:
+        async with gate:
+            if deadline and datetime.now(UTC) >= deadline:
+                return
+            strategy, _ = STRATEGIES[label]
+            single = data.model_copy(update={"items": [item]})
+            summary = await runner.run(
+                single, strategy, folder_of(args.out, label), options=options_of(label, args), label=label,
+                solver=solver, scorer=ab.score_agentbench,
+            )  # fmt: skip
+            if summary.ran:
+                record = RunStore(folder_of(args.out, label)).records()[item.id]
+                mark = "ok " if record.correct else ("ENV" if _environment(record) else "no ")
+                print(
+                    f"{item.id:>3} {label:9} {mark} {record.calls:3d} calls {record.seconds:6.0f}s "
+                    f"answer={str((record.details.get('agentbench') or {}).get('answer'))[:40]!r}",
+                    flush=True,
+                )
+
     try:
-        for item in items:
-            for label in labels:
-                if deadline and datetime.now(UTC) >= deadline:
-                    print("deadline reached; rerun the command to go on", flush=True)
-                    return
-                strategy, _ = STRATEGIES[label]
-                one = data.model_copy(update={"items": [item]})
-                summary = await runner.run(
-                    one, strategy, folder_of(args.out, label), options=options_of(label, args), label=label,
-                    solver=solver, scorer=ab.score_agentbench,
-                )  # fmt: skip
-                if summary.ran:
-                    record = RunStore(folder_of(args.out, label)).records()[item.id]
-                    mark = "ok " if record.correct else ("ENV" if _environment(record) else "no ")
-                    print(
-                        f"{item.id:>3} {label:9} {mark} {record.calls:3d} calls {record.seconds:6.0f}s "
-                        f"answer={str((record.details.get('agentbench') or {}).get('answer'))[:40]!r}",
-                        flush=True,
-                    )
+        # task by task, every strategy on a task before the next task starts (``--concurrency`` pairs in flight,
+        # in that order), so a stopped run leaves the strategies on the same tasks
+        await asyncio.gather(*(one(item, label) for item in items for label in labels))
+        if deadline and datetime.now(UTC) >= deadline:
+            print("deadline reached; rerun the command to go on", flush=True)
     finally:
         close = getattr(model, "aclose", None)
         if close is not None:
@@ -207,6 +214,11 @@ def main() -> None:
     parser.add_argument("--call-max-tokens", type=int, default=384)
     parser.add_argument("--task-timeout", type=float, default=1200.0, help="seconds per task and strategy")
     parser.add_argument("--options", help="more strategy options as JSON, for every strategy (e.g. verify)")
+    parser.add_argument(
+        "--concurrency", type=int, default=1,
+        help="task-strategy pairs in flight (the embedded engine batches their calls; seconds per task then include "
+        "the others' load)",
+    )  # fmt: skip
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--summary", type=Path, help="also write the issue's summary.json here")
     args = parser.parse_args()
