@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,6 +106,15 @@ def _environment(record: ItemRecord) -> bool:
     return record.status == "failed" and (record.error or {}).get("type") in ENVIRONMENT_ERRORS
 
 
+def _misformed(record: ItemRecord) -> bool:
+    """Wrong only in form: the expected value stands in the answer as a word of its own ('the interval is 1 s')."""
+    verdict = record.details.get("agentbench") or {}
+    expected, answer = verdict.get("expected"), str(verdict.get("answer") or "")
+    if record.correct or not expected:
+        return False
+    return re.search(rf"(?<![\w.]){re.escape(str(expected))}(?!\w|\.\w)", answer) is not None
+
+
 def summarize(out: Path, labels: list[str]) -> dict[str, Any]:
     data = ab.load_agentbench()
     tasks = {i.id: ab.task_of(i) for i in data.items}
@@ -135,6 +145,7 @@ def summarize(out: Path, labels: list[str]) -> dict[str, Any]:
             "tokens_per_task": round(sum(r.tokens for r in rows) / n),
             "seconds_per_task": round(sum(r.seconds for r in rows) / n, 1),
             "failed_runs": sum(r.status == "failed" for r in rows),
+            "right_value_wrong_form": sorted(i for i, r in zip(paired, rows, strict=True) if _misformed(r)),
             "by_label": {k: f"{v[0]}/{v[1]}" for k, v in sorted(labels_seen.items())},
         }
     for name in ("planner", "adaptive"):
@@ -189,6 +200,9 @@ def table(figures: dict[str, Any]) -> str:
             f"| {name} | {f['success']}/{figures['n']} ({f['success_rate']:.0%}) | {f['llm_calls_per_task']} | "
             f"{f['tokens_per_task']} | {f['seconds_per_task']} | {by} |"
         )
+    for name in figures["strategies"]:
+        if figures[name]["right_value_wrong_form"]:
+            lines.append(f"{name}: right value in the wrong form on tasks {figures[name]['right_value_wrong_form']}")
     for key in ("planner_vs_react", "adaptive_vs_react"):
         if key in figures:
             v = figures[key]
