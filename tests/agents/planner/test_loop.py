@@ -285,7 +285,12 @@ async def test_adaptive_planner_costs_what_react_costs_on_a_one_step_task(toolse
     assert calls[0] == calls[1] == ["ToolCall", "ToolCall", "PlannerAnswer"]  # no plan call, no refinement
 
 
-async def test_adaptive_planner_escalates_with_what_the_failed_attempt_learned(toolserver: FakeToolServer) -> None:
+@pytest.mark.parametrize(
+    "question", ["Sum the rows and report it", "Sum the rows and report it." + " Be careful." * 30]
+)
+async def test_adaptive_planner_escalates_with_what_the_failed_attempt_learned(
+    toolserver: FakeToolServer, question: str
+) -> None:  # a question longer than a drafted goal may be (240 characters) escalates too
     model = ScriptedModel(
         [
             call("python", code="rows = [3, 4]\nsum(rows) / 0"),
@@ -299,9 +304,7 @@ async def test_adaptive_planner_escalates_with_what_the_failed_attempt_learned(t
         ]
     )
     planner = get_strategy("planner", adaptive=True)
-    events = await collect(
-        planner.run(Task(question="Sum the rows and report it"), Context(model, toolserver=toolserver))
-    )
+    events = await collect(planner.run(Task(question=question), Context(model, toolserver=toolserver)))
     model.assert_complete()
     planning = next(r for r in model.requests if r.constraint and r.constraint.name == "PlanDraft")
     prompt = planning.messages[-1].content

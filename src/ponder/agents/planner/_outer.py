@@ -132,7 +132,9 @@ async def refine(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
         if retried is not None and not retried.name.startswith("retry:"):
             evidence = "; ".join(submission.get("last_steps") or [])[:600]
             criticism = f"the first try failed: {submission.get('conclusion', '')}. Its last calls: {evidence}"
-            retry = SubTaskDraft(name=f"retry: {retried.name}"[:60], goal=retried.goal, criticism=criticism[:160])
+            retry = SubTaskDraft.model_construct(  # the goal as it was, however long (the whole question, say)
+                name=f"retry: {retried.name}"[:60], goal=retried.goal, criticism=criticism[:160], milestones=[]
+            )
             operations.append(AddOp(after=sid, subtask=retry))
             notes.append(f"subtask {sid} failed and the refinement left it as it was: tried once more")
     for op in operations:
@@ -179,8 +181,10 @@ async def _escalate(state: PlannerState, deps: Deps, attempt: dict[str, Any]) ->
     emit(acct.llm_event("plan", draft.model_dump()))
     old = Plan.model_validate(state["plan"])
     first = old.subtasks[0]
-    plan, clipped = new_plan(task.question, [SubTaskDraft(**first.model_dump(include=set(SubTaskDraft.model_fields))),
-                                             *draft.subtasks], width + 1)  # fmt: skip
+    attempt_draft = SubTaskDraft.model_construct(
+        **first.model_dump(include=set(SubTaskDraft.model_fields))
+    )  # its goal may be the whole question
+    plan, clipped = new_plan(task.question, [attempt_draft, *draft.subtasks], width + 1)
     plan.subtasks[0].status = SubTaskStatus.failed
     emit(PlanUpdated(plan=plan.model_dump(mode="json"), change="the first attempt failed: planned the rest"))
     return {
