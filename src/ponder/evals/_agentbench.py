@@ -511,7 +511,3 @@ def score_agentbench(item: EvalItem, result: StrategyResult) -> Score:
 
 def task_of(item: EvalItem) -> OSTask:
     return OSTask.model_validate(item.gold)
-
-
-def unrunnable_ids(data: Dataset) -> dict[str, str]:
-    return {t.id: t.unrunnable for t in map(task_of, data.items) if t.unrunnable}

@@ -54,9 +54,7 @@ async def make_plan(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, An
     task = Task.model_validate(state["task"])
     acct = Accounting(deps, {"counters": state.get("counters") or new_counters()})
     notes: list[str] = []
-    # the whole task as one subtask: its goal is the question, however long (the draft's length limit is for
-    # goals the model writes), so it is built without validation
-    whole = SubTaskDraft.model_construct(name="solve the task", goal=task.question, criticism="", milestones=[])
+    whole = SubTaskDraft.of("solve the task", task.question)
     if not state.get("outer", True) or state.get("adaptive"):  # ReACT, or adaptive's first attempt: no plan call
         drafts = [whole]
     else:
@@ -132,9 +130,7 @@ async def refine(state: PlannerState, runtime: Runtime[Deps]) -> dict[str, Any]:
         if retried is not None and not retried.name.startswith("retry:"):
             evidence = "; ".join(submission.get("last_steps") or [])[:600]
             criticism = f"the first try failed: {submission.get('conclusion', '')}. Its last calls: {evidence}"
-            retry = SubTaskDraft.model_construct(  # the goal as it was, however long (the whole question, say)
-                name=f"retry: {retried.name}"[:60], goal=retried.goal, criticism=criticism[:160], milestones=[]
-            )
+            retry = SubTaskDraft.of(f"retry: {retried.name}"[:60], retried.goal, criticism[:160])
             operations.append(AddOp(after=sid, subtask=retry))
             notes.append(f"subtask {sid} failed and the refinement left it as it was: tried once more")
     for op in operations:
@@ -181,10 +177,8 @@ async def _escalate(state: PlannerState, deps: Deps, attempt: dict[str, Any]) ->
     emit(acct.llm_event("plan", draft.model_dump()))
     old = Plan.model_validate(state["plan"])
     first = old.subtasks[0]
-    attempt_draft = SubTaskDraft.model_construct(
-        **first.model_dump(include=set(SubTaskDraft.model_fields))
-    )  # its goal may be the whole question
-    plan, clipped = new_plan(task.question, [attempt_draft, *draft.subtasks], width + 1)
+    first_draft = SubTaskDraft.of(first.name, first.goal, first.criticism, first.milestones)
+    plan, clipped = new_plan(task.question, [first_draft, *draft.subtasks], width + 1)
     plan.subtasks[0].status = SubTaskStatus.failed
     emit(PlanUpdated(plan=plan.model_dump(mode="json"), change="the first attempt failed: planned the rest"))
     return {

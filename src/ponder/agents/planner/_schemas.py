@@ -26,6 +26,12 @@ class SubTaskDraft(BaseModel):
     criticism: str = Field(default="", max_length=160, description="what could go wrong or be overlooked")
     milestones: list[str] = Field(default_factory=list, max_length=3, description="observable signs of progress")
 
+    @classmethod
+    def of(cls, name: str, goal: str, criticism: str = "", milestones: list[str] | None = None) -> SubTaskDraft:
+        """A draft the planner writes itself (the whole task, a retry, a failed attempt): its goal may be as long as
+        the question, so it is built without the limits, which are for what the model writes."""
+        return cls.model_construct(name=name, goal=goal, criticism=criticism, milestones=list(milestones or []))
+
 
 class SubTask(SubTaskDraft):
     """A node of the plan tree. A subtask with children is done through its children, in order."""
