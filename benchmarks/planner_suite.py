@@ -187,13 +187,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         index = open_index(Path(tmp), "sqlite")
         await index.add(FACTS)
         async with build_toolserver(settings.toolserver) as server:
-            for item in by_id(args.tasks):
-                for name in args.strategies.split(","):
-                    if (item.id, name) in seen:
-                        continue
+            gate = asyncio.Semaphore(args.concurrency)
+
+            async def one(item: SuiteTask, name: str) -> None:
+                async with gate:
                     if deadline is not None and time.time() > deadline:
-                        print("deadline reached; rerun the command to continue", flush=True)
-                        return report(done, args.report, args.summary, args.strategies.split(","), args.agents_summary)
+                        return
                     record = await run_one(item, name, args, model, server, index)
                     done.append(record)
                     with args.out.open("a") as f:
@@ -201,6 +200,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"{item.id:4} {name:8} {'PASS' if record['success'] else 'fail'} "
                           f"llm={record.get('llm_calls')} tools={record.get('tool_calls')} {record['seconds']}s "
                           f"{record.get('error') or record.get('answer', '')[:60]!r}", flush=True)  # fmt: skip
+
+            # task by task, every strategy on a task before the next starts (``--concurrency`` pairs in flight, in
+            # that order), so a stopped run leaves the strategies on the same tasks
+            pending = [(i, n) for i in by_id(args.tasks) for n in args.strategies.split(",") if (i.id, n) not in seen]
+            await asyncio.gather(*(one(item, name) for item, name in pending))
+            if deadline is not None and time.time() > deadline:
+                print("deadline reached; rerun the command to continue", flush=True)
         await index.close()
     return report(done, args.report, args.summary, args.strategies.split(","), args.agents_summary)
 
@@ -273,6 +279,7 @@ if __name__ == "__main__":
     parser.add_argument("--report-only", action="store_true", help="only write the report from --out's records")
     parser.add_argument("--out", type=Path, default=Path("runs/planner_suite.jsonl"))
     parser.add_argument("--deadline", help="UTC time (ISO) after which no new run starts")
+    parser.add_argument("--concurrency", type=int, default=1, help="task-strategy runs in flight at once")
     parser.add_argument("--max-steps", type=int, default=5)
     parser.add_argument("--max-llm-calls", type=int, default=24)
     parser.add_argument("--call-max-tokens", type=int, default=384)
