@@ -106,6 +106,12 @@ def _environment(record: ItemRecord) -> bool:
     return record.status == "failed" and (record.error or {}).get("type") in ENVIRONMENT_ERRORS
 
 
+def _escalated(record: ItemRecord) -> bool:
+    """The adaptive planner went on to plan: subtasks after its first attempt ("solve the task")."""
+    plan = record.details.get("plan") or {}
+    return len(plan.get("subtasks") or []) > 1
+
+
 def _misformed(record: ItemRecord) -> bool:
     """Wrong only in form: the expected value stands in the answer as a word of its own ('the interval is 1 s')."""
     verdict = record.details.get("agentbench") or {}
@@ -159,6 +165,18 @@ def summarize(out: Path, labels: list[str]) -> dict[str, Any]:
                 "p_mcnemar": round(mcnemar_exact(wins, losses), 4),
                 "calls_ratio": round(figures[name]["llm_calls_per_task"] / react_calls, 2) if react_calls else None,
             }
+    if "adaptive" in names and "react" in names:
+        # the adaptive planner's first attempt is ReACT's prompt; only an escalated task (the attempt failed, a
+        # plan followed) is the plan's doing. Wins and losses on the others are ReACT against itself: greedy
+        # decoding in a batch of other calls is not bit-reproducible, so the same prompt can end differently.
+        split: dict[str, dict[str, int]] = {}
+        for i in paired:
+            a, r = records["adaptive"][i], records["react"][i]
+            part = split.setdefault("after_a_plan" if _escalated(a) else "first_attempt_only", {})
+            part["tasks"] = part.get("tasks", 0) + 1
+            part["wins"] = part.get("wins", 0) + (a.correct and not r.correct)
+            part["losses"] = part.get("losses", 0) + (r.correct and not a.correct)
+        figures["adaptive_vs_react"]["split"] = split
     figures["unrunnable"] = unrunnable
     figures["environment_failed"] = env_failed
     figures["published"] = PUBLISHED
@@ -210,6 +228,8 @@ def table(figures: dict[str, Any]) -> str:
                 f"{key}: {v['wins']} wins, {v['losses']} losses, exact McNemar p = {v['p_mcnemar']}, "
                 f"calls x{v['calls_ratio']}"
             )
+            for part, w in v.get("split", {}).items():
+                lines.append(f"  {part.replace('_', ' ')}: {w['tasks']} tasks, {w['wins']} wins, {w['losses']} losses")
     for i, why in {**figures["unrunnable"], **figures["environment_failed"]}.items():
         lines.append(f"not run: task {i}: {why}")
     for who, value in figures["published"].items():
