@@ -165,6 +165,18 @@ def summarize(
             "react_calls_per_task": b["llm_calls_per_task"],
             "p_mcnemar": round(mcnemar_exact(wins, losses), 4),
         }
+    if "adaptive" in names and "react" in names:
+        # as in agentbench_os.py: only a task the adaptive planner escalated (more than its first attempt's one
+        # subtask) is the plan's doing; the rest is ReACT's prompt against itself (greedy decoding in a batch of
+        # other calls is not bit-reproducible)
+        split: dict[str, dict[str, int]] = {}
+        for t in paired:
+            a, r = by_task[t]["adaptive"], by_task[t]["react"]
+            part = split.setdefault("after_a_plan" if (a.get("subtasks") or 0) > 1 else "first_attempt_only", {})
+            part["tasks"] = part.get("tasks", 0) + 1
+            part["wins"] = part.get("wins", 0) + (bool(a["success"]) and not r["success"])
+            part["losses"] = part.get("losses", 0) + (bool(r["success"]) and not a["success"])
+        figures["adaptive_split"] = split
     return figures
 
 
@@ -268,6 +280,10 @@ def report(
         f = figures[name]
         print(f"{name:10} {f['success_rate']:8.2f} {f['llm_calls_per_task']:9.2f} {f['tool_calls_per_task']:11.2f} "
               f"{f['seconds_per_task']:8.1f}")  # fmt: skip
+    for part, w in figures.get("adaptive_split", {}).items():
+        print(
+            f"adaptive vs react, {part.replace('_', ' ')}: {w['tasks']} tasks, {w['wins']} wins, {w['losses']} losses"
+        )
     return figures
 
 
