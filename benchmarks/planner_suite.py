@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import base64
 import json
+import re
 import sys
 import tempfile
 import time
@@ -86,16 +87,20 @@ async def run_one(item: SuiteTask, name: str, args: argparse.Namespace, model: A
     start = time.perf_counter()
     final: FinalAnswer | None = None
     error = None
+    missing: set[str] = set()  # modules a tool call could not import (the sandbox image lacks them)
     try:
         async for event in planner.run(item.task(), ctx):
             if isinstance(event, FinalAnswer):
                 final = event
+            if isinstance(event, ToolReturned) and not event.ok:
+                missing.update(re.findall(r"No module named '([\w.]+)'", f"{event.error} {event.output}"))
             elif args.verbose:
                 print(f"    {time.perf_counter() - start:6.0f}s {event.type}: {trace(event)}", flush=True)
     except Exception as exc:  # noqa: BLE001 - a crashed run is recorded as a failure with its reason
         error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
     record: dict[str, Any] = {"id": item.id, "kind": item.kind, "strategy": name, "seconds": round(seconds, 1)}
+    record["missing_modules"] = sorted(missing)
     if final is None:
         return record | {"success": False, "error": error or "no final answer", "llm_calls": None, "tool_calls": None}
     result = final.result
