@@ -152,6 +152,7 @@ def summarize(
             "llm_calls_per_task": round(sum(r.get("llm_calls") or 0 for r in rows) / n, 2),
             "tool_calls_per_task": round(sum(r.get("tool_calls") or 0 for r in rows) / n, 2),
             "seconds_per_task": round(sum(r["seconds"] for r in rows) / n, 1),
+            "missing_modules": {r["id"]: r["missing_modules"] for r in rows if r.get("missing_modules")},
         }
     if planner in names and "react" in names:
         p, b = figures[planner], figures["react"]
