@@ -164,3 +164,27 @@ async def test_code_datasets_need_a_code_checker_before_anything_runs(tmp_path: 
             load_dataset(str(path), family=TaskFamily.code), "cot", tmp_path / "run"
         )
     assert fake.questions == []
+
+
+async def test_a_job_past_its_timeout_fails_as_a_timeout_and_keeps_what_it_spent() -> None:
+    """The first call (free reasoning) returns, the second (the typed answer) never does: the job stops at its
+    timeout, fails as a TimeoutError, and its record still counts the calls it made and keeps its events."""
+    from ponder.agents import Task
+    from ponder.evals._runner import Job, make_solver
+
+    async def answer(request: ChatRequest) -> str:
+        if request.constraint is not None:
+            await asyncio.sleep(60)  # the constrained answer hangs
+        return "Two and two make four.\nFinal answer: 4"
+
+    model = FunctionModel(answer)
+    solve = make_solver(Context(model), timeout_s=0.5)
+    task = Task(question="What is 2 + 2?", family=TaskFamily.number)
+    started = time.perf_counter()
+    outcome = await solve(Job(item_id="q1", strategy="cot", options={"form": "free"}, task=task))
+    assert time.perf_counter() - started < 5
+    assert outcome.result is None
+    assert outcome.error == {"type": "TimeoutError", "message": "the task ran past 0.5 s"}
+    assert outcome.calls == 2 and outcome.completion_tokens > 0  # the call answered and the one cut off
+    assert len(model.requests) == 2
+    assert outcome.events, "the events before the timeout are kept"

@@ -464,15 +464,12 @@ def make_agentbench_solver(
                     await prepare(session, task)
                     setup_s = time.perf_counter() - started
                     prepared = PreparedToolServer(server.tools, server.specs(), session)
-                    inner = make_solver(dataclasses.replace(agent_ctx, toolserver=prepared), keep_events=keep_events)
-                    try:
-                        outcome = await asyncio.wait_for(inner(job), timeout=task_timeout_s)
-                    except TimeoutError:
-                        outcome = Outcome(
-                            item_id=job.item_id,
-                            error={"type": "TimeoutError", "message": f"the task ran past {task_timeout_s:g} s"},
-                            seconds=task_timeout_s,
-                        )
+                    inner = make_solver(
+                        dataclasses.replace(agent_ctx, toolserver=prepared),
+                        keep_events=keep_events,
+                        timeout_s=task_timeout_s,
+                    )
+                    outcome = await inner(job)
                     if outcome.result is None:
                         return outcome
                     answer = clean_answer(outcome.result.answer)

@@ -111,10 +111,11 @@ def error_dict(exc: BaseException) -> dict[str, Any]:
     return InternalError.of(exc).to_dict()
 
 
-def make_solver(ctx: Context, *, keep_events: bool = True) -> Solver:
+def make_solver(ctx: Context, *, keep_events: bool = True, timeout_s: float | None = None) -> Solver:
     """Run one job in a copy of ``ctx`` whose model is metered, so calls and tokens count even when it fails.
     A :class:`ConfigError` stops the whole run (every item would fail the same way); any other error fails the
-    item only."""
+    item only. ``timeout_s``: a job still running then is stopped and fails as a ``TimeoutError``, keeping the
+    calls, tokens and events it spent."""
 
     async def solve(job: Job) -> Outcome:
         metered = MeteredModel(ctx.model)
@@ -130,7 +131,10 @@ def make_solver(ctx: Context, *, keep_events: bool = True) -> Solver:
         result: StrategyResult | None = None
         error: dict[str, Any] | None = None
         try:
-            result = await run_to_result(drive(strategy, job.task, item_ctx), on_event=collect)
+            run = run_to_result(drive(strategy, job.task, item_ctx), on_event=collect)
+            result = await (run if timeout_s is None else asyncio.wait_for(run, timeout=timeout_s))
+        except TimeoutError:
+            error = {"type": "TimeoutError", "message": f"the task ran past {timeout_s:g} s"}
         except ConfigError:
             raise
         except Exception as exc:  # noqa: BLE001 - one failing item must not stop the run; the error is recorded
