@@ -36,7 +36,7 @@ from ponder.wiring import load_settings
 
 STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {  # label -> (strategy, options)
     "react": ("react", {}),
-    "planner": ("planner", {}),
+    "planner": ("planner", {"adaptive": False}),
     "adaptive": ("planner", {"adaptive": True}),
 }
 # Published AgentBench-OS figures of other models, for the report (not measured here)

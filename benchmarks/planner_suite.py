@@ -40,7 +40,7 @@ from ponder.search import open_index
 from ponder.wiring import build_toolserver
 
 STRATEGIES: dict[str, dict[str, bool]] = {  # name -> the planner's options
-    "planner": {"outer": True},
+    "planner": {"outer": True, "adaptive": False},
     "adaptive": {"outer": True, "adaptive": True},
     "react": {"outer": False},
 }
