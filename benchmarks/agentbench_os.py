@@ -199,6 +199,8 @@ def issue_summary(figures: dict[str, Any], path: Path) -> dict[str, Any]:
         "p_planner_vs_react": versus.get("p_mcnemar"),
         "calls_ratio_planner_vs_react": versus.get("calls_ratio"),
         "unrunnable": len(figures["unrunnable"]) + len(figures["environment_failed"]),
+        "p_adaptive_vs_react": figures.get("adaptive_vs_react", {}).get("p_mcnemar"),
+        "calls_ratio_adaptive_vs_react": figures.get("adaptive_vs_react", {}).get("calls_ratio"),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(old, indent=2) + "\n")
