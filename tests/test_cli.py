@@ -105,10 +105,9 @@ def test_ask_planner_calls_an_mcp_servers_tool(tmp_path: Path) -> None:
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from typing import Any
 
-    from tests.agents.planner._script import answer, call, plan, submit
+    from tests.agents.planner._script import answer, call, submit
 
-    replies = [
-        plan("find the price of a pear"),
+    replies = [  # the planner's default (adaptive): ReACT on the whole task first, no plan call
         call("shop_price", item="pear"),
         submit("a pear costs 0.75"),
         answer(0.75),
@@ -152,7 +151,7 @@ def test_ask_planner_calls_an_mcp_servers_tool(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "shop_price" in out.stdout and "0.75" in out.stdout
     assert replies == []
-    schema = json.dumps(asked[1]["response_format"])  # the act step was constrained to the MCP tool's schema
+    schema = json.dumps(asked[0]["response_format"])  # the act step was constrained to the MCP tool's schema
     assert "shop_price" in schema and "item" in schema
 
 

@@ -258,7 +258,12 @@ async def test_the_trace_shows_what_the_model_was_asked_at_each_planner_step(
     model = ScriptedModel([plan("multiply six by seven"), submit("6*7 is 42"), answer("42")])
     server = make_server(model=model)
     async with server.client() as client:
-        run = (await client.post("/runs", json={"strategy": "planner", "input": {"question": "6 times 7?"}})).json()
+        run = (
+            await client.post(
+                "/runs",
+                json={"strategy": "planner", "input": {"question": "6 times 7?"}, "options": {"adaptive": False}},
+            )
+        ).json()
         assert (await wait_status(client, run["id"], "succeeded", "failed"))["status"] == "succeeded"
     page = await open_page(browser, server)
     await page.locator("#conversations li").first.click()

@@ -65,7 +65,7 @@ GUIDES: dict[str, Guide] = {
         "Prove a Coq lemma", "formal proofs in Coq; each proof is checked by Coq", "forall b, negb (negb b) = b."
     ),
     "planner": Guide(
-        "Plan, use tools, revise (an agent)",
+        "Use tools, and plan when a first try fails (an agent)",
         "tasks with several steps: files, code, search; may ask you questions; minutes, not seconds",
         "Download nothing, but write a CSV of the first 10 squares and sum the column.",
     ),

@@ -37,7 +37,7 @@ def scripted(request: ChatRequest) -> dict[str, Any]:
 def make(url: str, root: Path, journal: Path, run_id: str, hang_s: float | None) -> tuple[Planner, Context]:
     server = FakeToolServer(root, journal, hang_s=hang_s)
     ctx = Context(FunctionModel(scripted), toolserver=server, checkpoint_url=url, run_id=run_id)
-    return Planner(workspace_root=str(root)), ctx
+    return Planner(workspace_root=str(root), adaptive=False), ctx
 
 
 async def main(url: str, root: str, journal: str, run_id: str) -> None:

@@ -79,7 +79,7 @@ async def test_run_interactive_answers_questions_with_the_callback() -> None:
 async def test_ask_human_can_be_switched_off() -> None:
     model = ScriptedModel([plan("a"), call("ask_human", question="?"), call("ask_human", question="?"),
                            call("ask_human", question="?"), submit("no"), answer("no")])  # fmt: skip
-    events = await collect(Planner(ask_human=False).run(Task(question="q"), Context(model)))
+    events = await collect(Planner(adaptive=False, ask_human=False).run(Task(question="q"), Context(model)))
     model.assert_complete()
     assert not any(isinstance(e, NeedsHuman) for e in events)
     assert "unknown tool 'ask_human'" in act_requests(model)[1].messages[-1].content
@@ -88,7 +88,7 @@ async def test_ask_human_can_be_switched_off() -> None:
 async def test_pause_then_suggestion_redirects_the_run() -> None:
     # the suggestions also reach the refinement after the subtask
     model = ScriptedModel([plan("compute"), submit("used 7*6 = 42"), refinement(), answer("42")])
-    planner = Planner()
+    planner = Planner(adaptive=False)
     ctx = Context(model, run_id="run-p")
     planner.pause("run-p")
     events = await collect(planner.run(Task(question="6*7?"), ctx))
@@ -133,7 +133,9 @@ async def test_steps_per_subtask_force_submit_then_fail_the_subtask(toolserver: 
             answer("partial"),
         ]
     )
-    events = await collect(Planner(max_steps=2).run(Task(question="q"), Context(model, toolserver=toolserver)))
+    events = await collect(
+        Planner(adaptive=False, max_steps=2).run(Task(question="q"), Context(model, toolserver=toolserver))
+    )
     model.assert_complete()
     final = events[-1]
     assert isinstance(final, FinalAnswer)
@@ -205,7 +207,7 @@ async def test_refinement_rounds_depth_and_width_are_bounded() -> None:
             answer("done"),
         ]
     )
-    planner = Planner(max_width=2, max_depth=2, max_refinements=1)
+    planner = Planner(adaptive=False, max_width=2, max_depth=2, max_refinements=1)
     events = await collect(planner.run(Task(question="q"), Context(model)))
     model.assert_complete()
     final = events[-1]

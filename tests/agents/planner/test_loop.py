@@ -65,7 +65,7 @@ async def test_plan_act_refine_with_all_four_operations(toolserver: FakeToolServ
             answer("42"),
         ]
     )
-    planner = Planner(workspace_root=str(toolserver.root))
+    planner = Planner(adaptive=False, workspace_root=str(toolserver.root))
     ctx = Context(model, toolserver=toolserver)
     events = await collect(planner.run(Task(question="Write 6*7 to answer.txt"), ctx))
     model.assert_complete()
@@ -144,7 +144,7 @@ async def test_bad_tool_name_and_bad_args_are_retried_then_a_failed_step(toolser
             answer("4"),
         ]
     )
-    events = await collect(Planner().run(Task(question="2+2?"), Context(model, toolserver=toolserver)))
+    events = await collect(Planner(adaptive=False).run(Task(question="2+2?"), Context(model, toolserver=toolserver)))
     model.assert_complete()
     final = final_of(events)
     assert final.text == "4"
@@ -169,7 +169,7 @@ async def test_a_repeated_call_is_refused_and_only_submit_is_offered(toolserver:
             answer("42"),
         ]
     )
-    events = await collect(Planner().run(Task(question="6*7?"), Context(model, toolserver=toolserver)))
+    events = await collect(Planner(adaptive=False).run(Task(question="6*7?"), Context(model, toolserver=toolserver)))
     model.assert_complete()
     assert final_of(events).text == "42"
     assert [e.call_id for e in events if isinstance(e, ToolCalled)] == ["1#0"]  # ran once
@@ -259,7 +259,8 @@ async def test_a_later_subtask_does_not_inherit_python_names(toolserver: FakeToo
             answer("5"),
         ]
     )
-    events = await collect(get_strategy("planner").run(Task(question="total?"), Context(model, toolserver=toolserver)))
+    planner = get_strategy("planner", adaptive=False)
+    events = await collect(planner.run(Task(question="total?"), Context(model, toolserver=toolserver)))
     results = [(e.tool, e.ok, e.error) for e in events if isinstance(e, ToolReturned)]
     assert [(tool, ok) for tool, ok, _ in results] == [
         ("python", True),
@@ -428,7 +429,7 @@ async def test_a_failed_check_fails_the_subtask_and_the_planner_refines_with_wha
             answer("42"),
         ]
     )
-    strategy = get_strategy("planner", verify=True)
+    strategy = get_strategy("planner", adaptive=False, verify=True)
     events = await collect(strategy.run(Task(question="Write 42 to out.txt"), Context(model, toolserver=toolserver)))
     model.assert_complete()
     final = final_of(events)
@@ -475,7 +476,7 @@ async def test_free_thinking_plans_and_refines_in_plain_text_first(toolserver: F
             answer("9"),
         ]
     )
-    strategy = get_strategy("planner", think="free")
+    strategy = get_strategy("planner", adaptive=False, think="free")
     events = await collect(strategy.run(Task(question="3*3?"), Context(model, toolserver=toolserver)))
     model.assert_complete()
     assert final_of(events).text == "9"

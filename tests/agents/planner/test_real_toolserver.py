@@ -33,7 +33,7 @@ async def test_files_survive_a_pause_into_a_fresh_container(checkpoint_url: str)
     task = Task(question="Sum 0..9 into result.txt")
     async with LocalToolServer(settings()) as server:
         ctx = Context(model, toolserver=server, checkpoint_url=checkpoint_url, run_id="docker-1")
-        events = [e async for e in Planner(max_steps=8).run(task, ctx)]
+        events = [e async for e in Planner(adaptive=False, max_steps=8).run(task, ctx)]
     assert isinstance(events[-1], NeedsHuman)
     listing = next(e for e in events if isinstance(e, ToolReturned) and e.tool == "files")
     assert [e["name"] for e in listing.output["entries"]] == ["result.txt"]
@@ -46,7 +46,7 @@ async def test_files_survive_a_pause_into_a_fresh_container(checkpoint_url: str)
     )
     async with LocalToolServer(settings()) as server:
         ctx = Context(model, toolserver=server, checkpoint_url=checkpoint_url, run_id="docker-1")
-        resumed = [e async for e in Planner(max_steps=8).resume("docker-1", "yes", ctx)]
+        resumed = [e async for e in Planner(adaptive=False, max_steps=8).resume("docker-1", "yes", ctx)]
     model.assert_complete()
     final = resumed[-1]
     assert isinstance(final, FinalAnswer) and final.text == "45"

@@ -55,9 +55,11 @@ class PlannerOptions(PlannerLimits):
     limits: SkipJsonSchema[PlannerLimits | None] = Field(default=None, description="all limits at once (Python)")
     outer: bool = Field(default=True, description="plan and refine (the outer loop); off: ReACT on the whole task")
     adaptive: bool = Field(
-        default=False,
+        default=True,
         description="start as ReACT on the whole task (no plan call) and plan, from what that attempt learned, only "
-        "if it fails: a one-step task costs what ReACT costs (benchmarks/planner_suite.py measures both)",
+        "if it fails: a one-step task costs what ReACT costs. The default, by measurement (AgentBench-OS dev and "
+        "the 32-task suite, docs/results/agents): as good or better than planning first, at fewer calls; false "
+        "plans first",
     )
     ask_human: bool = Field(default=True, description="offer the ask_human tool (the run waits for the answer)")
     browse: bool = Field(default=False, description="browse the local index WebCPM-style instead of plain search")
