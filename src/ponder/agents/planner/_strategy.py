@@ -92,7 +92,9 @@ class Planner(BaseStrategy[PlannerOptions]):
     """XAgent's dual loop, bounded: a plan of subtasks (outer loop), each solved by a chain of tool calls ending in
     ``submit`` (inner loop), the rest of the plan refined after each subtask, then a final answer.
 
-    ``outer=False`` runs the inner loop alone on the whole task (the plain ReACT baseline). Extra tools (e.g.
+    By default (``adaptive``) the inner loop first works on the whole task alone, and the plan is made only when
+    that attempt fails, from what it learned. ``outer=False`` runs the inner loop alone on the whole task (the plain
+    ReACT baseline). Extra tools (e.g.
     browsing) can be passed as :class:`AgentTool` objects. Limits may be given as a :class:`PlannerLimits` or as
     keyword arguments named like its fields.
     """
