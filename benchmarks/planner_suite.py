@@ -90,10 +90,10 @@ async def run_one(item: SuiteTask, name: str, args: argparse.Namespace, model: A
     missing: set[str] = set()  # modules a tool call could not import (the sandbox image lacks them)
     try:
         async for event in planner.run(item.task(), ctx):
-            if isinstance(event, FinalAnswer):
-                final = event
             if isinstance(event, ToolReturned) and not event.ok:
                 missing.update(re.findall(r"No module named '([\w.]+)'", f"{event.error} {event.output}"))
+            if isinstance(event, FinalAnswer):
+                final = event
             elif args.verbose:
                 print(f"    {time.perf_counter() - start:6.0f}s {event.type}: {trace(event)}", flush=True)
     except Exception as exc:  # noqa: BLE001 - a crashed run is recorded as a failure with its reason
