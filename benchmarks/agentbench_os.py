@@ -34,6 +34,9 @@ from ponder.evals._store import ItemRecord, RunStore
 from ponder.llm._factory import build_model
 from ponder.wiring import load_settings
 
+sys.path.insert(0, str(Path(__file__).parent))
+from planner_suite import escalation_split  # a sibling script, importable once its folder is on the path
+
 STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {  # label -> (strategy, options)
     "react": ("react", {}),
     "planner": ("planner", {"adaptive": False}),
@@ -166,17 +169,10 @@ def summarize(out: Path, labels: list[str]) -> dict[str, Any]:
                 "calls_ratio": round(figures[name]["llm_calls_per_task"] / react_calls, 2) if react_calls else None,
             }
     if "adaptive" in names and "react" in names:
-        # the adaptive planner's first attempt is ReACT's prompt; only an escalated task (the attempt failed, a
-        # plan followed) is the plan's doing. Wins and losses on the others are ReACT against itself: greedy
-        # decoding in a batch of other calls is not bit-reproducible, so the same prompt can end differently.
-        split: dict[str, dict[str, int]] = {}
-        for i in paired:
-            a, r = records["adaptive"][i], records["react"][i]
-            part = split.setdefault("after_a_plan" if _escalated(a) else "first_attempt_only", {})
-            part["tasks"] = part.get("tasks", 0) + 1
-            part["wins"] = part.get("wins", 0) + (a.correct and not r.correct)
-            part["losses"] = part.get("losses", 0) + (r.correct and not a.correct)
-        figures["adaptive_vs_react"]["split"] = split
+        pairs = [(records["adaptive"][i], records["react"][i]) for i in paired]
+        figures["adaptive_vs_react"]["split"] = escalation_split(
+            (_escalated(a), a.correct, r.correct) for a, r in pairs
+        )
     figures["unrunnable"] = unrunnable
     figures["environment_failed"] = env_failed
     figures["published"] = PUBLISHED

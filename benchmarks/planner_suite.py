@@ -24,6 +24,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -171,19 +172,28 @@ def summarize(
             "react_calls_per_task": b["llm_calls_per_task"],
             "p_mcnemar": round(mcnemar_exact(wins, losses), 4),
         }
-    if "adaptive" in names and "react" in names:
-        # as in agentbench_os.py: only a task the adaptive planner escalated (more than its first attempt's one
-        # subtask) is the plan's doing; the rest is ReACT's prompt against itself (greedy decoding in a batch of
-        # other calls is not bit-reproducible)
-        split: dict[str, dict[str, int]] = {}
-        for t in paired:
-            a, r = by_task[t]["adaptive"], by_task[t]["react"]
-            part = split.setdefault("after_a_plan" if (a.get("subtasks") or 0) > 1 else "first_attempt_only", {})
-            part["tasks"] = part.get("tasks", 0) + 1
-            part["wins"] = part.get("wins", 0) + (bool(a["success"]) and not r["success"])
-            part["losses"] = part.get("losses", 0) + (bool(r["success"]) and not a["success"])
-        figures["adaptive_split"] = split
+    if "adaptive" in names and "react" in names:  # escalated: more than its first attempt's one subtask
+        rows3 = [(by_task[t]["adaptive"], by_task[t]["react"]) for t in paired]
+        figures["adaptive_split"] = escalation_split(
+            ((a.get("subtasks") or 0) > 1, bool(a["success"]), bool(r["success"])) for a, r in rows3
+        )
     return figures
+
+
+def escalation_split(tasks: Iterable[tuple[bool, bool, bool]]) -> dict[str, dict[str, int]]:
+    """The adaptive planner's wins and losses against ReACT, split by whether it planned; ``tasks``: (escalated,
+    adaptive right, ReACT right) per task. Its first attempt is ReACT's prompt, so only an escalated task is the
+    plan's doing; the rest is ReACT against itself (greedy decoding in a batch of other calls is not
+    bit-reproducible, so the same prompt can end differently). Also used by ``agentbench_os.py``."""
+    split: dict[str, dict[str, int]] = {}
+    for escalated, adaptive, react in tasks:
+        part = split.setdefault(
+            "after_a_plan" if escalated else "first_attempt_only", {"tasks": 0, "wins": 0, "losses": 0}
+        )
+        part["tasks"] += 1
+        part["wins"] += adaptive and not react
+        part["losses"] += react and not adaptive
+    return split
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:

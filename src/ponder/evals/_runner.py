@@ -134,9 +134,10 @@ def make_solver(ctx: Context, *, keep_events: bool = True, timeout_s: float | No
             run = run_to_result(drive(strategy, job.task, item_ctx), on_event=collect)
             result = await (run if timeout_s is None else asyncio.wait_for(run, timeout=timeout_s))
         except TimeoutError as exc:  # the job's own limit, or a timeout inside it (recorded as any error is)
-            timed_out = timeout_s is not None and time.perf_counter() - start >= timeout_s
-            error = {"type": "TimeoutError", "message": f"the task ran past {timeout_s:g} s"} if timed_out else None
-            error = error or error_dict(exc)
+            if timeout_s is not None and time.perf_counter() - start >= timeout_s:
+                error = {"type": "TimeoutError", "message": f"the task ran past {timeout_s:g} s"}
+            else:
+                error = error_dict(exc)
         except ConfigError:
             raise
         except Exception as exc:  # noqa: BLE001 - one failing item must not stop the run; the error is recorded
